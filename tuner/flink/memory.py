@@ -1,0 +1,106 @@
+"""Flink's RocksDB memory model: one LRU cache shared by block cache and write buffers.
+
+Formulas from flink-state-backends/flink-statebackend-rocksdb/.../RocksDBMemoryControllerUtils.java.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Smallest write buffer the search tries; also the floor a budget must afford per column family.
+MIN_WRITE_BUFFER_SIZE = 2 << 20
+
+
+def cache_capacity(total: int, write_buffer_ratio: float) -> int:
+    """Capacity of the shared LRU cache (RocksDBMemoryControllerUtils.calculateActualCacheCapacity).
+
+    The cache is larger than ``total * (1 - ratio)`` because the write buffer manager's
+    memtables are charged to it, and Flink budgets for them overshooting by half.
+    """
+    return int((3 - write_buffer_ratio) * total / 3)
+
+
+def write_buffer_manager_capacity(total: int, write_buffer_ratio: float) -> int:
+    """Capacity of the WriteBufferManager (calculateWriteBufferManagerCapacity)."""
+    return int(2 * total * write_buffer_ratio / 3)
+
+
+def default_arena_block_size(write_buffer_size: int) -> int:
+    """RocksDB's default arena block: write_buffer_size / 8, aligned up to 4 KiB
+    (calculateRocksDBDefaultArenaBlockSize)."""
+    align = 4 * 1024
+    return ((write_buffer_size // 8 + align - 1) // align) * align
+
+
+def mutable_limit(write_buffer_manager_bytes: int) -> int:
+    """The WriteBufferManager's mutable limit: 7/8 of its capacity (calculateRocksDBMutableLimit)."""
+    return write_buffer_manager_bytes * 7 // 8
+
+
+def arena_block_fits(write_buffer_size: int, write_buffer_manager_bytes: int) -> bool:
+    """False when RocksDB would flush constantly: arena block larger than the mutable limit
+    (validateArenaBlockSize; Flink only logs a warning, we refuse to run such a candidate)."""
+    return default_arena_block_size(write_buffer_size) <= mutable_limit(write_buffer_manager_bytes)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How a budget is split, and what the candidate may use at most (modelled)."""
+
+    budget: int
+    shared: bool  # one cache + write buffer manager for the whole instance (Flink's managed mode)
+    cache_bytes: int  # shared cache, or the sum of per-column-family caches
+    write_buffer_manager_bytes: int | None
+    memtable_bytes_max: int  # memtables at most (unmanaged: count * size * column families)
+    modelled_peak: int  # what the instance may hold at most, by Flink's own accounting
+
+    @property
+    def fits(self) -> bool:
+        """Whether the modelled peak stays within the budget."""
+        return self.modelled_peak <= self.budget
+
+
+def plan_shared(budget: int, write_buffer_ratio: float) -> MemoryPlan:
+    """Managed or fixed-per-slot/tm memory: Flink sizes cache and write buffer manager from it.
+
+    The write buffer manager's memory is charged into the cache, and by Flink's derivation the
+    cache plus the memtables' overshoot (half the manager's capacity) equals the budget.
+    """
+    cache = cache_capacity(budget, write_buffer_ratio)
+    wbm = write_buffer_manager_capacity(budget, write_buffer_ratio)
+    return MemoryPlan(
+        budget=budget,
+        shared=True,
+        cache_bytes=cache,
+        write_buffer_manager_bytes=wbm,
+        memtable_bytes_max=wbm + wbm // 2,
+        modelled_peak=cache + wbm // 2,
+    )
+
+
+def plan_unmanaged(
+    budget: int,
+    column_families: int,
+    block_cache_size: int,
+    write_buffer_size: int,
+    max_write_buffer_number: int,
+) -> MemoryPlan:
+    """state.backend.rocksdb.memory.managed: false: every column family gets its own block cache
+    of block.cache-size and up to writebuffer.count memtables of writebuffer.size."""
+    memtables = column_families * write_buffer_size * max_write_buffer_number
+    caches = column_families * block_cache_size
+    return MemoryPlan(
+        budget=budget,
+        shared=False,
+        cache_bytes=caches,
+        write_buffer_manager_bytes=None,
+        memtable_bytes_max=memtables,
+        modelled_peak=caches + memtables,
+    )
+
+
+def minimum_budget(column_families: int, write_buffer_ratio: float) -> int:
+    """The smallest shared budget whose write buffer manager holds one minimal memtable per
+    column family; below it RocksDB would flush on nearly every write."""
+    need = column_families * MIN_WRITE_BUFFER_SIZE
+    return int(need * 3 / (2 * write_buffer_ratio)) + 1
