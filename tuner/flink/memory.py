@@ -33,7 +33,8 @@ def default_arena_block_size(write_buffer_size: int) -> int:
 
 
 def mutable_limit(write_buffer_manager_bytes: int) -> int:
-    """The WriteBufferManager's mutable limit: 7/8 of its capacity (calculateRocksDBMutableLimit)."""
+    """The write buffer manager's mutable limit: 7/8 of its capacity
+    (calculateRocksDBMutableLimit)."""
     return write_buffer_manager_bytes * 7 // 8
 
 

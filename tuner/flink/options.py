@@ -1,0 +1,252 @@
+"""Flink's RocksDB options: the keys the tuner touches, Flink's predefined option sets, and how
+Flink turns option values into the options a RocksDB instance is opened with.
+
+Option values are typed Python values: sizes in bytes (int), booleans, ints, floats, enum constant
+names (str) and tuples of enum names for list options. Keys are spelled once, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Final
+
+from tuner.flink import memory as mem
+from tuner.flink.rocksdb_config import CompactionStyle, Compression, RocksDBConfig
+from tuner.workload import Memory
+
+FlinkValue = int | float | bool | str | tuple[str, ...]
+FlinkSettings = Mapping[str, FlinkValue]
+
+_P = "state.backend.rocksdb."
+THREAD_NUM: Final = _P + "thread.num"
+MAX_OPEN_FILES: Final = _P + "files.open"
+COMPACTION_STYLE: Final = _P + "compaction.style"
+USE_DYNAMIC_LEVEL_SIZE: Final = _P + "compaction.level.use-dynamic-size"
+COMPRESSION_PER_LEVEL: Final = _P + "compression.per.level"
+TARGET_FILE_SIZE_BASE: Final = _P + "compaction.level.target-file-size-base"
+MAX_SIZE_LEVEL_BASE: Final = _P + "compaction.level.max-size-level-base"
+WRITE_BUFFER_SIZE: Final = _P + "writebuffer.size"
+MAX_WRITE_BUFFER_NUMBER: Final = _P + "writebuffer.count"
+MIN_WRITE_BUFFER_NUMBER_TO_MERGE: Final = _P + "writebuffer.number-to-merge"
+BLOCK_SIZE: Final = _P + "block.blocksize"
+METADATA_BLOCK_SIZE: Final = _P + "block.metadata-blocksize"
+BLOCK_CACHE_SIZE: Final = _P + "block.cache-size"
+USE_BLOOM_FILTER: Final = _P + "use-bloom-filter"
+BLOOM_FILTER_BITS_PER_KEY: Final = _P + "bloom-filter.bits-per-key"
+BLOOM_FILTER_BLOCK_BASED_MODE: Final = _P + "bloom-filter.block-based-mode"
+PREDEFINED_OPTIONS: Final = _P + "predefined-options"
+MEMORY_MANAGED: Final = _P + "memory.managed"
+MEMORY_FIXED_PER_SLOT: Final = _P + "memory.fixed-per-slot"
+MEMORY_FIXED_PER_TM: Final = _P + "memory.fixed-per-tm"
+WRITE_BUFFER_RATIO: Final = _P + "memory.write-buffer-ratio"
+HIGH_PRIO_POOL_RATIO: Final = _P + "memory.high-prio-pool-ratio"
+PARTITIONED_INDEX_FILTERS: Final = _P + "memory.partitioned-index-filters"
+TIMER_SERVICE_FACTORY: Final = _P + "timer-service.factory"
+TIMER_SERVICE_CACHE_SIZE: Final = _P + "timer-service.cache-size"
+
+MB = 1 << 20
+KB = 1 << 10
+
+# Defaults of the options above, as RocksDBConfigurableOptions.java / RocksDBOptions.java declare
+# them (Flink 2.3 and 1.20 agree; tests/flink/test_options.py checks them against the catalogs).
+DEFAULTS: Final[Mapping[str, FlinkValue]] = MappingProxyType(
+    {
+        THREAD_NUM: 2,
+        MAX_OPEN_FILES: -1,
+        COMPACTION_STYLE: "LEVEL",
+        USE_DYNAMIC_LEVEL_SIZE: False,
+        COMPRESSION_PER_LEVEL: ("SNAPPY_COMPRESSION",),
+        TARGET_FILE_SIZE_BASE: 64 * MB,
+        MAX_SIZE_LEVEL_BASE: 256 * MB,
+        WRITE_BUFFER_SIZE: 64 * MB,
+        MAX_WRITE_BUFFER_NUMBER: 2,
+        MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 1,
+        BLOCK_SIZE: 4 * KB,
+        METADATA_BLOCK_SIZE: 4 * KB,
+        BLOCK_CACHE_SIZE: 8 * MB,
+        USE_BLOOM_FILTER: False,
+        BLOOM_FILTER_BITS_PER_KEY: 10.0,
+        BLOOM_FILTER_BLOCK_BASED_MODE: False,
+        PREDEFINED_OPTIONS: "DEFAULT",
+        MEMORY_MANAGED: True,
+        WRITE_BUFFER_RATIO: 0.5,
+        HIGH_PRIO_POOL_RATIO: 0.1,
+        PARTITIONED_INDEX_FILTERS: False,
+        TIMER_SERVICE_FACTORY: "ROCKSDB",
+        TIMER_SERVICE_CACHE_SIZE: 128,
+    }
+)
+
+# Flink's predefined option sets, exactly as PredefinedOptions.java defines them. A value set in
+# the configuration wins over the predefined one, which wins over the default
+# (RocksDBResourceContainer.internalGetOption).
+PREDEFINED: Final[Mapping[str, Mapping[str, FlinkValue]]] = MappingProxyType(
+    {
+        "DEFAULT": {},
+        "SPINNING_DISK_OPTIMIZED": {
+            COMPACTION_STYLE: "LEVEL",
+            USE_DYNAMIC_LEVEL_SIZE: True,
+            THREAD_NUM: 4,
+            MAX_OPEN_FILES: -1,
+        },
+        "SPINNING_DISK_OPTIMIZED_HIGH_MEM": {
+            BLOCK_CACHE_SIZE: 256 * MB,
+            BLOCK_SIZE: 128 * KB,
+            USE_DYNAMIC_LEVEL_SIZE: True,
+            THREAD_NUM: 4,
+            MAX_SIZE_LEVEL_BASE: 1024 * MB,
+            MAX_OPEN_FILES: -1,
+            MAX_WRITE_BUFFER_NUMBER: 4,
+            MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 3,
+            TARGET_FILE_SIZE_BASE: 256 * MB,
+            WRITE_BUFFER_SIZE: 64 * MB,
+            USE_BLOOM_FILTER: True,
+        },
+        "FLASH_SSD_OPTIMIZED": {
+            THREAD_NUM: 4,
+            MAX_OPEN_FILES: -1,
+        },
+    }
+)
+
+# Flink's CompressionType enum names -> RocksDB's names in an OPTIONS file.
+_COMPRESSION: Final[Mapping[str, Compression]] = MappingProxyType(
+    {
+        "NO_COMPRESSION": "kNoCompression",
+        "SNAPPY_COMPRESSION": "kSnappyCompression",
+        "LZ4_COMPRESSION": "kLZ4Compression",
+        "LZ4HC_COMPRESSION": "kLZ4HCCompression",
+        "ZSTD_COMPRESSION": "kZSTD",
+    }
+)
+_COMPACTION: Final[Mapping[str, CompactionStyle]] = MappingProxyType(
+    {"LEVEL": "level", "UNIVERSAL": "universal", "FIFO": "fifo"}
+)
+
+
+def effective(settings: FlinkSettings) -> dict[str, FlinkValue]:
+    """Every option's value: configured > predefined set > default (internalGetOption)."""
+    preset_name = str(settings.get(PREDEFINED_OPTIONS, DEFAULTS[PREDEFINED_OPTIONS]))
+    if preset_name not in PREDEFINED:
+        raise ValueError(f"unknown predefined option set {preset_name!r}")
+    values = dict(DEFAULTS)
+    values.update(PREDEFINED[preset_name])
+    values.update(settings)
+    return values
+
+
+def memory_settings(memory: Memory) -> dict[str, FlinkValue]:
+    """The options a workload's memory section stands for (the budget's own keys)."""
+    out: dict[str, FlinkValue] = {
+        MEMORY_MANAGED: memory.mode == "managed",
+        WRITE_BUFFER_RATIO: memory.write_buffer_ratio,
+        HIGH_PRIO_POOL_RATIO: memory.high_prio_pool_ratio,
+    }
+    if memory.mode == "fixed-per-slot" and memory.fixed_per_slot is not None:
+        out[MEMORY_FIXED_PER_SLOT] = memory.fixed_per_slot
+    if memory.mode == "fixed-per-tm" and memory.fixed_per_tm is not None:
+        out[MEMORY_FIXED_PER_TM] = memory.fixed_per_tm
+    return out
+
+
+def _int(values: Mapping[str, FlinkValue], key: str) -> int:
+    v = values[key]
+    assert isinstance(v, int | float) and not isinstance(v, bool), (key, v)
+    return int(v)
+
+
+def _float(values: Mapping[str, FlinkValue], key: str) -> float:
+    v = values[key]
+    assert isinstance(v, int | float) and not isinstance(v, bool), (key, v)
+    return float(v)
+
+
+def memory_plan(settings: FlinkSettings, memory: Memory, column_families: int) -> mem.MemoryPlan:
+    """Flink's memory accounting for these settings under the workload's budget."""
+    values = effective({**memory_settings(memory), **settings})
+    if memory.mode == "unmanaged":
+        return mem.plan_unmanaged(
+            memory.budget,
+            column_families,
+            _int(values, BLOCK_CACHE_SIZE),
+            _int(values, WRITE_BUFFER_SIZE),
+            _int(values, MAX_WRITE_BUFFER_NUMBER),
+        )
+    return mem.plan_shared(memory.budget, _float(values, WRITE_BUFFER_RATIO))
+
+
+def resolve(settings: FlinkSettings, memory: Memory) -> RocksDBConfig:
+    """The RocksDB options Flink opens an instance with, for these settings and this memory.
+
+    Follows RocksDBResourceContainer.getDbOptions/getColumnOptions: base options, then the
+    configurable options on top of the predefined set, then (shared memory) the shared cache and
+    write buffer manager with index and filter blocks in the cache.
+    """
+    values = effective({**memory_settings(memory), **settings})
+    compression = values[COMPRESSION_PER_LEVEL]
+    assert isinstance(compression, tuple)
+    bloom = bool(values[USE_BLOOM_FILTER])
+    bloom_bits: float | None = _float(values, BLOOM_FILTER_BITS_PER_KEY) if bloom else None
+    bloom_block_based = bool(values[BLOOM_FILTER_BLOCK_BASED_MODE]) if bloom else False
+    config = RocksDBConfig(
+        max_background_jobs=_int(values, THREAD_NUM),
+        max_open_files=_int(values, MAX_OPEN_FILES),
+        compaction_style=_COMPACTION[str(values[COMPACTION_STYLE])],
+        level_compaction_dynamic_level_bytes=bool(values[USE_DYNAMIC_LEVEL_SIZE]),
+        target_file_size_base=_int(values, TARGET_FILE_SIZE_BASE),
+        max_bytes_for_level_base=_int(values, MAX_SIZE_LEVEL_BASE),
+        write_buffer_size=_int(values, WRITE_BUFFER_SIZE),
+        max_write_buffer_number=_int(values, MAX_WRITE_BUFFER_NUMBER),
+        min_write_buffer_number_to_merge=_int(values, MIN_WRITE_BUFFER_NUMBER_TO_MERGE),
+        compression_per_level=tuple(_COMPRESSION[c] for c in compression),
+        block_size=_int(values, BLOCK_SIZE),
+        metadata_block_size=_int(values, METADATA_BLOCK_SIZE),
+        block_cache_size=_int(values, BLOCK_CACHE_SIZE),
+        bloom_bits_per_key=bloom_bits,
+        bloom_block_based=bloom_block_based,
+    )
+    if memory.mode == "unmanaged":
+        return config
+    plan = mem.plan_shared(memory.budget, _float(values, WRITE_BUFFER_RATIO))
+    partitioned = bool(values[PARTITIONED_INDEX_FILTERS])
+    return replace(
+        config,
+        shared_cache_bytes=plan.cache_bytes,
+        write_buffer_manager_bytes=plan.write_buffer_manager_bytes,
+        high_prio_pool_ratio=_float(values, HIGH_PRIO_POOL_RATIO),
+        cache_index_and_filter_blocks=True,
+        cache_index_and_filter_blocks_with_high_priority=True,
+        pin_l0_filter_and_index_blocks_in_cache=True,
+        partitioned_index_filters=partitioned,
+        pin_top_level_index_and_filter=partitioned,
+        # Partitioned filters need a full filter: Flink replaces any configured filter with
+        # BloomFilter(10, false) (RocksDBResourceContainer.overwriteFilterIfExist).
+        bloom_bits_per_key=10.0 if partitioned and bloom else bloom_bits,
+        bloom_block_based=False if partitioned else bloom_block_based,
+    )
+
+
+def invalid_reason(settings: FlinkSettings, memory: Memory, column_families: int) -> str | None:
+    """Why Flink with these settings would break the budget or misbehave; None when fine.
+
+    A candidate with a reason is never run.
+    """
+    values = effective({**memory_settings(memory), **settings})
+    if _int(values, MIN_WRITE_BUFFER_NUMBER_TO_MERGE) >= _int(values, MAX_WRITE_BUFFER_NUMBER):
+        return "writebuffer.number-to-merge must be below writebuffer.count"
+    plan = memory_plan(settings, memory, column_families)
+    if not plan.fits:
+        return (
+            f"modelled memory {plan.modelled_peak} B exceeds the budget {plan.budget} B "
+            f"({column_families} column families)"
+        )
+    if plan.write_buffer_manager_bytes is not None and not mem.arena_block_fits(
+        _int(values, WRITE_BUFFER_SIZE), plan.write_buffer_manager_bytes
+    ):
+        return (
+            "writebuffer.size/8 (arena block) exceeds 7/8 of the write buffer manager's capacity: "
+            "RocksDB would flush on every write"
+        )
+    return None

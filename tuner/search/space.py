@@ -1,0 +1,109 @@
+"""The search space: Flink options that matter, as Optuna distributions.
+
+Parameter names are the Flink keys themselves, so a trial's params are Flink settings and
+``trials.csv`` columns need no translation table. Sizes are searched on a log scale in powers of
+two (what people actually configure), expressed in bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final, Protocol
+
+from tuner.flink import options as fo
+from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE
+from tuner.workload import Memory
+
+MB = 1 << 20
+KB = 1 << 10
+
+# Compression layouts worth trying, as Flink's compression.per.level lists. The last entry
+# applies to every deeper level (RocksDB's compression_per_level rule).
+COMPRESSION_LAYOUTS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "snappy": ("SNAPPY_COMPRESSION",),
+        "none": ("NO_COMPRESSION",),
+        "lz4": ("LZ4_COMPRESSION",),
+        "none-none-snappy": ("NO_COMPRESSION", "NO_COMPRESSION", "SNAPPY_COMPRESSION"),
+        "none-none-lz4": ("NO_COMPRESSION", "NO_COMPRESSION", "LZ4_COMPRESSION"),
+        "none-lz4-zstd": ("NO_COMPRESSION", "LZ4_COMPRESSION", "ZSTD_COMPRESSION"),
+    }
+)
+COMPRESSION_PARAM: Final = "compression-layout"
+
+
+class TrialLike(Protocol):
+    """The part of ``optuna.Trial`` the space uses (keeps this module testable without a study)."""
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = ...) -> int: ...
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = ...
+    ) -> float: ...
+    def suggest_categorical(self, name: str, choices: list[str]) -> str: ...
+
+
+def _pow2(trial: TrialLike, name: str, low: int, high: int) -> int:
+    """A power-of-two size between low and high (bytes), searched by its exponent."""
+    lo, hi = low.bit_length() - 1, high.bit_length() - 1
+    return 1 << trial.suggest_int(name + ".log2", lo, hi)
+
+
+def suggest(trial: TrialLike, memory: Memory) -> dict[str, fo.FlinkValue]:
+    """Draw one candidate's Flink settings from the trial."""
+    s: dict[str, fo.FlinkValue] = {}
+    if memory.mode != "unmanaged":
+        s[fo.WRITE_BUFFER_RATIO] = trial.suggest_float(fo.WRITE_BUFFER_RATIO, 0.1, 0.8, step=0.05)
+        s[fo.PARTITIONED_INDEX_FILTERS] = (
+            trial.suggest_categorical(fo.PARTITIONED_INDEX_FILTERS, ["false", "true"]) == "true"
+        )
+    else:
+        s[fo.BLOCK_CACHE_SIZE] = _pow2(trial, fo.BLOCK_CACHE_SIZE, 4 * MB, 512 * MB)
+    s[fo.WRITE_BUFFER_SIZE] = _pow2(trial, fo.WRITE_BUFFER_SIZE, MIN_WRITE_BUFFER_SIZE, 128 * MB)
+    count = trial.suggest_int(fo.MAX_WRITE_BUFFER_NUMBER, 2, 6)
+    s[fo.MAX_WRITE_BUFFER_NUMBER] = count
+    s[fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE] = trial.suggest_int(
+        fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE, 1, 3
+    )
+    style = trial.suggest_categorical(fo.COMPACTION_STYLE, ["LEVEL", "UNIVERSAL"])
+    s[fo.COMPACTION_STYLE] = style
+    s[fo.TARGET_FILE_SIZE_BASE] = _pow2(trial, fo.TARGET_FILE_SIZE_BASE, 4 * MB, 256 * MB)
+    s[fo.MAX_SIZE_LEVEL_BASE] = _pow2(trial, fo.MAX_SIZE_LEVEL_BASE, 16 * MB, 1024 * MB)
+    s[fo.USE_DYNAMIC_LEVEL_SIZE] = (
+        trial.suggest_categorical(fo.USE_DYNAMIC_LEVEL_SIZE, ["false", "true"]) == "true"
+    )
+    s[fo.BLOCK_SIZE] = _pow2(trial, fo.BLOCK_SIZE, 4 * KB, 64 * KB)
+    bloom = trial.suggest_categorical(fo.USE_BLOOM_FILTER, ["false", "true"]) == "true"
+    s[fo.USE_BLOOM_FILTER] = bloom
+    if bloom:
+        s[fo.BLOOM_FILTER_BITS_PER_KEY] = float(
+            trial.suggest_int(fo.BLOOM_FILTER_BITS_PER_KEY, 4, 20)
+        )
+    layout = trial.suggest_categorical(COMPRESSION_PARAM, list(COMPRESSION_LAYOUTS))
+    s[fo.COMPRESSION_PER_LEVEL] = COMPRESSION_LAYOUTS[layout]
+    s[fo.THREAD_NUM] = trial.suggest_int(fo.THREAD_NUM, 1, 4)
+    return s
+
+
+def searched_keys(memory: Memory) -> tuple[str, ...]:
+    """The Flink keys a search sets (what a recommendation pins explicitly)."""
+    shared = (
+        (fo.WRITE_BUFFER_RATIO, fo.PARTITIONED_INDEX_FILTERS)
+        if memory.mode != "unmanaged"
+        else (fo.BLOCK_CACHE_SIZE,)
+    )
+    return (
+        *shared,
+        fo.WRITE_BUFFER_SIZE,
+        fo.MAX_WRITE_BUFFER_NUMBER,
+        fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE,
+        fo.COMPACTION_STYLE,
+        fo.TARGET_FILE_SIZE_BASE,
+        fo.MAX_SIZE_LEVEL_BASE,
+        fo.USE_DYNAMIC_LEVEL_SIZE,
+        fo.BLOCK_SIZE,
+        fo.USE_BLOOM_FILTER,
+        fo.BLOOM_FILTER_BITS_PER_KEY,
+        fo.COMPRESSION_PER_LEVEL,
+        fo.THREAD_NUM,
+    )

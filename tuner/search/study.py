@@ -1,0 +1,356 @@
+"""The study loop: baselines, the Optuna search, and the interleaved re-measurement.
+
+Every measurement becomes one :class:`TrialRecord`; the loop hands each to a ``sink`` (the run
+directory appends it to ``trials.csv``) before telling Optuna, so a crash loses at most the trial
+that was running. On resume the records already written are skipped, trials Optuna still shows
+as running (the main process was killed) are completed from their record or marked failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import optuna
+from optuna.trial import TrialState
+
+from tuner.flink import options as fo
+from tuner.search import space
+from tuner.search.worker import Measurement
+from tuner.workload import Workload
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["baseline", "search", "remeasure"]
+Objective = Literal["throughput", "pareto"]
+
+BASELINES: tuple[str, ...] = (
+    "DEFAULT",
+    "SPINNING_DISK_OPTIMIZED",
+    "SPINNING_DISK_OPTIMIZED_HIGH_MEM",
+    "FLASH_SSD_OPTIMIZED",
+)
+DEFAULT_LABEL = "DEFAULT"
+RECOMMENDED_LABEL = "recommended"
+THROUGHPUT = "ops_per_s"
+READ_P99 = "read_p99_us"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A set of Flink settings to measure, and why it is measured."""
+
+    label: str
+    kind: Kind
+    settings: Mapping[str, fo.FlinkValue]
+    trial_number: int | None = None
+    repeat: int = 0
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One row of ``trials.csv``: a candidate and what measuring it gave."""
+
+    seq: int
+    candidate: Candidate
+    status: Literal["ok", "failed", "skipped"]
+    reason: str
+    metrics: Mapping[str, float]
+    wall_s: float
+    rss_peak_bytes: int
+    started_at: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether the measurement finished."""
+        return self.status == "ok"
+
+
+Measure = Callable[[Candidate], Measurement]
+Sink = Callable[[TrialRecord], None]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the study is, for a progress bar."""
+
+    phase: str
+    done: int
+    total: int
+    best_label: str | None
+    best_value: float | None
+    eta_s: float | None
+
+
+@dataclass
+class StudyConfig:
+    """How to search."""
+
+    trials: int = 30
+    seed: int = 0
+    objective: Objective = "throughput"
+    repeats: int = 3
+    baselines: Sequence[str] = BASELINES
+    max_skips_per_trial: int = 50
+
+
+@dataclass
+class StudyOutcome:
+    """Everything the run produced, for the recommendation and the report."""
+
+    records: list[TrialRecord]
+    best_trial_number: int | None
+    best_settings: dict[str, fo.FlinkValue] | None
+    interrupted: bool = False
+    pareto_trial_numbers: list[int] = field(default_factory=list)
+
+
+def column_families(workload: Workload) -> int:
+    """Column families of the replayed instance: one per state plus one per timer service."""
+    services = {"event_window-timers" for s in workload.states if s.window}
+    services |= {f"{s.timers.domain}_user-timers" for s in workload.states if s.timers}
+    return len(workload.states) + len(services)
+
+
+def create_study(storage_url: str, name: str, config: StudyConfig) -> optuna.Study:
+    """Create or load the Optuna study kept in the run directory's SQLite file."""
+    n_startup = max(4, config.trials // 3)
+    sampler = optuna.samplers.TPESampler(
+        seed=config.seed, n_startup_trials=n_startup, multivariate=True
+    )
+    directions: list[Literal["minimize", "maximize"]] = (
+        ["maximize"] if config.objective == "throughput" else ["maximize", "minimize"]
+    )
+    return optuna.create_study(
+        storage=storage_url,
+        study_name=name,
+        directions=directions,
+        sampler=sampler,
+        load_if_exists=True,
+    )
+
+
+def _values(config: StudyConfig, metrics: Mapping[str, float]) -> list[float]:
+    if config.objective == "throughput":
+        return [float(metrics[THROUGHPUT])]
+    return [float(metrics[THROUGHPUT]), float(metrics[READ_P99])]
+
+
+class StudyLoop:
+    """Runs baselines, search trials and re-measurements, resuming from earlier records."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        study: optuna.Study,
+        config: StudyConfig,
+        measure: Measure,
+        sink: Sink,
+        earlier: Sequence[TrialRecord] = (),
+        on_progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.workload = workload
+        self.study = study
+        self.config = config
+        self._measure = measure
+        self._sink = sink
+        self.records: list[TrialRecord] = list(earlier)
+        self._on_progress = on_progress
+        self._should_stop = should_stop
+        self._cfs = column_families(workload)
+        self._durations: list[float] = [r.wall_s for r in earlier if r.status != "skipped"]
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def _total(self) -> int:
+        return len(self.config.baselines) + self.config.trials + 2 * self.config.repeats
+
+    def _done(self) -> int:
+        return sum(1 for r in self.records if r.status != "skipped")
+
+    def _best(self) -> tuple[str | None, float | None]:
+        ok = [r for r in self.records if r.ok and THROUGHPUT in r.metrics]
+        if not ok:
+            return None, None
+        best = max(ok, key=lambda r: r.metrics[THROUGHPUT])
+        return best.candidate.label, best.metrics[THROUGHPUT]
+
+    def _progress(self, phase: str) -> None:
+        if self._on_progress is None:
+            return
+        done, total = self._done(), self._total()
+        eta = None
+        if self._durations:
+            eta = statistics.median(self._durations) * max(0, total - done)
+        label, value = self._best()
+        self._on_progress(Progress(phase, done, total, label, value, eta))
+
+    def _run(self, candidate: Candidate) -> TrialRecord:
+        reason = fo.invalid_reason(candidate.settings, self.workload.memory, self._cfs)
+        started = time.time()
+        if reason is not None and candidate.kind == "search":
+            rec = TrialRecord(len(self.records), candidate, "skipped", reason, {}, 0.0, 0, started)
+        else:
+            m = self._measure(candidate)
+            metrics = dict(m.metrics)
+            if reason is not None:
+                # Baselines are measured even over budget (users run them today), but flagged.
+                metrics["over_budget"] = 1.0
+            rec = TrialRecord(
+                len(self.records),
+                candidate,
+                m.status,
+                m.reason or (reason or ""),
+                metrics,
+                m.wall_s,
+                m.rss_peak_bytes,
+                started,
+            )
+            self._durations.append(m.wall_s)
+        self.records.append(rec)
+        self._sink(rec)
+        return rec
+
+    def _has(self, label: str, kind: Kind, repeat: int = 0) -> bool:
+        return any(
+            r.candidate.label == label and r.candidate.kind == kind and r.candidate.repeat == repeat
+            for r in self.records
+        )
+
+    # -- phases ----------------------------------------------------------------------------
+    def run(self) -> StudyOutcome:
+        """Run (or finish) the study; stops early, cleanly, when ``should_stop`` says so."""
+        self._recover_running_trials()
+        for name in self.config.baselines:
+            if self._should_stop():
+                return self._outcome(interrupted=True)
+            if not self._has(name, "baseline"):
+                self._progress(f"baseline {name}")
+                self._run(Candidate(name, "baseline", {fo.PREDEFINED_OPTIONS: name}))
+        if not self._search():
+            return self._outcome(interrupted=True)
+        best_number, best_settings = self._best_trial()
+        if best_settings is not None:
+            for i in range(self.config.repeats):
+                for label, settings in (
+                    (DEFAULT_LABEL, {fo.PREDEFINED_OPTIONS: "DEFAULT"}),
+                    (RECOMMENDED_LABEL, best_settings),
+                ):
+                    if self._should_stop():
+                        return self._outcome(interrupted=True)
+                    if not self._has(label, "remeasure", i):
+                        self._progress(f"re-measure {label} {i + 1}/{self.config.repeats}")
+                        self._run(Candidate(label, "remeasure", settings, best_number, i))
+        self._progress("done")
+        return self._outcome(interrupted=False)
+
+    def _finished_trials(self) -> list[optuna.trial.FrozenTrial]:
+        return [
+            t
+            for t in self.study.get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.FAIL)
+            and not t.user_attrs.get("skipped", False)
+        ]
+
+    def _recover_running_trials(self) -> None:
+        """Trials left RUNNING by a killed main process: complete them from their record when
+        the measurement finished and was written, otherwise mark them failed."""
+        by_number = {
+            r.candidate.trial_number: r for r in self.records if r.candidate.kind == "search"
+        }
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            rec = by_number.get(t.number)
+            if rec is not None and rec.ok:
+                self.study.tell(t.number, _values(self.config, rec.metrics))
+            else:
+                self.study.tell(t.number, state=TrialState.FAIL)
+
+    def _search(self) -> bool:
+        skips = 0
+        while len(self._finished_trials()) < self.config.trials:
+            if self._should_stop():
+                return False
+            trial = self.study.ask()
+            settings = space.suggest(trial, self.workload.memory)
+            cand = Candidate(f"trial-{trial.number}", "search", settings, trial.number)
+            self._progress(f"trial {len(self._finished_trials()) + 1}/{self.config.trials}")
+            rec = self._run(cand)
+            if rec.status == "skipped":
+                trial.set_user_attr("skipped", True)
+                trial.set_user_attr("reason", rec.reason)
+                self.study.tell(trial, state=TrialState.PRUNED)
+                skips += 1
+                if skips > self.config.max_skips_per_trial * max(1, self.config.trials):
+                    log.warning("search space mostly over budget; stopping the search early")
+                    return True
+                continue
+            if rec.ok:
+                self.study.tell(trial, _values(self.config, rec.metrics))
+            else:
+                trial.set_user_attr("reason", rec.reason)
+                self.study.tell(trial, state=TrialState.FAIL)
+        return True
+
+    def _best_trial(self) -> tuple[int | None, dict[str, fo.FlinkValue] | None]:
+        search = [r for r in self.records if r.candidate.kind == "search" and r.ok]
+        if not search:
+            return None, None
+        if self.config.objective == "throughput":
+            best = max(search, key=lambda r: r.metrics[THROUGHPUT])
+        else:
+            best = pick_knee(search, self._default_metrics())
+        return best.candidate.trial_number, dict(best.candidate.settings)
+
+    def _default_metrics(self) -> Mapping[str, float] | None:
+        for r in self.records:
+            if r.candidate.label == DEFAULT_LABEL and r.candidate.kind == "baseline" and r.ok:
+                return r.metrics
+        return None
+
+    def _outcome(self, *, interrupted: bool) -> StudyOutcome:
+        number, settings = self._best_trial()
+        front = pareto_front([r for r in self.records if r.candidate.kind == "search" and r.ok])
+        return StudyOutcome(
+            self.records,
+            number,
+            settings,
+            interrupted,
+            [r.candidate.trial_number for r in front if r.candidate.trial_number is not None],
+        )
+
+
+def pareto_front(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """Records no other record beats on both throughput (higher) and read p99 (lower)."""
+    usable = [
+        r
+        for r in records
+        if THROUGHPUT in r.metrics and not math.isnan(r.metrics.get(READ_P99, math.nan))
+    ]
+    front = []
+    for r in usable:
+        t, p = r.metrics[THROUGHPUT], r.metrics[READ_P99]
+        dominated = any(
+            o.metrics[THROUGHPUT] >= t
+            and o.metrics[READ_P99] <= p
+            and (o.metrics[THROUGHPUT] > t or o.metrics[READ_P99] < p)
+            for o in usable
+        )
+        if not dominated:
+            front.append(r)
+    return sorted(front, key=lambda r: r.metrics[THROUGHPUT])
+
+
+def pick_knee(records: Sequence[TrialRecord], default: Mapping[str, float] | None) -> TrialRecord:
+    """From the Pareto front, the fastest candidate whose read p99 is no worse than the
+    default's; the fastest on the front when none is (or the default was not measured)."""
+    front = pareto_front(records) or list(records)
+    if default is not None and READ_P99 in default:
+        within = [r for r in front if r.metrics[READ_P99] <= default[READ_P99]]
+        if within:
+            return max(within, key=lambda r: r.metrics[THROUGHPUT])
+    return max(front, key=lambda r: r.metrics[THROUGHPUT])
