@@ -1,0 +1,304 @@
+"""The ``tuner`` command: parse arguments, call the library, print. Nothing else lives here.
+
+Every user mistake surfaces as a :class:`~tuner.errors.TunerError`, printed as one line
+(``tuner: error: FILE: FIELD: what was expected``) with exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+
+from tuner.errors import TunerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"tuner: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+class ProgressLine:
+    """One status line on stderr: redrawn in place on a terminal, a log line per step otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = ""
+
+    def __call__(self, p: Any) -> None:
+        width = 24
+        filled = int(width * p.done / p.total) if p.total else 0
+        bar = "#" * filled + "-" * (width - filled)
+        best = f"best {p.best_value / 1000:.1f}k ops/s ({p.best_label})" if p.best_value else "best -"
+        line = f"[{bar}] {p.done}/{p.total} {p.phase} | {best} | left ~{_fmt_duration(p.eta_s)}"
+        if line == self.last:
+            return
+        self.last = line
+        if self.tty:
+            click.echo("\r" + line.ljust(110), err=True, nl=False)
+        else:
+            click.echo(line, err=True)
+
+    def close(self) -> None:
+        """End the redrawn line."""
+        if self.tty and self.last:
+            click.echo("", err=True)
+
+
+class StopAfterCurrent:
+    """Ctrl-C asks the study to stop after the running trial; a second Ctrl-C aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def __enter__(self) -> StopAfterCurrent:
+        self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._old)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        click.echo(
+            "\ntuner: stopping after the current trial (Ctrl-C again to abort now)", err=True
+        )
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+class TunerGroup(click.Group):
+    """Turns a TunerError raised by any command (or subcommand) into one line and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TunerError as exc:
+            click.echo(f"tuner: error: {exc}", err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+@click.group(cls=TunerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what the library does (to stderr).")
+@click.version_option(package_name="tuner")
+def cli(verbose: bool) -> None:
+    """Tune Flink's RocksDB state backend by measurement.
+
+    tuner replays a Flink job's keyed-state access pattern (from a workload file or a recorded
+    trace) against real RocksDB, laid out as Flink lays it out, under the job's memory budget;
+    searches Flink's RocksDB options with Optuna; and writes paste-ready Flink configuration with
+    the measured gain over Flink's defaults.
+
+    Start with:  tuner run workloads/quickstart.yaml
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--trials", "-n", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Search trials to run (baselines and re-measurements come on top).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="Run directory. Default: results/<workload-name>-<timestamp>/ "
+                   "(an existing non-empty directory is never overwritten).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run: TARGET (or --out) is its run directory.")
+@click.option("--seed", type=int, default=None,
+              help="Sampler seed (default: the workload's seed).")
+@click.option("--objective", type=click.Choice(["throughput", "pareto"]), default="throughput",
+              show_default=True,
+              help="throughput: maximise replay ops/s within the budget; pareto: throughput vs "
+                   "p99 read latency (a Pareto front).")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Interleaved re-measurements of the recommendation and of Flink's default.")
+@click.option("--trial-timeout", type=click.FloatRange(min=1), default=900, show_default=True,
+              help="Seconds before a trial is stopped and recorded as failed.")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True, help="Where default run directories are created.")
+def run(
+    target: Path,
+    trials: int,
+    out: Path | None,
+    resume: bool,
+    seed: int | None,
+    objective: str,
+    repeats: int,
+    trial_timeout: float,
+    results_dir: Path,
+) -> None:
+    """Tune the RocksDB options of the job in TARGET (a workload YAML file).
+
+    Measures Flink's default and its four predefined option sets, runs the Optuna search, then
+    re-measures the best candidate against the default. Writes config.yaml (Flink 2.x),
+    flink-conf.yaml (Flink 1.x), flink-deployment.yaml (Kubernetes), rocksdb-options.ini,
+    trials.csv, study.db, workload.yaml and report.md with plots into the run directory.
+    Ctrl-C stops after the current trial; `tuner run --resume DIR` continues.
+    """
+    from tuner.runner import RunSettings, resume_run, run_study, start_run
+    from tuner.workload import load_workload
+
+    if resume:
+        run_path = out if out is not None and (out / "run.json").exists() else target
+        workload, rd = resume_run(run_path)
+        click.echo(f"resuming {rd.path}", err=True)
+    else:
+        workload = load_workload(target)
+        rd = start_run(workload, out, results_dir)
+        click.echo(f"run directory: {rd.path}", err=True)
+    settings = RunSettings(
+        trials=trials, seed=seed, objective=objective, repeats=repeats, timeout_s=trial_timeout
+    )
+    progress = ProgressLine()
+    started = time.monotonic()
+    try:
+        with StopAfterCurrent() as stop:
+            summary = run_study(workload, rd, settings, on_progress=progress, should_stop=stop)
+    except TunerError:
+        rd.set_status("failed")
+        raise
+    except KeyboardInterrupt:
+        rd.set_status("incomplete")
+        progress.close()
+        click.echo(f"tuner: aborted; resume with: tuner run --resume {rd.path}", err=True)
+        sys.exit(130)
+    finally:
+        progress.close()
+    elapsed = _fmt_duration(time.monotonic() - started)
+    click.echo(f"{summary.status} in {elapsed}: {summary.run_dir}")
+    if summary.recommendation is not None:
+        click.echo(f"  {summary.recommendation.headline}")
+    if summary.failed or summary.skipped:
+        click.echo(
+            f"  {summary.failed} failed, {summary.skipped} skipped (over budget): see report.md"
+        )
+    for name in ("config.yaml", "flink-conf.yaml", "flink-deployment.yaml", "report.md"):
+        if (summary.run_dir / name).exists():
+            click.echo(f"  {summary.run_dir / name}")
+    if summary.status == "incomplete":
+        click.echo(f"  incomplete; continue with: tuner run --resume {summary.run_dir}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def report(run_dir: Path) -> None:
+    """Regenerate report.md and the plots of RUN_DIR from its trials.csv and study.db."""
+    from tuner.report import render_report
+
+    path = render_report(run_dir)
+    click.echo(str(path))
+
+
+@cli.command("check-config")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--flink-version", required=True,
+              help='Flink version the config is for: "1.20" or "2.x" (e.g. 2.0 .. 2.3).')
+def check_config(file: Path, flink_version: str) -> None:
+    """Validate FILE's state.backend.rocksdb.* keys against the Flink version's option catalog.
+
+    FILE is a Flink 2.x config.yaml, a Flink 1.x flink-conf.yaml or a Kubernetes
+    FlinkDeployment. Flink itself silently ignores a misspelled key; this command does not:
+    unknown keys (with the closest valid one) and values Flink cannot parse exit with code 2.
+    """
+    from tuner.flink.config_check import check_config_file
+
+    problems = check_config_file(file, flink_version)
+    for p in problems:
+        click.echo(str(p), err=True)
+    if problems:
+        sys.exit(EXIT_USAGE)
+    click.echo(f"{file}: ok for Flink {flink_version}")
+
+
+@cli.group()
+def trace() -> None:
+    """Recorded keyed-state traces: generate one from a workload, or inspect one."""
+
+
+@trace.command("generate")
+@click.argument("workload_file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Trace file to write (Parquet).")
+def trace_generate(workload_file: Path, output: Path) -> None:
+    """Write the generator's operation stream for WORKLOAD_FILE as a trace file."""
+    from tuner.trace.generator import generate, stream_header
+    from tuner.trace.parquet import write_trace
+    from tuner.workload import load_workload
+
+    w = load_workload(workload_file)
+    if w.trace is not None:
+        raise TunerError("workload already replays a recorded trace", file=str(workload_file),
+                         where="trace")
+    write_trace(output, stream_header(w), generate(w, "preload"), generate(w, "measure"))
+    click.echo(str(output))
+
+
+@trace.command("inspect")
+@click.argument("file", type=click.Path(path_type=Path))
+def trace_inspect(file: Path) -> None:
+    """Summarise a trace: ops by state and kind, key cardinality, skew, value sizes."""
+    from tuner.trace.inspect import render_text, summarize_trace
+
+    click.echo(render_text(summarize_trace(file)))
+
+
+@cli.command()
+@click.option("--ops", type=click.IntRange(min=1000), default=200_000, show_default=True,
+              help="Operations in the fixed stream.")
+def bench(ops: int) -> None:
+    """Replay engine overhead: ops/s of the engine vs bare rocksdict calls on the same stream."""
+    from tuner.engine.bench import run_bench
+
+    click.echo(run_bench(ops).render())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning user mistakes into one line and exit code 2."""
+    try:
+        code = cli.main(args=argv, prog_name="tuner", standalone_mode=False)
+    except TunerError as exc:
+        _fail(str(exc))
+    except click.exceptions.Abort:
+        click.echo("tuner: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        # Files named on the command line that cannot be read or written.
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}")
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

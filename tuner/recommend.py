@@ -1,0 +1,165 @@
+"""From measurements to a recommendation: the chosen settings, the measured gain with its
+spread, and the one-line reason for every emitted key. Pure functions over trial records."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tuner.flink import options as fo
+from tuner.search.space import COMPRESSION_PARAM
+from tuner.search.study import DEFAULT_LABEL, RECOMMENDED_LABEL, THROUGHPUT, TrialRecord
+from tuner.units import format_memory_size
+from tuner.workload import Workload
+
+# Keys that are sizes (for human-readable comments).
+_SIZE_KEYS = frozenset(
+    {
+        fo.WRITE_BUFFER_SIZE,
+        fo.TARGET_FILE_SIZE_BASE,
+        fo.MAX_SIZE_LEVEL_BASE,
+        fo.BLOCK_SIZE,
+        fo.BLOCK_CACHE_SIZE,
+        fo.METADATA_BLOCK_SIZE,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Gain:
+    """Recommended vs default, from interleaved re-measurements (pairs run back to back)."""
+
+    metric: str
+    n: int
+    default_median: float
+    recommended_median: float
+    median_gain: float  # recommended median / default median - 1
+    low: float  # smallest pairwise gain
+    high: float  # largest pairwise gain
+
+    @property
+    def significant(self) -> bool:
+        """True when every pair agrees on the sign of the gain (the spread does not cross 0)."""
+        return self.low > 0 or self.high < 0
+
+    def describe(self) -> str:
+        """One line for comments and the report."""
+        verdict = "" if self.significant else " (within noise: the pairs disagree on the sign)"
+        return (
+            f"{self.median_gain:+.1%} median {self.metric} over Flink's default "
+            f"({self.n} interleaved runs each, pairwise range {self.low:+.1%} .. "
+            f"{self.high:+.1%}){verdict}"
+        )
+
+
+def measure_gain(records: Sequence[TrialRecord], metric: str = THROUGHPUT) -> Gain | None:
+    """The gain of the re-measured recommendation over the re-measured default."""
+    runs: dict[str, dict[int, float]] = {DEFAULT_LABEL: {}, RECOMMENDED_LABEL: {}}
+    for r in records:
+        c = r.candidate
+        if c.kind == "remeasure" and r.ok and metric in r.metrics and c.label in runs:
+            runs[c.label][c.repeat] = r.metrics[metric]
+    pairs = sorted(set(runs[DEFAULT_LABEL]) & set(runs[RECOMMENDED_LABEL]))
+    if not pairs:
+        return None
+    d = [runs[DEFAULT_LABEL][i] for i in pairs]
+    rec = [runs[RECOMMENDED_LABEL][i] for i in pairs]
+    ratios = [b / a - 1 for a, b in zip(d, rec, strict=True) if a > 0]
+    if not ratios:
+        return None
+    dm, rm = statistics.median(d), statistics.median(rec)
+    return Gain(metric, len(pairs), dm, rm, rm / dm - 1 if dm > 0 else 0.0, min(ratios), max(ratios))
+
+
+def param_key(param: str) -> str:
+    """The Flink key an Optuna parameter stands for."""
+    if param == COMPRESSION_PARAM:
+        return fo.COMPRESSION_PER_LEVEL
+    return param.removesuffix(".log2")
+
+
+def key_importances(param_importances: Mapping[str, float]) -> dict[str, float]:
+    """Optuna's parameter importances summed per Flink key."""
+    out: dict[str, float] = {}
+    for param, value in param_importances.items():
+        key = param_key(param)
+        out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def show_value(key: str, value: fo.FlinkValue) -> str:
+    """A value as a person reads it in a comment."""
+    if isinstance(value, tuple):
+        return ";".join(value)
+    if key in _SIZE_KEYS and isinstance(value, int) and not isinstance(value, bool):
+        return format_memory_size(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The settings to paste, and what measuring them showed."""
+
+    workload: str
+    flink_version: str
+    settings: Mapping[str, fo.FlinkValue]
+    comments: Mapping[str, str]
+    trial_number: int | None
+    gain: Gain | None
+    headline: str
+
+
+def recommend(
+    workload: Workload,
+    best_settings: Mapping[str, fo.FlinkValue],
+    best_trial: int | None,
+    records: Sequence[TrialRecord],
+    importances: Mapping[str, float],
+) -> Recommendation:
+    """Assemble the recommendation: the memory keys of the budget, the searched keys (pinned
+    explicitly, even where they equal Flink's default, so the result is reproducible), each with
+    its reason."""
+    gain = measure_gain(records)
+    settings: dict[str, fo.FlinkValue] = {}
+    comments: dict[str, str] = {}
+    memory = fo.memory_settings(workload.memory)
+    settings[fo.MEMORY_MANAGED] = memory[fo.MEMORY_MANAGED]
+    comments[fo.MEMORY_MANAGED] = (
+        "RocksDB memory as in the workload's budget "
+        f"({format_memory_size(workload.memory.budget)} per slot, mode {workload.memory.mode})"
+    )
+    for key in (fo.MEMORY_FIXED_PER_SLOT, fo.MEMORY_FIXED_PER_TM):
+        if key in memory:
+            settings[key] = memory[key]
+            comments[key] = "the workload's fixed RocksDB memory"
+    imp = key_importances(importances)
+    for key, value in best_settings.items():
+        if key == fo.PREDEFINED_OPTIONS:
+            continue
+        default = fo.DEFAULTS.get(key)
+        base = (
+            "same as Flink's default"
+            if value == default
+            else f"Flink default {show_value(key, default)}"
+            if default is not None
+            else "no Flink default"
+        )
+        share = imp.get(key)
+        effect = f"; {share:.0%} of the explained throughput variance" if share is not None else ""
+        comments[key] = f"searched: {show_value(key, value)} ({base}){effect}"
+        settings[key] = value
+    # Bits per key only matter with the filter on; keep the emitted config free of dead keys.
+    if not settings.get(fo.USE_BLOOM_FILTER):
+        settings.pop(fo.BLOOM_FILTER_BITS_PER_KEY, None)
+        comments.pop(fo.BLOOM_FILTER_BITS_PER_KEY, None)
+    headline = (
+        gain.describe()
+        if gain is not None
+        else "not re-measured against Flink's default (the run stopped early)"
+    )
+    return Recommendation(
+        workload.name, workload.flink_version, settings, comments, best_trial, gain, headline
+    )

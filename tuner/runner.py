@@ -1,0 +1,277 @@
+"""One tuning run, end to end: prepare the run directory, generate the operation stream once,
+run the study with every measurement isolated in its own process, then write the
+recommendation, the Flink config files and the report.
+
+This is the library behind ``tuner run``; the CLI only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from tuner import emitters
+from tuner.errors import TunerError
+from tuner.fileio import atomic_write_text
+from tuner.flink import options as fo
+from tuner.recommend import Recommendation, recommend
+from tuner.rundir import RunDir, claim_run_dir, new_run_dir
+from tuner.search.measure import measure_settings
+from tuner.search.study import (
+    Candidate,
+    Progress,
+    StudyConfig,
+    StudyLoop,
+    StudyOutcome,
+    TrialRecord,
+    create_study,
+)
+from tuner.search.worker import Measurement, run_isolated
+from tuner.trace.generator import generate, stream_header
+from tuner.trace.parquet import write_trace
+from tuner.workload import Workload, dump_workload, load_workload
+
+log = logging.getLogger(__name__)
+
+STUDY_NAME = "tuner"
+# Headroom over the RocksDB budget before the watchdog stops a trial: the Python interpreter,
+# numpy/pyarrow and the operation batches in flight are not part of what Flink budgets.
+DEFAULT_RSS_MARGIN = 384 << 20
+DEFAULT_TRIAL_TIMEOUT_S = 900.0
+
+# What the replay cannot do as Flink does; run.json carries it into every report.
+DEVIATIONS: tuple[str, ...] = (
+    "ListState.add uses RocksDB's merge operator in Flink; rocksdict has none, so an append is a "
+    "blind put of the element under the list key plus a sequence suffix, and a read combines "
+    "them with one prefix scan (same write path, reads cost a scan instead of a merge).",
+    "The block cache's high-priority pool (state.backend.rocksdb.memory.high-prio-pool-ratio) "
+    "cannot be set through rocksdict: index and filter blocks compete with data blocks.",
+    "Flink's TTL compaction filter is not available: expired state is removed when it is read "
+    "(as Flink's cleanup on access does), never during compaction.",
+    "rocksdict bundles RocksDB 9.8.4; Flink 2.x runs FRocksDB 8.10.0 (Flink 1.20: FRocksDB 6.20).",
+)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How to run a study (everything from the command line except the workload)."""
+
+    trials: int = 30
+    seed: int | None = None
+    objective: str = "throughput"
+    repeats: int = 3
+    timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
+    rss_margin: int = DEFAULT_RSS_MARGIN
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run left behind."""
+
+    run_dir: Path
+    status: str
+    recommendation: Recommendation | None
+    failed: int
+    skipped: int
+
+
+def estimate_disk_bytes(workload: Workload) -> int:
+    """A generous estimate of the disk a trial's database and checkpoints need."""
+    raw = 0
+    for s in workload.states:
+        per_key = s.value_size.value * max(s.entries_per_key, s.elements_per_key)
+        raw += s.keys * (per_key + s.key_size + 16)
+    # SSTs + memtable flushes + one checkpoint's hard links + the trace itself.
+    return max(256 << 20, 6 * raw)
+
+
+def check_disk(path: Path, need: int) -> None:
+    """Fail early, with a clear message, when the disk cannot hold a trial."""
+    free = shutil.disk_usage(path).free
+    if free < need:
+        raise TunerError(
+            f"only {free >> 20} MiB free on this disk; a trial needs about {need >> 20} MiB",
+            file=str(path),
+        )
+
+
+def _measure_candidate(
+    workload: Workload, rd: RunDir, trace: Path, settings: RunSettings
+) -> Callable[[Candidate], Measurement]:
+    counter = iter(range(1 << 30))
+
+    def measure(candidate: Candidate) -> Measurement:
+        workdir = rd.work / f"m{time.time_ns()}-{next(counter)}"
+        return run_isolated(
+            measure_settings,
+            {
+                "workload": workload,
+                "trace_path": str(trace),
+                "settings": dict(candidate.settings),
+                "workdir": str(workdir),
+            },
+            workdir=workdir,
+            timeout_s=settings.timeout_s,
+            rss_limit_bytes=workload.memory.budget + settings.rss_margin,
+        )
+
+    return measure
+
+
+def start_run(workload: Workload, out: Path | None, results_root: Path) -> RunDir:
+    """Create the run directory and its inputs (status ``running``)."""
+    rd = claim_run_dir(out) if out is not None else new_run_dir(results_root, workload.name)
+    rd.write_meta(
+        {
+            "workload": workload.name,
+            "source": workload.source,
+            "status": "running",
+            "created_at": time.time(),
+            "deviations": list(DEVIATIONS),
+        }
+    )
+    atomic_write_text(rd.workload_yaml, dump_workload(workload))
+    return rd
+
+
+def prepare_trace(workload: Workload, rd: RunDir) -> Path:
+    """The operation stream every trial replays: the workload's recorded trace, or the
+    generator's stream written once into the run directory."""
+    if workload.trace is not None:
+        return Path(workload.trace)
+    if not rd.trace.exists():
+        write_trace(
+            rd.trace,
+            stream_header(workload),
+            generate(workload, "preload"),
+            generate(workload, "measure"),
+        )
+    return rd.trace
+
+
+def run_study(
+    workload: Workload,
+    rd: RunDir,
+    settings: RunSettings,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> RunSummary:
+    """Run (or resume) the study in ``rd`` and write every output."""
+    check_disk(rd.path, estimate_disk_bytes(workload))
+    meta = rd.read_meta()
+    seed = settings.seed if settings.seed is not None else workload.seed
+    objective = settings.objective
+    if objective not in ("throughput", "pareto"):
+        raise TunerError(f"unknown objective {objective!r}; expected throughput or pareto")
+    config = StudyConfig(
+        trials=settings.trials,
+        seed=seed,
+        objective="pareto" if objective == "pareto" else "throughput",
+        repeats=settings.repeats,
+    )
+    rd.set_status("running", trials=settings.trials, seed=seed, objective=objective)
+    trace = prepare_trace(workload, rd)
+    study = create_study(rd.storage_url, STUDY_NAME, config)
+    earlier = rd.read_records()
+    records: list[TrialRecord] = list(earlier)
+
+    def sink(rec: TrialRecord) -> None:
+        records.append(rec)
+        rd.write_records(records)
+
+    loop = StudyLoop(
+        workload,
+        study,
+        config,
+        _measure_candidate(workload, rd, trace, settings),
+        sink,
+        earlier=earlier,
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
+    try:
+        outcome = loop.run()
+    finally:
+        shutil.rmtree(rd.work, ignore_errors=True)
+    rec = finish(workload, rd, study, outcome)
+    status = "incomplete" if outcome.interrupted else "complete"
+    rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"))
+    from tuner.report import render_report
+
+    render_report(rd.path)
+    return RunSummary(
+        rd.path,
+        status,
+        rec,
+        sum(1 for r in outcome.records if r.status == "failed"),
+        sum(1 for r in outcome.records if r.status == "skipped"),
+    )
+
+
+def _importances(study: optuna.Study) -> dict[str, float]:
+    complete = [
+        t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE
+    ]
+    if len(complete) < 3:
+        return {}
+    try:
+        return dict(optuna.importance.get_param_importances(study, target=lambda t: t.values[0]))
+    except (RuntimeError, ValueError) as exc:  # too few distinct values to split on
+        log.info("parameter importance not available: %s", exc)
+        return {}
+
+
+def finish(
+    workload: Workload, rd: RunDir, study: optuna.Study, outcome: StudyOutcome
+) -> Recommendation | None:
+    """Write recommendation.json and the Flink config files for the best trial so far."""
+    if outcome.best_settings is None:
+        return None
+    rec = recommend(
+        workload,
+        outcome.best_settings,
+        outcome.best_trial_number,
+        outcome.records,
+        _importances(study),
+    )
+    payload: dict[str, Any] = {
+        "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in rec.settings.items()},
+        "comments": dict(rec.comments),
+        "headline": rec.headline,
+        "trial_number": rec.trial_number,
+        "gain": asdict(rec.gain) if rec.gain is not None else None,
+        "pareto_trial_numbers": outcome.pareto_trial_numbers,
+        "interrupted": outcome.interrupted,
+    }
+    atomic_write_text(rd.path / "recommendation.json", json.dumps(payload, indent=2) + "\n")
+    emitters.write_config_files(rd.path, rec, workload)
+    return rec
+
+
+def resume_run(path: Path) -> tuple[Workload, RunDir]:
+    """The workload and run directory of an earlier run, to continue it."""
+    rd = RunDir(path)
+    rd.read_meta()
+    if not rd.workload_yaml.exists():
+        raise TunerError("run directory has no workload.yaml to resume from", file=str(path))
+    return load_workload(rd.workload_yaml), rd
+
+
+__all__ = [
+    "DEVIATIONS",
+    "RunSettings",
+    "RunSummary",
+    "fo",
+    "resume_run",
+    "run_study",
+    "start_run",
+]
