@@ -99,7 +99,7 @@ class OpBatch:
         lengths = {a.shape[0] for a in arrays.values()}
         if len(lengths) > 1:
             raise ValueError(f"columns of unequal length: {sorted(lengths)}")
-        return OpBatch(states=tuple(states), **arrays)  # type: ignore[arg-type]
+        return OpBatch(states=tuple(states), **arrays)
 
     @staticmethod
     def concat(batches: Sequence[OpBatch]) -> OpBatch:
@@ -110,7 +110,8 @@ class OpBatch:
         if any(b.states != states for b in batches):
             raise ValueError("batches name different states")
         return OpBatch.from_columns(
-            states, {name: np.concatenate([getattr(b, name) for b in batches]) for name, _ in COLUMNS}
+            states,
+            {name: np.concatenate([getattr(b, name) for b in batches]) for name, _ in COLUMNS},
         )
 
 

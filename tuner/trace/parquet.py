@@ -1,0 +1,272 @@
+"""The trace file: an operation stream stored as Parquet, so a replay can run without its generator.
+
+Layout (version 1)
+------------------
+
+* One row per state call, with exactly the columns of :data:`tuner.trace.ops.COLUMNS`
+  (``ts``, ``state``, ``op``, ``key``, ``ns_start``, ``ns_end``, ``user_key``, ``value_size``,
+  ``timer_ts``) at their dtypes, plus a ``phase`` column (int8: 0 preload, 1 measure).
+* ``op`` holds the :class:`~tuner.trace.ops.Op` codes as int8. The codes are stable: a code is
+  never reused or renumbered; new calls get new codes (and a new format version).
+* ``state`` indexes the header's state table (below).
+* One row group per batch. All preload row groups come first, then all measure row groups;
+  a row group never mixes phases. The ``phase`` column repeats that per row, for readers such as
+  pandas or DuckDB that look at rows rather than row groups.
+* File key-value metadata (all values UTF-8 text):
+
+  ==============  ============================================================================
+  key             value
+  ==============  ============================================================================
+  ``format``      ``tuner-trace``
+  ``version``     ``1``; a reader refuses a version newer than the one it knows
+  ``header``      JSON: ``{"max_parallelism": int, "states": [{"name", "kind", "key_type",
+                  "key_size", "windowed", "user_key_size", "ttl"}, ...]}`` (StreamHeader)
+  ``phase_rows``  JSON: ``{"preload": N, "measure": M}`` rows per phase
+  ==============  ============================================================================
+
+Files are written atomically (a temporary file in the same directory, then a rename), so a
+reader never sees half a trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tuner.errors import TunerError
+from tuner.trace.ops import COLUMNS, Op, OpBatch, StateInfo, StreamHeader
+
+__all__ = ["FORMAT", "PHASES", "VERSION", "Trace", "read_trace", "write_trace"]
+
+FORMAT = "tuner-trace"
+VERSION = 1
+PHASES: tuple[Literal["preload", "measure"], ...] = ("preload", "measure")
+TracePhase = Literal["preload", "measure"]
+
+_SCHEMA = pa.schema(
+    [
+        pa.field(name, pa.from_numpy_dtype(np.dtype(dtype)), nullable=False)
+        for name, dtype in COLUMNS
+    ]
+    + [pa.field("phase", pa.int8(), nullable=False)]
+)
+_MAGIC = b"PAR1"
+
+
+def _header_json(header: StreamHeader) -> str:
+    return json.dumps(
+        {
+            "max_parallelism": header.max_parallelism,
+            "states": [dataclasses.asdict(s) for s in header.states],
+        }
+    )
+
+
+def _table(batch: OpBatch, phase: int) -> pa.Table:
+    arrays = [pa.array(col) for col in batch.columns().values()]
+    arrays.append(pa.array(np.full(len(batch), phase, dtype=np.int8)))
+    return pa.Table.from_arrays(arrays, schema=_SCHEMA)
+
+
+def write_trace(
+    path: str | os.PathLike[str],
+    header: StreamHeader,
+    preload_batches: Iterable[OpBatch],
+    measure_batches: Iterable[OpBatch],
+) -> None:
+    """Write a trace to ``path`` atomically: the old file (if any) stays until the new one is whole.
+
+    Batches are streamed (one row group each), so a trace larger than memory can be written.
+    Every batch must name the header's states in its order.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        rows = {"preload": 0, "measure": 0}
+        with pq.ParquetWriter(tmp, _SCHEMA, compression="zstd") as writer:
+            for code, (phase, batches) in enumerate(
+                (("preload", preload_batches), ("measure", measure_batches))
+            ):
+                for batch in batches:
+                    if batch.states != header.names:
+                        raise ValueError(
+                            f"batch names states {batch.states}, header names {header.names}"
+                        )
+                    if len(batch):
+                        writer.write_table(_table(batch, code))
+                        rows[phase] += len(batch)
+            writer.add_key_value_metadata(
+                {
+                    "format": FORMAT,
+                    "version": str(VERSION),
+                    "header": _header_json(header),
+                    "phase_rows": json.dumps(rows),
+                }
+            )
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class Trace:
+    """An opened trace file: its header, row counts, and its batches read on demand."""
+
+    path: Path
+    header: StreamHeader
+    phase_rows: dict[str, int]
+    _row_groups: dict[str, range]
+
+    def batches(self, phase: TracePhase) -> Iterator[OpBatch]:
+        """The batches of ``phase`` in file order, one per row group, checked as they are read."""
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+        names = self.header.names
+        n_states = len(names)
+        code = PHASES.index(phase)
+        pf = _open(self.path)
+        for rg in self._row_groups[phase]:
+            try:
+                table = pf.read_row_group(rg)
+            except (OSError, pa.ArrowException) as e:
+                raise self._error(
+                    f"row group {rg} is unreadable (truncated or corrupt): {e}"
+                ) from e
+            cols = {name: table.column(name).to_numpy() for name, _ in COLUMNS}
+            try:
+                batch = OpBatch.from_columns(names, cols)
+            except (ValueError, TypeError) as e:
+                raise self._error(f"row group {rg} has a column of the wrong type: {e}") from e
+            if np.any(table.column("phase").to_numpy() != code):
+                raise self._error(f"row group {rg} mixes phases; expected only {phase} rows")
+            _check_range(self, rg, "op", batch.op, 0, max(Op))
+            _check_range(self, rg, "state", batch.state, 0, n_states - 1)
+            yield batch
+
+    def _error(self, message: str) -> TunerError:
+        return TunerError(message, file=str(self.path))
+
+
+def _check_range(trace: Trace, rg: int, column: str, values: np.ndarray, lo: int, hi: int) -> None:
+    if values.shape[0] == 0:
+        return
+    bad = (values < lo) | (values > hi)
+    if bad.any():
+        first = int(values[np.argmax(bad)])
+        raise trace._error(
+            f"row group {rg}: `{lo} <= {column} <= {hi}` must hold, but got {column}={first}"
+        )
+
+
+def _open(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as e:
+        raise TunerError(f"cannot read the trace: {e}", file=str(path)) from e
+
+
+def _diagnose(path: Path) -> None:
+    """Name the usual ways a file is not a readable Parquet file, before pyarrow's message."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+        f.seek(max(0, size - 4))
+        tail = f.read(4)
+    if head != _MAGIC:
+        raise TunerError("not a Parquet file (no PAR1 magic at its start)", file=str(path))
+    if tail != _MAGIC or size < 12:
+        raise TunerError(
+            "truncated Parquet file (no PAR1 magic at its end); was it copied whole?",
+            file=str(path),
+        )
+
+
+def _parse_header(text: str, path: Path) -> StreamHeader:
+    fields = {f.name for f in dataclasses.fields(StateInfo)}
+    try:
+        raw: Any = json.loads(text)
+        states = []
+        for i, s in enumerate(raw["states"]):
+            unknown = set(s) - fields
+            if unknown:
+                raise TunerError(
+                    f"unknown state fields {sorted(unknown)}", file=str(path), where=f"states[{i}]"
+                )
+            states.append(StateInfo(**s))
+        return StreamHeader(states=tuple(states), max_parallelism=int(raw["max_parallelism"]))
+    except (ValueError, KeyError, TypeError) as e:
+        raise TunerError(f"malformed `header` metadata: {e}", file=str(path)) from e
+
+
+def read_trace(path: str | os.PathLike[str]) -> Trace:
+    """Open the trace at ``path`` and check its metadata and schema (rows are checked as read)."""
+    p = Path(path)
+    if not p.is_file():
+        raise TunerError("no such trace file", file=str(p))
+    _diagnose(p)
+    pf = _open(p)
+    meta = {k.decode(): v.decode() for k, v in (pf.metadata.metadata or {}).items()}
+    if meta.get("format") != FORMAT:
+        raise TunerError(
+            f"not a tuner trace: metadata `format` must be {FORMAT!r}, but got "
+            f"{meta.get('format')!r}",
+            file=str(p),
+        )
+    try:
+        version = int(meta.get("version", ""))
+    except ValueError:
+        raise TunerError(
+            f"metadata `version` must be an integer, but got {meta.get('version')!r}", file=str(p)
+        ) from None
+    if version > VERSION:
+        raise TunerError(
+            f"trace format version {version} is newer than this tuner reads ({VERSION}); "
+            "upgrade tuner",
+            file=str(p),
+        )
+    if version < 1:
+        raise TunerError(f"`version >= 1` must hold, but got {version=}", file=str(p))
+    header = _parse_header(meta.get("header", ""), p)
+    found = pf.schema_arrow
+    missing = [f.name for f in _SCHEMA if f.name not in found.names]
+    if missing:
+        raise TunerError(f"missing columns: {', '.join(missing)}", file=str(p))
+    for f in _SCHEMA:
+        got = found.field(f.name).type
+        if got != f.type:
+            # A silent cast could wrap values (an int64 op code of 300 into int8), so refuse.
+            raise TunerError(f"column `{f.name}` must be {f.type}, but got {got}", file=str(p))
+    try:
+        rows = {k: int(v) for k, v in json.loads(meta.get("phase_rows", "")).items()}
+        n_pre, n_meas = rows["preload"], rows["measure"]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise TunerError(f"malformed `phase_rows` metadata: {e}", file=str(p)) from e
+    # Preload row groups come first: find where their rows end.
+    sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
+    bounds = np.cumsum([0, *sizes])
+    split = int(np.searchsorted(bounds, n_pre))
+    if n_pre + n_meas != bounds[-1] or split >= len(bounds) or bounds[split] != n_pre:
+        raise TunerError(
+            f"`phase_rows` ({n_pre} preload + {n_meas} measure) does not match the "
+            f"{int(bounds[-1])} rows in {len(sizes)} row groups",
+            file=str(p),
+        )
+    groups = {"preload": range(0, split), "measure": range(split, len(sizes))}
+    return Trace(path=p, header=header, phase_rows=rows, _row_groups=groups)
