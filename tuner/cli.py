@@ -264,10 +264,18 @@ def trace_generate(workload_file: Path, output: Path) -> None:
 @trace.command("inspect")
 @click.argument("file", type=click.Path(path_type=Path))
 def trace_inspect(file: Path) -> None:
-    """Summarise a trace: ops by state and kind, key cardinality, skew, value sizes."""
-    from tuner.trace.inspect import render_text, summarize_trace
+    """Summarise a trace: ops by state and kind, key cardinality, skew, value sizes.
 
-    click.echo(render_text(summarize_trace(file)))
+    The preload phase (initial state loaded before measuring) and the measured phase are
+    summarised separately.
+    """
+    from tuner.trace.inspect import render_text, summarize
+    from tuner.trace.parquet import read_trace
+
+    t = read_trace(file)
+    for phase in ("preload", "measure"):
+        click.echo(f"== {phase} ==")
+        click.echo(render_text(summarize(t.header, t.batches(phase))))
 
 
 @cli.command()

@@ -79,15 +79,6 @@ def param_key(param: str) -> str:
     return param.removesuffix(".log2")
 
 
-def key_importances(param_importances: Mapping[str, float]) -> dict[str, float]:
-    """Optuna's parameter importances summed per Flink key."""
-    out: dict[str, float] = {}
-    for param, value in param_importances.items():
-        key = param_key(param)
-        out[key] = out.get(key, 0.0) + value
-    return out
-
-
 def show_value(key: str, value: fo.FlinkValue) -> str:
     """A value as a person reads it in a comment."""
     if isinstance(value, tuple):
@@ -119,7 +110,8 @@ def recommend(
     records: Sequence[TrialRecord],
     importances: Mapping[str, float],
 ) -> Recommendation:
-    """Assemble the recommendation: the memory keys of the budget, the searched keys (pinned
+    """Assemble the recommendation (``importances``: per Flink key, as
+    :func:`tuner.report.data.param_importances` gives them): the memory keys of the budget, the searched keys (pinned
     explicitly, even where they equal Flink's default, so the result is reproducible), each with
     its reason."""
     gain = measure_gain(records)
@@ -135,7 +127,7 @@ def recommend(
         if key in memory:
             settings[key] = memory[key]
             comments[key] = "the workload's fixed RocksDB memory"
-    imp = key_importances(importances)
+    imp = importances
     for key, value in best_settings.items():
         if key == fo.PREDEFINED_OPTIONS:
             continue
@@ -148,7 +140,7 @@ def recommend(
             else "no Flink default"
         )
         share = imp.get(key)
-        effect = f"; {share:.0%} of the explained throughput variance" if share is not None else ""
+        effect = f"; importance for throughput {share:.0%}" if share is not None else ""
         comments[key] = f"searched: {show_value(key, value)} ({base}){effect}"
         settings[key] = value
     # Bits per key only matter with the filter on; keep the emitted config free of dead keys.

@@ -174,7 +174,8 @@ def _display(value: FlinkValue) -> str | float | int | bool:
 
 def records_to_csv(records: Sequence[TrialRecord]) -> str:
     """trials.csv text: fixed columns, then metrics, then one column per Flink setting."""
-    metric_cols = sorted({k for r in records for k in r.metrics})
+    # A metric may not shadow a fixed column (the worker's own wall time and RSS win).
+    metric_cols = sorted({k for r in records for k in r.metrics} - set(FIXED_COLUMNS))
     setting_cols = sorted({k for r in records for k in r.candidate.settings})
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")

@@ -23,6 +23,7 @@ from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
 from tuner.flink import options as fo
 from tuner.recommend import Recommendation, recommend
+from tuner.report.data import param_importances
 from tuner.rundir import RunDir, claim_run_dir, new_run_dir
 from tuner.search.measure import measure_settings
 from tuner.search.study import (
@@ -217,19 +218,6 @@ def run_study(
     )
 
 
-def _importances(study: optuna.Study) -> dict[str, float]:
-    complete = [
-        t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE
-    ]
-    if len(complete) < 3:
-        return {}
-    try:
-        return dict(optuna.importance.get_param_importances(study, target=lambda t: t.values[0]))
-    except (RuntimeError, ValueError) as exc:  # too few distinct values to split on
-        log.info("parameter importance not available: %s", exc)
-        return {}
-
-
 def finish(
     workload: Workload, rd: RunDir, study: optuna.Study, outcome: StudyOutcome
 ) -> Recommendation | None:
@@ -241,7 +229,7 @@ def finish(
         outcome.best_settings,
         outcome.best_trial_number,
         outcome.records,
-        _importances(study),
+        param_importances(study) or {},
     )
     payload: dict[str, Any] = {
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in rec.settings.items()},

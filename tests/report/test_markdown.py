@@ -1,0 +1,215 @@
+"""report.md: rendered from the run directory alone, for finished and unfinished runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.report.fakerun import DEVIATIONS, ops, rec
+from tuner.errors import TunerError
+from tuner.report import markdown, render_report
+from tuner.results import Run, load_run, trials_frame
+from tuner.search.study import TrialRecord
+
+
+@pytest.mark.parametrize(
+    ("fn", "value", "text"),
+    [
+        (markdown.format_ops, 850.4, "850"),
+        (markdown.format_ops, 49_081.9, "49.1k"),
+        (markdown.format_ops, 1_234_567.0, "1.23M"),
+        (markdown.format_bytes, 512.0, "512 B"),
+        (markdown.format_bytes, 4096.0, "4.0 KiB"),
+        (markdown.format_bytes, 12.5 * (1 << 20), "12.5 MiB"),
+        (markdown.format_bytes, 3.0 * (1 << 30), "3.0 GiB"),
+        (markdown.format_us, 237.4, "237 µs"),
+        (markdown.format_us, 1500.0, "1.5 ms"),
+        (markdown.format_us, 2_300_000.0, "2.3 s"),
+        (markdown.format_duration_s, 0.2012, "201.2 ms"),
+        (markdown.format_percent, 0.7462, "74.6 %"),
+        (markdown.format_factor, 6.606, "6.6×"),
+        (markdown.format_ops, math.nan, "–"),
+        (markdown.format_bytes, math.nan, "–"),
+        (markdown.format_duration_s, math.nan, "–"),
+    ],
+)
+def test_numbers_are_formatted_for_people(fn: object, value: float, text: str) -> None:
+    assert callable(fn)
+    assert fn(value) == text
+
+
+def _section(text: str, title: str) -> str:
+    """The body of the ``## title`` section."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match is not None, f"no section {title!r}"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def complete_report(complete_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A copy: other tests read the shared run and must not see a report in it.
+    run = tmp_path_factory.mktemp("report") / "run"
+    shutil.copytree(complete_run, run)
+    return render_report(run, disk="local NVMe SSD")
+
+
+def test_complete_report_has_every_section(complete_report: Path) -> None:
+    text = complete_report.read_text()
+    run = load_run(complete_report.parent)
+    gain = run.gain()
+    assert gain is not None
+    assert f"**{gain.describe()}**" in _section(text, "Result")
+    assert "disk: local NVMe SSD" in text
+    settings = _section(text, "Recommended settings")
+    assert "| `state.backend.rocksdb.writebuffer.size` |" in settings
+    table = _section(text, "Configurations measured")
+    for config in ("DEFAULT", "FLASH_SSD_OPTIMIZED", "recommended (re-measured)"):
+        assert f"| {config} |" in table
+    # Re-measured rows show the median and the range over the 3 repeats.
+    default_again = next(ln for ln in table.splitlines() if ln.startswith("| DEFAULT (re-"))
+    assert "| 3/3 |" in default_again and "k–" in default_again
+    assert "RocksDBError: fake crash" in _section(text, "Failed and skipped measurements")
+    assert _section(text, "Run status").strip().startswith("Complete:")
+    assert "Not a finished run" not in text
+    assert DEVIATIONS[0] in _section(text, "Deviations from Flink")
+
+
+def test_plot_links_are_relative_and_point_at_written_pngs(complete_report: Path) -> None:
+    text = complete_report.read_text()
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
+    assert len(links) == 5
+    for link in links:
+        assert not Path(link).is_absolute()
+        png = complete_report.parent / link
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_is_re_rendered_identically(complete_report: Path) -> None:
+    before = complete_report.read_text()
+    assert render_report(complete_report.parent, disk="local NVMe SSD").read_text() == before
+
+
+def test_report_of_a_run_stopped_after_two_baselines(
+    two_baselines_run: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(two_baselines_run, run)
+    text = render_report(run).read_text()
+    assert "No search trial has finished" in _section(text, "Result")
+    assert "no recommendation" in _section(text, "Recommended settings").lower()
+    status = _section(text, "Run status")
+    assert "**This run is incomplete**" in status
+    assert f"`tuner run --resume {run}`" in status
+    assert "2 of Flink's 4 option sets measured" in status
+    assert "Not a finished run" in text.split("##")[0]
+    table = _section(text, "Configurations measured")
+    assert "| DEFAULT |" in table and "| FLASH_SSD_OPTIMIZED |" not in table
+    # Only the spread and amplification of two baselines can be drawn.
+    assert sorted(p.name for p in (run / "plots").iterdir()) == [
+        "amplification.png",
+        "baselines-vs-recommended.png",
+        "throughput-memory.png",
+    ]
+
+
+def test_report_of_a_run_stopped_during_the_search(search_only_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(search_only_run, run)
+    text = render_report(run).read_text()
+    result = _section(text, "Result")
+    assert "**Not re-measured against Flink's default**" in result
+    assert "no measured gain" in result
+    assert "From search trial" in _section(text, "Recommended settings")
+    # No study.db: no importance plot, the others still drawn.
+    assert "importance.png" not in text
+    assert "history.png" in text
+
+
+def test_save_removes_a_plot_the_run_no_longer_has_data_for(
+    search_only_run: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(search_only_run, run)
+    stale = run / "plots" / "importance.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    render_report(run)
+    assert not stale.exists()
+
+
+def _run(tmp_path: Path, records: list[TrialRecord], **meta: object) -> Run:
+    return Run(tmp_path, {"status": "complete", **meta}, tuple(records), trials_frame(records))
+
+
+def _pairs(default: list[float], recommended: list[float]) -> list[TrialRecord]:
+    out = [rec(0, "DEFAULT", "baseline", ops(default[0]))]
+    for i, (d, r) in enumerate(zip(default, recommended, strict=True)):
+        out.append(rec(2 * i + 1, "DEFAULT", "remeasure", ops(d), trial=0, repeat=i))
+        out.append(rec(2 * i + 2, "recommended", "remeasure", ops(r), trial=0, repeat=i))
+    return out
+
+
+def test_a_slower_recommendation_is_called_slower(tmp_path: Path) -> None:
+    run = _run(tmp_path, _pairs([100, 102, 101], [90, 91, 95]))
+    text = markdown.render_markdown(run, plot_files={}, recommendation=None)
+    assert "**slower** than Flink's default" in _section(text, "Result")
+
+
+def test_a_gain_within_noise_is_not_claimed(tmp_path: Path) -> None:
+    run = _run(tmp_path, _pairs([100, 102, 101], [104, 99, 103]))
+    text = markdown.render_markdown(run, plot_files={}, recommendation=None)
+    assert "no gain to claim" in _section(text, "Result")
+
+
+def test_reasons_cannot_break_the_markdown_tables(tmp_path: Path) -> None:
+    records = [rec(0, "DEFAULT", "baseline", status="failed", reason="a | b\nTraceback: c")]
+    text = markdown.render_markdown(_run(tmp_path, records), plot_files={}, recommendation=None)
+    assert "| 0 | DEFAULT | baseline | a \\| b Traceback: c |" in text
+
+
+def test_missing_deviations_and_failed_status_are_said(tmp_path: Path) -> None:
+    run = _run(tmp_path, [], status="failed", error="disk full")
+    text = markdown.render_markdown(run, plot_files={}, recommendation=None)
+    assert "run.json lists none" in _section(text, "Deviations from Flink")
+    status = _section(text, "Run status")
+    assert "**This run failed** (disk full)" in status
+    assert "tuner run --resume" in status
+
+
+def test_recommended_values_are_shown_as_flink_writes_them(tmp_path: Path) -> None:
+    rec_json = {
+        "settings": {
+            "state.backend.rocksdb.writebuffer.size": 64 << 20,
+            "state.backend.rocksdb.memory.write-buffer-ratio": 0.15000000000000002,
+            "state.backend.rocksdb.compression.per.level": ["NO_COMPRESSION", "LZ4_COMPRESSION"],
+        },
+        "comments": {"state.backend.rocksdb.writebuffer.size": "searched | bigger"},
+        "trial_number": 7,
+    }
+    text = markdown.render_markdown(_run(tmp_path, []), plot_files={}, recommendation=rec_json)
+    section = _section(text, "Recommended settings")
+    assert "| `state.backend.rocksdb.writebuffer.size` | `64 mb` | searched \\| bigger |" in section
+    assert "`0.15`" in section
+    assert "`NO_COMPRESSION;LZ4_COMPRESSION`" in section
+    assert "From search trial 7." in section
+
+
+def test_render_report_refuses_what_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(TunerError, match=r"no run\.json"):
+        render_report(tmp_path)
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_render_report_refuses_a_broken_recommendation(
+    search_only_run: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(search_only_run, run)
+    (run / "recommendation.json").write_text(json.dumps([1, 2]))
+    with pytest.raises(TunerError, match="expected a JSON object"):
+        render_report(run)

@@ -1,0 +1,394 @@
+"""report.md: what a run found, written for the engineer who will paste the settings.
+
+Rendered only from the run directory (trials.csv, study.db, run.json, recommendation.json),
+so it can be re-rendered at any time, also for a run that stopped half way. Numbers are
+formatted for people (49.1k ops/s, 12.0 MiB, 237 µs); the pasteable values stay in Flink's
+own syntax (``64 mb``) as the config files have them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tuner.fileio import atomic_write_text
+from tuner.flink.options import FlinkValue
+from tuner.recommend import Gain, show_value
+from tuner.report import data, plots
+from tuner.results import Run, load_run
+from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT
+
+__all__ = [
+    "REPORT_FILE",
+    "TABLE_METRICS",
+    "format_bytes",
+    "format_duration_s",
+    "format_factor",
+    "format_ops",
+    "format_percent",
+    "format_us",
+    "render_markdown",
+    "render_report",
+]
+
+REPORT_FILE = "report.md"
+_NONE = "–"
+# The Flink config files a run writes next to the report (runner/emitters), linked when present.
+_CONFIG_FILES = ("config.yaml", "flink-conf.yaml", "flink-deployment.yaml", "rocksdb-options.ini")
+_PLOT_CAPTIONS: Mapping[str, str] = {
+    "history": "Throughput of every search trial, the best so far, and Flink's option sets "
+    "(dashed).",
+    "importance": "Which searched options explain throughput (PED-ANOVA over the completed "
+    "trials).",
+    "memory": "Throughput against memory used (left) and against read p99 latency, with the "
+    "Pareto front (right).",
+    "spread": "Median throughput per configuration; error bars span min..max over repeats.",
+    "amplification": "Write and space amplification of Flink's option sets and the recommendation.",
+}
+
+
+def _finite(x: float) -> bool:
+    return not math.isnan(x) and not math.isinf(x)
+
+
+def format_ops(x: float) -> str:
+    """Operations per second, short: ``850``, ``49.1k``, ``1.23M``."""
+    if not _finite(x):
+        return _NONE
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:.3g}M"
+    if abs(x) >= 1e3:
+        return f"{x / 1e3:.1f}k"
+    return f"{x:.0f}"
+
+
+def format_bytes(x: float) -> str:
+    """A size in binary units with one decimal: ``512 B``, ``4.0 KiB``, ``12.0 MiB``."""
+    if not _finite(x):
+        return _NONE
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(x) >= scale:
+            return f"{x / scale:.1f} {unit}"
+    return f"{x:.0f} B"
+
+
+def format_us(x: float) -> str:
+    """A duration given in microseconds: ``237 µs``, ``1.5 ms``, ``2.3 s``."""
+    if not _finite(x):
+        return _NONE
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:.1f} s"
+    if abs(x) >= 1e3:
+        return f"{x / 1e3:.1f} ms"
+    return f"{x:.0f} µs"
+
+
+def format_duration_s(x: float) -> str:
+    """A duration given in seconds, as format_us does."""
+    return format_us(x * 1e6) if _finite(x) else _NONE
+
+
+def format_percent(x: float) -> str:
+    """A ratio in 0..1 as a percentage: ``74.6 %``."""
+    return f"{x:.1%}".replace("%", " %") if _finite(x) else _NONE
+
+
+def format_factor(x: float) -> str:
+    """An amplification factor: ``6.6×``."""
+    return f"{x:.1f}×" if _finite(x) else _NONE
+
+
+# Columns of the configurations table: metric, header, formatter.
+TABLE_METRICS: tuple[tuple[str, str, Callable[[float], str]], ...] = (
+    (THROUGHPUT, "ops/s", format_ops),
+    ("read_p99_us", "read p99", format_us),
+    ("write_p99_us", "write p99", format_us),
+    ("write_amplification", "write amp", format_factor),
+    ("space_amplification", "space amp", format_factor),
+    ("block_cache_hit_ratio", "cache hits", format_percent),
+    ("stall_micros", "write stalls", format_us),
+    ("checkpoint_p50_s", "checkpoint p50", format_duration_s),
+    ("checkpoint_incremental_bytes_mean", "incremental checkpoint", format_bytes),
+)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|") or _NONE
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _stat_cell(s: data.Stat, fmt: Callable[[float], str]) -> str:
+    if s.n == 0:
+        return _NONE
+    if s.n == 1 or s.low == s.high:
+        return fmt(s.median)
+    return f"{fmt(s.median)} ({fmt(s.low)}–{fmt(s.high)})"
+
+
+def _status_section(run: Run) -> list[str]:
+    trials = run.trials
+    baselines = run.baselines()
+    search = run.search()
+    again = run.remeasured()
+    planned = run.meta.get("trials")
+    done_search = int((search["status"].isin(["ok", "failed"])).sum())
+    progress = (
+        f"{int((baselines['status'] != 'skipped').sum())} of Flink's {len(BASELINES)} option "
+        f"sets measured, {done_search}"
+        + (f" of {planned}" if isinstance(planned, int) else "")
+        + f" search trials, {len(again)} re-measurements "
+        f"({int((trials['status'] == 'failed').sum())} failed, "
+        f"{int((trials['status'] == 'skipped').sum())} skipped as over the memory budget)."
+    )
+    lines = ["## Run status", ""]
+    resume = f"`tuner run --resume {run.path}`"
+    if run.status == "complete":
+        lines.append(f"Complete: {progress}")
+    elif run.status == "running":
+        lines.append(
+            "**This run has not finished**: run.json still says `running`, so it is either going "
+            f"on now or was killed. So far: {progress} If it is not running any more, continue "
+            f"it with {resume}."
+        )
+    elif run.status == "failed":
+        reason = run.meta.get("error")
+        lines.append(
+            "**This run failed**"
+            + (f" ({_cell(str(reason))})" if reason else "")
+            + f". So far: {progress} Fix the cause and continue it with {resume}."
+        )
+    else:
+        lines.append(
+            f"**This run is incomplete** (status `{run.status}`): it stopped before all of its "
+            f"phases ran. So far: {progress} Continue it with {resume}; what was measured is "
+            "kept and is not run again."
+        )
+    return lines
+
+
+def _headline(run: Run, gain: Gain | None) -> list[str]:
+    lines = ["## Result", ""]
+    if gain is not None:
+        lines.append(f"**{gain.describe()}**")
+        lines.append("")
+        if not gain.significant:
+            lines.append(
+                "The re-measurements do not agree on whether the recommendation is faster than "
+                "Flink's default: on this machine and workload the difference is within the "
+                "noise, so there is no gain to claim."
+            )
+        elif gain.median_gain < 0:
+            lines.append(
+                "The recommendation was **slower** than Flink's default in every re-measured "
+                "pair: keep Flink's default."
+            )
+        else:
+            lines.append(
+                f"Median {format_ops(gain.recommended_median)} ops/s recommended vs "
+                f"{format_ops(gain.default_median)} ops/s with Flink's default, measured back to "
+                "back in pairs."
+            )
+        return lines
+    best = run.best_search()
+    default = [
+        s
+        for s in data.summarize(run.baselines(), [THROUGHPUT])
+        if s.label == DEFAULT_LABEL and s.stats[THROUGHPUT].n
+    ]
+    if best is None:
+        lines.append("No search trial has finished: there is no recommendation and no gain.")
+        return lines
+    text = (
+        "**Not re-measured against Flink's default**, so there is no measured gain: the "
+        "re-measurement runs the default and the recommendation interleaved, and the run "
+        f"stopped before it. The best search trial ({best['label']}) reached "
+        f"{format_ops(float(best[THROUGHPUT]))} ops/s in a single run"
+    )
+    if default:
+        text += (
+            f"; Flink's default, also in a single run, "
+            f"{format_ops(default[0].stats[THROUGHPUT].median)} ops/s"
+        )
+    lines.append(text + ". Single runs differ by noise; do not read a gain into them.")
+    return lines
+
+
+def _settings_value(key: str, value: Any) -> str:
+    # recommendation.json holds list options as JSON lists; show_value expects tuples.
+    v: FlinkValue = tuple(value) if isinstance(value, list) else value
+    if isinstance(v, float):
+        # A ratio searched in steps of 0.05 arrives as 0.15000000000000002.
+        return f"{v:.10g}"
+    return show_value(key, v)
+
+
+def _recommendation_section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
+    lines = ["## Recommended settings", ""]
+    if rec is None:
+        lines.append(
+            "No recommendation.json in this run directory: the run wrote no recommendation "
+            "(no search trial finished, or it stopped before writing one)."
+        )
+        return lines
+    settings = rec.get("settings") or {}
+    comments = rec.get("comments") or {}
+    trial = rec.get("trial_number")
+    if trial is not None:
+        lines.append(f"From search trial {trial}.")
+        lines.append("")
+    if not settings:
+        lines.append("recommendation.json lists no settings.")
+    else:
+        rows = [
+            [f"`{k}`", f"`{_settings_value(k, v)}`", str(comments.get(k, ""))]
+            for k, v in settings.items()
+        ]
+        lines += _table(["key", "value", "why"], rows)
+    files = [f for f in _CONFIG_FILES if (run.path / f).exists()]
+    if files:
+        lines.append("")
+        lines.append("Paste-ready: " + ", ".join(f"[{f}]({f})" for f in files) + ".")
+    return lines
+
+
+def _configurations_section(run: Run) -> list[str]:
+    lines = [
+        "## Configurations measured",
+        "",
+        "Flink's predefined option sets (`DEFAULT` is Flink's default), the best search trial "
+        "and the interleaved re-measurements. Medians over repeats, with min–max where there "
+        "is more than one.",
+        "",
+    ]
+    summaries = data.summarize(run.trials, [m for m, _, _ in TABLE_METRICS])
+    if not summaries:
+        lines.append("Nothing measured yet.")
+        return lines
+    rows = []
+    for s in summaries:
+        runs = f"{s.ok}/{s.runs}" + (" (failed)" if s.ok == 0 else "")
+        rows.append([s.config, runs, *(_stat_cell(s.stats[m], f) for m, _, f in TABLE_METRICS)])
+    return lines + _table(["configuration", "ok/runs", *(h for _, h, _ in TABLE_METRICS)], rows)
+
+
+def _plots_section(run: Run, plot_files: Mapping[str, Path]) -> list[str]:
+    lines = ["## Plots", ""]
+    if not plot_files:
+        lines.append("No plots yet: nothing to draw before the first search trial.")
+        return lines
+    for name in plots.PLOT_FILES:
+        if name in plot_files:
+            rel = plot_files[name].relative_to(run.path).as_posix()
+            lines += [f"![{name}]({rel})", "", _PLOT_CAPTIONS[name], ""]
+    return lines[:-1]
+
+
+def _failures_section(run: Run) -> list[str]:
+    lines = ["## Failed and skipped measurements", ""]
+    bad = data.failures(run.trials)
+    failed = bad[bad["status"] == "failed"]
+    skipped = bad[bad["status"] == "skipped"]
+    if not len(bad):
+        return [*lines, "None: every measurement finished."]
+    if len(failed):
+        lines += _table(
+            ["#", "configuration", "kind", "reason"],
+            [
+                [str(r["seq"]), str(r["label"]), str(r["kind"]), str(r["reason"])]
+                for r in failed.to_dict("records")
+            ],
+        )
+        lines.append("")
+    if len(skipped):
+        # Skipped candidates can be many (the sampler keeps proposing over-budget ones): one
+        # row per reason keeps the section readable.
+        lines.append(
+            "Skipped (never run: with these settings Flink would exceed the memory budget or "
+            "break a RocksDB rule):"
+        )
+        lines.append("")
+        rows = []
+        for reason, group in skipped.groupby("reason", sort=True):
+            labels = [str(x) for x in group["label"]]
+            shown = ", ".join(labels[:5]) + (", …" if len(labels) > 5 else "")
+            rows.append([str(reason), str(len(labels)), shown])
+        lines += _table(["reason", "count", "candidates"], rows)
+    return lines
+
+
+def _deviations_section(run: Run) -> list[str]:
+    lines = ["## Deviations from Flink", ""]
+    devs = run.meta.get("deviations")
+    if isinstance(devs, list) and devs:
+        lines += [f"- {' '.join(str(d).split())}" for d in devs]
+    else:
+        lines.append(
+            "run.json lists none. The replay still differs from a Flink job in ways this run "
+            "did not record; treat the numbers as a comparison between configurations."
+        )
+    return lines
+
+
+def render_markdown(
+    run: Run,
+    *,
+    plot_files: Mapping[str, Path],
+    recommendation: Mapping[str, Any] | None,
+    disk: str | None = None,
+) -> str:
+    """The text of report.md for ``run``; ``plot_files`` are the PNGs drawn for it (paths
+    inside the run directory) and ``disk`` names the storage the run measured on."""
+    workload = run.meta.get("workload") or run.name
+    created = run.meta.get("created_at")
+    when = (
+        dt.datetime.fromtimestamp(float(created), dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if isinstance(created, int | float)
+        else "unknown"
+    )
+    disk_text = disk or run.meta.get("disk")
+    header = [
+        f"# RocksDB tuning report: {workload}",
+        "",
+        f"Run `{run.name}` · started {when} · objective {run.meta.get('objective', 'throughput')}"
+        f" · status **{run.status}**" + (f" · disk: {disk_text}" if disk_text else ""),
+    ]
+    if not run.complete:
+        # Said first, so nobody pastes settings from a half-finished run unawares.
+        header += ["", f"> Not a finished run (status `{run.status}`): see Run status below."]
+    sections = [
+        header,
+        _headline(run, run.gain()),
+        _recommendation_section(run, recommendation),
+        _configurations_section(run),
+        _plots_section(run, plot_files),
+        _failures_section(run),
+        _status_section(run),
+        _deviations_section(run),
+    ]
+    return "\n\n".join("\n".join(s) for s in sections) + "\n"
+
+
+def render_report(run_dir: str | Path, disk: str | None = None) -> Path:
+    """Draw the plots into ``<run_dir>/plots/`` and write ``<run_dir>/report.md`` (atomically).
+
+    Works on any run directory, finished or not; ``disk`` describes the storage the trials ran
+    on (falls back to run.json's ``disk``). Returns the report's path. TunerError when
+    ``run_dir`` is not a readable run directory.
+    """
+    run = load_run(run_dir)
+    plot_files = plots.save_plots(run)
+    text = render_markdown(
+        run, plot_files=plot_files, recommendation=run.recommendation(), disk=disk
+    )
+    path = run.path / REPORT_FILE
+    atomic_write_text(path, text)
+    return path
