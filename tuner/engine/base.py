@@ -1,0 +1,196 @@
+"""The replay engine contract: open an instance with a config, apply state calls, checkpoint, read
+counters. Every engine passes the shared suite in tests/engine/test_contract.py.
+
+An engine owns the storage (column families) and hands it to a
+:class:`~tuner.flink.state_ops.StateOpExecutor`, which turns state calls into storage calls as
+Flink does; so engines differ only in where bytes go and what they can count.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import numpy.typing as npt
+
+from tuner.flink.rocksdb_config import RocksDBConfig
+from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, ColumnOps, StateOpExecutor
+from tuner.trace.ops import OpBatch, StreamHeader
+
+
+@dataclass(frozen=True)
+class CheckpointStats:
+    """One checkpoint: how long flush + checkpoint took and what an incremental checkpoint would
+    upload (SST files new since the previous checkpoint)."""
+
+    duration_s: float
+    new_sst_bytes: int
+    total_sst_bytes: int
+
+
+class EngineClosedError(RuntimeError):
+    """An engine was used before ``open`` or after ``close``."""
+
+
+class Engine(ABC):
+    """A store that replays a Flink job's keyed-state calls.
+
+    Life cycle: ``open`` once, then ``apply`` batches, ``flush_and_checkpoint`` now and then,
+    read ``snapshot_counters`` / ``memory`` / ``storage`` at any time, ``close`` once (or use the
+    engine as a context manager after ``open``).
+
+    Counters are cumulative since ``open``; callers take deltas. Names follow RocksDB's statistics
+    tickers (``rocksdb.bytes.written``, ...) for storage-level counts and ``state.*`` for the
+    executor's call counts, so a fake engine can model the same names.
+    """
+
+    name: str = "engine"
+
+    def __init__(self) -> None:
+        self._executor: StateOpExecutor | None = None
+        self._header: StreamHeader | None = None
+        self._config: RocksDBConfig | None = None
+
+    # -- to implement -------------------------------------------------------------------------
+
+    @abstractmethod
+    def _open_columns(
+        self, config: RocksDBConfig, header: StreamHeader, path: Path
+    ) -> dict[str, ColumnOps]:
+        """Open the storage at ``path``: one column family per state of ``header``."""
+
+    @abstractmethod
+    def _flush_storage(self) -> None:
+        """Flush memtables (or their model) of every column family, waiting for the flush."""
+
+    @abstractmethod
+    def _checkpoint(self, dest: Path) -> tuple[int, int]:
+        """Create a checkpoint in the new directory ``dest``; return (new SST bytes since the
+        previous checkpoint, total SST bytes in this one)."""
+
+    @abstractmethod
+    def _storage_counters(self) -> dict[str, float]:
+        """Cumulative storage counters (RocksDB ticker names)."""
+
+    @abstractmethod
+    def memory(self) -> dict[str, int]:
+        """Memory now: ``block_cache_usage``, ``block_cache_pinned_usage``, ``memtables_bytes``,
+        ``table_readers_bytes``, ``rss_bytes``."""
+
+    @abstractmethod
+    def storage(self) -> dict[str, int]:
+        """Storage now: ``total_sst_bytes``, ``live_data_bytes``, ``compaction_pending``,
+        ``running_compactions``, ``running_flushes``."""
+
+    @abstractmethod
+    def _close_storage(self) -> None:
+        """Release the storage."""
+
+    # -- the contract -------------------------------------------------------------------------
+
+    def open(
+        self,
+        config: RocksDBConfig,
+        header: StreamHeader,
+        path: Path,
+        *,
+        timer_cache_size: int = DEFAULT_TIMER_CACHE_SIZE,
+        sample_every: int = 16,
+    ) -> None:
+        """Open a fresh instance at ``path`` (created if missing).
+
+        ``timer_cache_size`` is state.backend.rocksdb.timer-service.cache-size; one call in
+        ``sample_every`` is timed (see :class:`StateOpExecutor`).
+        """
+        if self._executor is not None:
+            raise RuntimeError(f"{self.name} engine is already open")
+        names = [s.name for s in header.states]
+        if len(set(names)) != len(names):
+            raise ValueError(f"state names must be unique, got {names}")
+        columns = self._open_columns(config, header, Path(path))
+        self._executor = StateOpExecutor(
+            header, columns, timer_cache_size=timer_cache_size, sample_every=sample_every
+        )
+        self._header = header
+        self._config = config
+
+    @property
+    def executor(self) -> StateOpExecutor:
+        """The state-call executor (inspection methods for tests live there)."""
+        if self._executor is None:
+            raise EngineClosedError(f"{self.name} engine is not open")
+        return self._executor
+
+    @property
+    def header(self) -> StreamHeader:
+        """The stream header the engine was opened with."""
+        if self._header is None:
+            raise EngineClosedError(f"{self.name} engine is not open")
+        return self._header
+
+    def apply(self, batch: OpBatch) -> None:
+        """Carry out every state call of ``batch``, in order."""
+        self.executor.apply(batch)
+
+    def flush(self) -> None:
+        """Write out batched writes and flush memtables."""
+        self.executor.flush()
+        self._flush_storage()
+
+    def wait_for_background(self, timeout_s: float) -> bool:
+        """Wait until no flush or compaction is pending or running; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            s = self.storage()
+            if not (s["compaction_pending"] or s["running_compactions"] or s["running_flushes"]):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    def flush_and_checkpoint(self, dest: Path) -> CheckpointStats:
+        """Flush, then checkpoint into the new directory ``dest``, timing both."""
+        self.executor  # noqa: B018 - raises if closed
+        dest = Path(dest)
+        if dest.exists():
+            raise FileExistsError(f"checkpoint directory {dest} already exists")
+        t0 = time.perf_counter()
+        self.flush()
+        new_bytes, total = self._checkpoint(dest)
+        return CheckpointStats(time.perf_counter() - t0, new_bytes, total)
+
+    def snapshot_counters(self) -> dict[str, float]:
+        """Cumulative counters: storage tickers plus ``state.*`` call counts."""
+        out = dict(self._storage_counters())
+        for k, v in self.executor.counters().items():
+            out[f"state.{k}"] = float(v)
+        return out
+
+    def take_latencies(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Sampled read and write state-call latencies (ns) since the last take."""
+        return self.executor.take_latencies()
+
+    def close(self) -> None:
+        """Flush batched writes and release the instance (idempotent)."""
+        if self._executor is None:
+            return
+        try:
+            self._executor.flush()
+        finally:
+            self._executor = None
+            self._close_storage()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,312 @@
+"""The real engine: RocksDB through rocksdict, opened as Flink's RocksDB state backend opens it.
+
+One column family per state (timer services included, each its own), the WAL off, and every
+column family given the options of a :class:`RocksDBConfig` the way
+RocksDBResourceContainer.getDbOptions / getColumnOptions apply them: under Flink's managed or fixed
+memory one LRU cache shared by every column family's block-based table, with a WriteBufferManager
+charged to it; otherwise a block cache of ``block_cache_size`` per column family.
+
+rocksdict traps handled here (shared/reference/rocksdict.md): every column family, ``default``
+included, is passed its options at open (a reopen would otherwise take the saved OPTIONS file's);
+statistics cannot be reset, so counters are cumulative and callers take deltas.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import psutil
+import rocksdict as rd
+
+from tuner.flink.rocksdb_config import Compression, RocksDBConfig
+from tuner.flink.state_ops import ColumnOps, Entry, WriteOp
+from tuner.trace.ops import StreamHeader
+
+from .base import Engine
+
+# RocksDB 9.8's defaults for what rocksdict has no setter for.
+_ROCKSDB_DEFAULT_HIGH_PRI_POOL_RATIO = 0.5
+_ROCKSDB_DEFAULT_INDEX_FILTER_HIGH_PRIORITY = True
+
+
+def _compression(name: Compression) -> Any:
+    table = {
+        "kNoCompression": rd.DBCompressionType.none,
+        "kSnappyCompression": rd.DBCompressionType.snappy,
+        "kLZ4Compression": rd.DBCompressionType.lz4,
+        "kLZ4HCCompression": rd.DBCompressionType.lz4hc,
+        "kZSTD": rd.DBCompressionType.zstd,
+    }
+    if name not in table:
+        raise ValueError(f"compression must be one of {sorted(table)}, but got {name!r}")
+    return table[name]()
+
+
+def _compaction_style(style: str) -> Any:
+    table = {
+        "level": rd.DBCompactionStyle.level,
+        "universal": rd.DBCompactionStyle.universal,
+        "fifo": rd.DBCompactionStyle.fifo,
+    }
+    if style not in table:
+        raise ValueError(f"compaction style must be one of {sorted(table)}, but got {style!r}")
+    return table[style]()
+
+
+def unsupported_settings(config: RocksDBConfig) -> list[str]:
+    """Settings of ``config`` this engine cannot apply, each with what runs instead.
+
+    Empty when every setting is applied as configured.
+    """
+    out: list[str] = []
+    if config.high_prio_pool_ratio is not None and config.shared_memory:
+        out.append(
+            f"block cache high_pri_pool_ratio={config.high_prio_pool_ratio}: rocksdict's Cache has "
+            f"no setter; the shared cache runs with RocksDB's default "
+            f"{_ROCKSDB_DEFAULT_HIGH_PRI_POOL_RATIO}"
+        )
+    if (
+        config.cache_index_and_filter_blocks
+        and config.cache_index_and_filter_blocks_with_high_priority
+        != _ROCKSDB_DEFAULT_INDEX_FILTER_HIGH_PRIORITY
+    ):
+        out.append(
+            "TableOptions/BlockBasedTable.cache_index_and_filter_blocks_with_high_priority="
+            f"{str(config.cache_index_and_filter_blocks_with_high_priority).lower()}: "
+            "rocksdict has no setter; RocksDB's default (true) applies"
+        )
+    if config.avoid_flush_during_shutdown:
+        out.append(
+            "DBOptions.avoid_flush_during_shutdown=true: rocksdict has no setter; it only changes "
+            "what happens at close, which no measurement covers"
+        )
+    return out
+
+
+def _table_options(config: RocksDBConfig, cache: Any) -> Any:
+    t = rd.BlockBasedOptions()
+    t.set_block_size(config.block_size)
+    t.set_metadata_block_size(config.metadata_block_size)
+    t.set_block_cache(cache)
+    if config.bloom_bits_per_key is not None:
+        # RocksDBResourceContainer: new BloomFilter(bitsPerKey, blockBasedMode). RocksDB >= 7
+        # (FRocksDB 8.10 and rocksdict's 9.8 alike) builds a full filter either way.
+        # The stub says int; RocksDB takes a double and rocksdict passes a float through.
+        t.set_bloom_filter(config.bloom_bits_per_key, config.bloom_block_based)  # type: ignore[arg-type]
+    if config.partitioned_index_filters:
+        t.set_index_type(rd.BlockBasedIndexType.two_level_index_search())
+        t.set_partition_filters(True)
+    t.set_pin_top_level_index_and_filter(config.pin_top_level_index_and_filter)
+    t.set_cache_index_and_filter_blocks(config.cache_index_and_filter_blocks)
+    t.set_pin_l0_filter_and_index_blocks_in_cache(config.pin_l0_filter_and_index_blocks_in_cache)
+    return t
+
+
+def _apply_cf_options(opts: Any, config: RocksDBConfig, table: Any) -> None:
+    opts.set_compaction_style(_compaction_style(config.compaction_style))
+    opts.set_level_compaction_dynamic_level_bytes(config.level_compaction_dynamic_level_bytes)
+    opts.set_target_file_size_base(config.target_file_size_base)
+    opts.set_max_bytes_for_level_base(config.max_bytes_for_level_base)
+    opts.set_write_buffer_size(config.write_buffer_size)
+    opts.set_max_write_buffer_number(config.max_write_buffer_number)
+    opts.set_min_write_buffer_number_to_merge(config.min_write_buffer_number_to_merge)
+    if config.compression_per_level:
+        opts.set_compression_per_level([_compression(c) for c in config.compression_per_level])
+    opts.set_block_based_table_factory(table)
+
+
+_TICKER = re.compile(r"^(\S+) COUNT : (\d+)$")
+_HISTOGRAM = re.compile(
+    r"^(\S+) P50 : (\S+) P95 : (\S+) P99 : (\S+) P100 : (\S+) COUNT : (\d+) SUM : (\d+)$"
+)
+
+
+def parse_statistics(text: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """RocksDB's statistics dump as (tickers, histograms): ``{"rocksdb.bytes.written": 1.0}``,
+    ``{"rocksdb.db.get.micros": {"p50": ..., "p95": ..., "p99": ..., "p100": ..., "count": ...,
+    "sum": ...}}``."""
+    tickers: dict[str, float] = {}
+    hists: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        m = _TICKER.match(line)
+        if m:
+            tickers[m.group(1)] = float(m.group(2))
+            continue
+        m = _HISTOGRAM.match(line)
+        if m:
+            vals = [float(x) for x in m.groups()[1:]]
+            hists[m.group(1)] = dict(
+                zip(("p50", "p95", "p99", "p100", "count", "sum"), vals, strict=True)
+            )
+    return tickers, hists
+
+
+class RocksdictEngine(Engine):
+    """RocksDB 9.8 via rocksdict, configured as Flink configures its RocksDB instances."""
+
+    name = "rocksdict"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._db: Any = None
+        self._db_opts: Any = None
+        self._cfs: dict[str, Any] = {}
+        self._caches: list[Any] = []
+        self._shared_cache: Any = None
+        self._wbm: Any = None
+        self._last_checkpoint_ssts: set[str] = set()
+
+    def _open_columns(
+        self, config: RocksDBConfig, header: StreamHeader, path: Path
+    ) -> dict[str, ColumnOps]:
+        path.mkdir(parents=True, exist_ok=True)
+        db_opts = rd.Options(raw_mode=True)
+        db_opts.create_if_missing(True)
+        db_opts.create_missing_column_families(True)
+        db_opts.enable_statistics()
+        # RocksDBResourceContainer.createBaseCommonDBOptions + setDBOptionsFromConfigurableOptions.
+        db_opts.set_use_fsync(config.use_fsync)
+        db_opts.set_stats_dump_period_sec(config.stats_dump_period_sec)
+        db_opts.set_max_background_jobs(config.max_background_jobs)
+        db_opts.set_max_open_files(config.max_open_files)
+        if config.shared_memory:
+            if config.shared_cache_bytes is None or config.write_buffer_manager_bytes is None:
+                raise ValueError(
+                    "shared memory needs both shared_cache_bytes and write_buffer_manager_bytes, "
+                    f"but got ({config.shared_cache_bytes=}, {config.write_buffer_manager_bytes=})"
+                )
+            # RocksDBMemoryControllerUtils.allocateRocksDBSharedResources: one LRUCache and a
+            # WriteBufferManager(capacity, cache) with allowStall false.
+            self._shared_cache = rd.Cache(config.shared_cache_bytes)
+            self._wbm = rd.WriteBufferManager.new_write_buffer_manager_with_cache(
+                config.write_buffer_manager_bytes, False, self._shared_cache
+            )
+            db_opts.set_write_buffer_manager(self._wbm)
+
+        def cf_options() -> Any:
+            if self._shared_cache is not None:
+                cache = self._shared_cache
+            else:
+                cache = rd.Cache(config.block_cache_size)
+                self._caches.append(cache)
+            opts = rd.Options(raw_mode=True)
+            _apply_cf_options(opts, config, _table_options(config, cache))
+            return opts
+
+        # The default column family holds nothing but still gets its own options, as in Flink
+        # (and passing it avoids rocksdict's reopen trap).
+        _apply_cf_options(db_opts, config, _table_options(config, self._cache_for_default(config)))
+        names = [s.name for s in header.states]
+        families = {"default": cf_options(), **{n: cf_options() for n in names}}
+        self._db = rd.Rdict(str(path), db_opts, column_families=families)
+        self._db_opts = db_opts
+        wo = rd.WriteOptions()
+        # RocksDBResourceContainer.getWriteOptions: WAL disabled.
+        wo.disable_wal = True  # type: ignore[method-assign,assignment]  # a property at runtime
+        self._db.set_write_options(wo)
+        columns: dict[str, ColumnOps] = {}
+        for n in names:
+            cf = self._db.get_column_family(n)
+            cf.set_write_options(wo)
+            self._cfs[n] = cf
+            columns[n] = self._column_ops(cf, self._db.get_column_family_handle(n))
+        self._last_checkpoint_ssts = set()
+        return columns
+
+    def _cache_for_default(self, config: RocksDBConfig) -> Any:
+        if self._shared_cache is not None:
+            return self._shared_cache
+        cache = rd.Cache(config.block_cache_size)
+        self._caches.append(cache)
+        return cache
+
+    def _column_ops(self, cf: Any, handle: Any) -> ColumnOps:
+        db = self._db
+
+        def scan(start: bytes, prefix: bytes, limit: int) -> list[Entry]:
+            it = cf.iter()
+            it.seek(start)
+            out: list[Entry] = []
+            while it.valid():
+                k = it.key()
+                if not k.startswith(prefix):
+                    break
+                out.append((k, it.value()))
+                if len(out) == limit:
+                    break
+                it.next()
+            return out
+
+        def write(ops: list[WriteOp]) -> None:
+            wb = rd.WriteBatch(raw_mode=True)
+            for k, v in ops:
+                if v is None:
+                    wb.delete(k, handle)
+                else:
+                    wb.put(k, v, handle)
+            db.write(wb)
+
+        return ColumnOps(get=cf.get, put=cf.put, delete=cf.delete, scan=scan, write=write)
+
+    def _flush_storage(self) -> None:
+        for cf in self._cfs.values():
+            cf.flush(True)
+
+    def _checkpoint(self, dest: Path) -> tuple[int, int]:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        rd.Checkpoint(self._db).create_checkpoint(str(dest))
+        sizes = {e.name: e.stat().st_size for e in os.scandir(dest) if e.name.endswith(".sst")}
+        new = sum(size for name, size in sizes.items() if name not in self._last_checkpoint_ssts)
+        self._last_checkpoint_ssts = set(sizes)
+        return new, sum(sizes.values())
+
+    def statistics(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """RocksDB statistics since open: (tickers, histograms)."""
+        return parse_statistics(self._db_opts.get_statistics() or "")
+
+    def _storage_counters(self) -> dict[str, float]:
+        tickers, hists = self.statistics()
+        out = dict(tickers)
+        for name, h in hists.items():
+            out[f"{name}.count"] = h["count"]
+            out[f"{name}.sum"] = h["sum"]
+        return out
+
+    def _sum_property(self, name: str) -> int:
+        return sum(int(cf.property_int_value(name) or 0) for cf in self._cfs.values())
+
+    def memory(self) -> dict[str, int]:
+        """See :meth:`Engine.memory`; a shared cache is counted once."""
+        caches = [self._shared_cache] if self._shared_cache is not None else self._caches
+        return {
+            "block_cache_usage": sum(int(c.get_usage()) for c in caches),
+            "block_cache_pinned_usage": sum(int(c.get_pinned_usage()) for c in caches),
+            "memtables_bytes": self._sum_property("rocksdb.cur-size-all-mem-tables"),
+            "table_readers_bytes": self._sum_property("rocksdb.estimate-table-readers-mem"),
+            "rss_bytes": int(psutil.Process().memory_info().rss),
+        }
+
+    def storage(self) -> dict[str, int]:
+        """See :meth:`Engine.storage`."""
+        db = self._db
+        return {
+            "total_sst_bytes": self._sum_property("rocksdb.total-sst-files-size"),
+            "live_data_bytes": self._sum_property("rocksdb.estimate-live-data-size"),
+            "compaction_pending": self._sum_property("rocksdb.compaction-pending"),
+            "running_compactions": int(db.property_int_value("rocksdb.num-running-compactions")),
+            "running_flushes": int(db.property_int_value("rocksdb.num-running-flushes")),
+        }
+
+    def _close_storage(self) -> None:
+        # Dropping the column-family handles first lets close() really shut RocksDB down.
+        self._cfs = {}
+        if self._db is not None:
+            self._db.close()
+        self._db = None
+        self._caches = []
+        self._shared_cache = None
+        self._wbm = None

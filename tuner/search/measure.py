@@ -1,0 +1,48 @@
+"""One measurement: open a fresh RocksDB instance with a candidate's options, as Flink would
+open it, replay the run's operation stream on it, return the counted and timed figures.
+
+Runs inside the isolated trial process (tuner.search.worker), so it may crash or be killed
+without harming the study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from tuner.engine.replay import replay
+from tuner.engine.rocksdict_engine import RocksdictEngine
+from tuner.flink import options as fo
+from tuner.trace.parquet import read_trace
+from tuner.workload import Workload
+
+# Names the worker already records around the whole trial; the replay's own (measured phase
+# only) are kept under these names instead.
+_RENAMED = {"wall_s": "replay_wall_s", "rss_peak_bytes": "replay_rss_peak_bytes"}
+
+
+def measure_settings(
+    workload: Workload, trace_path: str, settings: Mapping[str, fo.FlinkValue], workdir: str
+) -> dict[str, float]:
+    """Replay the trace under ``settings`` and return the trial's metrics."""
+    config = fo.resolve(settings, workload.memory)
+    values = fo.effective(settings)
+    cache_size = values[fo.TIMER_SERVICE_CACHE_SIZE]
+    assert isinstance(cache_size, int)
+    trace = read_trace(Path(trace_path))
+    root = Path(workdir)
+    engine = RocksdictEngine()
+    engine.open(config, trace.header, root / "db", timer_cache_size=cache_size)
+    try:
+        result = replay(
+            engine,
+            trace.header,
+            trace.batches("preload"),
+            trace.batches("measure"),
+            workload.checkpointing.interval_ms,
+            root,
+        )
+    finally:
+        engine.close()
+    metrics = result.as_dict()
+    return {_RENAMED.get(k, k): v for k, v in metrics.items()}
