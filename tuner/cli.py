@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from tuner.costmodel import PRESETS
 from tuner.errors import TunerError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,7 +52,9 @@ class ProgressLine:
         width = 24
         filled = int(width * p.done / p.total) if p.total else 0
         bar = "#" * filled + "-" * (width - filled)
-        best = f"best {p.best_value / 1000:.1f}k ops/s ({p.best_label})" if p.best_value else "best -"
+        best = (
+            f"best {p.best_value / 1000:.1f}k ops/s ({p.best_label})" if p.best_value else "best -"
+        )
         line = f"[{bar}] {p.done}/{p.total} {p.phase} | {best} | left ~{_fmt_duration(p.eta_s)}"
         if line == self.last:
             return
@@ -125,25 +128,64 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @click.argument("target", type=click.Path(path_type=Path))
-@click.option("--trials", "-n", type=click.IntRange(min=1), default=30, show_default=True,
-              help="Search trials to run (baselines and re-measurements come on top).")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
-              help="Run directory. Default: results/<workload-name>-<timestamp>/ "
-                   "(an existing non-empty directory is never overwritten).")
-@click.option("--resume", is_flag=True,
-              help="Continue an interrupted run: TARGET (or --out) is its run directory.")
-@click.option("--seed", type=int, default=None,
-              help="Sampler seed (default: the workload's seed).")
-@click.option("--objective", type=click.Choice(["throughput", "pareto"]), default="throughput",
-              show_default=True,
-              help="throughput: maximise replay ops/s within the budget; pareto: throughput vs "
-                   "p99 read latency (a Pareto front).")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Interleaved re-measurements of the recommendation and of Flink's default.")
-@click.option("--trial-timeout", type=click.FloatRange(min=1), default=900, show_default=True,
-              help="Seconds before a trial is stopped and recorded as failed.")
-@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True, help="Where default run directories are created.")
+@click.option(
+    "--trials",
+    "-n",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Search trials to run (baselines and re-measurements come on top).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Run directory. Default: results/<workload-name>-<timestamp>/ "
+    "(an existing non-empty directory is never overwritten).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run: TARGET (or --out) is its run directory.",
+)
+@click.option("--seed", type=int, default=None, help="Sampler seed (default: the workload's seed).")
+@click.option(
+    "--objective",
+    type=click.Choice(["throughput", "pareto"]),
+    default="throughput",
+    show_default=True,
+    help="throughput: maximise replay ops/s within the budget; pareto: throughput vs "
+    "p99 read latency (a Pareto front).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Interleaved re-measurements of the recommendation and of Flink's default.",
+)
+@click.option(
+    "--disk",
+    type=click.Choice(list(PRESETS)),
+    default=None,
+    help="Disk the job runs on, to price counted I/O (default: the workload's `disk:`, else "
+    "local-nvme). See README: How throughput is measured.",
+)
+@click.option(
+    "--trial-timeout",
+    type=click.FloatRange(min=1),
+    default=900,
+    show_default=True,
+    help="Seconds before a trial is stopped and recorded as failed.",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where default run directories are created.",
+)
 def run(
     target: Path,
     trials: int,
@@ -152,6 +194,7 @@ def run(
     seed: int | None,
     objective: str,
     repeats: int,
+    disk: str | None,
     trial_timeout: float,
     results_dir: Path,
 ) -> None:
@@ -175,7 +218,12 @@ def run(
         rd = start_run(workload, out, results_dir)
         click.echo(f"run directory: {rd.path}", err=True)
     settings = RunSettings(
-        trials=trials, seed=seed, objective=objective, repeats=repeats, timeout_s=trial_timeout
+        trials=trials,
+        seed=seed,
+        objective=objective,
+        repeats=repeats,
+        disk=disk,
+        timeout_s=trial_timeout,
     )
     progress = ProgressLine()
     started = time.monotonic()
@@ -209,18 +257,27 @@ def run(
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-def report(run_dir: Path) -> None:
+@click.option(
+    "--disk",
+    type=click.Choice(list(PRESETS)),
+    default=None,
+    help="Re-score every measurement for this disk from its raw counters (nothing is re-run).",
+)
+def report(run_dir: Path, disk: str | None) -> None:
     """Regenerate report.md and the plots of RUN_DIR from its trials.csv and study.db."""
     from tuner.report import render_report
 
-    path = render_report(run_dir)
+    path = render_report(run_dir, disk=disk)
     click.echo(str(path))
 
 
 @cli.command("check-config")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--flink-version", required=True,
-              help='Flink version the config is for: "1.20" or "2.x" (e.g. 2.0 .. 2.3).')
+@click.option(
+    "--flink-version",
+    required=True,
+    help='Flink version the config is for: "1.20" or "2.x" (e.g. 2.0 .. 2.3).',
+)
 def check_config(file: Path, flink_version: str) -> None:
     """Validate FILE's state.backend.rocksdb.* keys against the Flink version's option catalog.
 
@@ -245,8 +302,13 @@ def trace() -> None:
 
 @trace.command("generate")
 @click.argument("workload_file", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Trace file to write (Parquet).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Trace file to write (Parquet).",
+)
 def trace_generate(workload_file: Path, output: Path) -> None:
     """Write the generator's operation stream for WORKLOAD_FILE as a trace file."""
     from tuner.trace.generator import generate, stream_header
@@ -255,8 +317,9 @@ def trace_generate(workload_file: Path, output: Path) -> None:
 
     w = load_workload(workload_file)
     if w.trace is not None:
-        raise TunerError("workload already replays a recorded trace", file=str(workload_file),
-                         where="trace")
+        raise TunerError(
+            "workload already replays a recorded trace", file=str(workload_file), where="trace"
+        )
     write_trace(output, stream_header(w), generate(w, "preload"), generate(w, "measure"))
     click.echo(str(output))
 
@@ -279,8 +342,13 @@ def trace_inspect(file: Path) -> None:
 
 
 @cli.command()
-@click.option("--ops", type=click.IntRange(min=1000), default=200_000, show_default=True,
-              help="Operations in the fixed stream.")
+@click.option(
+    "--ops",
+    type=click.IntRange(min=1000),
+    default=200_000,
+    show_default=True,
+    help="Operations in the fixed stream.",
+)
 def bench(ops: int) -> None:
     """Replay engine overhead: ops/s of the engine vs bare rocksdict calls on the same stream."""
     from tuner.engine.bench import run_bench

@@ -69,7 +69,9 @@ def measure_gain(records: Sequence[TrialRecord], metric: str = THROUGHPUT) -> Ga
     if not ratios:
         return None
     dm, rm = statistics.median(d), statistics.median(rec)
-    return Gain(metric, len(pairs), dm, rm, rm / dm - 1 if dm > 0 else 0.0, min(ratios), max(ratios))
+    return Gain(
+        metric, len(pairs), dm, rm, rm / dm - 1 if dm > 0 else 0.0, min(ratios), max(ratios)
+    )
 
 
 def param_key(param: str) -> str:
@@ -77,6 +79,15 @@ def param_key(param: str) -> str:
     if param == COMPRESSION_PARAM:
         return fo.COMPRESSION_PER_LEVEL
     return param.removesuffix(".log2")
+
+
+def key_importances(param_importances: Mapping[str, float]) -> dict[str, float]:
+    """Optuna's parameter importances summed per Flink key."""
+    out: dict[str, float] = {}
+    for param, value in param_importances.items():
+        key = param_key(param)
+        out[key] = out.get(key, 0.0) + value
+    return out
 
 
 def show_value(key: str, value: fo.FlinkValue) -> str:
@@ -110,10 +121,10 @@ def recommend(
     records: Sequence[TrialRecord],
     importances: Mapping[str, float],
 ) -> Recommendation:
-    """Assemble the recommendation (``importances``: per Flink key, as
-    :func:`tuner.report.data.param_importances` gives them): the memory keys of the budget, the searched keys (pinned
+    """Assemble the recommendation: the memory keys of the budget, the searched keys (pinned
     explicitly, even where they equal Flink's default, so the result is reproducible), each with
-    its reason."""
+    its reason. ``importances`` are per Flink key (:func:`tuner.report.data.param_importances`).
+    """
     gain = measure_gain(records)
     settings: dict[str, fo.FlinkValue] = {}
     comments: dict[str, str] = {}

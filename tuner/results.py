@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
 
+from tuner.costmodel import disk_from, score
 from tuner.errors import TunerError
 from tuner.recommend import Gain, measure_gain
 from tuner.rundir import FIXED_COLUMNS, RunDir
@@ -204,14 +205,24 @@ class Run:
         return optuna.load_study(study_name=name, storage=storage)
 
 
-def load_run(path: str | Path) -> Run:
-    """Read the run directory at ``path``; TunerError when it is not one (or is newer)."""
+def load_run(path: str | Path, disk: str | None = None) -> Run:
+    """Read the run directory at ``path``; TunerError when it is not one (or is newer).
+
+    ``disk`` (a tuner.costmodel preset) re-scores every measurement for that disk from its raw
+    counters: ``ops_per_s`` becomes the modelled throughput there, nothing is re-run.
+    """
     p = Path(path)
     if not p.is_dir():
         raise TunerError("no such run directory", file=str(p))
     rd = RunDir(p)
     meta = rd.read_meta()
     records = tuple(rd.read_records())
+    if disk is not None:
+        target = disk_from(disk)
+        records = tuple(
+            replace(r, metrics=score(r.metrics, target)) if r.ok else r for r in records
+        )
+        meta = {**meta, "scored_disk": target.name, "scored_disk_model": target.describe()}
     return Run(p, meta, records, trials_frame(records))
 
 

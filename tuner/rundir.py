@@ -95,7 +95,9 @@ class RunDir:
         try:
             meta = json.loads(self.meta.read_text())
         except FileNotFoundError:
-            raise TunerError("not a tuner run directory (no run.json)", file=str(self.path)) from None
+            raise TunerError(
+                "not a tuner run directory (no run.json)", file=str(self.path)
+            ) from None
         except json.JSONDecodeError as exc:
             raise TunerError(f"run.json is not valid JSON: {exc}", file=str(self.meta)) from None
         if meta.get("format") != RUN_FORMAT:
@@ -155,7 +157,9 @@ def claim_run_dir(path: Path) -> RunDir:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise TunerError(f"cannot write the output directory: {exc.strerror}", file=str(path)) from None
+        raise TunerError(
+            f"cannot write the output directory: {exc.strerror}", file=str(path)
+        ) from None
     return RunDir(path)
 
 

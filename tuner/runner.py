@@ -12,19 +12,19 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import optuna
 
 from tuner import emitters
+from tuner.costmodel import Disk, disk_from, score
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
-from tuner.flink import options as fo
 from tuner.recommend import Recommendation, recommend
 from tuner.report.data import param_importances
-from tuner.rundir import RunDir, claim_run_dir, new_run_dir
+from tuner.rundir import RunDir, RunStatus, claim_run_dir, new_run_dir
 from tuner.search.measure import measure_settings
 from tuner.search.study import (
     Candidate,
@@ -37,7 +37,7 @@ from tuner.search.study import (
 )
 from tuner.search.worker import Measurement, run_isolated
 from tuner.trace.generator import generate, stream_header
-from tuner.trace.parquet import write_trace
+from tuner.trace.parquet import read_trace, write_trace
 from tuner.workload import Workload, dump_workload, load_workload
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,10 @@ DEVIATIONS: tuple[str, ...] = (
     "blind put of the element under the list key plus a sequence suffix, and a read combines "
     "them with one prefix scan (same write path, reads cost a scan instead of a merge).",
     "The block cache's high-priority pool (state.backend.rocksdb.memory.high-prio-pool-ratio) "
-    "cannot be set through rocksdict: index and filter blocks compete with data blocks.",
-    "Flink's TTL compaction filter is not available: expired state is removed when it is read "
-    "(as Flink's cleanup on access does), never during compaction.",
+    "cannot be set through rocksdict: the shared cache runs RocksDB's default pool ratio (0.5) "
+    "instead of Flink's 0.1 for index and filter blocks.",
+    "Flink's TTL compaction filter is not available: expired state leaves RocksDB only when it "
+    "is read (the stream carries Flink's cleanup-on-access clear), never during compaction.",
     "rocksdict bundles RocksDB 9.8.4; Flink 2.x runs FRocksDB 8.10.0 (Flink 1.20: FRocksDB 6.20).",
 )
 
@@ -68,6 +69,7 @@ class RunSettings:
     trials: int = 30
     seed: int | None = None
     objective: str = "throughput"
+    disk: str | None = None  # a cost-model preset; None: the workload's disk
     repeats: int = 3
     timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
     rss_margin: int = DEFAULT_RSS_MARGIN
@@ -105,13 +107,13 @@ def check_disk(path: Path, need: int) -> None:
 
 
 def _measure_candidate(
-    workload: Workload, rd: RunDir, trace: Path, settings: RunSettings
+    workload: Workload, rd: RunDir, trace: Path, settings: RunSettings, disk: Disk
 ) -> Callable[[Candidate], Measurement]:
     counter = iter(range(1 << 30))
 
     def measure(candidate: Candidate) -> Measurement:
         workdir = rd.work / f"m{time.time_ns()}-{next(counter)}"
-        return run_isolated(
+        m = run_isolated(
             measure_settings,
             {
                 "workload": workload,
@@ -123,6 +125,9 @@ def _measure_candidate(
             timeout_s=settings.timeout_s,
             rss_limit_bytes=workload.memory.budget + settings.rss_margin,
         )
+        if m.status != "ok":
+            return m
+        return replace(m, metrics=score(m.metrics, disk))
 
     return measure
 
@@ -179,8 +184,17 @@ def run_study(
         objective="pareto" if objective == "pareto" else "throughput",
         repeats=settings.repeats,
     )
-    rd.set_status("running", trials=settings.trials, seed=seed, objective=objective)
+    disk = disk_from(settings.disk) if settings.disk else workload.disk
+    rd.set_status(
+        "running",
+        trials=settings.trials,
+        seed=seed,
+        objective=objective,
+        disk=disk.name,
+        disk_model=disk.describe(),
+    )
     trace = prepare_trace(workload, rd)
+    column_families = list(read_trace(trace).header.names)
     study = create_study(rd.storage_url, STUDY_NAME, config)
     earlier = rd.read_records()
     records: list[TrialRecord] = list(earlier)
@@ -193,18 +207,19 @@ def run_study(
         workload,
         study,
         config,
-        _measure_candidate(workload, rd, trace, settings),
+        _measure_candidate(workload, rd, trace, settings, disk),
         sink,
         earlier=earlier,
         on_progress=on_progress,
         should_stop=should_stop,
+        column_families=len(column_families),
     )
     try:
         outcome = loop.run()
     finally:
         shutil.rmtree(rd.work, ignore_errors=True)
-    rec = finish(workload, rd, study, outcome)
-    status = "incomplete" if outcome.interrupted else "complete"
+    rec = finish(workload, rd, study, outcome, column_families)
+    status: RunStatus = "incomplete" if outcome.interrupted else "complete"
     rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"))
     from tuner.report import render_report
 
@@ -219,7 +234,11 @@ def run_study(
 
 
 def finish(
-    workload: Workload, rd: RunDir, study: optuna.Study, outcome: StudyOutcome
+    workload: Workload,
+    rd: RunDir,
+    study: optuna.Study,
+    outcome: StudyOutcome,
+    column_families: list[str],
 ) -> Recommendation | None:
     """Write recommendation.json and the Flink config files for the best trial so far."""
     if outcome.best_settings is None:
@@ -241,7 +260,7 @@ def finish(
         "interrupted": outcome.interrupted,
     }
     atomic_write_text(rd.path / "recommendation.json", json.dumps(payload, indent=2) + "\n")
-    emitters.write_config_files(rd.path, rec, workload)
+    emitters.write_config_files(rd.path, rec, workload, column_families)
     return rec
 
 
@@ -258,7 +277,6 @@ __all__ = [
     "DEVIATIONS",
     "RunSettings",
     "RunSummary",
-    "fo",
     "resume_run",
     "run_study",
     "start_run",

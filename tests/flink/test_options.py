@@ -47,9 +47,7 @@ def test_predefined_high_mem_unmanaged() -> None:
 
 
 def test_configured_value_beats_predefined_value() -> None:
-    cfg = fo.resolve(
-        {fo.PREDEFINED_OPTIONS: "FLASH_SSD_OPTIMIZED", fo.THREAD_NUM: 1}, Memory()
-    )
+    cfg = fo.resolve({fo.PREDEFINED_OPTIONS: "FLASH_SSD_OPTIMIZED", fo.THREAD_NUM: 1}, Memory())
     assert cfg.max_background_jobs == 1
 
 

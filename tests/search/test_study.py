@@ -56,10 +56,19 @@ class FakeMeasure:
         return Measurement("ok", "", fake_metrics(c.settings), 0.01, 1)
 
 
-def _loop(rd: RunDir, measure: FakeMeasure, trials: int, stop_after: int | None = None,
-          objective: str = "throughput") -> StudyLoop:
-    config = StudyConfig(trials=trials, seed=3, repeats=2,
-                         objective="pareto" if objective == "pareto" else "throughput")
+def _loop(
+    rd: RunDir,
+    measure: FakeMeasure,
+    trials: int,
+    stop_after: int | None = None,
+    objective: str = "throughput",
+) -> StudyLoop:
+    config = StudyConfig(
+        trials=trials,
+        seed=3,
+        repeats=2,
+        objective="pareto" if objective == "pareto" else "throughput",
+    )
     study = create_study(rd.storage_url, "t", config)
     earlier = rd.read_records()
     records: list[TrialRecord] = list(earlier)
@@ -86,8 +95,10 @@ def test_full_study_measures_baselines_trials_and_repeats(tmp_path: Path) -> Non
     # Interleaved: default, recommended, default, recommended.
     assert [c.label for c in remeasure] == ["DEFAULT", "recommended"] * 2
     assert outcome.best_settings is not None and not outcome.interrupted
-    best = max((r for r in outcome.records if r.candidate.kind == "search"),
-               key=lambda r: r.metrics["ops_per_s"])
+    best = max(
+        (r for r in outcome.records if r.candidate.kind == "search"),
+        key=lambda r: r.metrics["ops_per_s"],
+    )
     assert outcome.best_trial_number == best.candidate.trial_number
     assert len(rd.read_records()) == len(outcome.records)
 
@@ -104,7 +115,9 @@ def test_stop_then_resume_keeps_every_finished_trial(tmp_path: Path) -> None:
     assert not out2.interrupted
     # Nothing measured twice: baselines and finished trials are not repeated.
     assert all(c.kind != "baseline" for c in second.calls)
-    assert sum(1 for r in out2.records if r.candidate.kind == "search" and r.status != "skipped") == 5
+    assert (
+        sum(1 for r in out2.records if r.candidate.kind == "search" and r.status != "skipped") == 5
+    )
     assert [r.seq for r in rd.read_records()][: len(kept)] == [r.seq for r in kept]
 
 

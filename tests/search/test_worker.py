@@ -26,8 +26,9 @@ def test_ok_result_comes_back(tmp_path: Path) -> None:
 
 def test_exception_is_a_failed_trial_with_its_message(tmp_path: Path) -> None:
     d = _workdir(tmp_path)
-    m = run_isolated(_targets.raises, {"message": "boom"}, workdir=d, timeout_s=60,
-                     rss_limit_bytes=None)
+    m = run_isolated(
+        _targets.raises, {"message": "boom"}, workdir=d, timeout_s=60, rss_limit_bytes=None
+    )
     assert m.status == "failed"
     assert m.reason == "RuntimeError: boom"
     assert not d.exists()
@@ -50,8 +51,9 @@ def test_segfault_is_recorded(tmp_path: Path) -> None:
 
 def test_timeout_stops_the_child(tmp_path: Path) -> None:
     d = _workdir(tmp_path)
-    m = run_isolated(_targets.sleeps, {"seconds": 30.0}, workdir=d, timeout_s=1.5,
-                     rss_limit_bytes=None)
+    m = run_isolated(
+        _targets.sleeps, {"seconds": 30.0}, workdir=d, timeout_s=1.5, rss_limit_bytes=None
+    )
     assert m.status == "failed"
     assert m.reason.startswith("timeout")
     assert m.wall_s < 20
@@ -60,8 +62,9 @@ def test_timeout_stops_the_child(tmp_path: Path) -> None:
 
 def test_memory_watchdog_stops_a_trial_over_budget(tmp_path: Path) -> None:
     d = _workdir(tmp_path)
-    m = run_isolated(_targets.hogs_memory, {"mib": 400}, workdir=d, timeout_s=60,
-                     rss_limit_bytes=200 << 20)
+    m = run_isolated(
+        _targets.hogs_memory, {"mib": 400}, workdir=d, timeout_s=60, rss_limit_bytes=200 << 20
+    )
     assert m.status == "failed"
     assert m.reason.startswith("memory watchdog")
     assert m.rss_peak_bytes > 200 << 20

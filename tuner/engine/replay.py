@@ -200,6 +200,10 @@ def replay(
         for k in sorted(after)
         if k.startswith("state.")
     }
+    # Raw counts the disk cost model needs (tuner.costmodel): one miss is one block read.
+    extra["block_cache_hits"] = hits
+    extra["block_cache_misses"] = misses
+    extra["block_cache_data_misses"] = _delta(after, before, "rocksdb.block.cache.data.miss")
     for name in ("rocksdb.db.get.micros", "rocksdb.db.write.micros", "rocksdb.db.seek.micros"):
         count = _delta(after, before, f"{name}.count")
         if count:

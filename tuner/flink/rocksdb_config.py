@@ -1,8 +1,9 @@
 """RocksDBConfig: what one RocksDB instance is opened with, after Flink applied its options.
 
-Field names follow RocksDB's own OPTIONS file (DBOptions / CFOptions / TableOptions/BlockBasedTable),
-so the engine, the OPTIONS-file emitter and the report never spell option names differently.
-Every column family gets the same options, as Flink's RocksDBResourceContainer.getColumnOptions does.
+Field names follow RocksDB's own OPTIONS file (DBOptions / CFOptions /
+TableOptions/BlockBasedTable), so the engine, the OPTIONS-file emitter and the report never spell
+option names differently. Every column family gets the same options, as Flink's
+RocksDBResourceContainer.getColumnOptions does.
 """
 
 from __future__ import annotations

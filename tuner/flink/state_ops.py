@@ -31,9 +31,11 @@ ROCKSDB_CALLS: dict[tuple[str, Op], str] = {
     ("value", Op.CLEAR): "delete(key|ns)",  # AbstractRocksDBState.clear
     ("reducing", Op.GET): "get(key|ns)",  # RocksDBReducingState.get
     ("reducing", Op.ADD): "get(key|ns) + put(key|ns, reduced)",  # RocksDBReducingState.add
+    ("reducing", Op.UPDATE): "put(key|ns, value)",  # AbstractRocksDBAppendingState.updateInternal
     ("reducing", Op.CLEAR): "delete(key|ns)",
     ("aggregating", Op.GET): "get(key|ns)",  # RocksDBAggregatingState.get
     ("aggregating", Op.ADD): "get(key|ns) + put(key|ns, acc)",  # RocksDBAggregatingState.add
+    ("aggregating", Op.UPDATE): "put(key|ns, acc)",  # AbstractRocksDBAppendingState.updateInternal
     ("aggregating", Op.CLEAR): "delete(key|ns)",
     ("list", Op.GET): "get(key|ns): merge operands combined on read",  # RocksDBListState.get
     ("list", Op.ADD): "merge(key|ns, element)",  # RocksDBListState.add
@@ -378,7 +380,9 @@ class _StateRunner:
         if kind == "value":
             return {Op.GET: do_get, Op.UPDATE: do_put, Op.CLEAR: do_delete}
         if kind in ("reducing", "aggregating"):
-            return {Op.GET: do_get, Op.ADD: do_get_put, Op.CLEAR: do_delete}
+            # UPDATE is updateInternal (a blind put): how the preload writes initial state and
+            # how window merging stores a merged accumulator (AbstractRocksDBAppendingState).
+            return {Op.GET: do_get, Op.ADD: do_get_put, Op.UPDATE: do_put, Op.CLEAR: do_delete}
         if kind == "list":
             lists = self.lists
             assert lists is not None

@@ -354,7 +354,7 @@ def render_markdown(
         if isinstance(created, int | float)
         else "unknown"
     )
-    disk_text = disk or run.meta.get("disk")
+    disk_text = run.meta.get("scored_disk") or disk or run.meta.get("disk")
     header = [
         f"# RocksDB tuning report: {workload}",
         "",
@@ -366,6 +366,7 @@ def render_markdown(
         header += ["", f"> Not a finished run (status `{run.status}`): see Run status below."]
     sections = [
         header,
+        _measurement_section(run),
         _headline(run, run.gain()),
         _recommendation_section(run, recommendation),
         _configurations_section(run),
@@ -377,14 +378,38 @@ def render_markdown(
     return "\n\n".join("\n".join(s) for s in sections) + "\n"
 
 
+def _measurement_section(run: Run) -> list[str]:
+    """How the numbers were obtained, so nobody reads modelled figures as wall-clock ones."""
+    model = run.meta.get("scored_disk_model") or run.meta.get("disk_model")
+    lines = ["## How throughput is measured", ""]
+    lines.append(
+        "Throughput (`ops_per_s`) is modelled, not read off this machine's clock: the replay's "
+        "process CPU time plus its block-cache misses priced as random reads on the target disk, "
+        "or the disk time of its flushes and compactions when that is longer "
+        "(`elapsed = max(cpu_s + misses x read latency, background I/O)`). Replay databases sit "
+        "in this machine's page cache (no direct I/O), so a miss costs nothing here; a "
+        "TaskManager with a memory limit pays a disk read for it. The wall-clock figure is kept "
+        "as `wall_ops_per_s` in trials.csv."
+    )
+    if model:
+        lines += ["", f"Disk model: {model}."]
+    if run.meta.get("scored_disk") and run.meta.get("scored_disk") != run.meta.get("disk"):
+        lines += [
+            "",
+            f"Re-scored for `{run.meta['scored_disk']}` from the raw counters; the search and "
+            f"the recommendation were made for `{run.meta.get('disk', 'unknown')}`.",
+        ]
+    return lines
+
+
 def render_report(run_dir: str | Path, disk: str | None = None) -> Path:
     """Draw the plots into ``<run_dir>/plots/`` and write ``<run_dir>/report.md`` (atomically).
 
-    Works on any run directory, finished or not; ``disk`` describes the storage the trials ran
-    on (falls back to run.json's ``disk``). Returns the report's path. TunerError when
-    ``run_dir`` is not a readable run directory.
+    Works on any run directory, finished or not; ``disk`` (a tuner.costmodel preset) re-scores
+    the measurements for that disk. Returns the report's path. TunerError when ``run_dir`` is
+    not a readable run directory.
     """
-    run = load_run(run_dir)
+    run = load_run(run_dir, disk=disk)
     plot_files = plots.save_plots(run)
     text = render_markdown(
         run, plot_files=plot_files, recommendation=run.recommendation(), disk=disk

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from tuner.flink import options as fo
 from tuner.search import space
 from tuner.search.worker import Measurement
-from tuner.workload import Workload
+from tuner.workload import Workload, column_family_count
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +110,6 @@ class StudyOutcome:
     pareto_trial_numbers: list[int] = field(default_factory=list)
 
 
-def column_families(workload: Workload) -> int:
-    """Column families of the replayed instance: one per state plus one per timer service."""
-    services = {"event_window-timers" for s in workload.states if s.window}
-    services |= {f"{s.timers.domain}_user-timers" for s in workload.states if s.timers}
-    return len(workload.states) + len(services)
-
-
 def create_study(storage_url: str, name: str, config: StudyConfig) -> optuna.Study:
     """Create or load the Optuna study kept in the run directory's SQLite file."""
     n_startup = max(4, config.trials // 3)
@@ -154,6 +147,7 @@ class StudyLoop:
         earlier: Sequence[TrialRecord] = (),
         on_progress: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        column_families: int | None = None,
     ) -> None:
         self.workload = workload
         self.study = study
@@ -163,7 +157,11 @@ class StudyLoop:
         self.records: list[TrialRecord] = list(earlier)
         self._on_progress = on_progress
         self._should_stop = should_stop
-        self._cfs = column_families(workload)
+        # Column families of the replayed instance (states + timer services): from the trace
+        # header when there is one, else from the workload's states.
+        self._cfs = (
+            column_families if column_families is not None else column_family_count(workload.states)
+        )
         self._durations: list[float] = [r.wall_s for r in earlier if r.status != "skipped"]
 
     # -- bookkeeping -----------------------------------------------------------------------
