@@ -1,0 +1,195 @@
+"""The CLI contract: commands, help, exit codes, and the files a run leaves behind."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tuner.cli import cli
+from tuner.flink.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "cli" / "tiny.yaml"
+BAD_WORKLOADS = sorted((ROOT / "tests" / "data" / "workloads" / "bad").glob("*.yaml"))
+RUN_FILES = (
+    "config.yaml",
+    "flink-conf.yaml",
+    "flink-deployment.yaml",
+    "rocksdb-options.ini",
+    "trials.csv",
+    "study.db",
+    "workload.yaml",
+    "report.md",
+    "run.json",
+    "recommendation.json",
+)
+
+
+def _commands() -> list[list[str]]:
+    out = []
+    for name, cmd in cli.commands.items():
+        sub = getattr(cmd, "commands", None)
+        if sub:
+            out += [[name, s] for s in sub]
+        else:
+            out.append([name])
+    return out
+
+
+@pytest.mark.parametrize("command", _commands(), ids=" ".join)
+def test_every_command_explains_itself_and_is_in_the_readme(command: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) > 4
+    readme = (ROOT / "README.md").read_text()
+    assert f"tuner {' '.join(command)}" in readme
+
+
+def _assert_one_line_error(result: object, *fragments: str) -> None:
+    out = result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 2, out  # type: ignore[attr-defined]
+    assert "Traceback" not in out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, out
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+@pytest.mark.parametrize("bad", BAD_WORKLOADS, ids=lambda p: p.name)
+def test_bad_workload_exits_2_with_one_line_and_no_run_dir(bad: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    result = CliRunner().invoke(cli, ["run", str(bad), "--results-dir", str(results)])
+    _assert_one_line_error(result, bad.name)
+    assert not results.exists() or not any(results.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "no/such/workload.yaml"], "no/such/workload.yaml"),
+        (["report", "no/such/run"], "no/such/run"),
+        (["run", "--resume", "no/such/run"], "no/such/run"),
+        (["trace", "inspect", "no/such/trace.parquet"], "no/such/trace.parquet"),
+        (["check-config", "no/such/config.yaml", "--flink-version", "2.x"], "config.yaml"),
+        (["check-config", str(ROOT / "README.md"), "--flink-version", "0.9"], "0.9"),
+    ],
+)
+def test_missing_inputs_exit_2(args: list[str], fragment: str) -> None:
+    _assert_one_line_error(CliRunner().invoke(cli, args), fragment)
+
+
+def test_truncated_trace_exits_2(tmp_path: Path) -> None:
+    trace = tmp_path / "t.parquet"
+    assert (
+        CliRunner().invoke(cli, ["trace", "generate", str(TINY), "-o", str(trace)]).exit_code == 0
+    )
+    data = trace.read_bytes()
+    trace.write_bytes(data[: len(data) // 2])
+    _assert_one_line_error(CliRunner().invoke(cli, ["trace", "inspect", str(trace)]), "t.parquet")
+
+
+def test_existing_output_directory_is_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "earlier-run"
+    out.mkdir()
+    (out / "trials.csv").write_text("precious\n")
+    result = CliRunner().invoke(cli, ["run", str(TINY), "--out", str(out)])
+    _assert_one_line_error(result, "earlier-run", "--resume")
+    assert (out / "trials.csv").read_text() == "precious\n"
+    assert sorted(p.name for p in out.iterdir()) == ["trials.csv"]
+
+
+def test_unwritable_output_directory_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(cli, ["run", str(TINY), "--out", str(blocker / "run")])
+    _assert_one_line_error(result, "run")
+
+
+def test_bad_flink_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    conf = tmp_path / "config.yaml"
+    conf.write_text("state.backend.rocksdb.writebuffer.szie: 64 mb\n")
+    result = CliRunner().invoke(cli, ["check-config", str(conf), "--flink-version", "2.x"])
+    assert result.exit_code == 2
+    assert "writebuffer.size" in result.output
+
+
+def test_trace_generate_and_inspect(tmp_path: Path) -> None:
+    trace = tmp_path / "t.parquet"
+    r = CliRunner().invoke(cli, ["trace", "generate", str(TINY), "-o", str(trace)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["trace", "inspect", str(trace)])
+    assert r.exit_code == 0, r.output
+    for name in ("counts", "buffer", "per-window", "_timer_state/event_window-timers"):
+        assert name in r.output
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real study on real RocksDB: 4 baselines, 3 trials, 1 re-measurement pair."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    r = CliRunner().invoke(
+        cli, ["run", str(TINY), "--trials", "3", "--repeats", "1", "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_run_writes_every_output(tiny_run: Path) -> None:
+    for name in RUN_FILES:
+        assert (tiny_run / name).is_file(), name
+    assert json.loads((tiny_run / "run.json").read_text())["status"] == "complete"
+    assert not (tiny_run / ".work").exists()
+    rows = (tiny_run / "trials.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 + 3 + 2
+
+
+@pytest.mark.parametrize(
+    ("filename", "version"), [("config.yaml", "2.x"), ("flink-conf.yaml", "1.20")]
+)
+def test_every_emitted_key_is_in_the_catalog(tiny_run: Path, filename: str, version: str) -> None:
+    catalog = load_catalog(version)
+    text = (tiny_run / filename).read_text()
+    keys = [m.group(1) for m in re.finditer(r"^([a-z][\w.-]+): ", text, re.M)]
+    assert "state.backend.rocksdb.writebuffer.size" in keys
+    for key in keys:
+        assert catalog.get(key) is not None, key
+    r = CliRunner().invoke(
+        cli, ["check-config", str(tiny_run / filename), "--flink-version", version]
+    )
+    assert r.exit_code == 0, r.output
+
+
+def test_deployment_is_a_flink_deployment(tiny_run: Path) -> None:
+    doc = yaml.safe_load((tiny_run / "flink-deployment.yaml").read_text())
+    assert doc["kind"] == "FlinkDeployment"
+    conf = doc["spec"]["flinkConfiguration"]
+    assert conf["state.backend.type"] == "rocksdb"
+    assert all(isinstance(v, str) for v in conf.values())
+
+
+def test_report_regenerates_and_rescores(tiny_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    r = CliRunner().invoke(cli, ["report", str(copy), "--disk", "hdd"])
+    assert r.exit_code == 0, r.output
+    report = (copy / "report.md").read_text()
+    assert "Re-scored for `hdd`" in report
+
+
+def test_resume_continues_with_earlier_trials_kept(tiny_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    before = (copy / "trials.csv").read_text().splitlines()
+    r = CliRunner().invoke(cli, ["run", "--resume", str(copy), "--trials", "4", "--repeats", "1"])
+    assert r.exit_code == 0, r.output
+    after = (copy / "trials.csv").read_text().splitlines()
+    assert after[: len(before)] == before
+    assert sum(",search,0,ok" in r or ",search," in r for r in after) > sum(
+        ",search," in r for r in before
+    )
