@@ -19,6 +19,7 @@ import click
 
 from tuner.costmodel import PRESETS
 from tuner.errors import TunerError
+from tuner.flink.options import PREDEFINED, PREDEFINED_OPTIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -354,6 +355,50 @@ def bench(ops: int) -> None:
     from tuner.engine.bench import run_bench
 
     click.echo(run_bench(ops).render())
+
+
+@cli.command()
+@click.argument("workload_file", type=click.Path(path_type=Path))
+@click.option(
+    "--repeats",
+    "-n",
+    type=click.IntRange(min=2),
+    default=5,
+    show_default=True,
+    help="Measurements of the same configuration.",
+)
+@click.option(
+    "--predefined",
+    type=click.Choice(list(PREDEFINED)),
+    default="DEFAULT",
+    show_default=True,
+    help="Which of Flink's option sets to measure.",
+)
+@click.option(
+    "--disk",
+    type=click.Choice(list(PRESETS)),
+    default=None,
+    help="Disk to price counted I/O for (default: the workload's).",
+)
+def noise(workload_file: Path, repeats: int, predefined: str, disk: str | None) -> None:
+    """Measure one configuration REPEATS times and print each metric's coefficient of variation.
+
+    Tells which figures are steady enough on this machine to rank configurations by: each
+    repeat replays the same stream in its own process, exactly as a trial does.
+    """
+    from tuner.costmodel import disk_from
+    from tuner.noise import measure_noise
+    from tuner.workload import load_workload
+
+    w = load_workload(workload_file)
+    target = disk_from(disk) if disk else w.disk
+
+    def tick(i: int, n: int) -> None:
+        click.echo(f"repeat {i + 1}/{n} ...", err=True)
+
+    result = measure_noise(w, repeats, target, {PREDEFINED_OPTIONS: predefined}, on_repeat=tick)
+    click.echo(f"{w.name}: {predefined} measured {repeats} times ({target.describe()})")
+    click.echo(result.render())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -55,7 +55,7 @@ def complete_report(complete_run: Path, tmp_path_factory: pytest.TempPathFactory
     # A copy: other tests read the shared run and must not see a report in it.
     run = tmp_path_factory.mktemp("report") / "run"
     shutil.copytree(complete_run, run)
-    return render_report(run, disk="local NVMe SSD")
+    return render_report(run)
 
 
 def test_complete_report_has_every_section(complete_report: Path) -> None:
@@ -64,7 +64,6 @@ def test_complete_report_has_every_section(complete_report: Path) -> None:
     gain = run.gain()
     assert gain is not None
     assert f"**{gain.describe()}**" in _section(text, "Result")
-    assert "disk: local NVMe SSD" in text
     settings = _section(text, "Recommended settings")
     assert "| `state.backend.rocksdb.writebuffer.size` |" in settings
     table = _section(text, "Configurations measured")
@@ -91,7 +90,7 @@ def test_plot_links_are_relative_and_point_at_written_pngs(complete_report: Path
 
 def test_report_is_re_rendered_identically(complete_report: Path) -> None:
     before = complete_report.read_text()
-    assert render_report(complete_report.parent, disk="local NVMe SSD").read_text() == before
+    assert render_report(complete_report.parent).read_text() == before
 
 
 def test_report_of_a_run_stopped_after_two_baselines(

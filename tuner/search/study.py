@@ -13,6 +13,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -97,6 +98,7 @@ class StudyConfig:
     repeats: int = 3
     baselines: Sequence[str] = BASELINES
     max_skips_per_trial: int = 50
+    jobs: int = 1  # measurements at once; >1 shares the CPUs (see README: parallel trials)
 
 
 @dataclass
@@ -188,31 +190,65 @@ class StudyLoop:
         label, value = self._best()
         self._on_progress(Progress(phase, done, total, label, value, eta))
 
-    def _run(self, candidate: Candidate) -> TrialRecord:
-        reason = fo.invalid_reason(candidate.settings, self.workload.memory, self._cfs)
-        started = time.time()
-        if reason is not None and candidate.kind == "search":
-            rec = TrialRecord(len(self.records), candidate, "skipped", reason, {}, 0.0, 0, started)
-        else:
-            m = self._measure(candidate)
-            metrics = dict(m.metrics)
-            if reason is not None:
-                # Baselines are measured even over budget (users run them today), but flagged.
-                metrics["over_budget"] = 1.0
-            rec = TrialRecord(
-                len(self.records),
-                candidate,
-                m.status,
-                m.reason or (reason or ""),
-                metrics,
-                m.wall_s,
-                m.rss_peak_bytes,
-                started,
-            )
-            self._durations.append(m.wall_s)
+    def _record(self, rec: TrialRecord) -> TrialRecord:
         self.records.append(rec)
         self._sink(rec)
         return rec
+
+    def _skip_reason(self, candidate: Candidate) -> str | None:
+        return fo.invalid_reason(candidate.settings, self.workload.memory, self._cfs)
+
+    def _run_batch(self, candidates: Sequence[Candidate]) -> list[TrialRecord]:
+        """Measure candidates, ``config.jobs`` at a time, and record them in the given order.
+
+        Search candidates over the budget are recorded as skipped without running; baselines
+        over the budget are measured (users run them today) but flagged ``over_budget``.
+        """
+        started = time.time()
+        reasons = [self._skip_reason(c) for c in candidates]
+        to_run = [
+            c for c, r in zip(candidates, reasons, strict=True) if not (r and c.kind == "search")
+        ]
+        if self.config.jobs > 1 and len(to_run) > 1:
+            with ThreadPoolExecutor(max_workers=self.config.jobs) as pool:
+                measured = list(pool.map(self._measure, to_run))
+        else:
+            measured = [self._measure(c) for c in to_run]
+        results = dict(zip(map(id, to_run), measured, strict=True))
+        out = []
+        for cand, reason in zip(candidates, reasons, strict=True):
+            m = results.get(id(cand))
+            if m is None:
+                rec = TrialRecord(
+                    len(self.records), cand, "skipped", reason or "", {}, 0.0, 0, started
+                )
+            else:
+                metrics = dict(m.metrics)
+                if reason is not None:
+                    metrics["over_budget"] = 1.0
+                rec = TrialRecord(
+                    len(self.records),
+                    cand,
+                    m.status,
+                    m.reason or (reason or ""),
+                    metrics,
+                    m.wall_s,
+                    m.rss_peak_bytes,
+                    started,
+                )
+                self._durations.append(m.wall_s / max(1, min(self.config.jobs, len(to_run))))
+            out.append(self._record(rec))
+        return out
+
+    def _run_in_chunks(self, candidates: Sequence[Candidate], phase: str) -> bool:
+        """Run candidates ``jobs`` at a time; False when asked to stop before the end."""
+        for i in range(0, len(candidates), self.config.jobs):
+            if self._should_stop():
+                return False
+            chunk = candidates[i : i + self.config.jobs]
+            self._progress(f"{phase} {', '.join(c.label for c in chunk)}")
+            self._run_batch(chunk)
+        return True
 
     def _has(self, label: str, kind: Kind, repeat: int = 0) -> bool:
         return any(
@@ -224,26 +260,28 @@ class StudyLoop:
     def run(self) -> StudyOutcome:
         """Run (or finish) the study; stops early, cleanly, when ``should_stop`` says so."""
         self._recover_running_trials()
-        for name in self.config.baselines:
-            if self._should_stop():
-                return self._outcome(interrupted=True)
-            if not self._has(name, "baseline"):
-                self._progress(f"baseline {name}")
-                self._run(Candidate(name, "baseline", {fo.PREDEFINED_OPTIONS: name}))
+        baselines = [
+            Candidate(name, "baseline", {fo.PREDEFINED_OPTIONS: name})
+            for name in self.config.baselines
+            if not self._has(name, "baseline")
+        ]
+        if not self._run_in_chunks(baselines, "baseline"):
+            return self._outcome(interrupted=True)
         if not self._search():
             return self._outcome(interrupted=True)
         best_number, best_settings = self._best_trial()
         if best_settings is not None:
-            for i in range(self.config.repeats):
+            pending = [
+                Candidate(label, "remeasure", settings, best_number, i)
+                for i in range(self.config.repeats)
                 for label, settings in (
                     (DEFAULT_LABEL, {fo.PREDEFINED_OPTIONS: "DEFAULT"}),
                     (RECOMMENDED_LABEL, best_settings),
-                ):
-                    if self._should_stop():
-                        return self._outcome(interrupted=True)
-                    if not self._has(label, "remeasure", i):
-                        self._progress(f"re-measure {label} {i + 1}/{self.config.repeats}")
-                        self._run(Candidate(label, "remeasure", settings, best_number, i))
+                )
+                if not self._has(label, "remeasure", i)
+            ]
+            if not self._run_in_chunks(pending, "re-measure"):
+                return self._outcome(interrupted=True)
         self._progress("done")
         return self._outcome(interrupted=False)
 
@@ -270,28 +308,35 @@ class StudyLoop:
 
     def _search(self) -> bool:
         skips = 0
-        while len(self._finished_trials()) < self.config.trials:
+        while (done := len(self._finished_trials())) < self.config.trials:
             if self._should_stop():
                 return False
-            trial = self.study.ask()
-            settings = space.suggest(trial, self.workload.memory)
-            cand = Candidate(f"trial-{trial.number}", "search", settings, trial.number)
-            self._progress(f"trial {len(self._finished_trials()) + 1}/{self.config.trials}")
-            rec = self._run(cand)
-            if rec.status == "skipped":
+            batch: list[tuple[optuna.trial.Trial, Candidate]] = []
+            while len(batch) < min(self.config.jobs, self.config.trials - done):
+                trial = self.study.ask()
+                settings = space.suggest(trial, self.workload.memory)
+                cand = Candidate(f"trial-{trial.number}", "search", settings, trial.number)
+                reason = self._skip_reason(cand)
+                if reason is None:
+                    batch.append((trial, cand))
+                    continue
+                self._record(
+                    TrialRecord(len(self.records), cand, "skipped", reason, {}, 0.0, 0, time.time())
+                )
                 trial.set_user_attr("skipped", True)
-                trial.set_user_attr("reason", rec.reason)
+                trial.set_user_attr("reason", reason)
                 self.study.tell(trial, state=TrialState.PRUNED)
                 skips += 1
                 if skips > self.config.max_skips_per_trial * max(1, self.config.trials):
                     log.warning("search space mostly over budget; stopping the search early")
                     return True
-                continue
-            if rec.ok:
-                self.study.tell(trial, _values(self.config, rec.metrics))
-            else:
-                trial.set_user_attr("reason", rec.reason)
-                self.study.tell(trial, state=TrialState.FAIL)
+            self._progress(f"trial {done + 1}/{self.config.trials}")
+            for (trial, _), rec in zip(batch, self._run_batch([c for _, c in batch]), strict=True):
+                if rec.ok:
+                    self.study.tell(trial, _values(self.config, rec.metrics))
+                else:
+                    trial.set_user_attr("reason", rec.reason)
+                    self.study.tell(trial, state=TrialState.FAIL)
         return True
 
     def _best_trial(self) -> tuple[int | None, dict[str, fo.FlinkValue] | None]:
