@@ -174,6 +174,15 @@ def cli(verbose: bool) -> None:
     "local-nvme). See README: How throughput is measured.",
 )
 @click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Measurements at once. 1 is the honest default on a small machine: parallel "
+    "replays share the CPUs and the disk, which shifts every figure (README: parallel trials).",
+)
+@click.option(
     "--trial-timeout",
     type=click.FloatRange(min=1),
     default=900,
@@ -196,6 +205,7 @@ def run(
     objective: str,
     repeats: int,
     disk: str | None,
+    jobs: int,
     trial_timeout: float,
     results_dir: Path,
 ) -> None:
@@ -224,6 +234,7 @@ def run(
         objective=objective,
         repeats=repeats,
         disk=disk,
+        jobs=jobs,
         timeout_s=trial_timeout,
     )
     progress = ProgressLine()
@@ -380,7 +391,15 @@ def bench(ops: int) -> None:
     default=None,
     help="Disk to price counted I/O for (default: the workload's).",
 )
-def noise(workload_file: Path, repeats: int, predefined: str, disk: str | None) -> None:
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Repeats at once: compare with --jobs 1 to see what parallel trials distort.",
+)
+def noise(workload_file: Path, repeats: int, predefined: str, disk: str | None, jobs: int) -> None:
     """Measure one configuration REPEATS times and print each metric's coefficient of variation.
 
     Tells which figures are steady enough on this machine to rank configurations by: each

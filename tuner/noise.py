@@ -11,13 +11,14 @@ import math
 import statistics
 import tempfile
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from tuner.costmodel import Disk, score
 from tuner.flink import options as fo
 from tuner.search.measure import measure_settings
-from tuner.search.worker import run_isolated
+from tuner.search.worker import Measurement, run_isolated
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import write_trace
 from tuner.workload import Workload
@@ -110,8 +111,10 @@ def measure_noise(
     timeout_s: float = 900.0,
     rss_margin: int = 384 << 20,
     on_repeat: Callable[[int, int], None] | None = None,
+    jobs: int = 1,
 ) -> NoiseResult:
-    """Measure ``settings`` (default: Flink's default) ``repeats`` times on ``workload``."""
+    """Measure ``settings`` (default: Flink's default) ``repeats`` times on ``workload``,
+    ``jobs`` at once (to see what parallel trials do to the figures)."""
     chosen = dict(settings or {fo.PREDEFINED_OPTIONS: "DEFAULT"})
     runs: list[dict[str, float]] = []
     failures: list[str] = []
@@ -127,11 +130,12 @@ def measure_noise(
                 generate(workload, "preload"),
                 generate(workload, "measure"),
             )
-        for i in range(repeats):
+
+        def one(i: int) -> Measurement:
             if on_repeat is not None:
                 on_repeat(i, repeats)
             workdir = root / f"repeat-{i}"
-            m = run_isolated(
+            return run_isolated(
                 measure_settings,
                 {
                     "workload": workload,
@@ -143,6 +147,10 @@ def measure_noise(
                 timeout_s=timeout_s,
                 rss_limit_bytes=workload.memory.budget + rss_margin,
             )
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            measured = list(pool.map(one, range(repeats)))
+        for m in measured:
             if m.status == "ok":
                 runs.append({**score(m.metrics, disk), "trial_rss_peak_bytes": m.rss_peak_bytes})
             else:

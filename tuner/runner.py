@@ -70,6 +70,7 @@ class RunSettings:
     seed: int | None = None
     objective: str = "throughput"
     disk: str | None = None  # a cost-model preset; None: the workload's disk
+    jobs: int = 1
     repeats: int = 3
     timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
     rss_margin: int = DEFAULT_RSS_MARGIN
@@ -172,7 +173,9 @@ def run_study(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> RunSummary:
     """Run (or resume) the study in ``rd`` and write every output."""
-    check_disk(rd.path, estimate_disk_bytes(workload))
+    # Trial databases a killed run left behind.
+    shutil.rmtree(rd.work, ignore_errors=True)
+    check_disk(rd.path, estimate_disk_bytes(workload) * settings.jobs)
     meta = rd.read_meta()
     seed = settings.seed if settings.seed is not None else workload.seed
     objective = settings.objective
@@ -183,6 +186,7 @@ def run_study(
         seed=seed,
         objective="pareto" if objective == "pareto" else "throughput",
         repeats=settings.repeats,
+        jobs=settings.jobs,
     )
     disk = disk_from(settings.disk) if settings.disk else workload.disk
     rd.set_status(
@@ -190,6 +194,7 @@ def run_study(
         trials=settings.trials,
         seed=seed,
         objective=objective,
+        jobs=settings.jobs,
         disk=disk.name,
         disk_model=disk.describe(),
     )

@@ -1,0 +1,179 @@
+"""How well the replay predicts real Flink: pure functions over trials.csv records and Flink runs.
+
+Three figures:
+
+* per configuration, the replay's ops/s (median of its baseline and re-measurement rows) next to
+  Flink's records/s (median of the validation runs; one Flink record is one state call, so both
+  count the same thing);
+* the Spearman rank correlation between the two rankings of the configurations (ties get their
+  average rank; 1 means the replay orders the configurations exactly as Flink does);
+* the recommendation's gain over Flink's default as the study predicted it (its interleaved
+  re-measurements) and as Flink shows it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tuner.recommend import measure_gain
+from tuner.search.study import DEFAULT_LABEL, RECOMMENDED_LABEL, THROUGHPUT, TrialRecord
+
+__all__ = [
+    "ConfigFidelity",
+    "Fidelity",
+    "average_ranks",
+    "compute_fidelity",
+    "medians",
+    "pairwise_gains",
+    "replay_rates",
+    "spearman",
+]
+
+
+def average_ranks(values: Sequence[float]) -> list[float]:
+    """Ranks 1..n of ``values`` (smallest first); tied values share their average rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        shared = (i + j) / 2 + 1  # positions i..j hold ranks i+1..j+1
+        for k in range(i, j + 1):
+            ranks[order[k]] = shared
+        i = j + 1
+    return ranks
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Spearman's rank correlation: Pearson's r of the average ranks (correct with ties).
+
+    NaN when fewer than two pairs or when one side has all values tied (no ranking to compare).
+    """
+    if len(xs) != len(ys):
+        raise ValueError(f"`len(xs) == len(ys)` must hold, but got {len(xs)} and {len(ys)}")
+    if len(xs) < 2:
+        return math.nan
+    rx, ry = average_ranks(xs), average_ranks(ys)
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = sum((a - mx) ** 2 for a in rx)
+    vy = sum((b - my) ** 2 for b in ry)
+    if vx == 0 or vy == 0:
+        return math.nan
+    return cov / math.sqrt(vx * vy)
+
+
+def medians(values: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """The median of each label's finite values (labels without any are left out)."""
+    out = {}
+    for label, vs in values.items():
+        finite = [v for v in vs if math.isfinite(v)]
+        if finite:
+            out[label] = statistics.median(finite)
+    return out
+
+
+def replay_rates(
+    records: Sequence[TrialRecord], metric: str = THROUGHPUT
+) -> dict[str, list[float]]:
+    """The replay's measurements per configuration label: successful baseline and
+    re-measurement rows (search trials are single draws of other settings, left out)."""
+    out: dict[str, list[float]] = {}
+    for r in records:
+        c = r.candidate
+        if r.ok and c.kind in ("baseline", "remeasure") and metric in r.metrics:
+            out.setdefault(c.label, []).append(float(r.metrics[metric]))
+    return out
+
+
+def pairwise_gains(
+    by_repeat: Mapping[str, Mapping[int, float]], label: str, baseline: str = DEFAULT_LABEL
+) -> list[float]:
+    """``label / baseline - 1`` for each repeat both were measured in (interleaved pairs)."""
+    a, b = by_repeat.get(baseline, {}), by_repeat.get(label, {})
+    return [b[i] / a[i] - 1 for i in sorted(set(a) & set(b)) if a[i] > 0]
+
+
+@dataclass(frozen=True)
+class ConfigFidelity:
+    """One configuration: the replay's prediction next to Flink's measurement."""
+
+    label: str
+    replay_ops_per_s: float  # NaN when trials.csv has no row for it
+    flink_records_per_s: float
+    flink_min: float
+    flink_max: float
+    flink_runs: int
+
+    @property
+    def flink_over_replay(self) -> float:
+        """Flink's rate divided by the replay's (NaN when either is missing)."""
+        if not (math.isfinite(self.replay_ops_per_s) and self.replay_ops_per_s > 0):
+            return math.nan
+        return self.flink_records_per_s / self.replay_ops_per_s
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """The fidelity figures of one validation."""
+
+    configs: tuple[ConfigFidelity, ...]
+    spearman: float  # over configurations with both figures
+    ranked: int  # how many configurations that is
+    predicted_gain: float  # recommended vs default, from the study's re-measurements
+    real_gain: float  # recommended vs default, Flink medians
+    real_gain_low: float  # smallest pairwise (same repeat) gain on Flink
+    real_gain_high: float
+
+
+def compute_fidelity(
+    records: Sequence[TrialRecord], flink: Mapping[str, Mapping[int, float]]
+) -> Fidelity:
+    """Fidelity from the run's trial records and Flink's records/s by label and repeat."""
+    replay = medians(replay_rates(records))
+    configs = []
+    for label, runs in flink.items():
+        vals = [v for v in runs.values() if math.isfinite(v)]
+        configs.append(
+            ConfigFidelity(
+                label=label,
+                replay_ops_per_s=replay.get(label, math.nan),
+                flink_records_per_s=statistics.median(vals) if vals else math.nan,
+                flink_min=min(vals) if vals else math.nan,
+                flink_max=max(vals) if vals else math.nan,
+                flink_runs=len(vals),
+            )
+        )
+    both = [
+        c
+        for c in configs
+        if math.isfinite(c.replay_ops_per_s) and math.isfinite(c.flink_records_per_s)
+    ]
+    rho = spearman([c.replay_ops_per_s for c in both], [c.flink_records_per_s for c in both])
+    gain = measure_gain(records)
+    if gain is not None:
+        predicted = gain.median_gain
+    elif RECOMMENDED_LABEL in replay and replay.get(DEFAULT_LABEL, 0) > 0:
+        predicted = replay[RECOMMENDED_LABEL] / replay[DEFAULT_LABEL] - 1
+    else:
+        predicted = math.nan
+    by_label = {c.label: c for c in configs}
+    real = math.nan
+    d, r = by_label.get(DEFAULT_LABEL), by_label.get(RECOMMENDED_LABEL)
+    if d is not None and r is not None and d.flink_records_per_s > 0:
+        real = r.flink_records_per_s / d.flink_records_per_s - 1
+    pairs = pairwise_gains(flink, RECOMMENDED_LABEL)
+    return Fidelity(
+        configs=tuple(configs),
+        spearman=rho,
+        ranked=len(both),
+        predicted_gain=predicted,
+        real_gain=real,
+        real_gain_low=min(pairs) if pairs else math.nan,
+        real_gain_high=max(pairs) if pairs else math.nan,
+    )

@@ -1,0 +1,326 @@
+"""Real Flink on this machine: find the jars, compile the replay job once, run it.
+
+The job (``java/ReplayJob.java``, shipped as package data) is compiled with ``javac`` against
+``<pyflink>/lib/*`` into ``<cache>/tuner/validate/<hash>/`` where the hash covers the job
+source and the Flink version, so a new Flink or an edited job compiles afresh and everything
+else reuses the classes. Flink comes from PyFlink's wheel (``pip install 'tuner[flink]'``),
+whose ``lib/`` holds ``flink-dist`` with the RocksDB state backend and FRocksDB.
+
+Each run is one JVM: ``java -cp '<pyflink>/lib/*:<classes>' ReplayJob <job.properties>``. The
+JVM's resident set is sampled with psutil while it runs (the peak is what a container limit
+would see); the job times its own processing, so JVM and cluster start are not in records/s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tuner.errors import TunerError
+
+__all__ = [
+    "FlinkInstall",
+    "JobOutcome",
+    "compile_java",
+    "compile_job",
+    "find_flink",
+    "flink_in_venv",
+    "java_source",
+    "job_source",
+    "root_cause",
+    "run_job",
+]
+
+log = logging.getLogger(__name__)
+
+JOB_CLASS = "ReplayJob"
+INSTALL_HINT = "pip install 'tuner[flink]' (apache-flink 2.3), or set TUNER_PYFLINK_HOME"
+# Where `pip install apache-flink` was put on the machines this was developed on.
+FALLBACK_VENVS: tuple[str, ...] = ("/tmp/flink23",)
+# What Flink's own launch scripts pass on Java 17 (env.java.opts.all in Flink's config.yaml).
+JVM_OPENS: tuple[str, ...] = (
+    "-XX:+IgnoreUnrecognizedVMOptions",
+    "--add-exports=java.base/sun.net.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/java.net=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.text=ALL-UNNAMED",
+    "--add-opens=java.base/java.time=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED",
+)
+_DIST_JAR = re.compile(r"flink-dist(?:_[0-9.]+)?-([0-9][0-9A-Za-z.\-]*)\.jar")
+_LOG4J = """\
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {path}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{HH:mm:ss,SSS}} %-5p %c{{1}} - %m%n
+logger.checkpoint.name = org.apache.flink.runtime.checkpoint.CheckpointCoordinator
+logger.checkpoint.level = INFO
+"""
+
+
+@dataclass(frozen=True)
+class FlinkInstall:
+    """A Flink distribution usable from Java: PyFlink's package directory and its lib/."""
+
+    home: Path  # the pyflink package directory
+    version: str  # from the flink-dist jar's name, e.g. "2.3.0"
+
+    @property
+    def lib(self) -> Path:
+        """The jars (flink-dist, table, log4j)."""
+        return self.home / "lib"
+
+    @property
+    def classpath(self) -> str:
+        """``<lib>/*`` as Java's class path wildcard."""
+        return str(self.lib / "*")
+
+
+def _install_at(home: Path) -> FlinkInstall | None:
+    lib = home / "lib"
+    if not lib.is_dir():
+        return None
+    for jar in sorted(lib.glob("flink-dist*.jar")):
+        m = _DIST_JAR.fullmatch(jar.name)
+        if m:
+            return FlinkInstall(home=home, version=m.group(1))
+    return None
+
+
+def flink_in_venv(venv: Path) -> FlinkInstall | None:
+    """The Flink of a virtualenv where ``apache-flink`` was pip-installed, or None."""
+    for home in sorted(venv.glob("lib/python3*/site-packages/pyflink")):
+        found = _install_at(home)
+        if found is not None:
+            return found
+    return None
+
+
+def find_flink(venvs: Sequence[str] = FALLBACK_VENVS) -> FlinkInstall:
+    """Locate Flink: ``TUNER_PYFLINK_HOME``, else pyflink importable from this interpreter,
+    else the development venvs ``venvs``."""
+    env = os.environ.get("TUNER_PYFLINK_HOME")
+    if env:
+        found = _install_at(Path(env))
+        if found is None:
+            raise TunerError(
+                f"TUNER_PYFLINK_HOME={env} has no lib/flink-dist-*.jar; point it at the pyflink "
+                "package directory"
+            )
+        return found
+    spec = importlib.util.find_spec("pyflink")
+    if spec is not None and spec.submodule_search_locations:
+        for loc in spec.submodule_search_locations:
+            found = _install_at(Path(loc))
+            if found is not None:
+                return found
+    for venv in venvs:
+        found = flink_in_venv(Path(venv))
+        if found is not None:
+            return found
+    raise TunerError(f"no Flink installation found: {INSTALL_HINT}")
+
+
+def _tool(name: str) -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / name).exists():
+        return str(Path(java_home) / "bin" / name)
+    found = shutil.which(name)
+    if found is None:
+        raise TunerError(f"`{name}` not found: install a JDK 17 (or set JAVA_HOME)")
+    return found
+
+
+def java_source(class_name: str = JOB_CLASS) -> str:
+    """The Java source of one of the shipped programs (package data under java/)."""
+    return resources.files("tuner.validate").joinpath("java", f"{class_name}.java").read_text()
+
+
+def job_source() -> str:
+    """The Java source of the replay job."""
+    return java_source(JOB_CLASS)
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tuner" / "validate"
+
+
+def compile_java(
+    flink: FlinkInstall, class_name: str = JOB_CLASS, cache_dir: Path | None = None
+) -> Path:
+    """The directory holding the compiled ``class_name``; compiles on first use.
+
+    The cache key is a hash of the source and the Flink version. Concurrent callers are safe:
+    each compiles into its own temporary directory and the first rename wins.
+    """
+    source = java_source(class_name)
+    digest = hashlib.sha256(f"{flink.version}\0{class_name}\0{source}".encode()).hexdigest()[:16]
+    root = cache_dir if cache_dir is not None else _cache_root()
+    target = root / digest
+    if (target / f"{class_name}.class").exists():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{digest}."))
+    try:
+        src = tmp / "src" / f"{class_name}.java"
+        src.parent.mkdir()
+        src.write_text(source)
+        classes = tmp / "classes"
+        proc = subprocess.run(
+            [
+                _tool("javac"),
+                "-nowarn",
+                "-encoding",
+                "UTF-8",
+                "-cp",
+                flink.classpath,
+                "-d",
+                str(classes),
+                str(src),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise TunerError(
+                f"compiling {class_name} against Flink {flink.version} failed:\n"
+                f"{proc.stderr.strip()[-4000:]}"
+            )
+        with contextlib.suppress(OSError):  # another process won the race: use its classes
+            os.replace(classes, target)
+        log.info("compiled %s for Flink %s into %s", class_name, flink.version, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not (target / f"{class_name}.class").exists():
+        raise TunerError(f"compiled classes missing from {target}")
+    return target
+
+
+def compile_job(flink: FlinkInstall, cache_dir: Path | None = None) -> Path:
+    """The directory of the compiled replay job classes (see :func:`compile_java`)."""
+    return compile_java(flink, JOB_CLASS, cache_dir)
+
+
+def root_cause(output: str) -> str:
+    """The innermost exception message of a Java stack trace (what a user can act on), or the
+    last line of ``output`` when it holds no trace."""
+    causes = [
+        line.strip().removeprefix("Caused by: ")
+        for line in output.splitlines()
+        if line.startswith("Caused by: ") or line.startswith("Exception in thread")
+    ]
+    if causes:
+        return causes[-1]
+    lines = [line for line in output.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """One JVM run of the job: its result file, and what was measured from outside."""
+
+    result: dict[str, Any]  # the job's JSON result (see ReplayJob.main)
+    wall_s: float  # process start to exit: JVM start + cluster + job + shutdown
+    rss_peak_bytes: int  # peak resident set of the JVM, sampled
+    workdir: Path
+
+
+def _sample_rss(proc: psutil.Process) -> int:
+    try:
+        return int(proc.memory_info().rss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
+
+
+def run_job(
+    flink: FlinkInstall,
+    classes: Path,
+    spec_path: Path,
+    result_path: Path,
+    workdir: Path,
+    *,
+    timeout_s: float = 1800.0,
+    jvm_args: Sequence[str] = ("-Xms512m", "-Xmx1g"),
+    env: Mapping[str, str] | None = None,
+) -> JobOutcome:
+    """Run the job described by ``spec_path`` in a fresh JVM and return its result.
+
+    The job writes ``result_path`` (JSON) when it has finished; a failed or timed-out job
+    raises TunerError with the tail of its output and log.
+    """
+    log_file = workdir / "flink.log"
+    log_cfg = workdir / "log4j2.properties"
+    log_cfg.write_text(_LOG4J.format(path=log_file))
+    cmd = [
+        _tool("java"),
+        *JVM_OPENS,
+        *jvm_args,
+        f"-Dlog4j.configurationFile={log_cfg}",
+        "-cp",
+        f"{flink.classpath}{os.pathsep}{classes}",
+        JOB_CLASS,
+        str(spec_path),
+    ]
+    stdout = workdir / "java.out"
+    started = time.perf_counter()
+    peak = 0
+    with open(stdout, "wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env={**os.environ, **(env or {})},
+        )
+        ps = psutil.Process(proc.pid)
+        try:
+            while proc.poll() is None:
+                peak = max(peak, _sample_rss(ps))
+                if time.perf_counter() - started > timeout_s:
+                    proc.kill()
+                    proc.wait()
+                    raise TunerError(
+                        f"the Flink job ran longer than {timeout_s:.0f} s and was stopped; see "
+                        f"{log_file}"
+                    )
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0 or not result_path.exists():
+        raise TunerError(
+            f"the Flink job failed (exit {proc.returncode}): "
+            f"{root_cause(stdout.read_text(errors='replace'))} (output: {stdout}, log: {log_file})"
+        )
+    result = json.loads(result_path.read_text())
+    return JobOutcome(result=result, wall_s=wall, rss_peak_bytes=peak, workdir=workdir)
