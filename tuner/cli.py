@@ -97,6 +97,29 @@ class StopAfterCurrent:
         return self.requested
 
 
+def disk_option(help_text: str) -> Callable[[F], F]:
+    """--disk: a tuner.costmodel preset that prices counted I/O."""
+    return click.option("--disk", type=click.Choice(list(PRESETS)), default=None, help=help_text)
+
+
+def jobs_option(help_text: str) -> Callable[[F], F]:
+    """--jobs/-j: measurements at once."""
+    return click.option(
+        "--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help=help_text
+    )
+
+
+def repeats_option(default: int, minimum: int, help_text: str) -> Callable[[F], F]:
+    """--repeats: how often a configuration is measured."""
+    return click.option(
+        "--repeats",
+        type=click.IntRange(min=minimum),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
 class TunerGroup(click.Group):
     """Turns a TunerError raised by any command (or subcommand) into one line and exit 2."""
 
@@ -159,28 +182,22 @@ def cli(verbose: bool) -> None:
     help="throughput: maximise replay ops/s within the budget; pareto: throughput vs "
     "p99 read latency (a Pareto front).",
 )
-@click.option(
-    "--repeats",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Interleaved re-measurements of the recommendation and of Flink's default.",
+@repeats_option(3, 1, "Interleaved re-measurements of the recommendation and of Flink's default.")
+@disk_option(
+    "Disk the job runs on, to price counted I/O (default: the workload's `disk:`, else "
+    "local-nvme). See README: How throughput is measured."
+)
+@jobs_option(
+    "Measurements at once. 1 is the honest default on a small machine: parallel replays "
+    "share the CPUs and the disk, which shifts every figure (README: parallel trials)."
 )
 @click.option(
-    "--disk",
-    type=click.Choice(list(PRESETS)),
-    default=None,
-    help="Disk the job runs on, to price counted I/O (default: the workload's `disk:`, else "
-    "local-nvme). See README: How throughput is measured.",
-)
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=1,
+    "--engine",
+    type=click.Choice(["rocksdict", "flink"]),
+    default="rocksdict",
     show_default=True,
-    help="Measurements at once. 1 is the honest default on a small machine: parallel "
-    "replays share the CPUs and the disk, which shifts every figure (README: parallel trials).",
+    help="What measures each candidate: the replay on rocksdict, or a real Flink 2.3 job "
+    "(pip install -e '.[flink]'; about 10 s more per trial, Flink's own records/s as objective).",
 )
 @click.option(
     "--trial-timeout",
@@ -206,6 +223,7 @@ def run(
     repeats: int,
     disk: str | None,
     jobs: int,
+    engine: str,
     trial_timeout: float,
     results_dir: Path,
 ) -> None:
@@ -235,6 +253,7 @@ def run(
         repeats=repeats,
         disk=disk,
         jobs=jobs,
+        engine=engine,
         timeout_s=trial_timeout,
     )
     progress = ProgressLine()
@@ -269,12 +288,7 @@ def run(
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option(
-    "--disk",
-    type=click.Choice(list(PRESETS)),
-    default=None,
-    help="Re-score every measurement for this disk from its raw counters (nothing is re-run).",
-)
+@disk_option("Re-score every measurement for this disk from its raw counters (nothing is re-run).")
 def report(run_dir: Path, disk: str | None) -> None:
     """Regenerate report.md and the plots of RUN_DIR from its trials.csv and study.db."""
     from tuner.report import render_report
@@ -369,15 +383,46 @@ def bench(ops: int) -> None:
 
 
 @cli.command()
-@click.argument("workload_file", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
-    "--repeats",
-    "-n",
-    type=click.IntRange(min=2),
-    default=5,
+    "--configs",
+    default="default,recommended,predefined",
     show_default=True,
-    help="Measurements of the same configuration.",
+    help="Comma-separated: default (no RocksDB keys), recommended (the run's "
+    "config.yaml), predefined (Flink's 4 predefined option sets).",
 )
+@click.option(
+    "--records",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cap on measured state calls sent to Flink (default: all; the preload is always whole).",
+)
+@repeats_option(3, 1, "Interleaved runs per configuration.")
+def validate(run_dir: Path, configs: str, records: int | None, repeats: int) -> None:
+    """Replay RUN_DIR's operation stream on real Flink (RocksDB backend) under each
+    configuration, and compare with the replay's prediction.
+
+    Needs `pip install 'tuner[flink]'` (Flink 2.3 from PyPI; Java 17). Compiles the bundled job
+    with javac on first use. Writes validation.csv and validation.md into RUN_DIR, prints the
+    rank correlation and the predicted vs real gain, and adds them to report.md.
+    """
+    from tuner.report import render_report
+    from tuner.validate import validate_run
+
+    def progress(p: Any) -> None:
+        if p.done < p.total:  # the last call only reports the finished last run
+            click.echo(f"[{p.done + 1}/{p.total}] {p.label} repeat {p.repeat + 1}", err=True)
+
+    result = validate_run(run_dir, configs.split(","), records, repeats, progress)
+    render_report(run_dir)
+    click.echo(result.summary())
+    click.echo(str(result.csv_path))
+    click.echo(str(result.md_path))
+
+
+@cli.command()
+@click.argument("workload_file", type=click.Path(path_type=Path))
+@repeats_option(5, 2, "Measurements of the same configuration.")
 @click.option(
     "--predefined",
     type=click.Choice(list(PREDEFINED)),
@@ -385,20 +430,8 @@ def bench(ops: int) -> None:
     show_default=True,
     help="Which of Flink's option sets to measure.",
 )
-@click.option(
-    "--disk",
-    type=click.Choice(list(PRESETS)),
-    default=None,
-    help="Disk to price counted I/O for (default: the workload's).",
-)
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Repeats at once: compare with --jobs 1 to see what parallel trials distort.",
-)
+@disk_option("Disk to price counted I/O for (default: the workload's).")
+@jobs_option("Repeats at once: compare with --jobs 1 to see what parallel trials distort.")
 def noise(workload_file: Path, repeats: int, predefined: str, disk: str | None, jobs: int) -> None:
     """Measure one configuration REPEATS times and print each metric's coefficient of variation.
 
@@ -415,8 +448,12 @@ def noise(workload_file: Path, repeats: int, predefined: str, disk: str | None, 
     def tick(i: int, n: int) -> None:
         click.echo(f"repeat {i + 1}/{n} ...", err=True)
 
-    result = measure_noise(w, repeats, target, {PREDEFINED_OPTIONS: predefined}, on_repeat=tick)
-    click.echo(f"{w.name}: {predefined} measured {repeats} times ({target.describe()})")
+    result = measure_noise(
+        w, repeats, target, {PREDEFINED_OPTIONS: predefined}, on_repeat=tick, jobs=jobs
+    )
+    click.echo(
+        f"{w.name}: {predefined} measured {repeats} times, {jobs} at once ({target.describe()})"
+    )
     click.echo(result.render())
 
 

@@ -98,6 +98,12 @@ NEEDED = (
 )
 
 
+def can_score(metrics: Mapping[str, float]) -> bool:
+    """Whether a measurement carries the counters the model prices (older or foreign rows,
+    e.g. from the Flink engine, keep their own ``ops_per_s``)."""
+    return all(name in metrics for name in NEEDED)
+
+
 def _get(metrics: Mapping[str, float], name: str) -> float:
     v = float(metrics.get(name, math.nan))
     return 0.0 if math.isnan(v) and name != "ops" and name != "cpu_s" else v
@@ -141,8 +147,11 @@ def modelled_ops_per_s(metrics: Mapping[str, float], disk: Disk) -> float:
 
 def score(metrics: Mapping[str, float], disk: Disk) -> dict[str, float]:
     """The scored metrics: ``ops_per_s`` becomes the modelled throughput on ``disk``; the
-    replay's own wall-clock figure is kept as ``wall_ops_per_s``."""
+    replay's own wall-clock figure is kept as ``wall_ops_per_s``. Metrics without the counters
+    (see :func:`can_score`) are returned unchanged."""
     out = dict(metrics)
+    if not can_score(metrics):
+        return out
     if "wall_ops_per_s" not in out and "ops_per_s" in out:
         out["wall_ops_per_s"] = out["ops_per_s"]
     out["foreground_read_s"] = foreground_read_s(metrics, disk)

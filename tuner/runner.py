@@ -71,6 +71,7 @@ class RunSettings:
     objective: str = "throughput"
     disk: str | None = None  # a cost-model preset; None: the workload's disk
     jobs: int = 1
+    engine: str = "rocksdict"  # or "flink": every measurement on real Flink (tuner[flink])
     repeats: int = 3
     timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
     rss_margin: int = DEFAULT_RSS_MARGIN
@@ -133,6 +134,15 @@ def _measure_candidate(
     return measure
 
 
+def _flink_measure(
+    workload: Workload, rd: RunDir, trace: Path, settings: RunSettings
+) -> Callable[[Candidate], Measurement]:
+    """Measurements on real Flink: no cost model, Flink's own records/s is the objective."""
+    from tuner.validate.engine import FlinkMeasure
+
+    return FlinkMeasure(workload, trace, rd.work, settings.timeout_s)
+
+
 def start_run(workload: Workload, out: Path | None, results_root: Path) -> RunDir:
     """Create the run directory and its inputs (status ``running``)."""
     rd = claim_run_dir(out) if out is not None else new_run_dir(results_root, workload.name)
@@ -181,6 +191,14 @@ def run_study(
     objective = settings.objective
     if objective not in ("throughput", "pareto"):
         raise TunerError(f"unknown objective {objective!r}; expected throughput or pareto")
+    if settings.engine not in ("rocksdict", "flink"):
+        raise TunerError(f"unknown engine {settings.engine!r}; expected rocksdict or flink")
+    if settings.engine == "flink" and objective == "pareto":
+        raise TunerError(
+            "--objective pareto needs read latencies, which the Flink engine does not report; "
+            "use the rocksdict engine",
+            where="--objective",
+        )
     config = StudyConfig(
         trials=settings.trials,
         seed=seed,
@@ -195,6 +213,7 @@ def run_study(
         seed=seed,
         objective=objective,
         jobs=settings.jobs,
+        engine=settings.engine,
         disk=disk.name,
         disk_model=disk.describe(),
     )
@@ -212,7 +231,9 @@ def run_study(
         workload,
         study,
         config,
-        _measure_candidate(workload, rd, trace, settings, disk),
+        _measure_candidate(workload, rd, trace, settings, disk)
+        if settings.engine == "rocksdict"
+        else _flink_measure(workload, rd, trace, settings),
         sink,
         earlier=earlier,
         on_progress=on_progress,

@@ -166,3 +166,12 @@ def test_records_round_trip_through_trials_csv(tmp_path: Path, n: int) -> None:
     assert [(r.candidate, r.status, dict(r.metrics)) for r in again] == [
         (r.candidate, r.status, dict(r.metrics)) for r in out.records
     ]
+
+
+def test_suggested_ratios_are_clean_decimals(tmp_path: Path) -> None:
+    rd = claim_run_dir(tmp_path / "run")
+    out = _loop(rd, FakeMeasure(), trials=12).run()
+    for r in out.records:
+        ratio = r.candidate.settings.get(fo.WRITE_BUFFER_RATIO)
+        if ratio is not None:
+            assert ratio == round(float(ratio), 2), ratio  # type: ignore[arg-type]

@@ -373,9 +373,22 @@ def render_markdown(
         _plots_section(run, plot_files),
         _failures_section(run),
         _status_section(run),
+        _validation_section(run),
         _deviations_section(run),
     ]
     return "\n\n".join("\n".join(s) for s in sections) + "\n"
+
+
+def _validation_section(run: Run) -> list[str]:
+    """`tuner validate`'s findings on real Flink (validation.md, a level-2 section), if any."""
+    path = run.path / "validation.md"
+    if not path.is_file():
+        return [
+            "## Validation on real Flink",
+            "",
+            f"Not validated yet: `tuner validate {run.path}` replays this stream on real Flink.",
+        ]
+    return path.read_text().strip().splitlines()
 
 
 def _measurement_section(run: Run) -> list[str]:

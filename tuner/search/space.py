@@ -53,7 +53,10 @@ def suggest(trial: TrialLike, memory: Memory) -> dict[str, fo.FlinkValue]:
     """Draw one candidate's Flink settings from the trial."""
     s: dict[str, fo.FlinkValue] = {}
     if memory.mode != "unmanaged":
-        s[fo.WRITE_BUFFER_RATIO] = trial.suggest_float(fo.WRITE_BUFFER_RATIO, 0.1, 0.8, step=0.05)
+        # Rounded: a float step gives 0.7000000000000001, which would reach the emitted config.
+        s[fo.WRITE_BUFFER_RATIO] = round(
+            trial.suggest_float(fo.WRITE_BUFFER_RATIO, 0.1, 0.8, step=0.05), 2
+        )
         s[fo.PARTITIONED_INDEX_FILTERS] = (
             trial.suggest_categorical(fo.PARTITIONED_INDEX_FILTERS, ["false", "true"]) == "true"
         )

@@ -303,8 +303,20 @@ class StudyLoop:
             rec = by_number.get(t.number)
             if rec is not None and rec.ok:
                 self.study.tell(t.number, _values(self.config, rec.metrics))
-            else:
-                self.study.tell(t.number, state=TrialState.FAIL)
+                continue
+            self.study.tell(t.number, state=TrialState.FAIL)
+            if rec is not None:
+                continue
+            # Measured when the process died: keep trials.csv in step with the study.
+            try:
+                settings = space.suggest(optuna.trial.FixedTrial(t.params), self.workload.memory)
+            except ValueError:  # killed before its parameters were drawn
+                continue
+            cand = Candidate(f"trial-{t.number}", "search", settings, t.number)
+            reason = "interrupted: the tuner process stopped while this trial ran"
+            self._record(
+                TrialRecord(len(self.records), cand, "failed", reason, {}, 0.0, 0, time.time())
+            )
 
     def _search(self) -> bool:
         skips = 0

@@ -8,8 +8,11 @@ resident memory and removes the trial's temporary database whatever happened.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing as mp
+import os
 import shutil
 import signal
 import time
@@ -25,6 +28,7 @@ import psutil
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "failed"]
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,33 @@ class Measurement:
     rss_peak_bytes: int = 0
 
 
+def _die_with_parent(workdir: Path) -> None:
+    """If the parent is killed (even with kill -9), remove this trial's database and exit:
+    Linux sends us SIGTERM when the parent dies (PR_SET_PDEATHSIG)."""
+
+    def on_term(signum: int, frame: object) -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's finally-cleanup still applies
+        log.debug("PR_SET_PDEATHSIG unavailable")
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        on_term(signal.SIGTERM, None)
+
+
 def _child(
-    conn: Connection, fn: Callable[..., Mapping[str, float]], kwargs: dict[str, Any]
+    conn: Connection,
+    fn: Callable[..., Mapping[str, float]],
+    kwargs: dict[str, Any],
+    workdir: Path,
 ) -> None:
     # Ctrl-C reaches the whole process group; the parent decides to stop after this trial.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(workdir)
     try:
         metrics = fn(**kwargs)
         conn.send(("ok", "", dict(metrics)))
@@ -70,7 +96,7 @@ def run_isolated(
     """
     ctx = mp.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child_conn, fn, kwargs), daemon=True)
+    proc = ctx.Process(target=_child, args=(child_conn, fn, kwargs, workdir), daemon=True)
     start = time.monotonic()
     peak = 0
     result: Measurement | None = None

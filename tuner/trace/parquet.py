@@ -30,11 +30,9 @@ reader never sees half a trace.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tuner.errors import TunerError
+from tuner.fileio import atomic_target
 from tuner.trace.ops import COLUMNS, Op, OpBatch, StateInfo, StreamHeader
 
 __all__ = ["FORMAT", "PHASES", "VERSION", "Trace", "read_trace", "write_trace"]
@@ -90,39 +89,30 @@ def write_trace(
     Batches are streamed (one row group each), so a trace larger than memory can be written.
     Every batch must name the header's states in its order.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        rows = {"preload": 0, "measure": 0}
-        with pq.ParquetWriter(tmp, _SCHEMA, compression="zstd") as writer:
-            for code, (phase, batches) in enumerate(
-                (("preload", preload_batches), ("measure", measure_batches))
-            ):
-                for batch in batches:
-                    if batch.states != header.names:
-                        raise ValueError(
-                            f"batch names states {batch.states}, header names {header.names}"
-                        )
-                    if len(batch):
-                        writer.write_table(_table(batch, code))
-                        rows[phase] += len(batch)
-            writer.add_key_value_metadata(
-                {
-                    "format": FORMAT,
-                    "version": str(VERSION),
-                    "header": _header_json(header),
-                    "phase_rows": json.dumps(rows),
-                }
-            )
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    rows = {"preload": 0, "measure": 0}
+    with (
+        atomic_target(Path(path)) as tmp,
+        pq.ParquetWriter(tmp, _SCHEMA, compression="zstd") as writer,
+    ):
+        for code, (phase, batches) in enumerate(
+            (("preload", preload_batches), ("measure", measure_batches))
+        ):
+            for batch in batches:
+                if batch.states != header.names:
+                    raise ValueError(
+                        f"batch names states {batch.states}, header names {header.names}"
+                    )
+                if len(batch):
+                    writer.write_table(_table(batch, code))
+                    rows[phase] += len(batch)
+        writer.add_key_value_metadata(
+            {
+                "format": FORMAT,
+                "version": str(VERSION),
+                "header": _header_json(header),
+                "phase_rows": json.dumps(rows),
+            }
+        )
 
 
 @dataclass(frozen=True)

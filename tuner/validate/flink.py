@@ -230,15 +230,18 @@ def compile_job(flink: FlinkInstall, cache_dir: Path | None = None) -> Path:
 
 
 def root_cause(output: str) -> str:
-    """The innermost exception message of a Java stack trace (what a user can act on), or the
-    last line of ``output`` when it holds no trace."""
+    """The two innermost exception messages of a Java stack trace (what a user can act on), or
+    the last line of ``output`` when it holds no trace."""
     causes = [
         line.strip().removeprefix("Caused by: ")
         for line in output.splitlines()
         if line.startswith("Caused by: ") or line.startswith("Exception in thread")
     ]
     if causes:
-        return causes[-1]
+        # The innermost cause is often a bare parse error ("For input string"); the one above it
+        # names the key, so both are kept.
+        distinct = list(dict.fromkeys(causes))
+        return " / ".join(distinct[-2:])
     lines = [line for line in output.splitlines() if line.strip()]
     return lines[-1].strip() if lines else "no output"
 

@@ -20,10 +20,11 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tuner.costmodel import PRESETS, score
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
 from tuner.flink import options as fo
@@ -316,7 +317,12 @@ def validate_run(
     yamls = {label: _config_yaml(label, rd) for label in labels}
     flink = find_flink()
     classes = compile_job(flink)
-    trial_records: list[TrialRecord] = rd.read_records()
+    # Real Flink runs here on this machine's page cache, so the replay's prediction is priced
+    # for that same "disk" (CPU time only), not for the disk the study was tuned for.
+    trial_records: list[TrialRecord] = [
+        replace(r, metrics=score(r.metrics, PRESETS["page-cache"])) if r.ok else r
+        for r in rd.read_records()
+    ]
 
     work = Path(tempfile.mkdtemp(dir=rd.path, prefix=".validate-"))
     try:

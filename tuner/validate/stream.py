@@ -43,9 +43,6 @@ The state table itself (names, kinds, key types) goes into the job spec, a Java 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +51,7 @@ from typing import BinaryIO
 import numpy as np
 
 from tuner.errors import TunerError
+from tuner.fileio import atomic_target
 from tuner.trace.ops import OpBatch, StreamHeader
 
 __all__ = [
@@ -163,23 +161,13 @@ def write_ops_file(
     Batches are streamed, so a stream larger than memory can be written; the row counts in the
     header are filled in at the end.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     names = header.names
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_header_bytes(0, 0, len(names)))
-            n_pre = _write_phase(f, preload, names, 0)
-            n_meas = _write_phase(f, measure, names, 1)
-            f.seek(0)
-            f.write(_header_bytes(n_pre, n_meas, len(names)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_target(path) as tmp, open(tmp, "wb") as f:
+        f.write(_header_bytes(0, 0, len(names)))
+        n_pre = _write_phase(f, preload, names, 0)
+        n_meas = _write_phase(f, measure, names, 1)
+        f.seek(0)
+        f.write(_header_bytes(n_pre, n_meas, len(names)))
     return OpsFileInfo(path, n_pre, n_meas, len(names))
 
 

@@ -1,0 +1,174 @@
+"""Emitted configuration files, read by real Flink: every key known, every value parsed.
+
+Flink 2.3 reads config.yaml and Flink 1.20 flink-conf.yaml with their own loader; each key goes
+through the typed ConfigOption that declares it (java/ConfigCheck.java). Runs when the Flink
+venvs exist (/tmp/flink23, /tmp/flink120, or TUNER_PYFLINK_HOME for 2.x) and a JDK is on PATH.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tuner.errors import TunerError
+from tuner.flink import options as fo
+from tuner.flink.catalog import load_catalog
+from tuner.flink.emit import Setting, render_config_yaml, render_flink_conf
+from tuner.search import space
+from tuner.validate.acceptance import KeyVerdict, check_with_flink
+from tuner.validate.flink import FlinkInstall, find_flink, flink_in_venv
+from tuner.workload import Memory
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+FLINK120_VENV = Path("/tmp/flink120")
+
+
+def _jdk() -> None:
+    if shutil.which("javac") is None or shutil.which("java") is None:
+        pytest.skip("no JDK (java/javac) on PATH")
+
+
+@pytest.fixture(scope="module")
+def flink2() -> FlinkInstall:
+    _jdk()
+    try:
+        flink = find_flink()
+    except TunerError as exc:
+        pytest.skip(f"no Flink 2.x installation: {exc}")
+    if not flink.version.startswith("2."):
+        pytest.skip(f"the Flink found is {flink.version}, not 2.x")
+    return flink
+
+
+@pytest.fixture(scope="module")
+def flink120() -> FlinkInstall:
+    _jdk()
+    flink = flink_in_venv(FLINK120_VENV)
+    if flink is None:
+        pytest.skip(f"no Flink 1.20 venv at {FLINK120_VENV}")
+    return flink
+
+
+class BoundTrial:
+    """A stand-in for optuna.Trial that picks the low or high end of every range, and the
+    ``choice``-th option of every categorical (wrapping), so that a handful of trials covers
+    every value the search space can produce at its edges."""
+
+    def __init__(self, high: bool, choice: int) -> None:
+        self.high = high
+        self.choice = choice
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
+        return high if self.high else low
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None
+    ) -> float:
+        return high if self.high else low
+
+    def suggest_categorical(self, name: str, choices: list[str]) -> str:
+        return choices[self.choice % len(choices)]
+
+
+def searched_settings() -> Iterator[dict[str, fo.FlinkValue]]:
+    """Settings at both ends of every range, every categorical value, both memory modes."""
+    n = max(len(space.COMPRESSION_LAYOUTS), 2)
+    for mode in ("managed", "unmanaged"):
+        memory = Memory(mode=mode)
+        for high in (False, True):
+            for choice in range(n):
+                yield {
+                    **fo.memory_settings(memory),
+                    **space.suggest(BoundTrial(high, choice), memory),
+                }
+
+
+def _settings(values: dict[str, fo.FlinkValue], version: str) -> list[Setting]:
+    catalog = load_catalog(version)
+    out = [
+        Setting("state.backend.type", "rocksdb", ""),
+        Setting("execution.checkpointing.incremental", True, ""),
+    ]
+    out += [Setting(k, v, "") for k, v in values.items() if catalog.get(k) is not None]
+    return out
+
+
+def _write_rendered(tmp_path: Path, major: int) -> list[Path]:
+    version = "2.3" if major == 2 else "1.20"
+    name = "config.yaml" if major == 2 else "flink-conf.yaml"
+    render = render_config_yaml if major == 2 else render_flink_conf
+    catalog = load_catalog(version)
+    files = []
+    for i, values in enumerate(searched_settings()):
+        path = tmp_path / f"rendered-{i}" / name
+        path.parent.mkdir()
+        path.write_text(render(_settings(values, version), catalog, f"rendered #{i}"))
+        files.append(path)
+    return files
+
+
+def _problems(verdicts: list[KeyVerdict]) -> list[str]:
+    return [f"{v.file}: {v.key}: {v.status} {v.detail}" for v in verdicts if not v.ok]
+
+
+def _golden(tmp_path: Path, golden: str, name: str) -> Path:
+    path = tmp_path / "golden" / name
+    path.parent.mkdir(exist_ok=True)
+    shutil.copyfile(GOLDEN / golden, path)
+    return path
+
+
+def test_search_space_covers_every_compression_layout() -> None:
+    layouts = {s[fo.COMPRESSION_PER_LEVEL] for s in searched_settings()}
+    assert layouts == set(space.COMPRESSION_LAYOUTS.values())
+    keys = set().union(*(s.keys() for s in searched_settings()))
+    assert set(space.searched_keys(Memory())) <= keys
+
+
+def test_flink_2_accepts_emitted_config_yaml(flink2: FlinkInstall, tmp_path: Path) -> None:
+    files = [
+        _golden(tmp_path, "emit-2.3-config.yaml", "config.yaml"),
+        *_write_rendered(tmp_path, 2),
+    ]
+    verdicts = check_with_flink(flink2, files, tmp_path / "work")
+    assert _problems(verdicts) == []
+    checked = {v.file for v in verdicts}
+    assert checked == {str(f) for f in files}  # every file read, none silently empty
+    typed = {v.key: v.detail for v in verdicts if v.file == str(files[0])}
+    assert typed["state.backend.rocksdb.writebuffer.size"] == "32 mb"
+    assert typed["state.backend.rocksdb.compression.per.level"] == (
+        "[NO_COMPRESSION, NO_COMPRESSION, LZ4_COMPRESSION]"
+    )
+
+
+def test_flink_120_accepts_emitted_flink_conf(flink120: FlinkInstall, tmp_path: Path) -> None:
+    files = [
+        _golden(tmp_path, "emit-1.20-flink-conf.yaml", "flink-conf.yaml"),
+        *_write_rendered(tmp_path, 1),
+    ]
+    verdicts = check_with_flink(flink120, files, tmp_path / "work")
+    assert _problems(verdicts) == []
+    assert {v.file for v in verdicts} == {str(f) for f in files}
+
+
+@pytest.mark.parametrize("major", [2, 1])
+def test_unknown_keys_and_bad_values_are_caught(
+    major: int, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    flink: FlinkInstall = request.getfixturevalue("flink2" if major == 2 else "flink120")
+    name = "config.yaml" if major == 2 else "flink-conf.yaml"
+    path = tmp_path / "bad" / name
+    path.parent.mkdir()
+    path.write_text(
+        "state.backend.rocksdb.writebuffer.size: 64 mb\n"
+        "state.backend.rocksdb.writebufer.count: 3\n"  # misspelt: Flink would ignore it
+        "state.backend.rocksdb.compaction.style: SIDEWAYS\n"
+    )
+    verdicts = {v.key: v for v in check_with_flink(flink, [path], tmp_path / "work")}
+    assert verdicts["state.backend.rocksdb.writebuffer.size"].ok
+    assert verdicts["state.backend.rocksdb.writebufer.count"].status == "UNKNOWN"
+    assert verdicts["state.backend.rocksdb.compaction.style"].status == "INVALID"
+    assert "SIDEWAYS" in verdicts["state.backend.rocksdb.compaction.style"].detail

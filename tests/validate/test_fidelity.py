@@ -1,0 +1,126 @@
+"""The fidelity math: ranks with ties, Spearman, gains, per-configuration medians."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tuner.search.study import Candidate, TrialRecord
+from tuner.validate.fidelity import (
+    average_ranks,
+    compute_fidelity,
+    medians,
+    pairwise_gains,
+    replay_rates,
+    spearman,
+)
+
+
+def test_average_ranks_share_ties() -> None:
+    assert average_ranks([10.0, 30.0, 20.0]) == [1.0, 3.0, 2.0]
+    # 5 and 5 take ranks 2 and 3 -> 2.5 each; the three 9s take 4, 5, 6 -> 5.
+    assert average_ranks([5.0, 1.0, 9.0, 5.0, 9.0, 9.0]) == [2.5, 1.0, 5.0, 2.5, 5.0, 5.0]
+    assert average_ranks([]) == []
+
+
+def test_spearman_of_same_and_reversed_order() -> None:
+    xs = [1.0, 2.0, 3.0, 4.0]
+    assert spearman(xs, [10.0, 20.0, 35.0, 90.0]) == pytest.approx(1.0)
+    assert spearman(xs, [9.0, 7.0, 3.0, 1.0]) == pytest.approx(-1.0)
+
+
+def test_spearman_with_ties_matches_the_pearson_of_average_ranks() -> None:
+    # ranks x: 1, 2.5, 2.5, 4 ; ranks y: 1, 2, 3, 4 -> r = 4.5 / sqrt(4.5 * 5)
+    got = spearman([1.0, 2.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0])
+    assert got == pytest.approx(4.5 / math.sqrt(4.5 * 5.0))
+
+
+def test_spearman_agrees_with_scipy_on_tied_data() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0]
+    ys = [2.0, 7.0, 1.0, 8.0, 2.0, 8.0, 1.0, 8.0, 2.0, 8.0]
+    assert spearman(xs, ys) == pytest.approx(stats.spearmanr(xs, ys).statistic)
+
+
+def test_spearman_undefined_without_a_ranking() -> None:
+    assert math.isnan(spearman([1.0], [2.0]))
+    assert math.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="must hold"):
+        spearman([1.0, 2.0], [1.0])
+
+
+def _rec(label: str, kind: str, ops: float, repeat: int = 0, ok: bool = True) -> TrialRecord:
+    return TrialRecord(
+        seq=0,
+        candidate=Candidate(label, kind, {}, None, repeat),  # type: ignore[arg-type]
+        status="ok" if ok else "failed",
+        reason="",
+        metrics={"ops_per_s": ops},
+        wall_s=1.0,
+        rss_peak_bytes=0,
+        started_at=0.0,
+    )
+
+
+RECORDS = [
+    _rec("DEFAULT", "baseline", 100.0),
+    _rec("FLASH_SSD_OPTIMIZED", "baseline", 120.0),
+    _rec("SPINNING_DISK_OPTIMIZED", "baseline", 90.0),
+    _rec("trial-3", "search", 500.0),  # a search draw: not a configuration we validate
+    _rec("DEFAULT", "remeasure", 104.0, 0),
+    _rec("recommended", "remeasure", 130.0, 0),
+    _rec("DEFAULT", "remeasure", 96.0, 1),
+    _rec("recommended", "remeasure", 126.0, 1),
+    _rec("DEFAULT", "remeasure", 1.0, 2, ok=False),  # failed: ignored
+]
+
+
+def test_replay_rates_take_baselines_and_remeasurements_only() -> None:
+    rates = replay_rates(RECORDS)
+    assert rates["DEFAULT"] == [100.0, 104.0, 96.0]
+    assert "trial-3" not in rates
+    assert medians(rates) == {
+        "DEFAULT": 100.0,
+        "FLASH_SSD_OPTIMIZED": 120.0,
+        "SPINNING_DISK_OPTIMIZED": 90.0,
+        "recommended": 128.0,
+    }
+
+
+def test_pairwise_gains_pair_by_repeat() -> None:
+    flink = {"DEFAULT": {0: 50.0, 1: 40.0, 2: 45.0}, "recommended": {0: 60.0, 1: 40.0}}
+    assert pairwise_gains(flink, "recommended") == pytest.approx([0.2, 0.0])
+
+
+def test_compute_fidelity_figures() -> None:
+    flink = {
+        "DEFAULT": {0: 50.0, 1: 54.0, 2: 52.0},
+        "SPINNING_DISK_OPTIMIZED": {0: 45.0, 1: 47.0, 2: 46.0},
+        "FLASH_SSD_OPTIMIZED": {0: 60.0, 1: 58.0, 2: 62.0},
+        "recommended": {0: 55.0, 1: 57.0, 2: 56.0},
+    }
+    f = compute_fidelity(RECORDS, flink)
+    by = {c.label: c for c in f.configs}
+    assert by["DEFAULT"].replay_ops_per_s == 100.0
+    assert by["DEFAULT"].flink_records_per_s == 52.0
+    assert (by["DEFAULT"].flink_min, by["DEFAULT"].flink_max) == (50.0, 54.0)
+    assert by["DEFAULT"].flink_over_replay == pytest.approx(0.52)
+    # Replay order: SPINNING 90 < DEFAULT 100 < FLASH 120 < recommended 128;
+    # Flink order:  SPINNING 46 < DEFAULT 52 < recommended 56 < FLASH 60.
+    assert f.ranked == 4
+    assert f.spearman == pytest.approx(0.8)
+    # Predicted: interleaved re-measurements, median 128 / 100 - 1.
+    assert f.predicted_gain == pytest.approx(0.28)
+    assert f.real_gain == pytest.approx(56.0 / 52.0 - 1)
+    assert f.real_gain_low == pytest.approx(57.0 / 54.0 - 1)
+    assert f.real_gain_high == pytest.approx(55.0 / 50.0 - 1)
+
+
+def test_compute_fidelity_without_a_replay_figure_for_a_config() -> None:
+    f = compute_fidelity([], {"DEFAULT": {0: 10.0}, "recommended": {0: 12.0}})
+    assert all(math.isnan(c.replay_ops_per_s) for c in f.configs)
+    assert math.isnan(f.configs[0].flink_over_replay)
+    assert f.ranked == 0 and math.isnan(f.spearman)
+    assert math.isnan(f.predicted_gain)
+    assert f.real_gain == pytest.approx(0.2)

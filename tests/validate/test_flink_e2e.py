@@ -1,0 +1,117 @@
+"""The replay job on real Flink: a tiny mixed stream, every state call counted.
+
+Runs when a Flink installation is found (TUNER_PYFLINK_HOME, pyflink in this interpreter, or the
+development venv) and java/javac are on PATH; skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuner.errors import TunerError
+from tuner.flink import options as fo
+from tuner.trace.generator import generate, stream_header
+from tuner.trace.ops import Op
+from tuner.validate.flink import FlinkInstall, compile_job, find_flink
+from tuner.validate.job import count_mismatches, prepare_stream, run_config, settings_entries
+
+from ._streams import mixed_workload
+
+
+def _flink() -> FlinkInstall:
+    if shutil.which("javac") is None or shutil.which("java") is None:
+        pytest.skip("no JDK (java/javac) on PATH")
+    try:
+        return find_flink()
+    except TunerError as exc:
+        pytest.skip(f"no Flink installation: {exc}")
+
+
+@pytest.fixture(scope="module")
+def flink_job() -> tuple[FlinkInstall, Path]:
+    flink = _flink()
+    return flink, compile_job(flink)
+
+
+@pytest.mark.slow
+def test_job_executes_exactly_the_streams_state_calls(
+    flink_job: tuple[FlinkInstall, Path], tmp_path: Path
+) -> None:
+    flink, classes = flink_job
+    w = mixed_workload()
+    header = stream_header(w)
+    stream = prepare_stream(header, generate(w, "preload"), generate(w, "measure"), tmp_path)
+    kinds = {s.kind for s in header.states}
+    assert {"value", "list", "map", "aggregating", "reducing", "timers"} <= kinds
+    assert stream.ops.rows < 50_000  # a tiny stream: the test is about semantics, not speed
+
+    run = run_config(
+        flink,
+        classes,
+        stream,
+        "FLASH_SSD_OPTIMIZED",
+        0,
+        f"{fo.PREDEFINED_OPTIONS}: FLASH_SSD_OPTIMIZED\n",
+        settings_entries(fo.memory_settings(w.memory)),
+        budget_bytes=w.memory.budget,
+        checkpoint_interval_ms=w.checkpointing.interval_ms,
+        incremental=True,
+        workdir=tmp_path / "run",
+        timeout_s=600,
+    )
+    assert count_mismatches(stream, run.counts) == []
+    assert run.measure_rows == stream.ops.measure_rows
+    assert run.records_per_s > 0
+    # Event-time timers fired by Flink's watermark before the end are the stream's event
+    # FIRE_TIMER rows (window timers and the value state's event user timers).
+    names = header.names
+    event_fires = sum(
+        int(stream.counts[names.index(n), Op.FIRE_TIMER])
+        for n in names
+        if n.startswith("_timer_state/event_")
+    )
+    assert event_fires > 0
+    assert run.timer_fires_event == event_fires
+    # 3 s of event time, one checkpoint per second of it after the first measured second.
+    done = [c for c in run.checkpoints if c["status"] == "COMPLETED"]
+    assert len(done) >= 1
+    assert all(c["checkpointed_size"] > 0 for c in done)
+    # The configuration and the budget reached RocksDB: 4 background jobs (FLASH_SSD_OPTIMIZED),
+    # and Flink's shared cache sized from the 32 MiB managed memory, ratio 0.5.
+    assert run.rocksdb_log["max_background_jobs"] == "4"
+    assert run.properties["rocksdb.block-cache-capacity"] == int((3 - 0.5) * (32 << 20) / 3)
+    assert run.tickers["rocksdb.bytes.written"] > 0
+    assert run.rss_peak_bytes > 0
+    row = run.row()
+    assert row["checkpoint_count"] == len(done)
+    assert np.isfinite(row["block_cache_hit_ratio"])
+
+
+@pytest.mark.slow
+def test_a_bad_config_value_fails_the_run_with_flinks_message(
+    flink_job: tuple[FlinkInstall, Path], tmp_path: Path
+) -> None:
+    flink, classes = flink_job
+    w = mixed_workload(records=200)
+    stream = prepare_stream(
+        stream_header(w), generate(w, "preload"), generate(w, "measure"), tmp_path
+    )
+    with pytest.raises(TunerError, match="Could not parse value 'many' for key"):
+        run_config(
+            flink,
+            classes,
+            stream,
+            "recommended",
+            0,
+            "state.backend.rocksdb.writebuffer.count: many\n",
+            {},
+            budget_bytes=w.memory.budget,
+            checkpoint_interval_ms=1000,
+            incremental=True,
+            workdir=tmp_path / "run",
+            timeout_s=600,
+        )
