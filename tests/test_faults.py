@@ -115,3 +115,17 @@ def test_kill_9_of_the_main_process_takes_the_trial_and_its_database_with_it(
     _gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive
     assert trial_dbs() == []
+
+
+def test_ctrl_c_stops_after_the_current_trial_and_leaves_a_resumable_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = _start(out, trials=6)
+    _wait_for(lambda: len(_rows(out)) >= 2)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    assert proc.wait(timeout=120) == 0
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "incomplete"
+    rows = _rows(out)
+    assert all(row["status"] != "failed" for row in rows)  # the running trial was finished
+    assert "tuner run --resume" in (out / "report.md").read_text()
+    assert not (out / ".work").exists()

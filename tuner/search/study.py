@@ -285,12 +285,11 @@ class StudyLoop:
         self._progress("done")
         return self._outcome(interrupted=False)
 
-    def _finished_trials(self) -> list[optuna.trial.FrozenTrial]:
+    def _finished_trials(self) -> list[TrialRecord]:
+        """Search trials whose measurement finished (ok or failed): what --trials counts.
+        Skipped candidates and trials cut off by a killed process are not among them."""
         return [
-            t
-            for t in self.study.get_trials(deepcopy=False)
-            if t.state in (TrialState.COMPLETE, TrialState.FAIL)
-            and not t.user_attrs.get("skipped", False)
+            r for r in self.records if r.candidate.kind == "search" and r.status in ("ok", "failed")
         ]
 
     def _recover_running_trials(self) -> None:
@@ -304,19 +303,9 @@ class StudyLoop:
             if rec is not None and rec.ok:
                 self.study.tell(t.number, _values(self.config, rec.metrics))
                 continue
+            # Killed mid-measurement: nothing finished, so nothing is kept, and it does not
+            # count towards the trials asked for (see _finished_trials).
             self.study.tell(t.number, state=TrialState.FAIL)
-            if rec is not None:
-                continue
-            # Measured when the process died: keep trials.csv in step with the study.
-            try:
-                settings = space.suggest(optuna.trial.FixedTrial(t.params), self.workload.memory)
-            except ValueError:  # killed before its parameters were drawn
-                continue
-            cand = Candidate(f"trial-{t.number}", "search", settings, t.number)
-            reason = "interrupted: the tuner process stopped while this trial ran"
-            self._record(
-                TrialRecord(len(self.records), cand, "failed", reason, {}, 0.0, 0, time.time())
-            )
 
     def _search(self) -> bool:
         skips = 0

@@ -8,6 +8,7 @@ resident memory and removes the trial's temporary database whatever happened.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -15,11 +16,13 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,7 +104,7 @@ def run_isolated(
     peak = 0
     result: Measurement | None = None
     try:
-        proc.start()
+        _start_shielded(proc)
         child_conn.close()
         ps = psutil.Process(proc.pid)
         while True:
@@ -146,6 +149,21 @@ def run_isolated(
         shutil.rmtree(workdir, ignore_errors=True)
     wall = time.monotonic() - start
     return Measurement(result.status, result.reason, result.metrics, wall, peak)
+
+
+def _start_shielded(proc: BaseProcess) -> None:
+    """Start ``proc`` out of reach of the terminal's Ctrl-C, which must stop the study after
+    the running trial, not kill the trial: SIGINT is ignored while it starts (the ignore is
+    inherited, and Python keeps it), and it gets a process group of its own."""
+    in_main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        proc.start()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, old)
+    with contextlib.suppress(OSError):  # already exited, or not permitted: nothing to shield
+        os.setpgid(proc.pid, proc.pid)  # type: ignore[arg-type]
 
 
 def _death_reason(exitcode: int | None) -> str:
