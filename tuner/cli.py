@@ -204,7 +204,8 @@ def cli(verbose: bool) -> None:
     type=click.FloatRange(min=1),
     default=900,
     show_default=True,
-    help="Seconds before a trial is stopped and recorded as failed.",
+    help="Seconds before a trial is stopped and recorded as failed. Once trials have "
+    "finished, a trial also stops at 10x their median time (2 min at least).",
 )
 @click.option(
     "--results-dir",

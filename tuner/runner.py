@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -47,6 +48,7 @@ STUDY_NAME = "tuner"
 # numpy/pyarrow and the operation batches in flight are not part of what Flink budgets.
 DEFAULT_RSS_MARGIN = 384 << 20
 DEFAULT_TRIAL_TIMEOUT_S = 900.0
+ADAPTIVE_TIMEOUT_FLOOR_S = 120.0
 
 # What the replay cannot do as Flink does; run.json carries it into every report.
 DEVIATIONS: tuple[str, ...] = (
@@ -112,9 +114,15 @@ def _measure_candidate(
     workload: Workload, rd: RunDir, trace: Path, settings: RunSettings, disk: Disk
 ) -> Callable[[Candidate], Measurement]:
     counter = iter(range(1 << 30))
+    durations: list[float] = []
 
     def measure(candidate: Candidate) -> Measurement:
         workdir = rd.work / f"m{time.time_ns()}-{next(counter)}"
+        # A hung trial (RocksDB can wait on a flush for ever) must not hold the study for the
+        # full --trial-timeout once we know how long a trial takes: 10x the median, 2 min at least.
+        timeout = settings.timeout_s
+        if durations:
+            timeout = min(timeout, max(ADAPTIVE_TIMEOUT_FLOOR_S, 10 * statistics.median(durations)))
         m = run_isolated(
             measure_settings,
             {
@@ -124,11 +132,12 @@ def _measure_candidate(
                 "workdir": str(workdir),
             },
             workdir=workdir,
-            timeout_s=settings.timeout_s,
+            timeout_s=timeout,
             rss_limit_bytes=workload.memory.budget + settings.rss_margin,
         )
         if m.status != "ok":
             return m
+        durations.append(m.wall_s)
         return replace(m, metrics=score(m.metrics, disk))
 
     return measure

@@ -47,7 +47,8 @@ class Measurement:
 
 def _die_with_parent(workdir: Path) -> None:
     """If the parent is killed (even with kill -9), remove this trial's database and exit:
-    Linux sends us SIGTERM when the parent dies (PR_SET_PDEATHSIG)."""
+    Linux sends us SIGTERM when the parent dies (PR_SET_PDEATHSIG). The signal follows the
+    thread that started us; run_isolated waits for the child, so that thread outlives it."""
 
     def on_term(signum: int, frame: object) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
