@@ -139,9 +139,7 @@ def test_truncated_file(tmp_path: Path, cut: int) -> None:
 
 
 def write_raw(path: Path, table: pa.Table, meta: dict[str, str]) -> None:
-    with pq.ParquetWriter(path, table.schema) as w:
-        w.write_table(table)
-        w.add_key_value_metadata(meta)
+    pq.write_table(table.replace_schema_metadata(meta), path)
 
 
 def good_table(**override: np.ndarray) -> pa.Table:
@@ -157,7 +155,6 @@ def good_meta(**override: str) -> dict[str, str]:
         "format": "tuner-trace",
         "version": "1",
         "header": json.dumps(header),
-        "phase_rows": json.dumps({"preload": 0, "measure": 3}),
     }
     meta.update(override)
     return meta
@@ -179,8 +176,6 @@ def test_the_hand_written_good_file_reads(tmp_path: Path) -> None:
         (good_table(), good_meta(version="2"), "version 2 is newer than this tuner reads"),
         (good_table(), good_meta(version="x"), "`version` must be an integer"),
         (good_table(), good_meta(header="{"), "malformed `header`"),
-        (good_table(), good_meta(phase_rows='{"preload": 1}'), "malformed `phase_rows`"),
-        (good_table(), good_meta(phase_rows='{"preload": 1, "measure": 3}'), "does not match"),
         (good_table().drop_columns(["op", "key"]), good_meta(), "missing columns: op, key"),
         (good_table(op=np.zeros(3, np.int64)), good_meta(), "column `op` must be int8"),
         (good_table(op=np.array([0, 11, 1], np.int8)), good_meta(), r"`0 <= op <= 10`.*op=11"),
@@ -190,10 +185,18 @@ def test_the_hand_written_good_file_reads(tmp_path: Path) -> None:
             good_meta(),
             r"`0 <= state <= 0`.*state=1",
         ),
-        (good_table(phase=np.zeros(3, np.int8)), good_meta(), "mixes phases"),
+        (good_table(phase=np.array([0, 1, 1], np.int8)), good_meta(), "mixes phases"),
     ],
 )
 def test_bad_files(tmp_path: Path, table: pa.Table, meta: dict[str, str], match: str) -> None:
     path = tmp_path / "bad.parquet"
     write_raw(path, table, meta)
     expect_error(path, match)
+
+
+def test_measured_row_groups_before_preload_ones_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    with pq.ParquetWriter(path, good_table().schema.with_metadata(good_meta())) as w:
+        w.write_table(good_table())  # measure
+        w.write_table(good_table(phase=np.zeros(3, np.int8)))  # preload after it
+    expect_error(path, "must all come before")

@@ -10,8 +10,9 @@ Layout (version 1)
   never reused or renumbered; new calls get new codes (and a new format version).
 * ``state`` indexes the header's state table (below).
 * One row group per batch. All preload row groups come first, then all measure row groups;
-  a row group never mixes phases. The ``phase`` column repeats that per row, for readers such as
-  pandas or DuckDB that look at rows rather than row groups.
+  a row group never mixes phases, and its ``phase`` column statistics (min = max) say which
+  phase it holds, so a reader finds the split without scanning rows. The ``phase`` column
+  repeats that per row, for readers such as pandas or DuckDB that look at rows.
 * File key-value metadata (all values UTF-8 text):
 
   ==============  ============================================================================
@@ -21,7 +22,6 @@ Layout (version 1)
   ``version``     ``1``; a reader refuses a version newer than the one it knows
   ``header``      JSON: ``{"max_parallelism": int, "states": [{"name", "kind", "key_type",
                   "key_size", "windowed", "user_key_size", "ttl"}, ...]}`` (StreamHeader)
-  ``phase_rows``  JSON: ``{"preload": N, "measure": M}`` rows per phase
   ==============  ============================================================================
 
 Files are written atomically (a temporary file in the same directory, then a rename), so a
@@ -89,30 +89,23 @@ def write_trace(
     Batches are streamed (one row group each), so a trace larger than memory can be written.
     Every batch must name the header's states in its order.
     """
-    rows = {"preload": 0, "measure": 0}
+    # All metadata is known before the first row: it goes in with the schema (pyarrow < 17,
+    # which the Flink extra pins, cannot add file metadata after the rows).
+    schema = _SCHEMA.with_metadata(
+        {"format": FORMAT, "version": str(VERSION), "header": _header_json(header)}
+    )
     with (
         atomic_target(Path(path)) as tmp,
-        pq.ParquetWriter(tmp, _SCHEMA, compression="zstd") as writer,
+        pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
     ):
-        for code, (phase, batches) in enumerate(
-            (("preload", preload_batches), ("measure", measure_batches))
-        ):
+        for code, batches in enumerate((preload_batches, measure_batches)):
             for batch in batches:
                 if batch.states != header.names:
                     raise ValueError(
                         f"batch names states {batch.states}, header names {header.names}"
                     )
                 if len(batch):
-                    writer.write_table(_table(batch, code))
-                    rows[phase] += len(batch)
-        writer.add_key_value_metadata(
-            {
-                "format": FORMAT,
-                "version": str(VERSION),
-                "header": _header_json(header),
-                "phase_rows": json.dumps(rows),
-            }
-        )
+                    writer.write_table(_table(batch, code).replace_schema_metadata(schema.metadata))
 
 
 @dataclass(frozen=True)
@@ -243,20 +236,20 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
         if got != f.type:
             # A silent cast could wrap values (an int64 op code of 300 into int8), so refuse.
             raise TunerError(f"column `{f.name}` must be {f.type}, but got {got}", file=str(p))
-    try:
-        rows = {k: int(v) for k, v in json.loads(meta.get("phase_rows", "")).items()}
-        n_pre, n_meas = rows["preload"], rows["measure"]
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise TunerError(f"malformed `phase_rows` metadata: {e}", file=str(p)) from e
-    # Preload row groups come first: find where their rows end.
+    # Each row group holds one phase (its `phase` statistics say which); preload ones first.
     sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
-    bounds = np.cumsum([0, *sizes])
-    split = int(np.searchsorted(bounds, n_pre))
-    if n_pre + n_meas != bounds[-1] or split >= len(bounds) or bounds[split] != n_pre:
-        raise TunerError(
-            f"`phase_rows` ({n_pre} preload + {n_meas} measure) does not match the "
-            f"{int(bounds[-1])} rows in {len(sizes)} row groups",
-            file=str(p),
-        )
+    column = found.get_field_index("phase")
+    phases = []
+    for i in range(pf.num_row_groups):
+        stats = pf.metadata.row_group(i).column(column).statistics
+        if stats is None or not stats.has_min_max or stats.min != stats.max:
+            raise TunerError(
+                f"row group {i} mixes phases (or has no `phase` statistics)", file=str(p)
+            )
+        phases.append(int(stats.min))
+    split = next((i for i, ph in enumerate(phases) if ph != 0), len(phases))
+    if any(ph != 1 for ph in phases[split:]):
+        raise TunerError("preload row groups must all come before the measured ones", file=str(p))
+    rows = {"preload": int(sum(sizes[:split])), "measure": int(sum(sizes[split:]))}
     groups = {"preload": range(0, split), "measure": range(split, len(sizes))}
     return Trace(path=p, header=header, phase_rows=rows, _row_groups=groups)
