@@ -193,3 +193,24 @@ def test_resume_continues_with_earlier_trials_kept(tiny_run: Path, tmp_path: Pat
     assert sum(",search,0,ok" in r or ",search," in r for r in after) > sum(
         ",search," in r for r in before
     )
+
+
+def test_resume_keeps_how_the_run_was_measured(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = [
+        "run",
+        str(TINY),
+        "--trials",
+        "1",
+        "--repeats",
+        "1",
+        "--disk",
+        "hdd",
+        "--out",
+        str(out),
+    ]
+    assert CliRunner().invoke(cli, first).exit_code == 0
+    r = CliRunner().invoke(cli, ["run", "--resume", str(out), "--trials", "2", "--repeats", "1"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "run.json").read_text())
+    assert (meta["disk"], meta["engine"], meta["objective"]) == ("hdd", "rocksdict", "throughput")

@@ -177,10 +177,9 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--objective",
     type=click.Choice(["throughput", "pareto"]),
-    default="throughput",
-    show_default=True,
-    help="throughput: maximise replay ops/s within the budget; pareto: throughput vs "
-    "p99 read latency (a Pareto front).",
+    default=None,
+    help="throughput (default): maximise replay ops/s within the budget; pareto: throughput "
+    "vs p99 read latency (a Pareto front). A resumed run keeps its own.",
 )
 @repeats_option(3, 1, "Interleaved re-measurements of the recommendation and of Flink's default.")
 @disk_option(
@@ -194,9 +193,9 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--engine",
     type=click.Choice(["rocksdict", "flink"]),
-    default="rocksdict",
-    show_default=True,
-    help="What measures each candidate: the replay on rocksdict, or a real Flink 2.3 job "
+    default=None,
+    help="What measures each candidate (a resumed run keeps its own): the replay on rocksdict "
+    "(default), or a real Flink 2.3 job "
     "(pip install -e '.[flink]'; about 10 s more per trial, Flink's own records/s as objective).",
 )
 @click.option(
@@ -220,11 +219,11 @@ def run(
     out: Path | None,
     resume: bool,
     seed: int | None,
-    objective: str,
+    objective: str | None,
     repeats: int,
     disk: str | None,
     jobs: int,
-    engine: str,
+    engine: str | None,
     trial_timeout: float,
     results_dir: Path,
 ) -> None:
@@ -239,14 +238,21 @@ def run(
     from tuner.runner import RunSettings, resume_run, run_study, start_run
     from tuner.workload import load_workload
 
+    earlier: dict[str, Any] = {}
     if resume:
         run_path = out if out is not None and (out / "run.json").exists() else target
         workload, rd = resume_run(run_path)
+        earlier = rd.read_meta()
         click.echo(f"resuming {rd.path}", err=True)
     else:
         workload = load_workload(target)
         rd = start_run(workload, out, results_dir)
         click.echo(f"run directory: {rd.path}", err=True)
+    # A resumed run keeps how it was measured unless told otherwise: mixing engines, disks or
+    # objectives within one study would compare unlike numbers.
+    objective = objective or earlier.get("objective") or "throughput"
+    engine = engine or earlier.get("engine") or "rocksdict"
+    disk = disk or (earlier.get("disk") if earlier.get("disk") in PRESETS else None)
     settings = RunSettings(
         trials=trials,
         seed=seed,
