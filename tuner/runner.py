@@ -24,6 +24,7 @@ from tuner.costmodel import Disk, disk_from, score
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
 from tuner.recommend import Recommendation, recommend
+from tuner.report import render_report
 from tuner.report.data import param_importances
 from tuner.rundir import RunDir, RunStatus, claim_run_dir, new_run_dir
 from tuner.search.measure import measure_settings
@@ -256,8 +257,6 @@ def run_study(
     rec = finish(workload, rd, study, outcome, column_families)
     status: RunStatus = "incomplete" if outcome.interrupted else "complete"
     rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"))
-    from tuner.report import render_report
-
     render_report(rd.path)
     return RunSummary(
         rd.path,
