@@ -17,8 +17,8 @@ from pathlib import Path
 
 from tuner.costmodel import Disk, score
 from tuner.flink import options as fo
-from tuner.search.measure import measure_settings
-from tuner.search.worker import Measurement, run_isolated
+from tuner.search.measure import measure_isolated
+from tuner.search.worker import Measurement
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import write_trace
 from tuner.workload import Workload
@@ -135,17 +135,8 @@ def measure_noise(
             if on_repeat is not None:
                 on_repeat(i, repeats)
             workdir = root / f"repeat-{i}"
-            return run_isolated(
-                measure_settings,
-                {
-                    "workload": workload,
-                    "trace_path": str(trace),
-                    "settings": chosen,
-                    "workdir": str(workdir),
-                },
-                workdir=workdir,
-                timeout_s=timeout_s,
-                rss_limit_bytes=workload.memory.budget + rss_margin,
+            return measure_isolated(
+                workload, trace, chosen, workdir, timeout_s=timeout_s, rss_margin=rss_margin
             )
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:

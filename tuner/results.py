@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from tuner.costmodel import disk_from, score
+from tuner.costmodel import Disk, disk_from, score
 from tuner.errors import TunerError
 from tuner.recommend import Gain, measure_gain
 from tuner.rundir import FIXED_COLUMNS, RunDir
@@ -205,6 +205,11 @@ class Run:
         return optuna.load_study(study_name=name, storage=storage)
 
 
+def rescored(records: Sequence[TrialRecord], disk: Disk) -> list[TrialRecord]:
+    """The records with every finished measurement scored for ``disk`` from its raw counters."""
+    return [replace(r, metrics=score(r.metrics, disk)) if r.ok else r for r in records]
+
+
 def load_run(path: str | Path, disk: str | None = None) -> Run:
     """Read the run directory at ``path``; TunerError when it is not one (or is newer).
 
@@ -219,9 +224,7 @@ def load_run(path: str | Path, disk: str | None = None) -> Run:
     records = tuple(rd.read_records())
     if disk is not None:
         target = disk_from(disk)
-        records = tuple(
-            replace(r, metrics=score(r.metrics, target)) if r.ok else r for r in records
-        )
+        records = tuple(rescored(records, target))
         meta = {**meta, "scored_disk": target.name, "scored_disk_model": target.describe()}
     return Run(p, meta, records, trials_frame(records))
 

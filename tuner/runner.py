@@ -27,7 +27,7 @@ from tuner.recommend import Recommendation, recommend
 from tuner.report import render_report
 from tuner.report.data import param_importances
 from tuner.rundir import RunDir, RunStatus, claim_run_dir, new_run_dir
-from tuner.search.measure import measure_settings
+from tuner.search.measure import measure_isolated
 from tuner.search.study import (
     Candidate,
     Progress,
@@ -37,7 +37,7 @@ from tuner.search.study import (
     TrialRecord,
     create_study,
 )
-from tuner.search.worker import Measurement, run_isolated
+from tuner.search.worker import Measurement
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import read_trace, write_trace
 from tuner.workload import Workload, dump_workload, load_workload
@@ -124,17 +124,13 @@ def _measure_candidate(
         timeout = settings.timeout_s
         if durations:
             timeout = min(timeout, max(ADAPTIVE_TIMEOUT_FLOOR_S, 10 * statistics.median(durations)))
-        m = run_isolated(
-            measure_settings,
-            {
-                "workload": workload,
-                "trace_path": str(trace),
-                "settings": dict(candidate.settings),
-                "workdir": str(workdir),
-            },
-            workdir=workdir,
+        m = measure_isolated(
+            workload,
+            trace,
+            candidate.settings,
+            workdir,
             timeout_s=timeout,
-            rss_limit_bytes=workload.memory.budget + settings.rss_margin,
+            rss_margin=settings.rss_margin,
         )
         if m.status != "ok":
             return m

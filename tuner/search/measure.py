@@ -13,6 +13,7 @@ from pathlib import Path
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
+from tuner.search.worker import Measurement, run_isolated
 from tuner.trace.parquet import read_trace
 from tuner.workload import Workload
 
@@ -46,3 +47,28 @@ def measure_settings(
         engine.close()
     metrics = result.as_dict()
     return {_RENAMED.get(k, k): v for k, v in metrics.items()}
+
+
+def measure_isolated(
+    workload: Workload,
+    trace_path: Path,
+    settings: Mapping[str, fo.FlinkValue],
+    workdir: Path,
+    *,
+    timeout_s: float,
+    rss_margin: int,
+) -> Measurement:
+    """:func:`measure_settings` in its own process, watched for time and memory (the budget
+    plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened."""
+    return run_isolated(
+        measure_settings,
+        {
+            "workload": workload,
+            "trace_path": str(trace_path),
+            "settings": dict(settings),
+            "workdir": str(workdir),
+        },
+        workdir=workdir,
+        timeout_s=timeout_s,
+        rss_limit_bytes=workload.memory.budget + rss_margin,
+    )

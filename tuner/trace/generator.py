@@ -47,7 +47,7 @@ import numpy.typing as npt
 
 from tuner.errors import TunerError
 from tuner.trace.ops import COLUMNS, TIMER_STATE_PREFIX, Op, OpBatch, StateInfo, StreamHeader
-from tuner.workload import OPERATIONS, SizeDist, StateSpec, Workload
+from tuner.workload import OPERATIONS, SizeDist, StateSpec, Workload, timer_service
 
 __all__ = [
     "PROCESSING_USER_TIMERS",
@@ -95,12 +95,16 @@ def _rng(seed: int, purpose: int, state: int) -> np.random.Generator:
 # Header
 
 
+_TIMER_COLUMN_FAMILIES = {
+    "window": WINDOW_TIMERS,
+    "event": USER_TIMERS,
+    "processing": PROCESSING_USER_TIMERS,
+}
+
+
 def _timer_state(spec: StateSpec) -> str | None:
-    if spec.window is not None:
-        return WINDOW_TIMERS
-    if spec.timers is not None:
-        return PROCESSING_USER_TIMERS if spec.timers.domain == "processing" else USER_TIMERS
-    return None
+    service = timer_service(spec)
+    return None if service is None else _TIMER_COLUMN_FAMILIES[service]
 
 
 def stream_header(workload: Workload) -> StreamHeader:

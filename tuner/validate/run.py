@@ -20,14 +20,15 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.costmodel import PRESETS, score
+from tuner.costmodel import PRESETS
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
 from tuner.flink import options as fo
+from tuner.results import rescored
 from tuner.rundir import RunDir
 from tuner.search.study import BASELINES, DEFAULT_LABEL, RECOMMENDED_LABEL, TrialRecord
 from tuner.trace.generator import generate, stream_header
@@ -319,10 +320,7 @@ def validate_run(
     classes = compile_job(flink)
     # Real Flink runs here on this machine's page cache, so the replay's prediction is priced
     # for that same "disk" (CPU time only), not for the disk the study was tuned for.
-    trial_records: list[TrialRecord] = [
-        replace(r, metrics=score(r.metrics, PRESETS["page-cache"])) if r.ok else r
-        for r in rd.read_records()
-    ]
+    trial_records: list[TrialRecord] = rescored(rd.read_records(), PRESETS["page-cache"])
 
     work = Path(tempfile.mkdtemp(dir=rd.path, prefix=".validate-"))
     try:
