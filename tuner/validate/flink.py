@@ -173,14 +173,19 @@ def _cache_root() -> Path:
 
 
 def compile_java(
-    flink: FlinkInstall, class_name: str = JOB_CLASS, cache_dir: Path | None = None
+    flink: FlinkInstall,
+    class_name: str = JOB_CLASS,
+    cache_dir: Path | None = None,
+    source: str | None = None,
 ) -> Path:
     """The directory holding the compiled ``class_name``; compiles on first use.
 
-    The cache key is a hash of the source and the Flink version. Concurrent callers are safe:
-    each compiles into its own temporary directory and the first rename wins.
+    ``source`` is the Java text (default: the shipped ``java/<class_name>.java`` of this
+    package). The cache key is a hash of the source and the Flink version. Concurrent callers
+    are safe: each compiles into its own temporary directory and the first rename wins.
     """
-    source = java_source(class_name)
+    if source is None:
+        source = java_source(class_name)
     digest = hashlib.sha256(f"{flink.version}\0{class_name}\0{source}".encode()).hexdigest()[:16]
     root = cache_dir if cache_dir is not None else _cache_root()
     target = root / digest

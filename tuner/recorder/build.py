@@ -1,0 +1,187 @@
+"""Build the recorder jar against the user's Flink, and the configuration lines that switch it on.
+
+The recorder (``java/TunerRecorderFactory.java``, shipped as package data) is compiled with the
+same cached ``javac`` helper as the validation job (:func:`tuner.validate.flink.compile_java`),
+then packed into a jar next to its classes: ``<cache>/tuner/recorder/<hash>/tuner-recorder.jar``.
+Blocks between ``//flink2{`` and ``//}flink2`` are Flink 2.x-only methods and are dropped for
+1.20 (KeyedStateBackend.java gained them in 2.0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from tuner.errors import TunerError
+from tuner.validate.flink import FlinkInstall, _install_at, compile_java, find_flink, flink_in_venv
+
+__all__ = [
+    "FACTORY_CLASS",
+    "FLINK_VERSIONS",
+    "RecorderJar",
+    "build_jar",
+    "config_lines",
+    "find_flink_version",
+    "recorder_source",
+]
+
+FACTORY_CLASS = "TunerRecorderFactory"
+FLINK_VERSIONS = ("2.x", "1.20")
+JAR_NAME = "tuner-recorder.jar"
+# Where Flink 1.20's PyFlink was installed on the machines this was developed on; the env var
+# wins (the lead's find_flink(version="1.20") will replace this).
+FLINK_120_ENV = "TUNER_PYFLINK_HOME_1_20"
+FLINK_120_VENVS = ("/tmp/flink120",)
+_BEGIN_2X = "//flink2{"
+_END_2X = "//}flink2"
+
+
+@dataclass(frozen=True)
+class RecorderJar:
+    """A built recorder: the jar and the Flink it was compiled against."""
+
+    path: Path
+    flink: FlinkInstall
+
+
+def _major(version: str) -> str:
+    return "2.x" if version.startswith("2") else ".".join(version.split(".")[:2])
+
+
+def check_version(flink_version: str) -> str:
+    """``2.x`` or ``1.20`` (``2``, ``2.0`` .. ``2.3`` mean 2.x); anything else is a TunerError."""
+    v = flink_version.strip()
+    if v in ("2", "2.x") or (v.startswith("2.") and v[2:].isdigit()):
+        return "2.x"
+    if v == "1.20":
+        return v
+    raise TunerError(
+        f"--flink-version must be one of {', '.join(FLINK_VERSIONS)}, but got {flink_version!r}"
+    )
+
+
+def find_flink_version(flink_version: str) -> FlinkInstall:
+    """The Flink install to compile against for ``flink_version`` (``2.x`` or ``1.20``)."""
+    wanted = check_version(flink_version)
+    if wanted == "2.x":
+        found = find_flink()
+    else:
+        env = os.environ.get(FLINK_120_ENV)
+        homes = [Path(env)] if env else [Path(v) for v in FLINK_120_VENVS]
+        found_120 = next(
+            (f for h in homes if (f := _install_at(h) or flink_in_venv(h)) is not None), None
+        )
+        if found_120 is None:
+            raise TunerError(
+                f"no Flink 1.20 found: set {FLINK_120_ENV} to the pyflink directory of "
+                "`pip install apache-flink==1.20.*`"
+            )
+        found = found_120
+    if _major(found.version) != wanted:
+        raise TunerError(
+            f"Flink {found.version} found at {found.home}, but --flink-version {wanted} asked"
+        )
+    return found
+
+
+def recorder_source(flink_version: str) -> str:
+    """The recorder's Java source for ``flink_version`` (2.x-only blocks dropped for 1.20)."""
+    text = resources.files("tuner.recorder").joinpath("java", f"{FACTORY_CLASS}.java").read_text()
+    if check_version(flink_version) == "2.x":
+        return text
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        mark = line.strip()
+        if mark == _BEGIN_2X:
+            skipping = True
+        elif mark == _END_2X:
+            skipping = False
+        elif not skipping:
+            out.append(line)
+    return "".join(out)
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tuner" / "recorder"
+
+
+def build_jar(flink_version: str = "2.x", cache_dir: Path | None = None) -> RecorderJar:
+    """Compile the recorder against the installed Flink ``flink_version`` (cached) and pack it."""
+    flink = find_flink_version(flink_version)
+    classes = compile_java(
+        flink,
+        FACTORY_CLASS,
+        cache_dir if cache_dir is not None else _cache_root(),
+        source=recorder_source(_major(flink.version)),
+    )
+    jar = classes / JAR_NAME
+    if jar.exists():
+        return RecorderJar(path=jar, flink=flink)
+    fd, tmp = tempfile.mkstemp(dir=classes, prefix=".jar.")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
+            for cls in sorted(classes.glob("*.class")):
+                z.write(cls, cls.name)
+        os.replace(tmp, jar)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return RecorderJar(path=jar, flink=flink)
+
+
+def config_lines(
+    directory: str,
+    *,
+    sample: float = 1.0,
+    max_events: int | None = None,
+    max_bytes: int | None = None,
+    flink_version: str = "2.x",
+    secret: str | None = None,
+    delegate: str = "rocksdb",
+) -> str:
+    """The configuration lines that switch recording on, for ``config.yaml`` (2.x) or
+    ``flink-conf.yaml`` (1.20). A fresh secret (the key of the keyed hash) is drawn unless
+    given; keep it out of the recording you share."""
+    version = check_version(flink_version)
+    if not 0.0 < sample <= 1.0:
+        raise TunerError(f"`0 < --sample <= 1` must hold, but got {sample}")
+    if max_events is not None and max_events < 1:
+        raise TunerError(f"`--max-events >= 1` must hold, but got {max_events}")
+    if not directory:
+        raise TunerError("--dir must name a directory")
+    key = secret if secret is not None else secrets.token_hex(16)
+    file_name = "config.yaml" if version == "2.x" else "flink-conf.yaml"
+    lines = [
+        f"# tuner recorder ({file_name}, Flink {version}): put tuner-recorder.jar in Flink's lib/",
+        "# (`tuner recorder jar` prints it). Remove these lines to stop recording.",
+        # StateBackendLoader.java: a StateBackendFactory class name is accepted here.
+        f"state.backend.type: {FACTORY_CLASS}",
+        f"tuner.recorder.delegate: {delegate}",
+        f"tuner.recorder.dir: {_scalar(directory)}",
+        f"tuner.recorder.sample: {sample!r}",
+        f"tuner.recorder.secret: {key}",
+    ]
+    if max_events is not None:
+        lines.append(f"tuner.recorder.max-events: {max_events}")
+    if max_bytes is not None:
+        lines.append(f"tuner.recorder.max-bytes: {max_bytes}")
+    return "\n".join(lines) + "\n"
+
+
+def _scalar(text: str) -> str:
+    """A path as a plain value both config.yaml (YAML) and flink-conf.yaml read the same way."""
+    if any(c in text for c in ":#'\"{}[],&*!|>%@`") or text != text.strip():
+        raise TunerError(
+            f"--dir {text!r}: use a path without YAML special characters (: # quotes brackets)"
+        )
+    return text

@@ -1,0 +1,192 @@
+"""The recorder's file format (written by ``java/TunerRecorderFactory.java``) and its reader.
+
+One file per operator subtask and restart attempt, ``<dir>/<job id>/<operator>.<subtask>.
+<attempt>.<nanos>.tunerrec``. All integers little-endian.
+
+==========  ====================================================================================
+part        layout
+==========  ====================================================================================
+header      ``TUNERREC`` (8 bytes), u32 format version (1), u32 n, n bytes of JSON: format,
+            flink_version, job_id, operator, task, subtask, attempt, parallelism,
+            max_parallelism, sample, random_secret, hash (``siphash-2-4``), started_ms
+blocks      u8 type, 3 zero bytes, u32 payload length, u32 CRC32 of the payload, u32 count,
+            then the payload. Type 1: one state definition (JSON: id, name, kind, namespace
+            ``void|window|other|timer``, ttl), written before the first event naming it.
+            Type 2: ``count`` events of 48 bytes (below). Type 3: the footer (JSON), last.
+event       i64 ts (processing time, ms), u64 key (SipHash-2-4 of the serialized key under the
+            recording's secret), i64 ns_a, i64 ns_b (TimeWindow start/end; -1/-1 VoidNamespace;
+            another namespace: its hash in ns_a), i64 aux (map user-key hash; timer timestamp),
+            i32 size (bytes of the serialized value written; -1 unknown), u16 state id, u8 op
+            (:class:`tuner.trace.ops.Op` codes), u8 flags (1 window ns, 2 other ns, 4 size unknown)
+footer      JSON: events, dropped_events, stopped (null, ``max-events``, ``max-bytes``,
+            ``io-error: ...``), key_switches, sampled_key_switches, state_calls, timed_calls,
+            timed_ns (thread CPU time of the timed calls), timer_cost_ns (what reading the clock twice costs, to subtract per timed call), task_cpu_ns (of the task thread, first call to close), wall_ns, key_lengths and user_key_lengths (histograms of
+            serialized lengths), ended_ms
+==========  ====================================================================================
+
+A file without a footer was not closed (the job was killed, or still runs): it is refused as
+truncated, as is a block cut short or one whose CRC does not match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tuner.errors import TunerError
+
+__all__ = [
+    "EVENT_DTYPE",
+    "FLAG_NS_OTHER",
+    "FLAG_NS_WINDOW",
+    "FLAG_SIZE_UNKNOWN",
+    "MAGIC",
+    "SUFFIX",
+    "VERSION",
+    "Recording",
+    "read_recording",
+    "recording_files",
+]
+
+MAGIC = b"TUNERREC"
+VERSION = 1
+SUFFIX = ".tunerrec"
+BLOCK_STATE, BLOCK_EVENTS, BLOCK_FOOTER = 1, 2, 3
+FLAG_NS_WINDOW, FLAG_NS_OTHER, FLAG_SIZE_UNKNOWN = 1, 2, 4
+EVENT_DTYPE = np.dtype(
+    [
+        ("ts", "<i8"),
+        ("key", "<u8"),
+        ("ns_a", "<i8"),
+        ("ns_b", "<i8"),
+        ("aux", "<i8"),
+        ("size", "<i4"),
+        ("state", "<u2"),
+        ("op", "u1"),
+        ("flags", "u1"),
+    ]
+)
+assert EVENT_DTYPE.itemsize == 48
+_BLOCK = struct.Struct("<B3xIII")
+_FILE_HEADER = struct.Struct("<8sII")
+KINDS = ("value", "list", "map", "reducing", "aggregating", "timers")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One recorded file: its header, state table, events (``EVENT_DTYPE``) and footer."""
+
+    path: Path
+    header: dict[str, Any]
+    states: tuple[dict[str, Any], ...]
+    events: npt.NDArray[np.void]
+    footer: dict[str, Any]
+
+    @property
+    def subtask(self) -> int:
+        """The operator subtask index this file recorded."""
+        return int(self.header.get("subtask", 0))
+
+    @property
+    def operator(self) -> str:
+        """Flink's operator identifier."""
+        return str(self.header.get("operator", ""))
+
+
+def _error(path: Path, offset: int, message: str) -> TunerError:
+    return TunerError(message, file=str(path), where=f"offset {offset}")
+
+
+def _json(raw: bytes, path: Path, offset: int, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise _error(path, offset, f"corrupt {what} (not JSON: {e})") from None
+    if not isinstance(value, dict):
+        raise _error(path, offset, f"corrupt {what} (not a JSON object)")
+    return value
+
+
+def read_recording(path: str | os.PathLike[str]) -> Recording:
+    """Read and check one recording file; any damage is a TunerError naming file and offset."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise TunerError(f"cannot read the recording: {e.strerror}", file=str(p)) from None
+    if len(data) < _FILE_HEADER.size:
+        raise _error(p, 0, f"truncated: {len(data)} bytes, shorter than the file header")
+    magic, version, n = _FILE_HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise _error(p, 0, f"not a tuner recording (magic {magic!r}, expected {MAGIC!r})")
+    if version != VERSION:
+        raise _error(
+            p, 8, f"recording format version {version} is not one this tuner reads ({VERSION})"
+        )
+    off = _FILE_HEADER.size
+    if off + n > len(data):
+        raise _error(p, off, "truncated inside the JSON header")
+    header = _json(data[off : off + n], p, off, "header")
+    off += n
+    states: list[dict[str, Any]] = []
+    chunks: list[npt.NDArray[np.void]] = []
+    footer: dict[str, Any] | None = None
+    view = memoryview(data)
+    while off < len(data):
+        if footer is not None:
+            raise _error(p, off, "bytes after the footer")
+        if off + _BLOCK.size > len(data):
+            raise _error(p, off, "truncated inside a block header")
+        btype, length, crc, count = _BLOCK.unpack_from(data, off)
+        start = off + _BLOCK.size
+        if start + length > len(data):
+            raise _error(p, off, f"truncated block: {length} bytes announced, "
+                         f"{len(data) - start} present")
+        payload = view[start : start + length]
+        if zlib.crc32(payload) != crc:
+            raise _error(p, off, "corrupt block (CRC32 mismatch)")
+        if btype == BLOCK_EVENTS:
+            if length != count * EVENT_DTYPE.itemsize:
+                raise _error(p, off, f"corrupt event block: {length} bytes for {count} events")
+            chunks.append(np.frombuffer(payload, dtype=EVENT_DTYPE))
+        elif btype == BLOCK_STATE:
+            state = _json(bytes(payload), p, off, "state definition")
+            if state.get("id") != len(states) or state.get("kind") not in KINDS:
+                raise _error(p, off, f"corrupt state definition {state}")
+            states.append(state)
+        elif btype == BLOCK_FOOTER:
+            footer = _json(bytes(payload), p, off, "footer")
+        else:
+            raise _error(p, off, f"corrupt block: unknown block type {btype}")
+        off = start + length
+    if footer is None:
+        raise _error(
+            p, off, "truncated: no footer (the job was killed, or still runs; the recorder "
+            "writes the footer when the task ends)"
+        )
+    events = np.concatenate(chunks) if chunks else np.zeros(0, dtype=EVENT_DTYPE)
+    if events.shape[0]:
+        bad_state = int(events["state"].max()) >= len(states)
+        bad_op = int(events["op"].max()) > 10
+        if bad_state or bad_op:
+            raise _error(p, off, "corrupt events: a state id or op code out of range")
+    return Recording(p, header, tuple(states), events, footer)
+
+
+def recording_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """The recording files under ``directory`` (any depth), sorted; a TunerError if none."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise TunerError("no such recording directory", file=str(d))
+    files = sorted(d.rglob(f"*{SUFFIX}"))
+    if not files:
+        raise TunerError(f"no recording files (*{SUFFIX}) in the directory", file=str(d))
+    return files

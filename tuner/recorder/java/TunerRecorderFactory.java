@@ -1,0 +1,1325 @@
+/*
+ * tuner's recorder: a Flink state backend that wraps the configured one (RocksDB by default) and
+ * records every keyed-state call of the job, so tuner can replay the job's own access pattern.
+ *
+ * Switched on by configuration alone (no change to the job):
+ *     state.backend.type: TunerRecorderFactory      (this class, its jar in Flink's lib/)
+ *     tuner.recorder.dir: /where/to/write            (one file per operator subtask and attempt)
+ *     tuner.recorder.delegate: rocksdb               (the backend that really holds the state)
+ *     tuner.recorder.secret: <32 hex digits>         (key of the keyed hash; same on every TM)
+ *     tuner.recorder.sample: 1.0                     (share of keys recorded, per key)
+ *     tuner.recorder.max-events / max-bytes          (per file; recording stops, the job not)
+ *
+ * How (facts from Flink's sources, cited where used):
+ *  - StateBackendLoader.java accepts a StateBackendFactory class name in state.backend.type; the
+ *    delegate is loaded by the same loader from a copy of the configuration.
+ *  - AbstractKeyedStateBackend.java has a protected copy constructor that shares the delegate's
+ *    key context, state cache and key-selection listeners; its getOrCreateKeyedState calls
+ *    createOrUpdateInternalState on *this* backend (through TtlStateFactory.java), so TTL and
+ *    latency tracking stay on top of the wrappers below and written sizes include TTL's 8 bytes.
+ *  - InternalTimeServiceManagerImpl.java creates one priority queue per timer service through
+ *    PriorityQueueSetFactory.create (add = register, remove = delete, poll = fire).
+ *
+ * Compiled by tuner.recorder against <pyflink>/lib/*. Lines between "//flink2{" and "//}flink2"
+ * exist only on Flink 2.x (KeyedStateBackend.java gained setCurrentKeyAndKeyGroup and
+ * getBackendTypeIdentifier in 2.0) and are dropped when compiling against 1.20.
+ *
+ * File format: see tuner/recorder/format.py (magic "TUNERREC", version, JSON header, blocks of
+ * fixed 48-byte little-endian events with a CRC32 each, a JSON footer block last).
+ */
+
+import java.io.File;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.RunnableFuture;
+import java.util.stream.Stream;
+import java.util.zip.CRC32;
+
+import org.apache.flink.api.common.state.State;
+import org.apache.flink.api.common.state.StateDescriptor;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
+import org.apache.flink.api.common.typeutils.base.ListSerializer;
+import org.apache.flink.api.common.typeutils.base.MapSerializer;
+import org.apache.flink.api.java.tuple.Tuple2;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.IllegalConfigurationException;
+import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.core.memory.DataOutputSerializer;
+import org.apache.flink.runtime.checkpoint.CheckpointOptions;
+import org.apache.flink.runtime.checkpoint.SnapshotType;
+import org.apache.flink.runtime.state.AbstractKeyedStateBackend;
+import org.apache.flink.runtime.state.CheckpointStreamFactory;
+import org.apache.flink.runtime.state.CheckpointableKeyedStateBackend;
+import org.apache.flink.runtime.state.KeyGroupedInternalPriorityQueue;
+import org.apache.flink.runtime.state.Keyed;
+import org.apache.flink.runtime.state.KeyedStateBackend;
+import org.apache.flink.runtime.state.KeyedStateHandle;
+import org.apache.flink.runtime.state.OperatorStateBackend;
+import org.apache.flink.runtime.state.PriorityComparable;
+import org.apache.flink.runtime.state.SavepointResources;
+import org.apache.flink.runtime.state.SnapshotResult;
+import org.apache.flink.runtime.state.StateBackend;
+import org.apache.flink.runtime.state.StateBackendFactory;
+import org.apache.flink.runtime.state.StateBackendLoader;
+import org.apache.flink.runtime.state.StateSnapshotTransformer.StateSnapshotTransformFactory;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.heap.HeapPriorityQueueElement;
+import org.apache.flink.runtime.state.internal.InternalAggregatingState;
+import org.apache.flink.runtime.state.internal.InternalKvState;
+import org.apache.flink.runtime.state.internal.InternalListState;
+import org.apache.flink.runtime.state.internal.InternalMapState;
+import org.apache.flink.runtime.state.internal.InternalReducingState;
+import org.apache.flink.runtime.state.internal.InternalValueState;
+import org.apache.flink.runtime.util.EnvironmentInformation;
+import org.apache.flink.streaming.api.operators.InternalTimer;
+import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
+import org.apache.flink.util.CloseableIterator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+public final class TunerRecorderFactory implements StateBackendFactory<StateBackend> {
+
+    static final Logger LOG = LoggerFactory.getLogger(TunerRecorderFactory.class);
+
+    static final ConfigOption<String> DIR =
+            ConfigOptions.key("tuner.recorder.dir").stringType().noDefaultValue();
+    static final ConfigOption<String> DELEGATE =
+            ConfigOptions.key("tuner.recorder.delegate").stringType().defaultValue("rocksdb");
+    static final ConfigOption<String> SECRET =
+            ConfigOptions.key("tuner.recorder.secret").stringType().noDefaultValue();
+    static final ConfigOption<Double> SAMPLE =
+            ConfigOptions.key("tuner.recorder.sample").doubleType().defaultValue(1.0);
+    static final ConfigOption<Long> MAX_EVENTS =
+            ConfigOptions.key("tuner.recorder.max-events").longType().defaultValue(Long.MAX_VALUE);
+    static final ConfigOption<Long> MAX_BYTES =
+            ConfigOptions.key("tuner.recorder.max-bytes").longType().defaultValue(1L << 30);
+    // StateBackendOptions.java: the key the loader reads.
+    static final String BACKEND_TYPE = "state.backend.type";
+
+    @Override
+    public StateBackend createFromConfig(ReadableConfig config, ClassLoader classLoader)
+            throws IllegalConfigurationException, IOException {
+        String dir = config.get(DIR);
+        if (dir == null || dir.isEmpty()) {
+            throw new IllegalConfigurationException("tuner.recorder.dir must be set");
+        }
+        String delegateType = config.get(DELEGATE);
+        if (delegateType.equals(TunerRecorderFactory.class.getName())) {
+            throw new IllegalConfigurationException("tuner.recorder.delegate names the recorder");
+        }
+        double sample = config.get(SAMPLE);
+        if (!(sample > 0.0 && sample <= 1.0)) {
+            throw new IllegalConfigurationException("tuner.recorder.sample must be in (0, 1]");
+        }
+        Configuration copy = Configuration.fromMap(config.toMap());
+        copy.setString(BACKEND_TYPE, delegateType);
+        StateBackend delegate;
+        try {
+            delegate = StateBackendLoader.loadStateBackendFromConfig(copy, classLoader, LOG);
+        } catch (Exception e) {
+            throw new IllegalConfigurationException("cannot load delegate " + delegateType, e);
+        }
+        String secret = config.get(SECRET);
+        long[] key = secret == null ? randomKey() : parseKey(secret);
+        Settings s = new Settings(dir, sample, config.get(MAX_EVENTS), config.get(MAX_BYTES),
+                key[0], key[1], secret == null);
+        return new RecordingBackend(delegate, s);
+    }
+
+    static long[] randomKey() {
+        SecureRandom r = new SecureRandom();
+        return new long[] {r.nextLong(), r.nextLong()};
+    }
+
+    static long[] parseKey(String hex) {
+        if (!hex.matches("[0-9a-fA-F]{32}")) {
+            throw new IllegalConfigurationException("tuner.recorder.secret must be 32 hex digits");
+        }
+        return new long[] {
+            Long.parseUnsignedLong(hex.substring(0, 16), 16),
+            Long.parseUnsignedLong(hex.substring(16), 16)
+        };
+    }
+
+    /** What the recorder was told; serializable because the backend travels with the job. */
+    static final class Settings implements java.io.Serializable {
+        private static final long serialVersionUID = 1L;
+        final String dir;
+        final double sample;
+        final long maxEvents;
+        final long maxBytes;
+        final long k0;
+        final long k1;
+        final boolean randomSecret;
+
+        Settings(String dir, double sample, long maxEvents, long maxBytes, long k0, long k1,
+                boolean randomSecret) {
+            this.dir = dir;
+            this.sample = sample;
+            this.maxEvents = maxEvents;
+            this.maxBytes = maxBytes;
+            this.k0 = k0;
+            this.k1 = k1;
+            this.randomSecret = randomSecret;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The state backend: everything is the delegate's except the keyed backend, which records.
+
+    static final class RecordingBackend implements StateBackend {
+        private static final long serialVersionUID = 1L;
+        final StateBackend delegate;
+        final Settings settings;
+
+        RecordingBackend(StateBackend delegate, Settings settings) {
+            this.delegate = delegate;
+            this.settings = settings;
+        }
+
+        @Override
+        public String getName() {
+            return delegate.getName();
+        }
+
+        @Override
+        public <K> CheckpointableKeyedStateBackend<K> createKeyedStateBackend(
+                KeyedStateBackendParameters<K> parameters) throws Exception {
+            CheckpointableKeyedStateBackend<K> d = delegate.createKeyedStateBackend(parameters);
+            if (!(d instanceof AbstractKeyedStateBackend)) {
+                LOG.warn("tuner recorder: {} is not an AbstractKeyedStateBackend; not recording",
+                        d.getClass().getName());
+                return d;
+            }
+            Recording rec = Recording.open(settings, parameters);
+            return new RecordingKeyedBackend<>((AbstractKeyedStateBackend<K>) d, rec);
+        }
+
+        @Override
+        public OperatorStateBackend createOperatorStateBackend(
+                OperatorStateBackendParameters parameters) throws Exception {
+            return delegate.createOperatorStateBackend(parameters);
+        }
+
+        @Override
+        public boolean useManagedMemory() {
+            return delegate.useManagedMemory();
+        }
+
+        @Override
+        public boolean supportsNoClaimRestoreMode() {
+            return delegate.supportsNoClaimRestoreMode();
+        }
+
+        @Override
+        public boolean supportsSavepointFormat(SavepointFormatType formatType) {
+            return delegate.supportsSavepointFormat(formatType);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Event codes: tuner.trace.ops.Op (stable codes, stored in trace files).
+
+    static final byte GET = 0, UPDATE = 1, ADD = 2, CLEAR = 3, PUT = 4, REMOVE = 5, CONTAINS = 6,
+            ITERATE = 7, REGISTER_TIMER = 8, DELETE_TIMER = 9, FIRE_TIMER = 10;
+    static final int FLAG_NS_WINDOW = 1, FLAG_NS_OTHER = 2, FLAG_SIZE_UNKNOWN = 4;
+    static final int EVENT_BYTES = 48;
+    static final int BLOCK_STATE = 1, BLOCK_EVENTS = 2, BLOCK_FOOTER = 3;
+    static final int BLOCK_HEADER_BYTES = 16;
+    static final int FORMAT_VERSION = 1;
+    static final byte[] MAGIC = "TUNERREC".getBytes(StandardCharsets.US_ASCII);
+    // One in TIME_EVERY state calls is timed (for the share of task time in state calls).
+    static final int TIME_MASK = 63;
+    // One in SIZE_EVERY aggregating adds of a sampled key reads the accumulator for its size.
+    static final int SIZE_MASK = 15;
+    static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+
+    /** One recording file: one operator subtask, one attempt. Written by the task thread. */
+    static final class Recording {
+        final Settings settings;
+        final long sampleBelow;
+        final FileChannel channel;
+        final File file;
+        final ByteBuffer events = ByteBuffer.allocate(256 * 1024).order(ByteOrder.LITTLE_ENDIAN);
+        final CRC32 crc = new CRC32();
+        final DataOutputSerializer scratch = new DataOutputSerializer(64);
+        final int[] keyLengths = new int[66];
+        final List<String> stateNames = new ArrayList<>();
+        final Map<String, Integer> stateIds = new HashMap<>();
+        final Map<Integer, int[]> userKeyLengths = new HashMap<>();
+        long written;
+        long eventCount;
+        long dropped;
+        String stopped;
+        boolean closed;
+        // The current key (set by setCurrentKey on the task thread).
+        long keyHash;
+        boolean sampled;
+        long nowMs;
+        long keySwitches;
+        long sampledSwitches;
+        // Timing.
+        long calls;
+        long timedCalls;
+        long timedNanos;
+        long firstCallNanos;
+        long lastCallNanos;
+        long taskThreadId = -1;
+        long taskCpuStart;
+        final long timerCost;
+        int aggregatingAdds;
+
+        Recording(Settings settings, File file, FileChannel channel) {
+            this.settings = settings;
+            this.file = file;
+            this.channel = channel;
+            // Per-key sampling: the top 53 bits of the keyed hash below sample * 2^53.
+            this.timerCost = calibrate();
+            this.sampleBelow = settings.sample >= 1.0 ? Long.MAX_VALUE
+                    : (long) (settings.sample * (double) (1L << 53));
+        }
+
+        static Recording open(Settings s, StateBackend.KeyedStateBackendParameters<?> p)
+                throws IOException {
+            org.apache.flink.api.common.TaskInfo task = p.getEnv().getTaskInfo();
+            String job = p.getJobID().toString();
+            String op = p.getOperatorIdentifier().replaceAll("[^A-Za-z0-9_.-]", "_");
+            File dir = new File(s.dir, job);
+            if (!dir.isDirectory() && !dir.mkdirs() && !dir.isDirectory()) {
+                throw new IOException("tuner recorder: cannot create " + dir);
+            }
+            File file = new File(dir, String.format("%s.%d.%d.%d.tunerrec", op,
+                    task.getIndexOfThisSubtask(), task.getAttemptNumber(), System.nanoTime()));
+            FileChannel ch = new RandomAccessFile(file, "rw").getChannel();
+            Recording r = new Recording(s, file, ch);
+            StringBuilder h = new StringBuilder("{");
+            json(h, "format", "tuner-recording").append(',');
+            json(h, "flink_version", EnvironmentInformation.getVersion()).append(',');
+            json(h, "job_id", job).append(',');
+            json(h, "operator", p.getOperatorIdentifier()).append(',');
+            json(h, "task", task.getTaskName()).append(',');
+            h.append("\"subtask\":").append(task.getIndexOfThisSubtask()).append(',');
+            h.append("\"attempt\":").append(task.getAttemptNumber()).append(',');
+            h.append("\"parallelism\":").append(task.getNumberOfParallelSubtasks()).append(',');
+            h.append("\"max_parallelism\":").append(p.getNumberOfKeyGroups()).append(',');
+            h.append("\"sample\":").append(s.sample).append(',');
+            h.append("\"random_secret\":").append(s.randomSecret).append(',');
+            json(h, "hash", "siphash-2-4").append(',');
+            h.append("\"started_ms\":").append(System.currentTimeMillis()).append('}');
+            byte[] header = h.toString().getBytes(StandardCharsets.UTF_8);
+            ByteBuffer b = ByteBuffer.allocate(16 + header.length).order(ByteOrder.LITTLE_ENDIAN);
+            b.put(MAGIC).putInt(FORMAT_VERSION).putInt(header.length).put(header).flip();
+            r.writeFully(b);
+            LOG.info("tuner recorder: recording {} to {}", p.getOperatorIdentifier(), file);
+            return r;
+        }
+
+        static StringBuilder json(StringBuilder b, String k, String v) {
+            b.append('"').append(k).append("\":");
+            return quote(b, v);
+        }
+
+        static StringBuilder quote(StringBuilder b, String v) {
+            b.append('"');
+            for (char c : String.valueOf(v).toCharArray()) {
+                if (c == '"' || c == '\\') {
+                    b.append('\\').append(c);
+                } else if (c < 0x20) {
+                    b.append(String.format("\\u%04x", (int) c));
+                } else {
+                    b.append(c);
+                }
+            }
+            return b.append('"');
+        }
+
+        void writeFully(ByteBuffer b) throws IOException {
+            while (b.hasRemaining()) {
+                written += channel.write(b);
+            }
+        }
+
+        synchronized void block(int type, ByteBuffer payload, int count) {
+            if (closed) {
+                return;
+            }
+            crc.reset();
+            crc.update(payload.array(), payload.arrayOffset() + payload.position(),
+                    payload.remaining());
+            ByteBuffer h = ByteBuffer.allocate(BLOCK_HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            h.put((byte) type).put((byte) 0).putShort((short) 0).putInt(payload.remaining())
+                    .putInt((int) crc.getValue()).putInt(count).flip();
+            try {
+                writeFully(h);
+                writeFully(payload);
+            } catch (IOException e) {
+                // A full disk stops the recording, never the job.
+                stopped = "io-error: " + e.getMessage();
+                LOG.warn("tuner recorder: stopped recording {}: {}", file, e.toString());
+            }
+        }
+
+        synchronized int defineState(String name, String kind, String namespace, boolean ttl) {
+            Integer id = stateIds.get(name);
+            if (id != null) {
+                return id;
+            }
+            int n = stateNames.size();
+            stateNames.add(name);
+            stateIds.put(name, n);
+            StringBuilder b = new StringBuilder("{\"id\":").append(n).append(',');
+            json(b, "name", name).append(',');
+            json(b, "kind", kind).append(',');
+            json(b, "namespace", namespace).append(',');
+            b.append("\"ttl\":").append(ttl).append('}');
+            flushEvents();
+            block(BLOCK_STATE, ByteBuffer.wrap(b.toString().getBytes(StandardCharsets.UTF_8)), 1);
+            return n;
+        }
+
+        long hash(byte[] data, int len) {
+            return SipHash.hash(settings.k0, settings.k1, data, len);
+        }
+
+        <T> long hashOf(TypeSerializer<T> serializer, T value, int[] lengths) {
+            scratch.clear();
+            try {
+                serializer.serialize(value, scratch);
+            } catch (IOException e) {
+                return 0;
+            }
+            int len = scratch.length();
+            if (lengths != null) {
+                lengths[Math.min(len, 65)]++;
+            }
+            return hash(scratch.getSharedBuffer(), len);
+        }
+
+        <T> int sizeOf(TypeSerializer<T> serializer, T value) {
+            if (value == null) {
+                return 0;
+            }
+            scratch.clear();
+            try {
+                serializer.serialize(value, scratch);
+            } catch (IOException e) {
+                return -1;
+            }
+            return scratch.length();
+        }
+
+        <K> void onKey(K key, TypeSerializer<K> serializer) {
+            keySwitches++;
+            long h = hashOf(serializer, key, null);
+            keyHash = h;
+            sampled = stopped == null && !closed && (h >>> 11) < sampleBelow;
+            if (sampled) {
+                sampledSwitches++;
+                scratch.clear();
+                keyLengths[Math.min(lengthOf(serializer, key), 65)]++;
+                nowMs = System.currentTimeMillis();
+            }
+        }
+
+        <K> int lengthOf(TypeSerializer<K> serializer, K key) {
+            scratch.clear();
+            try {
+                serializer.serialize(key, scratch);
+            } catch (IOException e) {
+                return 0;
+            }
+            return scratch.length();
+        }
+
+        /** Counts a call; true when this one is to be timed. */
+        boolean tick() {
+            long c = calls++;
+            if (c == 0) {
+                firstCallNanos = System.nanoTime();
+                taskThreadId = Thread.currentThread().getId();
+                taskCpuStart = THREADS.isCurrentThreadCpuTimeSupported() ? cpuNow() : -1;
+            }
+            return (c & TIME_MASK) == 0;
+        }
+
+        /** The mean cost of reading the thread's CPU clock twice, which every timed call pays. */
+        static long calibrate() {
+            int n = 2000;
+            long sum = 0;
+            for (int i = 0; i < n; i++) {
+                long a = cpuNow();
+                sum += cpuNow() - a;
+            }
+            return sum / n;
+        }
+
+        /** CPU time of this thread, ns: a timed call is measured in the same unit as the task. */
+        static long cpuNow() {
+            return THREADS.getCurrentThreadCpuTime();
+        }
+
+        void timed(long t0) {
+            long t1 = cpuNow();
+            timedCalls++;
+            timedNanos += t1 - t0;
+            lastCallNanos = System.nanoTime();
+        }
+
+        synchronized void event(int state, byte op, long key, long nsA, long nsB, long aux,
+                int size, int flags) {
+            if (closed || stopped != null) {
+                dropped++;
+                return;
+            }
+            if (eventCount >= settings.maxEvents) {
+                stop("max-events");
+                dropped++;
+                return;
+            }
+            if (written + events.position() + EVENT_BYTES + 4096 > settings.maxBytes) {
+                stop("max-bytes");
+                dropped++;
+                return;
+            }
+            if (events.remaining() < EVENT_BYTES) {
+                flushEvents();
+            }
+            events.putLong(nowMs).putLong(key).putLong(nsA).putLong(nsB).putLong(aux)
+                    .putInt(size).putShort((short) state).put(op).put((byte) flags);
+            eventCount++;
+        }
+
+        void stop(String why) {
+            stopped = why;
+            sampled = false;
+            LOG.info("tuner recorder: {} reached in {}; recording stopped, the job goes on",
+                    why, file);
+        }
+
+        synchronized void flushEvents() {
+            if (events.position() == 0) {
+                return;
+            }
+            events.flip();
+            block(BLOCK_EVENTS, events, events.remaining() / EVENT_BYTES);
+            events.clear();
+        }
+
+        synchronized void close() {
+            if (closed) {
+                return;
+            }
+            flushEvents();
+            long cpu = -1;
+            if (taskThreadId >= 0 && taskCpuStart >= 0) {
+                long now = THREADS.getThreadCpuTime(taskThreadId);
+                cpu = now >= 0 ? now - taskCpuStart : -1;
+            }
+            StringBuilder b = new StringBuilder("{");
+            b.append("\"events\":").append(eventCount).append(',');
+            b.append("\"dropped_events\":").append(dropped).append(',');
+            b.append("\"stopped\":");
+            if (stopped == null) {
+                b.append("null");
+            } else {
+                quote(b, stopped);
+            }
+            b.append(',');
+            b.append("\"key_switches\":").append(keySwitches).append(',');
+            b.append("\"sampled_key_switches\":").append(sampledSwitches).append(',');
+            b.append("\"state_calls\":").append(calls).append(',');
+            b.append("\"timed_calls\":").append(timedCalls).append(',');
+            b.append("\"timed_ns\":").append(timedNanos).append(',');
+            b.append("\"timer_cost_ns\":").append(timerCost).append(',');
+            b.append("\"task_cpu_ns\":").append(cpu).append(',');
+            b.append("\"wall_ns\":").append(Math.max(0, lastCallNanos - firstCallNanos)).append(',');
+            b.append("\"key_lengths\":").append(histogram(keyLengths)).append(',');
+            b.append("\"user_key_lengths\":{");
+            boolean first = true;
+            for (Map.Entry<Integer, int[]> e : userKeyLengths.entrySet()) {
+                if (!first) {
+                    b.append(',');
+                }
+                first = false;
+                b.append('"').append(e.getKey()).append("\":").append(histogram(e.getValue()));
+            }
+            b.append("},\"ended_ms\":").append(System.currentTimeMillis()).append('}');
+            // The footer is written even after a stop: it says why the events end.
+            String reason = stopped;
+            stopped = null;
+            block(BLOCK_FOOTER, ByteBuffer.wrap(b.toString().getBytes(StandardCharsets.UTF_8)), 0);
+            stopped = reason;
+            closed = true;
+            try {
+                channel.close();
+            } catch (IOException e) {
+                LOG.warn("tuner recorder: closing {}: {}", file, e.toString());
+            }
+        }
+
+        static String histogram(int[] counts) {
+            StringBuilder b = new StringBuilder("{");
+            boolean first = true;
+            for (int i = 0; i < counts.length; i++) {
+                if (counts[i] == 0) {
+                    continue;
+                }
+                if (!first) {
+                    b.append(',');
+                }
+                first = false;
+                b.append('"').append(i).append("\":").append(counts[i]);
+            }
+            return b.append('}').toString();
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The keyed backend: the delegate's, plus recording wrappers around states and timers.
+
+    static final class RecordingKeyedBackend<K> extends AbstractKeyedStateBackend<K> {
+        final AbstractKeyedStateBackend<K> d;
+        final Recording rec;
+
+        RecordingKeyedBackend(AbstractKeyedStateBackend<K> d, Recording rec) {
+            super(d);
+            this.d = d;
+            this.rec = rec;
+        }
+
+        @Override
+        public void setCurrentKey(K newKey) {
+            d.setCurrentKey(newKey);
+            rec.onKey(newKey, keySerializer);
+        }
+
+        //flink2{
+        @Override
+        public void setCurrentKeyAndKeyGroup(K newKey, int newKeyGroupIndex) {
+            d.setCurrentKeyAndKeyGroup(newKey, newKeyGroupIndex);
+            rec.onKey(newKey, keySerializer);
+        }
+
+        @Override
+        public String getBackendTypeIdentifier() {
+            return d.getBackendTypeIdentifier();
+        }
+        //}flink2
+
+        @Override
+        public void setCurrentKeyGroupIndex(int currentKeyGroupIndex) {
+            d.setCurrentKeyGroupIndex(currentKeyGroupIndex);
+        }
+
+        @Override
+        public <N, SV, SEV, S extends State, IS extends S> IS createOrUpdateInternalState(
+                TypeSerializer<N> namespaceSerializer,
+                StateDescriptor<S, SV> stateDesc,
+                StateSnapshotTransformFactory<SEV> snapshotTransformFactory) throws Exception {
+            IS s = d.createOrUpdateInternalState(
+                    namespaceSerializer, stateDesc, snapshotTransformFactory);
+            return wrap(s, stateDesc);
+        }
+
+        @Override
+        public <N, SV, SEV, S extends State, IS extends S> IS createOrUpdateInternalState(
+                TypeSerializer<N> namespaceSerializer,
+                StateDescriptor<S, SV> stateDesc,
+                StateSnapshotTransformFactory<SEV> snapshotTransformFactory,
+                boolean allowFutureMetadataUpdates) throws Exception {
+            IS s = d.createOrUpdateInternalState(namespaceSerializer, stateDesc,
+                    snapshotTransformFactory, allowFutureMetadataUpdates);
+            return wrap(s, stateDesc);
+        }
+
+        @SuppressWarnings({"unchecked", "rawtypes"})
+        <IS> IS wrap(IS s, StateDescriptor<?, ?> desc) {
+            InternalKvState kv = (InternalKvState) s;
+            String ns = namespaceKind(kv.getNamespaceSerializer());
+            // TtlStateFactory.java wraps the value serializer in a TtlSerializer when TTL is on.
+            boolean ttl = kv.getValueSerializer().getClass().getName().contains("Ttl");
+            String kind;
+            Object w;
+            switch (desc.getType()) {
+                case VALUE:
+                    kind = "value";
+                    break;
+                case LIST:
+                    kind = "list";
+                    break;
+                case MAP:
+                    kind = "map";
+                    break;
+                case REDUCING:
+                    kind = "reducing";
+                    break;
+                case AGGREGATING:
+                    kind = "aggregating";
+                    break;
+                default:
+                    LOG.warn("tuner recorder: state {} of type {} is not recorded",
+                            desc.getName(), desc.getType());
+                    return s;
+            }
+            int id = rec.defineState(desc.getName(), kind, ns, ttl);
+            switch (kind) {
+                case "value":
+                    w = new ValueW(rec, id, (InternalValueState) s);
+                    break;
+                case "list":
+                    w = new ListW(rec, id, (InternalListState) s);
+                    break;
+                case "map":
+                    w = new MapW(rec, id, (InternalMapState) s);
+                    break;
+                case "reducing":
+                    w = new ReducingW(rec, id, (InternalReducingState) s);
+                    break;
+                default:
+                    w = new AggregatingW(rec, id, (InternalAggregatingState) s);
+            }
+            return (IS) w;
+        }
+
+        static String namespaceKind(TypeSerializer<?> ser) {
+            String n = ser.getClass().getName();
+            if (n.endsWith("VoidNamespaceSerializer")) {
+                return "void";
+            }
+            if (n.endsWith("TimeWindow$Serializer")) {
+                return "window";
+            }
+            return "other";
+        }
+
+        @Override
+        public <T extends HeapPriorityQueueElement & PriorityComparable<? super T> & Keyed<?>>
+                KeyGroupedInternalPriorityQueue<T> create(
+                        String stateName, TypeSerializer<T> byteOrderedElementSerializer) {
+            return new TimersW<>(rec, rec.defineState(stateName, "timers", "timer", false),
+                    d.create(stateName, byteOrderedElementSerializer), keySerializer);
+        }
+
+        @Override
+        public <T extends HeapPriorityQueueElement & PriorityComparable<? super T> & Keyed<?>>
+                KeyGroupedInternalPriorityQueue<T> create(
+                        String stateName,
+                        TypeSerializer<T> byteOrderedElementSerializer,
+                        boolean allowFutureMetadataUpdates) {
+            return new TimersW<>(rec, rec.defineState(stateName, "timers", "timer", false),
+                    d.create(stateName, byteOrderedElementSerializer, allowFutureMetadataUpdates),
+                    keySerializer);
+        }
+
+        // Everything else is the delegate's.
+
+        @Override
+        public <N> Stream<K> getKeys(String state, N namespace) {
+            return d.getKeys(state, namespace);
+        }
+
+        @Override
+        public <N> Stream<K> getKeys(List<String> states, N namespace) {
+            return d.getKeys(states, namespace);
+        }
+
+        @Override
+        public <N> Stream<Tuple2<K, N>> getKeysAndNamespaces(String state) {
+            return d.getKeysAndNamespaces(state);
+        }
+
+        @Override
+        public RunnableFuture<SnapshotResult<KeyedStateHandle>> snapshot(
+                long checkpointId, long timestamp, CheckpointStreamFactory streamFactory,
+                CheckpointOptions checkpointOptions) throws Exception {
+            return d.snapshot(checkpointId, timestamp, streamFactory, checkpointOptions);
+        }
+
+        @Override
+        public SavepointResources<K> savepoint() throws Exception {
+            return d.savepoint();
+        }
+
+        @Override
+        public void notifyCheckpointComplete(long checkpointId) throws Exception {
+            d.notifyCheckpointComplete(checkpointId);
+        }
+
+        @Override
+        public void notifyCheckpointAborted(long checkpointId) throws Exception {
+            d.notifyCheckpointAborted(checkpointId);
+        }
+
+        @Override
+        public void notifyCheckpointSubsumed(long checkpointId) throws Exception {
+            d.notifyCheckpointSubsumed(checkpointId);
+        }
+
+        @Override
+        public int numKeyValueStateEntries() {
+            return d.numKeyValueStateEntries();
+        }
+
+        @Override
+        public boolean requiresLegacySynchronousTimerSnapshots(SnapshotType checkpointType) {
+            return d.requiresLegacySynchronousTimerSnapshots(checkpointType);
+        }
+
+        @Override
+        public boolean isSafeToReuseKVState() {
+            return d.isSafeToReuseKVState();
+        }
+
+        @Override
+        public KeyedStateBackend<K> getDelegatedKeyedStateBackend(boolean recursive) {
+            return recursive ? d.getDelegatedKeyedStateBackend(true) : d;
+        }
+
+        @Override
+        public void dispose() {
+            rec.close();
+            d.dispose();
+        }
+
+        @Override
+        public void close() throws IOException {
+            rec.close();
+            d.close();
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // State wrappers. Each call is counted (one in 64 timed, for all keys); calls on sampled keys
+    // are written with the current namespace.
+
+    abstract static class KvW<K, N, V, S extends InternalKvState<K, N, V>>
+            implements InternalKvState<K, N, V> {
+        final Recording rec;
+        final int id;
+        final S d;
+        N ns;
+
+        KvW(Recording rec, int id, S d) {
+            this.rec = rec;
+            this.id = id;
+            this.d = d;
+        }
+
+        final void emit(byte op, long aux, int size, int flags) {
+            long a = -1;
+            long b = -1;
+            N n = ns;
+            if (n instanceof TimeWindow) {
+                a = ((TimeWindow) n).getStart();
+                b = ((TimeWindow) n).getEnd();
+                flags |= FLAG_NS_WINDOW;
+            } else if (n != null && !(n instanceof VoidNamespace)) {
+                a = rec.hashOf(d.getNamespaceSerializer(), n, null);
+                flags |= FLAG_NS_OTHER;
+            }
+            rec.event(id, op, rec.keyHash, a, b, aux, size, flags);
+        }
+
+        final void done(long t0, byte op, int size) {
+            if (t0 != 0) {
+                rec.timed(t0);
+            }
+            if (rec.sampled) {
+                emit(op, -1, size, size < 0 ? FLAG_SIZE_UNKNOWN : 0);
+            }
+        }
+
+        final long start() {
+            return rec.tick() ? Recording.cpuNow() : 0;
+        }
+
+        @Override
+        public TypeSerializer<K> getKeySerializer() {
+            return d.getKeySerializer();
+        }
+
+        @Override
+        public TypeSerializer<N> getNamespaceSerializer() {
+            return d.getNamespaceSerializer();
+        }
+
+        @Override
+        public TypeSerializer<V> getValueSerializer() {
+            return d.getValueSerializer();
+        }
+
+        @Override
+        public void setCurrentNamespace(N namespace) {
+            ns = namespace;
+            d.setCurrentNamespace(namespace);
+        }
+
+        @Override
+        public byte[] getSerializedValue(byte[] serializedKeyAndNamespace,
+                TypeSerializer<K> safeKeySerializer, TypeSerializer<N> safeNamespaceSerializer,
+                TypeSerializer<V> safeValueSerializer) throws Exception {
+            return d.getSerializedValue(serializedKeyAndNamespace, safeKeySerializer,
+                    safeNamespaceSerializer, safeValueSerializer);
+        }
+
+        @Override
+        public StateIncrementalVisitor<K, N, V> getStateIncrementalVisitor(
+                int recommendedMaxNumberOfReturnedRecords) {
+            return d.getStateIncrementalVisitor(recommendedMaxNumberOfReturnedRecords);
+        }
+
+        @Override
+        public void clear() {
+            long t0 = start();
+            d.clear();
+            done(t0, CLEAR, 0);
+        }
+    }
+
+    static final class ValueW<K, N, V> extends KvW<K, N, V, InternalValueState<K, N, V>>
+            implements InternalValueState<K, N, V> {
+        ValueW(Recording rec, int id, InternalValueState<K, N, V> d) {
+            super(rec, id, d);
+        }
+
+        @Override
+        public V value() throws java.io.IOException {
+            long t0 = start();
+            V v = d.value();
+            done(t0, GET, 0);
+            return v;
+        }
+
+        @Override
+        public void update(V value) throws java.io.IOException {
+            long t0 = start();
+            d.update(value);
+            if (value == null) {
+                done(t0, CLEAR, 0); // ValueState.update(null) deletes the value
+            } else {
+                done(t0, UPDATE, rec.sampled ? rec.sizeOf(d.getValueSerializer(), value) : 0);
+            }
+        }
+    }
+
+    abstract static class MergingW<K, N, IN, SV, OUT, S extends
+            org.apache.flink.runtime.state.internal.InternalMergingState<K, N, IN, SV, OUT>>
+            extends KvW<K, N, SV, S> {
+        MergingW(Recording rec, int id, S d) {
+            super(rec, id, d);
+        }
+
+        public OUT get() throws Exception {
+            long t0 = start();
+            OUT v = d.get();
+            done(t0, GET, 0);
+            return v;
+        }
+
+        public SV getInternal() throws Exception {
+            long t0 = start();
+            SV v = d.getInternal();
+            done(t0, GET, 0);
+            return v;
+        }
+
+        public void updateInternal(SV value) throws Exception {
+            long t0 = start();
+            d.updateInternal(value);
+            done(t0, UPDATE, rec.sampled ? rec.sizeOf(d.getValueSerializer(), value) : 0);
+        }
+
+        // Session-window merges are not recorded (no trace code for them).
+        public void mergeNamespaces(N target, Collection<N> sources) throws Exception {
+            d.mergeNamespaces(target, sources);
+        }
+    }
+
+    static final class ListW<K, N, T>
+            extends MergingW<K, N, T, List<T>, Iterable<T>, InternalListState<K, N, T>>
+            implements InternalListState<K, N, T> {
+        final TypeSerializer<T> element;
+
+        ListW(Recording rec, int id, InternalListState<K, N, T> d) {
+            super(rec, id, d);
+            TypeSerializer<List<T>> ser = d.getValueSerializer();
+            element = ser instanceof ListSerializer
+                    ? ((ListSerializer<T>) ser).getElementSerializer() : null;
+        }
+
+        int sizeOfAll(List<T> values) {
+            if (!rec.sampled || values == null) {
+                return 0;
+            }
+            if (element == null) {
+                return -1;
+            }
+            int n = 0;
+            for (T v : values) {
+                n += rec.sizeOf(element, v);
+            }
+            return n;
+        }
+
+        @Override
+        public void add(T value) throws Exception {
+            long t0 = start();
+            d.add(value);
+            done(t0, ADD, rec.sampled ? (element == null ? -1 : rec.sizeOf(element, value)) : 0);
+        }
+
+        @Override
+        public void update(List<T> values) throws Exception {
+            long t0 = start();
+            d.update(values);
+            done(t0, UPDATE, sizeOfAll(values));
+        }
+
+        @Override
+        public void addAll(List<T> values) throws Exception {
+            long t0 = start();
+            d.addAll(values);
+            done(t0, ADD, sizeOfAll(values));
+        }
+    }
+
+    static final class ReducingW<K, N, T>
+            extends MergingW<K, N, T, T, T, InternalReducingState<K, N, T>>
+            implements InternalReducingState<K, N, T> {
+        ReducingW(Recording rec, int id, InternalReducingState<K, N, T> d) {
+            super(rec, id, d);
+        }
+
+        @Override
+        public void add(T value) throws Exception {
+            long t0 = start();
+            d.add(value);
+            // The input has the accumulator's type: its size stands for the written value's.
+            done(t0, ADD, rec.sampled ? rec.sizeOf(d.getValueSerializer(), value) : 0);
+        }
+    }
+
+    static final class AggregatingW<K, N, IN, SV, OUT>
+            extends MergingW<K, N, IN, SV, OUT, InternalAggregatingState<K, N, IN, SV, OUT>>
+            implements InternalAggregatingState<K, N, IN, SV, OUT> {
+        AggregatingW(Recording rec, int id, InternalAggregatingState<K, N, IN, SV, OUT> d) {
+            super(rec, id, d);
+        }
+
+        @Override
+        public void add(IN value) throws Exception {
+            long t0 = start();
+            d.add(value);
+            int size = -1;
+            if (t0 != 0) {
+                rec.timed(t0);
+            }
+            if (rec.sampled) {
+                // The accumulator written is not visible at the API: one add in 16 reads it back
+                // (an extra state read) for its size; the importer fills the others.
+                if ((rec.aggregatingAdds++ & SIZE_MASK) == 0) {
+                    size = rec.sizeOf(d.getValueSerializer(), d.getInternal());
+                }
+                emit(ADD, -1, size, size < 0 ? FLAG_SIZE_UNKNOWN : 0);
+            }
+        }
+    }
+
+    static final class MapW<K, N, UK, UV>
+            extends KvW<K, N, Map<UK, UV>, InternalMapState<K, N, UK, UV>>
+            implements InternalMapState<K, N, UK, UV> {
+        final TypeSerializer<UK> keys;
+        final TypeSerializer<UV> values;
+        final int[] lengths;
+
+        MapW(Recording rec, int id, InternalMapState<K, N, UK, UV> d) {
+            super(rec, id, d);
+            MapSerializer<UK, UV> ser = (MapSerializer<UK, UV>) d.getValueSerializer();
+            keys = ser.getKeySerializer();
+            values = ser.getValueSerializer();
+            synchronized (rec) {
+                lengths = rec.userKeyLengths.computeIfAbsent(id, x -> new int[66]);
+            }
+        }
+
+        void doneKey(long t0, byte op, UK key, int size) {
+            if (t0 != 0) {
+                rec.timed(t0);
+            }
+            if (rec.sampled) {
+                emit(op, rec.hashOf(keys, key, lengths), size, 0);
+            }
+        }
+
+        @Override
+        public UV get(UK key) throws Exception {
+            long t0 = start();
+            UV v = d.get(key);
+            doneKey(t0, GET, key, 0);
+            return v;
+        }
+
+        @Override
+        public void put(UK key, UV value) throws Exception {
+            long t0 = start();
+            d.put(key, value);
+            doneKey(t0, PUT, key, rec.sampled ? rec.sizeOf(values, value) : 0);
+        }
+
+        @Override
+        public void putAll(Map<UK, UV> map) throws Exception {
+            long t0 = start();
+            d.putAll(map);
+            if (t0 != 0) {
+                rec.timed(t0);
+            }
+            if (rec.sampled && map != null) {
+                for (Map.Entry<UK, UV> e : map.entrySet()) {
+                    emit(PUT, rec.hashOf(keys, e.getKey(), lengths),
+                            rec.sizeOf(values, e.getValue()), 0);
+                }
+            }
+        }
+
+        @Override
+        public void remove(UK key) throws Exception {
+            long t0 = start();
+            d.remove(key);
+            doneKey(t0, REMOVE, key, 0);
+        }
+
+        @Override
+        public boolean contains(UK key) throws Exception {
+            long t0 = start();
+            boolean r = d.contains(key);
+            doneKey(t0, CONTAINS, key, 0);
+            return r;
+        }
+
+        // Iteration is recorded where it starts (the entries read are not visible).
+        @Override
+        public Iterable<Map.Entry<UK, UV>> entries() throws Exception {
+            long t0 = start();
+            Iterable<Map.Entry<UK, UV>> r = d.entries();
+            done(t0, ITERATE, 0);
+            return r;
+        }
+
+        @Override
+        public Iterable<UK> keys() throws Exception {
+            long t0 = start();
+            Iterable<UK> r = d.keys();
+            done(t0, ITERATE, 0);
+            return r;
+        }
+
+        @Override
+        public Iterable<UV> values() throws Exception {
+            long t0 = start();
+            Iterable<UV> r = d.values();
+            done(t0, ITERATE, 0);
+            return r;
+        }
+
+        @Override
+        public Iterator<Map.Entry<UK, UV>> iterator() throws Exception {
+            long t0 = start();
+            Iterator<Map.Entry<UK, UV>> r = d.iterator();
+            done(t0, ITERATE, 0);
+            return r;
+        }
+
+        @Override
+        public boolean isEmpty() throws Exception {
+            long t0 = start();
+            boolean r = d.isEmpty();
+            done(t0, ITERATE, 0);
+            return r;
+        }
+    }
+
+    /** Timer queue: add = register, remove = delete, a non-empty poll = fire. */
+    static final class TimersW<T> implements KeyGroupedInternalPriorityQueue<T> {
+        final Recording rec;
+        final int id;
+        final KeyGroupedInternalPriorityQueue<T> d;
+        final TypeSerializer<Object> keySerializer;
+
+        @SuppressWarnings("unchecked")
+        TimersW(Recording rec, int id, KeyGroupedInternalPriorityQueue<T> d,
+                TypeSerializer<?> keySerializer) {
+            this.rec = rec;
+            this.id = id;
+            this.d = d;
+            this.keySerializer = (TypeSerializer<Object>) keySerializer;
+        }
+
+        void record(byte op, T t, long t0) {
+            if (t0 != 0) {
+                rec.timed(t0);
+            }
+            if (!(t instanceof InternalTimer)) {
+                return;
+            }
+            InternalTimer<?, ?> timer = (InternalTimer<?, ?>) t;
+            long key = rec.hashOf(keySerializer, timer.getKey(), null);
+            if (rec.stopped != null || (key >>> 11) >= rec.sampleBelow) {
+                return; // per-key sampling applies to the timer's key
+            }
+            Object n = timer.getNamespace();
+            long a = -1;
+            long b = -1;
+            int flags = 0;
+            if (n instanceof TimeWindow) {
+                a = ((TimeWindow) n).getStart();
+                b = ((TimeWindow) n).getEnd();
+                flags = FLAG_NS_WINDOW;
+            } else if (n != null && !(n instanceof VoidNamespace)) {
+                a = n.hashCode();
+                flags = FLAG_NS_OTHER;
+            }
+            if (op == FIRE_TIMER) {
+                rec.nowMs = System.currentTimeMillis();
+            }
+            rec.event(id, op, key, a, b, timer.getTimestamp(), 0, flags);
+        }
+
+        long start() {
+            return rec.tick() ? Recording.cpuNow() : 0;
+        }
+
+        @Override
+        public T poll() {
+            long t0 = start();
+            T t = d.poll();
+            if (t != null) {
+                record(FIRE_TIMER, t, t0);
+            } else if (t0 != 0) {
+                rec.timed(t0);
+            }
+            return t;
+        }
+
+        @Override
+        public boolean add(T t) {
+            long t0 = start();
+            boolean r = d.add(t);
+            record(REGISTER_TIMER, t, t0);
+            return r;
+        }
+
+        @Override
+        public boolean remove(T t) {
+            long t0 = start();
+            boolean r = d.remove(t);
+            record(DELETE_TIMER, t, t0);
+            return r;
+        }
+
+        @Override
+        public T peek() {
+            return d.peek();
+        }
+
+        @Override
+        public boolean isEmpty() {
+            return d.isEmpty();
+        }
+
+        @Override
+        public int size() {
+            return d.size();
+        }
+
+        @Override
+        public void addAll(Collection<? extends T> toAdd) {
+            d.addAll(toAdd); // restore, not a job's call
+        }
+
+        @Override
+        public CloseableIterator<T> iterator() {
+            return d.iterator();
+        }
+
+        @Override
+        public Set<T> getSubsetForKeyGroup(int keyGroupId) {
+            return d.getSubsetForKeyGroup(keyGroupId);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+
+    /** SipHash-2-4 (Aumasson and Bernstein), the keyed hash of keys, user keys, namespaces. */
+    static final class SipHash {
+        static long hash(long k0, long k1, byte[] data, int len) {
+            long v0 = 0x736f6d6570736575L ^ k0;
+            long v1 = 0x646f72616e646f6dL ^ k1;
+            long v2 = 0x6c7967656e657261L ^ k0;
+            long v3 = 0x7465646279746573L ^ k1;
+            int end = len - (len % 8);
+            for (int i = 0; i < end; i += 8) {
+                long m = le(data, i, 8);
+                v3 ^= m;
+                for (int r = 0; r < 2; r++) {
+                    v0 += v1; v1 = Long.rotateLeft(v1, 13); v1 ^= v0; v0 = Long.rotateLeft(v0, 32);
+                    v2 += v3; v3 = Long.rotateLeft(v3, 16); v3 ^= v2;
+                    v0 += v3; v3 = Long.rotateLeft(v3, 21); v3 ^= v0;
+                    v2 += v1; v1 = Long.rotateLeft(v1, 17); v1 ^= v2; v2 = Long.rotateLeft(v2, 32);
+                }
+                v0 ^= m;
+            }
+            long m = ((long) len & 0xff) << 56 | le(data, end, len - end);
+            v3 ^= m;
+            for (int r = 0; r < 2; r++) {
+                v0 += v1; v1 = Long.rotateLeft(v1, 13); v1 ^= v0; v0 = Long.rotateLeft(v0, 32);
+                v2 += v3; v3 = Long.rotateLeft(v3, 16); v3 ^= v2;
+                v0 += v3; v3 = Long.rotateLeft(v3, 21); v3 ^= v0;
+                v2 += v1; v1 = Long.rotateLeft(v1, 17); v1 ^= v2; v2 = Long.rotateLeft(v2, 32);
+            }
+            v0 ^= m;
+            v2 ^= 0xff;
+            for (int r = 0; r < 4; r++) {
+                v0 += v1; v1 = Long.rotateLeft(v1, 13); v1 ^= v0; v0 = Long.rotateLeft(v0, 32);
+                v2 += v3; v3 = Long.rotateLeft(v3, 16); v3 ^= v2;
+                v0 += v3; v3 = Long.rotateLeft(v3, 21); v3 ^= v0;
+                v2 += v1; v1 = Long.rotateLeft(v1, 17); v1 ^= v2; v2 = Long.rotateLeft(v2, 32);
+            }
+            return v0 ^ v1 ^ v2 ^ v3;
+        }
+
+        static long le(byte[] b, int off, int n) {
+            long r = 0;
+            for (int i = 0; i < n; i++) {
+                r |= (b[off + i] & 0xffL) << (8 * i);
+            }
+            return r;
+        }
+
+        /** The reference vector of the SipHash paper (key 00..0f, message 00..0e). */
+        public static void main(String[] args) {
+            byte[] m = new byte[15];
+            for (int i = 0; i < 15; i++) {
+                m[i] = (byte) i;
+            }
+            long h = hash(0x0706050403020100L, 0x0f0e0d0c0b0a0908L, m, 15);
+            System.out.println(Long.toHexString(h));
+        }
+    }
+}
