@@ -374,6 +374,124 @@ def trace_inspect(file: Path) -> None:
         click.echo(render_text(summarize(t.header, t.batches(phase))))
 
 
+@trace.command("import")
+@click.argument("recording_dir", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Trace file to write (Parquet).",
+)
+@click.option(
+    "--subtask",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Keep one subtask index of each operator (one slot's share). Default: all subtasks.",
+)
+def trace_import(recording_dir: Path, output: Path, subtask: int | None) -> None:
+    """Convert the recorder's files under RECORDING_DIR (one job) into a trace file.
+
+    ts is the processing time of each call (ms from the recording's first call): a state
+    backend never sees event time. Window namespaces and timer timestamps stay event time.
+    """
+    from tuner.trace.recording import import_recording
+
+    stats = import_recording(recording_dir, output, subtask=subtask)
+    click.echo(
+        f"{output}: {stats.events} events from {stats.files} files, {len(stats.states)} states, "
+        f"{stats.events_per_s / 1e6:.2f}M events/s"
+    )
+    if stats.dropped_events:
+        stops = ", ".join(f"{k} in {v} files" for k, v in sorted(stats.stopped.items()))
+        click.echo(f"recording stopped early ({stops}): {stats.dropped_events} calls not recorded")
+    if stats.other_namespaces:
+        click.echo(f"{stats.other_namespaces} calls in other namespaces replayed as VoidNamespace")
+    share = stats.time_share.share if stats.time_share else None
+    if share is not None:
+        click.echo(
+            f"state calls took {share:.1%} of the task threads' CPU time (sampled): a state "
+            "backend gain of g speeds the job up by 1/(1 - share + share/(1+g)) - 1"
+        )
+
+
+@cli.group()
+def recorder() -> None:
+    """Record a running Flink job's keyed-state calls (a state backend that wraps yours)."""
+
+
+def flink_version_option(default: str) -> Callable[[F], F]:
+    """--flink-version for the recorder commands."""
+    return click.option(
+        "--flink-version",
+        default=default,
+        show_default=True,
+        help="Flink the job runs on: 2.x (2.0 .. 2.3) or 1.20.",
+    )
+
+
+@recorder.command("jar")
+@flink_version_option("2.x")
+def recorder_jar(flink_version: str) -> None:
+    """Build the recorder jar against the installed Flink (cached) and print its path.
+
+    Copy it into Flink's lib/ on every JobManager and TaskManager.
+    """
+    from tuner.recorder.build import build_jar
+
+    click.echo(str(build_jar(flink_version).path))
+
+
+@recorder.command("config")
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    help="Directory the TaskManagers write recordings into (one file per subtask and attempt).",
+)
+@click.option(
+    "--sample",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Share of keys recorded (per key: a sampled key's calls are all recorded).",
+)
+@click.option(
+    "--max-events",
+    type=int,
+    default=None,
+    help="Stop recording a subtask after N events (the job goes on). Default: no limit.",
+)
+@click.option(
+    "--max-bytes",
+    type=int,
+    default=None,
+    help="Stop recording a subtask's file at this size in bytes. Default: 1 GiB.",
+)
+@flink_version_option("2.x")
+def recorder_config(
+    directory: str,
+    sample: float,
+    max_events: int | None,
+    max_bytes: int | None,
+    flink_version: str,
+) -> None:
+    """Print the configuration lines that switch recording on (config.yaml for 2.x,
+    flink-conf.yaml for 1.20). Each call draws a new secret for the key hashes."""
+    from tuner.recorder.build import config_lines
+
+    click.echo(
+        config_lines(
+            directory,
+            sample=sample,
+            max_events=max_events,
+            max_bytes=max_bytes,
+            flink_version=flink_version,
+        ),
+        nl=False,
+    )
+
+
 @cli.command()
 @click.option(
     "--ops",

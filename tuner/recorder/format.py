@@ -6,7 +6,8 @@ One file per operator subtask and restart attempt, ``<dir>/<job id>/<operator>.<
 ==========  ====================================================================================
 part        layout
 ==========  ====================================================================================
-header      ``TUNERREC`` (8 bytes), u32 format version (1), u32 n, n bytes of JSON: format,
+header      ``TUNERREC`` (8 bytes), u32 format version (1), u32 n, u32 CRC32 of the JSON, n
+            bytes of JSON: format,
             flink_version, job_id, operator, task, subtask, attempt, parallelism,
             max_parallelism, sample, random_secret, hash (``siphash-2-4``), started_ms
 blocks      u8 type, 3 zero bytes, u32 payload length, u32 CRC32 of the payload, u32 count,
@@ -19,9 +20,11 @@ event       i64 ts (processing time, ms), u64 key (SipHash-2-4 of the serialized
             i32 size (bytes of the serialized value written; -1 unknown), u16 state id, u8 op
             (:class:`tuner.trace.ops.Op` codes), u8 flags (1 window ns, 2 other ns, 4 size unknown)
 footer      JSON: events, dropped_events, stopped (null, ``max-events``, ``max-bytes``,
-            ``io-error: ...``), key_switches, sampled_key_switches, state_calls, timed_calls,
-            timed_ns (thread CPU time of the timed calls), timer_cost_ns (what reading the clock twice costs, to subtract per timed call), task_cpu_ns (of the task thread, first call to close), wall_ns, key_lengths and user_key_lengths (histograms of
-            serialized lengths), ended_ms
+            ``io-error: ...``), key_switches, sampled_key_switches, state_calls,
+            timed_calls, timed_ns (thread CPU time of the timed calls), timer_cost_ns (what
+            reading that clock twice costs, subtracted per timed call), task_cpu_ns (the task
+            thread's CPU time from its first state call to close), wall_ns, key_lengths and
+            user_key_lengths (histograms of serialized lengths), ended_ms
 ==========  ====================================================================================
 
 A file without a footer was not closed (the job was killed, or still runs): it is refused as
@@ -34,6 +37,7 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,7 @@ __all__ = [
     "Recording",
     "read_recording",
     "recording_files",
+    "write_recording",
 ]
 
 MAGIC = b"TUNERREC"
@@ -76,7 +81,7 @@ EVENT_DTYPE = np.dtype(
 )
 assert EVENT_DTYPE.itemsize == 48
 _BLOCK = struct.Struct("<B3xIII")
-_FILE_HEADER = struct.Struct("<8sII")
+_FILE_HEADER = struct.Struct("<8sIII")
 KINDS = ("value", "list", "map", "reducing", "aggregating", "timers")
 
 
@@ -124,7 +129,7 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
         raise TunerError(f"cannot read the recording: {e.strerror}", file=str(p)) from None
     if len(data) < _FILE_HEADER.size:
         raise _error(p, 0, f"truncated: {len(data)} bytes, shorter than the file header")
-    magic, version, n = _FILE_HEADER.unpack_from(data, 0)
+    magic, version, n, header_crc = _FILE_HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise _error(p, 0, f"not a tuner recording (magic {magic!r}, expected {MAGIC!r})")
     if version != VERSION:
@@ -134,6 +139,8 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     off = _FILE_HEADER.size
     if off + n > len(data):
         raise _error(p, off, "truncated inside the JSON header")
+    if zlib.crc32(data[off : off + n]) != header_crc:
+        raise _error(p, off, "corrupt header (CRC32 mismatch)")
     header = _json(data[off : off + n], p, off, "header")
     off += n
     states: list[dict[str, Any]] = []
@@ -148,8 +155,9 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
         btype, length, crc, count = _BLOCK.unpack_from(data, off)
         start = off + _BLOCK.size
         if start + length > len(data):
-            raise _error(p, off, f"truncated block: {length} bytes announced, "
-                         f"{len(data) - start} present")
+            raise _error(
+                p, off, f"truncated block: {length} bytes announced, {len(data) - start} present"
+            )
         payload = view[start : start + length]
         if zlib.crc32(payload) != crc:
             raise _error(p, off, "corrupt block (CRC32 mismatch)")
@@ -169,8 +177,10 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
         off = start + length
     if footer is None:
         raise _error(
-            p, off, "truncated: no footer (the job was killed, or still runs; the recorder "
-            "writes the footer when the task ends)"
+            p,
+            off,
+            "truncated: no footer (the job was killed, or still runs; the recorder "
+            "writes the footer when the task ends)",
         )
     events = np.concatenate(chunks) if chunks else np.zeros(0, dtype=EVENT_DTYPE)
     if events.shape[0]:
@@ -190,3 +200,32 @@ def recording_files(directory: str | os.PathLike[str]) -> list[Path]:
     if not files:
         raise TunerError(f"no recording files (*{SUFFIX}) in the directory", file=str(d))
     return files
+
+
+def write_recording(
+    path: str | os.PathLike[str],
+    header: dict[str, Any],
+    states: Sequence[dict[str, Any]],
+    events: npt.NDArray[np.void],
+    footer: dict[str, Any] | None,
+    *,
+    block_events: int = 5461,
+    version: int = VERSION,
+) -> None:
+    """Write a recording as the Java recorder does (all states first, then events in blocks,
+    then the footer; no footer when ``footer`` is None). For tests and benchmarks."""
+
+    def block(kind: int, payload: bytes, count: int) -> bytes:
+        return _BLOCK.pack(kind, len(payload), zlib.crc32(payload), count) + payload
+
+    raw = json.dumps(header).encode()
+    parts = [_FILE_HEADER.pack(MAGIC, version, len(raw), zlib.crc32(raw)), raw]
+    for s in states:
+        parts.append(block(BLOCK_STATE, json.dumps(s).encode(), 1))
+    ev = np.ascontiguousarray(events, dtype=EVENT_DTYPE)
+    for lo in range(0, ev.shape[0], block_events):
+        chunk = ev[lo : lo + block_events]
+        parts.append(block(BLOCK_EVENTS, chunk.tobytes(), chunk.shape[0]))
+    if footer is not None:
+        parts.append(block(BLOCK_FOOTER, json.dumps(footer).encode(), 0))
+    Path(path).write_bytes(b"".join(parts))

@@ -278,11 +278,15 @@ def run_job(
     timeout_s: float = 1800.0,
     jvm_args: Sequence[str] = ("-Xms512m", "-Xmx1g"),
     env: Mapping[str, str] | None = None,
+    main: Sequence[str] | None = None,
+    extra_classpath: Sequence[Path] = (),
 ) -> JobOutcome:
     """Run the job described by ``spec_path`` in a fresh JVM and return its result.
 
-    The job writes ``result_path`` (JSON) when it has finished; a failed or timed-out job
-    raises TunerError with the tail of its output and log.
+    ``main`` replaces the main class and its arguments (default: the replay job and
+    ``spec_path``); ``extra_classpath`` is appended to the class path. The job writes
+    ``result_path`` (JSON) when it has finished; a failed or timed-out job raises TunerError
+    with the tail of its output and log.
     """
     log_file = workdir / "flink.log"
     log_cfg = workdir / "log4j2.properties"
@@ -293,9 +297,8 @@ def run_job(
         *jvm_args,
         f"-Dlog4j.configurationFile={log_cfg}",
         "-cp",
-        f"{flink.classpath}{os.pathsep}{classes}",
-        JOB_CLASS,
-        str(spec_path),
+        os.pathsep.join([flink.classpath, str(classes), *map(str, extra_classpath)]),
+        *(main if main is not None else (JOB_CLASS, str(spec_path))),
     ]
     stdout = workdir / "java.out"
     started = time.perf_counter()

@@ -24,7 +24,7 @@
  * exist only on Flink 2.x (KeyedStateBackend.java gained setCurrentKeyAndKeyGroup and
  * getBackendTypeIdentifier in 2.0) and are dropped when compiling against 1.20.
  *
- * File format: see tuner/recorder/format.py (magic "TUNERREC", version, JSON header, blocks of
+ * File format: see tuner/recorder/format.py (magic "TUNERREC", version, JSON header + CRC, blocks of
  * fixed 48-byte little-endian events with a CRC32 each, a JSON footer block last).
  */
 
@@ -324,8 +324,11 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             json(h, "hash", "siphash-2-4").append(',');
             h.append("\"started_ms\":").append(System.currentTimeMillis()).append('}');
             byte[] header = h.toString().getBytes(StandardCharsets.UTF_8);
-            ByteBuffer b = ByteBuffer.allocate(16 + header.length).order(ByteOrder.LITTLE_ENDIAN);
-            b.put(MAGIC).putInt(FORMAT_VERSION).putInt(header.length).put(header).flip();
+            CRC32 headerCrc = new CRC32();
+            headerCrc.update(header, 0, header.length);
+            ByteBuffer b = ByteBuffer.allocate(20 + header.length).order(ByteOrder.LITTLE_ENDIAN);
+            b.put(MAGIC).putInt(FORMAT_VERSION).putInt(header.length)
+                    .putInt((int) headerCrc.getValue()).put(header).flip();
             r.writeFully(b);
             LOG.info("tuner recorder: recording {} to {}", p.getOperatorIdentifier(), file);
             return r;

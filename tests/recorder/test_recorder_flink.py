@@ -1,0 +1,114 @@
+"""The recorder on real Flink 2.3 and 1.20 (PyPI): a keyed job with Value, Map and List state,
+timers and a window operator, recorded through configuration alone; the imported trace's
+per-state, per-call counts equal the job's own counters."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuner.errors import TunerError
+from tuner.recorder.build import find_flink_version
+from tuner.recorder.demo import COUNTER_CALLS, DemoRun, run_demo
+from tuner.recorder.format import read_recording, recording_files
+from tuner.trace.ops import OP_NAMES, Op, OpBatch
+from tuner.trace.parquet import read_trace
+from tuner.trace.recording import import_recording
+
+pytestmark = pytest.mark.slow
+
+
+def _require(version: str) -> None:
+    if shutil.which("javac") is None or shutil.which("java") is None:
+        pytest.skip("no JDK (java/javac) on PATH")
+    try:
+        find_flink_version(version)
+    except TunerError as exc:
+        pytest.skip(f"no Flink {version}: {exc}")
+
+
+def _calls(trace: Path) -> Counter[tuple[str, str]]:
+    t = read_trace(trace)
+    b = OpBatch.concat(list(t.batches("measure")))
+    names = t.header.names
+    pairs = Counter(zip(b.state.tolist(), b.op.tolist(), strict=True))
+    return Counter({(names[s], OP_NAMES[Op(o)]): n for (s, o), n in pairs.items()})
+
+
+@pytest.fixture(scope="module", params=["2.x", "1.20"])
+def recorded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[DemoRun, Path]:
+    version = str(request.param)
+    _require(version)
+    work = tmp_path_factory.mktemp(f"demo-{version}")
+    run = run_demo(work, flink_version=version, records=6000, keys=150, parallelism=2)
+    trace = work / "trace.parquet"
+    import_recording(work / "rec", trace)
+    return run, trace
+
+
+def test_recorded_calls_equal_the_jobs_counters(recorded: tuple[DemoRun, Path]) -> None:
+    run, trace = recorded
+    calls = _calls(trace)
+    for counter, call in COUNTER_CALLS.items():
+        assert calls[call] == run.counts[counter], (counter, call)
+    # WindowOperator.java: every element registers the trigger's and the cleanup timer.
+    assert (
+        calls[("_timer_state/event_window-timers", "register_timer")] == 2 * run.counts["window.in"]
+    )
+    fired = calls[("_timer_state/event_window-timers", "fire_timer")]
+    assert fired == calls[("window-contents", "clear")] > 0
+    header = read_trace(trace).header
+    info = {s.name: s for s in header.states}
+    assert info["window-contents"].windowed and info["window-contents"].kind == "reducing"
+    assert info["recent"].kind == "map" and info["buffer"].kind == "list"
+    assert info["count"].key_type == "long" and header.max_parallelism == 128
+
+
+def test_one_file_per_operator_subtask_with_timing(recorded: tuple[DemoRun, Path]) -> None:
+    run, _ = recorded
+    assert run.recording_dir is not None
+    recs = [read_recording(f) for f in recording_files(run.recording_dir)]
+    ops = Counter((r.operator.split("_")[0], r.subtask) for r in recs)
+    assert ops == {
+        ("KeyedProcessOperator", 0): 1,
+        ("KeyedProcessOperator", 1): 1,
+        ("WindowOperator", 0): 1,
+        ("WindowOperator", 1): 1,
+    }
+    for r in recs:
+        assert r.footer["stopped"] is None and r.footer["task_cpu_ns"] > 0
+        assert r.footer["timed_calls"] == (r.footer["state_calls"] + 63) // 64
+        assert r.header["hash"] == "siphash-2-4" and not r.header["random_secret"]
+
+
+def test_sampling_keeps_whole_keys_and_limits_stop_cleanly(tmp_path: Path) -> None:
+    _require("2.x")
+    run = run_demo(tmp_path / "a", records=6000, keys=150, sample=0.4, max_events=2500)
+    assert run.counts["value.get"] == 6000  # the job ran to its end
+    assert run.recording_dir is not None
+    recs = [read_recording(f) for f in recording_files(run.recording_dir)]
+    assert all(r.events.shape[0] <= 2500 for r in recs)
+    stopped = [r for r in recs if r.footer["stopped"] == "max-events"]
+    assert stopped and all(r.footer["dropped_events"] > 0 for r in stopped)
+    # Per-key sampling: a key is in or out; in the value state (get + update per record) every
+    # sampled key that was not cut off by the limit has as many gets as updates.
+    for r in recs:
+        if r.footer["stopped"] is not None or not r.states:
+            continue
+        ids = {s["name"]: s["id"] for s in r.states}
+        if "count" not in ids:
+            continue
+        ev = r.events[r.events["state"] == ids["count"]]
+        gets = Counter(ev["key"][ev["op"] == Op.GET].tolist())
+        updates = Counter(ev["key"][ev["op"] == Op.UPDATE].tolist())
+        assert gets == updates
+    sampled = sum(r.footer["sampled_key_switches"] for r in recs)
+    total = sum(r.footer["key_switches"] for r in recs)
+    assert 0 < sampled < total
+    assert np.isfinite(sampled / total)

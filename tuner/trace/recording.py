@@ -1,0 +1,315 @@
+"""Import a recording (the recorder's files of one job) into a trace file.
+
+Rules, so a recorded trace means the same thing as a generated one:
+
+* **Timestamps.** A state backend never sees a record's event time, so ``ts`` is the processing
+  time of the call (ms, the recorder's clock at the record's key switch), minus the earliest
+  call of the recording: the trace starts at 0. Files (subtasks, restart attempts) are merged by
+  that time, in file order within a millisecond. Window namespaces and timer timestamps are
+  kept as the job set them (event time); they never mix with ``ts``.
+* **Keys** are SipHash values; each distinct hash becomes a dense id (0, 1, ...), and so does
+  each map user key. The key type is ``long`` when the job's keys serialize to 8 bytes, else
+  ``string`` of the serialized length less one (StringSerializer's length byte).
+* **Sizes.** Only writes carry a size. A TTL state's sizes lose TTL's 8-byte timestamp (the
+  replay adds it back). An aggregating ``add`` whose size was not read (the recorder reads one
+  accumulator in 16) gets its state's median measured size.
+* **Phases.** Every row is measured (phase 1): the recording starts where the job was; state
+  restored from a checkpoint is not in it.
+* Namespaces other than TimeWindow and VoidNamespace (e.g. GlobalWindow) are replayed as
+  VoidNamespace; the count is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tuner.errors import TunerError
+from tuner.recorder.format import (
+    FLAG_NS_OTHER,
+    FLAG_NS_WINDOW,
+    FLAG_SIZE_UNKNOWN,
+    Recording,
+    read_recording,
+    recording_files,
+)
+from tuner.trace.ops import COLUMNS, TIMER_STATE_PREFIX, Op, OpBatch, StateInfo, StreamHeader
+from tuner.trace.parquet import write_trace
+
+__all__ = ["ImportStats", "StateTimeShare", "import_recording", "state_time_share"]
+
+BATCH_ROWS = 1 << 20
+_WRITES = np.array([int(Op.UPDATE), int(Op.ADD), int(Op.PUT)], dtype=np.uint8)
+_MAP_KEYED = np.array([int(Op.GET), int(Op.PUT), int(Op.REMOVE), int(Op.CONTAINS)], dtype=np.uint8)
+_TIMER_OPS = np.array(
+    [int(Op.REGISTER_TIMER), int(Op.DELETE_TIMER), int(Op.FIRE_TIMER)], dtype=np.uint8
+)
+_SUBTASK_SUFFIX = re.compile(r"_?\(\d+/\d+\)$")
+TTL_BYTES = 8  # TtlValue: the value plus an 8-byte last-access timestamp (TtlStateFactory.java)
+
+
+@dataclass(frozen=True)
+class StateTimeShare:
+    """The recorder's sampled timing: how much of the task threads' CPU went to state calls."""
+
+    state_calls: int
+    estimated_state_cpu_s: float
+    task_cpu_s: float
+
+    @property
+    def share(self) -> float | None:
+        """Estimated state-call CPU over task-thread CPU (None when not measured)."""
+        if self.task_cpu_s <= 0:
+            return None
+        return min(1.0, self.estimated_state_cpu_s / self.task_cpu_s)
+
+
+@dataclass(frozen=True)
+class ImportStats:
+    """What an import read and wrote."""
+
+    files: int
+    events: int
+    states: tuple[StateInfo, ...]
+    seconds: float
+    dropped_events: int
+    stopped: dict[str, int] = field(default_factory=dict)
+    other_namespaces: int = 0
+    time_share: StateTimeShare | None = None
+
+    @property
+    def events_per_s(self) -> float:
+        """Import speed, events per second of wall time (read, convert, write)."""
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def state_time_share(recordings: Sequence[Recording]) -> StateTimeShare:
+    """Sum the footers' sampled timing: (timed CPU − clock cost) scaled to all calls."""
+    calls = 0
+    est = 0.0
+    cpu = 0.0
+    for r in recordings:
+        f = r.footer
+        timed = int(f.get("timed_calls", 0))
+        task = int(f.get("task_cpu_ns", -1))
+        n = int(f.get("state_calls", 0))
+        if timed <= 0 or task <= 0:
+            continue
+        net = max(0.0, float(f.get("timed_ns", 0)) - timed * float(f.get("timer_cost_ns", 0)))
+        calls += n
+        est += net / timed * n / 1e9
+        cpu += task / 1e9
+    return StateTimeShare(state_calls=calls, estimated_state_cpu_s=est, task_cpu_s=cpu)
+
+
+def _operator_base(operator: str) -> str:
+    return _SUBTASK_SUFFIX.sub("", operator)
+
+
+def _modal(histogram: dict[str, int], default: int) -> int:
+    if not histogram:
+        return default
+    return int(max(histogram.items(), key=lambda kv: (kv[1], -int(kv[0])))[0])
+
+
+@dataclass
+class _GlobalState:
+    name: str
+    kind: str
+    windowed: bool
+    ttl: bool
+    key_len: int
+    user_key_len: int = 8
+
+
+def _state_table(
+    recs: Sequence[Recording],
+) -> tuple[list[_GlobalState], list[npt.NDArray[np.int16]]]:
+    """One table for all files; per file a map from its state ids to the table's indices."""
+    # Which operators define each name: a name defined by two operators is prefixed by them
+    # (timer services are shared column families in the replay, so they merge by name).
+    owners: dict[str, set[str]] = {}
+    for r in recs:
+        for s in r.states:
+            owners.setdefault(s["name"], set()).add(_operator_base(r.operator))
+    table: list[_GlobalState] = []
+    index: dict[str, int] = {}
+    maps: list[npt.NDArray[np.int16]] = []
+    for r in recs:
+        key_len = _modal({k: int(v) for k, v in r.footer.get("key_lengths", {}).items()}, 8)
+        local = np.zeros(max(1, len(r.states)), dtype=np.int16)
+        for s in r.states:
+            name = str(s["name"])
+            if s["kind"] != "timers" and len(owners[name]) > 1:
+                name = f"{_operator_base(r.operator)}/{name}"
+            if name not in index:
+                index[name] = len(table)
+                table.append(
+                    _GlobalState(
+                        name=name,
+                        kind=str(s["kind"]),
+                        windowed=s.get("namespace") == "window",
+                        ttl=bool(s.get("ttl", False)),
+                        key_len=key_len,
+                    )
+                )
+            g = table[index[name]]
+            if g.kind != s["kind"]:
+                raise TunerError(
+                    f"state {name!r} is a {g.kind} state in one file and a {s['kind']} state "
+                    "in another",
+                    file=str(r.path),
+                )
+            uk = r.footer.get("user_key_lengths", {}).get(str(s["id"]))
+            if uk:
+                g.user_key_len = _modal({k: int(v) for k, v in uk.items()}, 8)
+            local[int(s["id"])] = index[name]
+        maps.append(local)
+    if len(table) > np.iinfo(np.int16).max:
+        raise TunerError(f"{len(table)} states: more than a trace holds")
+    return table, maps
+
+
+def _dense(values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    _, inverse = np.unique(values, return_inverse=True)
+    out: npt.NDArray[np.int64] = inverse.astype(np.int64, copy=False).reshape(-1)
+    return out
+
+
+def _key_info(g: _GlobalState, n_keys: int) -> tuple[str, int]:
+    if g.key_len == 8:
+        return "long", 8
+    digits = len(str(max(0, n_keys - 1)))
+    return "string", max(g.key_len - 1, digits, 1)
+
+
+def import_recording(
+    directory: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    subtask: int | None = None,
+) -> ImportStats:
+    """Convert the recording under ``directory`` into the trace file ``output`` (see module
+    docstring for the rules). ``subtask`` keeps one subtask index of each operator (one slot's
+    share); default: all subtasks."""
+    started = time.perf_counter()
+    recs = [read_recording(f) for f in recording_files(directory)]
+    jobs = {str(r.header.get("job_id")) for r in recs}
+    if len(jobs) > 1:
+        raise TunerError(
+            f"recordings of {len(jobs)} jobs ({', '.join(sorted(jobs))}); point at one job's "
+            "directory",
+            file=str(directory),
+        )
+    if subtask is not None:
+        recs = [r for r in recs if r.subtask == subtask]
+        if not recs:
+            raise TunerError(f"no recording of subtask {subtask}", file=str(directory))
+    parallelisms = {int(r.header.get("max_parallelism", 128)) for r in recs}
+    if len(parallelisms) > 1:
+        raise TunerError(
+            f"operators with different max parallelism {sorted(parallelisms)}: import them "
+            "separately",
+            file=str(directory),
+        )
+    table, maps = _state_table(recs)
+    ev = np.concatenate([r.events for r in recs])
+    state = np.concatenate([m[r.events["state"]] for r, m in zip(recs, maps, strict=True)]).astype(
+        np.int16
+    )
+    n = ev.shape[0]
+    # Merge files by processing time; a stable sort keeps file order within a millisecond.
+    order = np.argsort(ev["ts"], kind="stable")
+    ev = ev[order]
+    state = state[order]
+    ts = ev["ts"] - (ev["ts"][0] if n else 0)
+    op = ev["op"]
+    flags = ev["flags"]
+    key = _dense(ev["key"])
+    n_keys = int(key.max()) + 1 if n else 0
+
+    is_map = np.array([g.kind == "map" for g in table] or [False])[state]
+    map_keyed = is_map & np.isin(op, _MAP_KEYED)
+    user_key = np.full(n, -1, dtype=np.int64)
+    if map_keyed.any():
+        user_key[map_keyed] = _dense(ev["aux"][map_keyed])
+    timer = np.isin(op, _TIMER_OPS)
+    timer_ts = np.where(timer, ev["aux"], -1)
+    window = (flags & FLAG_NS_WINDOW) != 0
+    ns_start = np.where(window, ev["ns_a"], -1)
+    ns_end = np.where(window, ev["ns_b"], -1)
+    for i, g in enumerate(table):
+        if g.kind == "timers" and bool(window[state == i].any()):
+            g.windowed = True
+
+    size = ev["size"].astype(np.int32)
+    writes = np.isin(op, _WRITES)
+    unknown = writes & (((flags & FLAG_SIZE_UNKNOWN) != 0) | (size < 0))
+    ttl = np.array([g.ttl for g in table] or [False])[state]
+    size = np.where(ttl & (size >= TTL_BYTES), size - TTL_BYTES, size)
+    if unknown.any():
+        for i in np.unique(state[unknown]).tolist():
+            known = writes & ~unknown & (state == i)
+            fill = int(np.median(size[known])) if known.any() else 8
+            size[unknown & (state == i)] = fill
+    size = np.where(writes, size, 0).astype(np.int32)
+
+    infos = []
+    for g in table:
+        key_type, key_size = _key_info(g, n_keys)
+        infos.append(
+            StateInfo(
+                name=g.name,
+                kind=g.kind,
+                key_type=key_type,
+                key_size=key_size,
+                windowed=g.windowed,
+                user_key_size=g.user_key_len if g.kind == "map" else 8,
+                ttl=g.ttl,
+            )
+        )
+    names = [s.name for s in infos]
+    for s in infos:
+        if s.kind == "timers" and not s.name.startswith(TIMER_STATE_PREFIX):
+            raise TunerError(f"timer service {s.name!r} lacks the {TIMER_STATE_PREFIX} prefix")
+    header = StreamHeader(states=tuple(infos), max_parallelism=parallelisms.pop())
+    columns = {
+        "ts": ts,
+        "state": state,
+        "op": op.astype(np.int8),
+        "key": key,
+        "ns_start": ns_start,
+        "ns_end": ns_end,
+        "user_key": user_key,
+        "value_size": size,
+        "timer_ts": timer_ts,
+    }
+    assert set(columns) == {c for c, _ in COLUMNS}
+
+    def batches() -> Any:
+        for lo in range(0, n, BATCH_ROWS):
+            yield OpBatch.from_columns(
+                names, {k: v[lo : lo + BATCH_ROWS] for k, v in columns.items()}
+            )
+
+    write_trace(Path(output), header, [], batches())
+    stopped = Counter(str(r.footer["stopped"]) for r in recs if r.footer.get("stopped"))
+    return ImportStats(
+        files=len(recs),
+        events=n,
+        states=header.states,
+        seconds=time.perf_counter() - started,
+        dropped_events=sum(int(r.footer.get("dropped_events", 0)) for r in recs),
+        stopped=dict(stopped),
+        other_namespaces=int(((flags & FLAG_NS_OTHER) != 0).sum()),
+        time_share=state_time_share(recs),
+    )
