@@ -46,6 +46,7 @@ except ImportError:  # PyYAML built without libyaml
 
 from tuner.costmodel import DEFAULT_DISK, PRESETS, Disk, disk_from
 from tuner.errors import TunerError
+from tuner.flink import versions
 from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, minimum_budget
 from tuner.units import format_duration, format_memory_size, parse_duration_ms, parse_memory_size
 
@@ -188,7 +189,7 @@ class Workload:
     @property
     def flink_major(self) -> int:
         """1 for Flink 1.x, 2 for Flink 2.x."""
-        return int(self.flink_version.split(".")[0])
+        return versions.major(self.flink_version)
 
     def state(self, name: str) -> StateSpec:
         """The state called ``name``."""
@@ -228,7 +229,8 @@ __all__ = [
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workloads" / "schema.json"
 
 # "2" and "2.x" mean the newest Flink 2 the option catalogue knows; minors are kept as written.
-SUPPORTED_FLINK_VERSIONS: tuple[str, ...] = ("1.20", "2", "2.0", "2.1", "2.2", "2.3", "2.x")
+# The short spellings; patch releases ("2.3.0") are accepted too (tuner.flink.versions).
+SUPPORTED_FLINK_VERSIONS: tuple[str, ...] = versions.SPELLINGS
 
 # Clipping bounds of a size distribution when the file gives none (SizeDist's defaults).
 DEFAULT_SIZE_MIN = SizeDist.min
@@ -786,14 +788,14 @@ class _Resolver:
     def flink_version(self, raw: str | float) -> str:
         # YAML reads 2 and 2.1 as numbers; they are unambiguous, but 1.20 arrives as 1.2.
         text = raw.strip() if isinstance(raw, str) else repr(raw)
-        if text in SUPPORTED_FLINK_VERSIONS:
+        if versions.is_supported(text):
             return text
         hint = ""
         if not isinstance(raw, str) and text == "1.2":
             hint = ' (YAML reads 1.20 as the number 1.2: write "1.20" in quotes)'
         raise self.error(
             f"unsupported flink_version {_describe(raw)}{hint}; supported: "
-            + ", ".join(SUPPORTED_FLINK_VERSIONS),
+            + versions.SUPPORTED_TEXT,
             "flink_version",
         )
 

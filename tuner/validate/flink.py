@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 
-from tuner.errors import TunerError
+from tuner.errors import TunerError, TunerRuntimeError
 
 __all__ = [
     "FlinkInstall",
@@ -210,7 +210,7 @@ def compile_java(
             check=False,
         )
         if proc.returncode != 0:
-            raise TunerError(
+            raise TunerRuntimeError(
                 f"compiling {class_name} against Flink {flink.version} failed:\n"
                 f"{proc.stderr.strip()[-4000:]}"
             )
@@ -220,7 +220,7 @@ def compile_java(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not (target / f"{class_name}.class").exists():
-        raise TunerError(f"compiled classes missing from {target}")
+        raise TunerRuntimeError(f"compiled classes missing from {target}")
     return target
 
 
@@ -310,7 +310,7 @@ def run_job(
                 if time.perf_counter() - started > timeout_s:
                     proc.kill()
                     proc.wait()
-                    raise TunerError(
+                    raise TunerRuntimeError(
                         f"the Flink job ran longer than {timeout_s:.0f} s and was stopped; see "
                         f"{log_file}"
                     )
@@ -321,7 +321,7 @@ def run_job(
                 proc.wait()
     wall = time.perf_counter() - started
     if proc.returncode != 0 or not result_path.exists():
-        raise TunerError(
+        raise TunerRuntimeError(
             f"the Flink job failed (exit {proc.returncode}): "
             f"{root_cause(stdout.read_text(errors='replace'))} (output: {stdout}, log: {log_file})"
         )
