@@ -47,7 +47,7 @@ except ImportError:  # PyYAML built without libyaml
 from tuner.costmodel import DEFAULT_DISK, PRESETS, Disk, disk_from
 from tuner.errors import TunerError
 from tuner.flink import versions
-from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, minimum_budget
+from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, minimum_budget, ratios_accepted
 from tuner.units import format_duration, format_memory_size, parse_duration_ms, parse_memory_size
 
 StateKind = Literal["value", "list", "map", "reducing", "aggregating"]
@@ -815,11 +815,12 @@ class _Resolver:
         sizes = {size_key: self.size(m[size_key], "memory", size_key)} if size_key in m else {}
         write_buffer_ratio = float(m.get("write_buffer_ratio", Memory.write_buffer_ratio))
         high_prio = float(m.get("high_prio_pool_ratio", Memory.high_prio_pool_ratio))
-        # RocksDBMemoryConfiguration.validate rejects ratios summing to more than 1.
-        if write_buffer_ratio + high_prio > 1.0:
+        # RocksDBMemoryConfiguration.validate: 2r/(3-r) + high_prio must stay below 1.
+        if not ratios_accepted(write_buffer_ratio, high_prio):
             raise self.error(
-                f"write_buffer_ratio + high_prio_pool_ratio must be at most 1, but got "
-                f"{write_buffer_ratio} + {high_prio} (Flink refuses the job)",
+                f"`2*r/(3-r) + high_prio_pool_ratio < 1` must hold (Flink refuses the job "
+                f"otherwise), but got r={write_buffer_ratio}, high_prio_pool_ratio={high_prio}: "
+                f"{2 * write_buffer_ratio / (3 - write_buffer_ratio) + high_prio:.3f}",
                 "memory",
                 "high_prio_pool_ratio",
             )

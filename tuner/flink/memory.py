@@ -25,6 +25,25 @@ def write_buffer_manager_capacity(total: int, write_buffer_ratio: float) -> int:
     return int(2 * total * write_buffer_ratio / 3)
 
 
+def ratios_accepted(write_buffer_ratio: float, high_prio_pool_ratio: float) -> bool:
+    """Whether Flink accepts this write-buffer-ratio / high-prio-pool-ratio pair.
+
+    RocksDBMemoryConfiguration.validate: the write buffer manager's share of the cache,
+    ``2r / (3 - r)``, plus the high-priority pool must stay below the whole cache.
+    """
+    r, hp = write_buffer_ratio, high_prio_pool_ratio
+    return 0 < r < 1 and 0 <= hp < 1 and 2 * r / (3 - r) + hp < 1.0
+
+
+def max_write_buffer_ratio(high_prio_pool_ratio: float, step: float = 0.05) -> float:
+    """The largest write-buffer-ratio on a ``step`` grid that Flink accepts beside
+    ``high_prio_pool_ratio`` (see :func:`ratios_accepted`); 0.0 when none is."""
+    n = 0
+    while ratios_accepted(round((n + 1) * step, 10), high_prio_pool_ratio):
+        n += 1
+    return round(n * step, 10)
+
+
 def default_arena_block_size(write_buffer_size: int) -> int:
     """RocksDB's default arena block: write_buffer_size / 8, aligned up to 4 KiB
     (calculateRocksDBDefaultArenaBlockSize)."""
