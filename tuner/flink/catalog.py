@@ -27,6 +27,7 @@ import yaml
 from tuner.errors import TunerError
 from tuner.flink.versions import CATALOG_IDS, catalog_id
 from tuner.units import format_duration, format_memory_size, parse_duration_ms, parse_memory_size
+from tuner.yamlio import bounded_load
 
 __all__ = [
     "FORMAT_VERSION",
@@ -254,8 +255,8 @@ def _split_list(text: str) -> list[str]:
     stripped = text.strip()
     if stripped.startswith("[") and stripped.endswith("]"):
         try:
-            items = yaml.safe_load(stripped)
-        except yaml.YAMLError:
+            items = bounded_load(stripped, "<value>", yaml.SafeLoader)
+        except TunerError:
             raise _Unexpected from None
         if not isinstance(items, list):
             raise _Unexpected

@@ -6,6 +6,33 @@ Formulas from flink-state-backends/flink-statebackend-rocksdb/.../RocksDBMemoryC
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+MemoryMode = Literal["managed", "fixed-per-slot", "fixed-per-tm", "unmanaged"]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """RocksDB memory as Flink sees it for one slot (one replayed RocksDB instance)."""
+
+    mode: MemoryMode = "managed"
+    managed_per_slot: int = 256 << 20  # bytes of managed memory of one slot (mode managed)
+    fixed_per_slot: int | None = None
+    fixed_per_tm: int | None = None
+    slots_per_tm: int = 1
+    write_buffer_ratio: float = 0.5
+    high_prio_pool_ratio: float = 0.1
+
+    @property
+    def budget(self) -> int:
+        """Bytes the RocksDB instance of one slot may use, as Flink sizes its shared cache."""
+        if self.mode == "fixed-per-slot" and self.fixed_per_slot is not None:
+            return self.fixed_per_slot
+        if self.mode == "fixed-per-tm" and self.fixed_per_tm is not None:
+            # Shared by every slot of the TM; the replay models one slot's share.
+            return self.fixed_per_tm // self.slots_per_tm
+        return self.managed_per_slot
+
 
 # Smallest write buffer the search tries; also the floor a budget must afford per column family.
 MIN_WRITE_BUFFER_SIZE = 2 << 20

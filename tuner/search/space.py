@@ -12,8 +12,7 @@ from types import MappingProxyType
 from typing import Final, Protocol
 
 from tuner.flink import options as fo
-from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, max_write_buffer_ratio
-from tuner.workload import Memory
+from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, Memory, max_write_buffer_ratio
 
 MB = 1 << 20
 KB = 1 << 10

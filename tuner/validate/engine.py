@@ -66,7 +66,7 @@ class FlinkMeasure:
         self.workload = workload
         self.work = work
         self.timeout_s = timeout_s
-        self.flink = find_flink()
+        self.flink = find_flink("2.x")
         self.classes = compile_job(self.flink)
         trace = read_trace(trace_path)
         self.stream = prepare_stream(
