@@ -129,3 +129,19 @@ def test_ctrl_c_stops_after_the_current_trial_and_leaves_a_resumable_run(tmp_pat
     assert all(row["status"] != "failed" for row in rows)  # the running trial was finished
     assert "tuner run --resume" in (out / "report.md").read_text()
     assert not (out / ".work").exists()
+
+
+def test_resume_without_flags_keeps_the_trial_count_it_was_started_with(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = _start(out, trials=3)
+    _wait_for(lambda: len(_rows(out)) >= 5)  # the baselines and at least one trial
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    r = CliRunner().invoke(cli, ["run", "--resume", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "trials=3" in r.output and "repeats=1" in r.output
+    finished = [
+        row for row in _rows(out) if row["kind"] == "search" and row["status"] in ("ok", "failed")
+    ]
+    assert len(finished) == 3  # not the default 30
+    assert json.loads((out / "run.json").read_text())["settings"]["trials"] == 3

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from tuner.errors import TunerError
+from tuner.flink import versions
+from tuner.flink.catalog import load_catalog
 from tuner.flink.memory import minimum_budget
 from tuner.units import parse_duration_ms
 from tuner.workload import (
@@ -220,15 +222,33 @@ def test_the_budget_floor_is_flinks_minimum() -> None:
         parse_workload(data, "tight.yaml")
 
 
-@pytest.mark.parametrize("raw", ["1.20", "2", "2.0", "2.3", "2.x", 2, 2.0, 2.2])
+@pytest.mark.parametrize("raw", ["1.20", "2", "2.0", "2.3", "2.x", 2, 2.0, 2.2, "2.3.0", "1.20.5"])
 def test_supported_flink_versions(raw: object) -> None:
     w = parse_workload(_minimal(flink_version=raw), "v.yaml")
-    assert w.flink_version in SUPPORTED_FLINK_VERSIONS
+    assert versions.is_supported(w.flink_version)
+
+
+@pytest.mark.parametrize(
+    "text", ["1.20", "1.20.x", "1.20.5", "2", "2.x", "2.0", "2.3.0", "1.19", "2.4", "3", "2.3.0.1"]
+)
+def test_workload_and_check_config_agree_on_supported_versions(text: str) -> None:
+    """One definition: a version a workload accepts is one check-config has a catalog for."""
+    try:
+        load_catalog(text)
+        catalog_ok = True
+    except TunerError:
+        catalog_ok = False
+    try:
+        parse_workload(_minimal(flink_version=text), "v.yaml")
+        workload_ok = True
+    except TunerError:
+        workload_ok = False
+    assert workload_ok == catalog_ok == versions.is_supported(text)
 
 
 @pytest.mark.parametrize("raw", ["1.19", "3.0", "2.4", "1.2", 1.2, 1, "latest"])
 def test_unsupported_flink_versions_name_the_supported_ones(raw: object) -> None:
-    with pytest.raises(TunerError, match=r"supported: 1\.20, 2, 2\.0") as info:
+    with pytest.raises(TunerError, match=r"supported: 1\.20 \(1\.20\.x\) and 2\.x") as info:
         parse_workload(_minimal(flink_version=raw), "v.yaml")
     assert info.value.where == "flink_version"
 

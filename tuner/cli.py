@@ -6,6 +6,7 @@ Every user mistake surfaces as a :class:`~tuner.errors.TunerError`, printed as o
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sys
@@ -18,17 +19,20 @@ from typing import Any, TypeVar
 import click
 
 from tuner.costmodel import PRESETS
-from tuner.errors import TunerError
+from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink.options import PREDEFINED, PREDEFINED_OPTIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # a mistake in the input: the user can fix it
+EXIT_FAILURE = 1  # a failure while running: a Flink crash, a full disk, failed trials
+# OSErrors that say the machine failed, not that a path on the command line is wrong.
+_RUNTIME_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM, errno.EROFS})
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
     click.echo(f"tuner: error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+    sys.exit(code)
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -121,7 +125,8 @@ def repeats_option(default: int, minimum: int, help_text: str) -> Callable[[F], 
 
 
 class TunerGroup(click.Group):
-    """Turns a TunerError raised by any command (or subcommand) into one line and exit 2."""
+    """Turns a TunerError raised by any command (or subcommand) into one line and exit 2, a
+    TunerRuntimeError into one line and exit 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -129,6 +134,9 @@ class TunerGroup(click.Group):
         except TunerError as exc:
             click.echo(f"tuner: error: {exc}", err=True)
             ctx.exit(EXIT_USAGE)
+        except TunerRuntimeError as exc:
+            click.echo(f"tuner: failed: {exc}", err=True)
+            ctx.exit(EXIT_FAILURE)
 
 
 @click.group(cls=TunerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -171,7 +179,9 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue an interrupted run: TARGET (or --out) is its run directory.",
+    help="Continue an interrupted run: TARGET (or --out) is its run directory. It keeps every "
+    "setting it was started with (trials, repeats, objective, engine, disk, ...) unless given "
+    "again on the command line, and says which.",
 )
 @click.option("--seed", type=int, default=None, help="Sampler seed (default: the workload's seed).")
 @click.option(
@@ -238,37 +248,53 @@ def run(
     from tuner.runner import RunSettings, resume_run, run_study, start_run
     from tuner.workload import load_workload
 
-    earlier: dict[str, Any] = {}
+    ctx = click.get_current_context()
+    given = {
+        name: value
+        for name, value in (
+            ("trials", trials),
+            ("seed", seed),
+            ("objective", objective),
+            ("repeats", repeats),
+            ("disk", disk),
+            ("jobs", jobs),
+            ("engine", engine),
+            ("timeout_s", trial_timeout),
+        )
+        if ctx.get_parameter_source("trial_timeout" if name == "timeout_s" else name)
+        == click.core.ParameterSource.COMMANDLINE
+    }
     if resume:
         run_path = out if out is not None and (out / "run.json").exists() else target
-        workload, rd = resume_run(run_path)
-        earlier = rd.read_meta()
+        resumed = resume_run(run_path, given)
+        workload, rd, settings = resumed.workload, resumed.run_dir, resumed.settings
         click.echo(f"resuming {rd.path}", err=True)
+        if resumed.kept:
+            kept = ", ".join(f"{k}={getattr(settings, k)}" for k in resumed.kept)
+            click.echo(f"  keeping the run's settings: {kept}", err=True)
+        if resumed.changed:
+            changed = ", ".join(f"{k}={getattr(settings, k)}" for k in resumed.changed)
+            click.echo(f"  changed on the command line: {changed}", err=True)
     else:
         workload = load_workload(target)
         rd = start_run(workload, out, results_dir)
         click.echo(f"run directory: {rd.path}", err=True)
-    # A resumed run keeps how it was measured unless told otherwise: mixing engines, disks or
-    # objectives within one study would compare unlike numbers.
-    objective = objective or earlier.get("objective") or "throughput"
-    engine = engine or earlier.get("engine") or "rocksdict"
-    disk = disk or (earlier.get("disk") if earlier.get("disk") in PRESETS else None)
-    settings = RunSettings(
-        trials=trials,
-        seed=seed,
-        objective=objective,
-        repeats=repeats,
-        disk=disk,
-        jobs=jobs,
-        engine=engine,
-        timeout_s=trial_timeout,
-    )
+        settings = RunSettings(
+            trials=trials,
+            seed=seed,
+            objective=objective or "throughput",
+            repeats=repeats,
+            disk=disk,
+            jobs=jobs,
+            engine=engine or "rocksdict",
+            timeout_s=trial_timeout,
+        )
     progress = ProgressLine()
     started = time.monotonic()
     try:
         with StopAfterCurrent() as stop:
             summary = run_study(workload, rd, settings, on_progress=progress, should_stop=stop)
-    except TunerError:
+    except (TunerError, TunerRuntimeError, OSError):
         rd.set_status("failed")
         raise
     except KeyboardInterrupt:
@@ -588,6 +614,9 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="tuner", standalone_mode=False)
     except TunerError as exc:
         _fail(str(exc))
+    except TunerRuntimeError as exc:
+        click.echo(f"tuner: failed: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
     except click.exceptions.Abort:
         click.echo("tuner: aborted", err=True)
         sys.exit(130)
@@ -597,7 +626,8 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         # Files named on the command line that cannot be read or written.
         where = f"{exc.filename}: " if exc.filename else ""
-        _fail(f"{where}{exc.strerror or exc}")
+        code = EXIT_FAILURE if exc.errno in _RUNTIME_ERRNOS else EXIT_USAGE
+        _fail(f"{where}{exc.strerror or exc}", code)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -17,6 +17,7 @@ from tuner.flink.emit import (
     render_flink_deployment,
 )
 from tuner.flink.options_file import render_options_file
+from tuner.flink.versions import CATALOG_FOR_MAJOR
 from tuner.recommend import Recommendation
 from tuner.workload import Workload
 
@@ -24,7 +25,7 @@ STATE_BACKEND = "state.backend.type"
 INCREMENTAL = "execution.checkpointing.incremental"
 
 # The catalogs we ship per Flink major version; 2.x keeps 2.3's keys.
-CATALOG_VERSIONS: Mapping[int, str] = {1: "1.20", 2: "2.3"}
+CATALOG_VERSIONS: Mapping[int, str] = CATALOG_FOR_MAJOR
 
 
 def settings_for(rec: Recommendation, workload: Workload, catalog: Catalog) -> list[Setting]:

@@ -20,3 +20,15 @@ class TunerError(Exception):
         parts = [p for p in (self.file, self.where) if p]
         prefix = ": ".join(parts)
         return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class TunerRuntimeError(Exception):
+    """A failure while running, not a mistake in the input: a Flink job that crashed, a full disk,
+    a trial stream in which every measurement failed, a tool (javac) that broke.
+
+    The CLI turns it into one line on stderr and exit code 1 (input mistakes exit 2).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

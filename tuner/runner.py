@@ -7,12 +7,13 @@ This is the library behind ``tuner run``; the CLI only parses arguments and prin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ from typing import Any
 import optuna
 
 from tuner import emitters
-from tuner.costmodel import Disk, disk_from, score
-from tuner.errors import TunerError
+from tuner.costmodel import PRESETS, Disk, disk_from, score
+from tuner.errors import TunerError, TunerRuntimeError
 from tuner.fileio import atomic_write_text
 from tuner.recommend import Recommendation, recommend
 from tuner.report import render_report
@@ -222,6 +223,7 @@ def run_study(
         engine=settings.engine,
         disk=disk.name,
         disk_model=disk.describe(),
+        settings=asdict(settings),
     )
     trace = prepare_trace(workload, rd)
     column_families = list(read_trace(trace).header.names)
@@ -250,6 +252,14 @@ def run_study(
         outcome = loop.run()
     finally:
         shutil.rmtree(rd.work, ignore_errors=True)
+    measured = [r for r in outcome.records if r.status != "skipped"]
+    if measured and not any(r.ok for r in measured) and not outcome.interrupted:
+        rd.set_status("failed", finished_at=time.time(), created_at=meta.get("created_at"))
+        raise TunerRuntimeError(
+            f"every one of {len(measured)} measurements failed; the first: "
+            f"{measured[0].reason.splitlines()[0] if measured[0].reason else 'no reason given'} "
+            f"(trials.csv in {rd.path} has them all)"
+        )
     rec = finish(workload, rd, study, outcome, column_families)
     status: RunStatus = "incomplete" if outcome.interrupted else "complete"
     rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"))
@@ -294,17 +304,50 @@ def finish(
     return rec
 
 
-def resume_run(path: Path) -> tuple[Workload, RunDir]:
-    """The workload and run directory of an earlier run, to continue it."""
+@dataclass(frozen=True)
+class ResumedRun:
+    """An earlier run to continue: its workload, directory and the settings it keeps."""
+
+    workload: Workload
+    run_dir: RunDir
+    settings: RunSettings
+    kept: tuple[str, ...]  # settings taken from the earlier run (not overridden)
+    changed: tuple[str, ...]  # settings the caller overrode
+
+
+# Older run.json files carried these settings at the top level, before "settings" existed.
+_LEGACY_SETTING_KEYS = ("trials", "seed", "objective", "jobs", "engine")
+
+
+def resume_run(path: Path, overrides: Mapping[str, Any] | None = None) -> ResumedRun:
+    """An earlier run, to continue it with every setting it was started with.
+
+    A resumed run is measured as it began: mixing trial counts, engines, disks or objectives
+    within one study would compare unlike numbers. ``overrides`` (RunSettings field names) are
+    the settings the caller explicitly changes; everything else comes from run.json.
+    """
     rd = RunDir(path)
-    rd.read_meta()
+    meta = rd.read_meta()
     if not rd.workload_yaml.exists():
         raise TunerError("run directory has no workload.yaml to resume from", file=str(path))
-    return load_workload(rd.workload_yaml), rd
+    fields = {f.name for f in dataclasses.fields(RunSettings)}
+    saved: dict[str, Any] = {k: meta[k] for k in _LEGACY_SETTING_KEYS if k in meta}
+    if meta.get("disk") in PRESETS:
+        saved["disk"] = meta["disk"]
+    saved.update({k: v for k, v in dict(meta.get("settings") or {}).items() if k in fields})
+    unknown = sorted(set(overrides or {}) - fields)
+    if unknown:
+        raise TunerError(f"unknown run settings {unknown}; expected some of {sorted(fields)}")
+    given = dict(overrides or {})
+    settings = RunSettings(**{**saved, **given})
+    changed = tuple(k for k in given if saved.get(k, getattr(RunSettings(), k)) != given[k])
+    kept = tuple(k for k in saved if k not in given)
+    return ResumedRun(load_workload(rd.workload_yaml), rd, settings, kept, changed)
 
 
 __all__ = [
     "DEVIATIONS",
+    "ResumedRun",
     "RunSettings",
     "RunSummary",
     "resume_run",

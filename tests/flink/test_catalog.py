@@ -6,9 +6,7 @@ import csv
 import importlib.util
 import json
 import math
-import os
 import re
-import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conftest import flink_install
 from tuner.errors import TunerError
 from tuner.flink.catalog import Catalog, FlinkValue, RawValue, catalog_id, load_catalog
 from tuner.units import parse_duration_ms
@@ -330,13 +329,6 @@ def test_suggest(c23: Catalog, typo: str, expected: str | None) -> None:
 # --- regenerating the catalogs from the real jars -------------------------------------------
 
 
-def _pyflink_lib(version: str) -> Path | None:
-    env = os.environ.get(f"TUNER_PYFLINK_LIB_{version.replace('.', '_')}")
-    venv = "flink23" if version == "2.3" else "flink120"
-    candidate = Path(env) if env else Path(f"/tmp/{venv}/lib/python3.11/site-packages/pyflink/lib")
-    return candidate if candidate.is_dir() else None
-
-
 def _extractor() -> ModuleType:
     path = ROOT / "tools" / "catalog" / "extract_catalog.py"
     spec = importlib.util.spec_from_file_location("extract_catalog", path)
@@ -349,9 +341,7 @@ def _extractor() -> ModuleType:
 @pytest.mark.slow
 @pytest.mark.parametrize("version", ["2.3", "1.20"])
 def test_shipped_catalog_matches_the_jars(version: str, tmp_path: Path) -> None:
-    lib = _pyflink_lib(version)
-    if lib is None or shutil.which("javac") is None:
-        pytest.skip(f"no pyflink lib for Flink {version} (set TUNER_PYFLINK_LIB_*) or no javac")
+    lib = flink_install(version).lib
     out = tmp_path / f"catalog-{version}.json"
     assert _extractor().main(["--pyflink-lib", str(lib), "--version", version, "-o", str(out)]) == 0
     shipped = ROOT / "tuner" / "flink" / "data" / f"catalog-{version}.json"

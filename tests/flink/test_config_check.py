@@ -211,7 +211,7 @@ def test_problem_prints_file_line_and_key() -> None:
 @pytest.mark.parametrize(
     ("name", "where", "message"),
     [
-        ("syntax-error.yaml", "line 3, column 20", "YAML syntax error: expected ',' or ']'"),
+        ("syntax-error.yaml", "line 3, column 20", "invalid YAML: expected ',' or ']'"),
         ("not-a-mapping.yaml", "line 1, column 1", "a Flink config.yaml must be a mapping"),
         ("not-utf8.yaml", None, "cannot read the config file: 'utf-8' codec can't decode"),
         ("missing.yaml", None, "cannot read the config file: [Errno 2]"),
@@ -274,3 +274,19 @@ def test_empty_config_yaml_has_no_entries(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("# nothing set\n", encoding="utf-8")
     assert check_config(path, "2.3").values == {}
+
+
+@pytest.mark.parametrize("version", ["2.x", "1.20"])
+def test_native_metric_and_manual_compaction_keys_are_known(tmp_path: Path, version: str) -> None:
+    """RocksDBNativeMetricOptions and RocksDBManualCompactionOptions are in the catalogs."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "state.backend.rocksdb.metrics.block-cache-usage: true\n"
+        "state.backend.rocksdb.metrics.estimate-pending-compaction-bytes: true\n"
+        "state.backend.rocksdb.metrics.column-family-as-variable: true\n"
+        "state.backend.rocksdb.manual-compaction.min-interval: 10 min\n"
+        "state.backend.rocksdb.manual-compaction.max-files-to-compact: 30\n"
+    )
+    result = check_config(path, version, dialect="config.yaml")
+    assert result.problems == []
+    assert result.values["state.backend.rocksdb.manual-compaction.min-interval"] == 600_000

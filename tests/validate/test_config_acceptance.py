@@ -1,8 +1,8 @@
 """Emitted configuration files, read by real Flink: every key known, every value parsed.
 
 Flink 2.3 reads config.yaml and Flink 1.20 flink-conf.yaml with their own loader; each key goes
-through the typed ConfigOption that declares it (java/ConfigCheck.java). Runs when the Flink
-venvs exist (/tmp/flink23, /tmp/flink120, or TUNER_PYFLINK_HOME for 2.x) and a JDK is on PATH.
+through the typed ConfigOption that declares it (java/ConfigCheck.java), on the Flink 2.x and
+1.20 installations of the ``flink2`` / ``flink120`` fixtures (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -13,43 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.flink.catalog import load_catalog
 from tuner.flink.emit import Setting, render_config_yaml, render_flink_conf
 from tuner.search import space
 from tuner.validate.acceptance import KeyVerdict, check_with_flink
-from tuner.validate.flink import FlinkInstall, find_flink, flink_in_venv
+from tuner.validate.flink import FlinkInstall
 from tuner.workload import Memory
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
-FLINK120_VENV = Path("/tmp/flink120")
-
-
-def _jdk() -> None:
-    if shutil.which("javac") is None or shutil.which("java") is None:
-        pytest.skip("no JDK (java/javac) on PATH")
-
-
-@pytest.fixture(scope="module")
-def flink2() -> FlinkInstall:
-    _jdk()
-    try:
-        flink = find_flink()
-    except TunerError as exc:
-        pytest.skip(f"no Flink 2.x installation: {exc}")
-    if not flink.version.startswith("2."):
-        pytest.skip(f"the Flink found is {flink.version}, not 2.x")
-    return flink
-
-
-@pytest.fixture(scope="module")
-def flink120() -> FlinkInstall:
-    _jdk()
-    flink = flink_in_venv(FLINK120_VENV)
-    if flink is None:
-        pytest.skip(f"no Flink 1.20 venv at {FLINK120_VENV}")
-    return flink
 
 
 class BoundTrial:

@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.search.study import Candidate
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import write_trace
 from tuner.validate.engine import FlinkMeasure
-from tuner.validate.flink import find_flink
+from tuner.validate.flink import FlinkInstall
 from tuner.workload import load_workload
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "cli" / "tiny.yaml"
 
 
-def _need_flink() -> None:
-    if shutil.which("javac") is None or shutil.which("java") is None:
-        pytest.skip("no JDK (java/javac) on PATH")
-    try:
-        find_flink()
-    except TunerError as exc:
-        pytest.skip(f"no Flink installation: {exc}")
-
-
 @pytest.mark.slow
-def test_flink_measures_a_candidate_and_a_failed_run_fails_only_its_trial(tmp_path: Path) -> None:
-    _need_flink()
+def test_flink_measures_a_candidate_and_a_failed_run_fails_only_its_trial(
+    flink2: FlinkInstall, tmp_path: Path
+) -> None:
     w = load_workload(TINY)
     trace = tmp_path / "trace.parquet"
     write_trace(trace, stream_header(w), generate(w, "preload"), generate(w, "measure"))

@@ -6,7 +6,6 @@ development venv) and java/javac are on PATH; skipped with the reason otherwise.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,25 +15,15 @@ from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.ops import Op
-from tuner.validate.flink import FlinkInstall, compile_job, find_flink
+from tuner.validate.flink import FlinkInstall, compile_job
 from tuner.validate.job import count_mismatches, prepare_stream, run_config, settings_entries
 
 from ._streams import mixed_workload
 
 
-def _flink() -> FlinkInstall:
-    if shutil.which("javac") is None or shutil.which("java") is None:
-        pytest.skip("no JDK (java/javac) on PATH")
-    try:
-        return find_flink()
-    except TunerError as exc:
-        pytest.skip(f"no Flink installation: {exc}")
-
-
 @pytest.fixture(scope="module")
-def flink_job() -> tuple[FlinkInstall, Path]:
-    flink = _flink()
-    return flink, compile_job(flink)
+def flink_job(flink2: FlinkInstall) -> tuple[FlinkInstall, Path]:
+    return flink2, compile_job(flink2)
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +34,47 @@ EXTRA_KEYS = (
     "execution.checkpointing.interval",
 )
 
-# Where each version declares its options. Flink 2.0 moved the RocksDB backend from
-# org.apache.flink.contrib.streaming.state to org.apache.flink.state.rocksdb (flink-dist jars);
-# 1.20 keeps the checkpoint interval in ExecutionCheckpointingOptions as well.
-_SOURCES: dict[str, tuple[str, ...]] = {
+# Where each version declares the non-RocksDB keys of EXTRA_KEYS; 1.20 keeps the checkpoint
+# interval in ExecutionCheckpointingOptions as well.
+_OTHER_CLASSES: dict[str, tuple[str, ...]] = {
     "2": (
-        "org.apache.flink.state.rocksdb.RocksDBConfigurableOptions",
-        "org.apache.flink.state.rocksdb.RocksDBOptions",
         "org.apache.flink.configuration.StateBackendOptions",
         "org.apache.flink.configuration.CheckpointingOptions",
     ),
     "1": (
-        "org.apache.flink.contrib.streaming.state.RocksDBConfigurableOptions",
-        "org.apache.flink.contrib.streaming.state.RocksDBOptions",
         "org.apache.flink.configuration.StateBackendOptions",
         "org.apache.flink.configuration.CheckpointingOptions",
         "org.apache.flink.streaming.api.environment.ExecutionCheckpointingOptions",
     ),
 }
+# Flink 2.0 moved the RocksDB backend from org.apache.flink.contrib.streaming.state to
+# org.apache.flink.state.rocksdb (2.x keeps deprecated shims under the old name; not read).
+_ROCKSDB_PACKAGES: dict[str, str] = {
+    "2": "org/apache/flink/state/rocksdb/",
+    "1": "org/apache/flink/contrib/streaming/state/",
+}
+
+
+def rocksdb_option_classes(lib: Path, major: str) -> tuple[str, ...]:
+    """Every RocksDB*Options class of the backend's package tree in flink-dist (configurable
+    options, memory options, native metrics, manual compaction, ...): found, not listed, so a
+    class added in a later release is never missed."""
+    jars = sorted(lib.glob("flink-dist*.jar"))
+    if not jars:
+        raise SystemExit(f"no flink-dist jar in {lib}")
+    package = _ROCKSDB_PACKAGES[major]
+    with zipfile.ZipFile(jars[0]) as jar:
+        names = sorted(
+            name
+            for name in jar.namelist()
+            if name.startswith(package)
+            and name.endswith("Options.class")
+            and "$" not in name
+            and name.rsplit("/", 1)[1].startswith("RocksDB")
+        )
+    return tuple(name.removesuffix(".class").replace("/", ".") for name in names)
+
+
 _ROCKSDB_PREFIX = "state.backend.rocksdb."
 
 
@@ -116,7 +140,8 @@ def build_catalog(lib: Path, version: str) -> dict[str, Any]:
     release = _flink_release(lib)
     if not release.startswith(version + "."):
         raise SystemExit(f"--version {version} does not match the jars' Flink {release}")
-    classes = _SOURCES[version.split(".", 1)[0]]
+    major = version.split(".", 1)[0]
+    classes = (*rocksdb_option_classes(lib, major), *_OTHER_CLASSES[major])
     seen: dict[str, dict[str, Any]] = {}
     for raw in _run_extractor(lib, classes):
         option = _normalise(raw)

@@ -25,7 +25,9 @@ from typing import Any, Final, Literal, cast
 import yaml
 
 from tuner.errors import TunerError
+from tuner.flink.versions import CATALOG_IDS, catalog_id
 from tuner.units import format_duration, format_memory_size, parse_duration_ms, parse_memory_size
+from tuner.yamlio import bounded_load
 
 __all__ = [
     "FORMAT_VERSION",
@@ -40,8 +42,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION: Final = 1
-# Catalog files shipped in tuner/flink/data/, by catalog id.
-SUPPORTED_VERSIONS: Final = ("1.20", "2.3")
+# Catalog files shipped in tuner/flink/data/, by catalog id (defined in tuner.flink.versions).
+SUPPORTED_VERSIONS: Final = CATALOG_IDS
 
 ValueType = Literal[
     "MemorySize", "Integer", "Long", "Double", "Boolean", "Duration", "String", "Enum", "List<Enum>"
@@ -253,8 +255,8 @@ def _split_list(text: str) -> list[str]:
     stripped = text.strip()
     if stripped.startswith("[") and stripped.endswith("]"):
         try:
-            items = yaml.safe_load(stripped)
-        except yaml.YAMLError:
+            items = bounded_load(stripped, "<value>", yaml.SafeLoader)
+        except TunerError:
             raise _Unexpected from None
         if not isinstance(items, list):
             raise _Unexpected
@@ -324,26 +326,6 @@ def _option_from_json(data: Mapping[str, Any]) -> OptionSpec:
         enum_values=tuple(data.get("enum_values", ())),
         fallback_keys=tuple(data["fallback_keys"]),
         deprecated_keys=tuple(data["deprecated_keys"]),
-    )
-
-
-def catalog_id(flink_version: str) -> str:
-    """Map a user's Flink version to the shipped catalog that describes it.
-
-    "1.20" and "1.20.x" use the 1.20 catalog. "2", "2.x" and "2.0" to "2.3" (with any patch
-    release) use the 2.3 catalog: Flink 2.x keeps the ``state.backend.rocksdb.*`` keys and their
-    types. An option added during 2.x would pass a check for an older 2.x release that ignores
-    it; only 2.3's jars were extracted. Anything else is a TunerError naming the supported
-    versions.
-    """
-    text = flink_version.strip().lower()
-    if re.fullmatch(r"1\.20(?:\.(?:x|[0-9]+))?", text):
-        return "1.20"
-    if re.fullmatch(r"2(?:\.x|\.[0-3](?:\.(?:x|[0-9]+))?)?", text):
-        return "2.3"
-    raise TunerError(
-        f"unsupported Flink version {flink_version!r}: supported are 1.20 (1.20.x) "
-        "and 2.x (2, 2.x, 2.0 to 2.3)"
     )
 
 

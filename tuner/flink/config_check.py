@@ -24,6 +24,7 @@ import yaml
 
 from tuner.errors import TunerError
 from tuner.flink.catalog import SUPPORTED_VERSIONS, Catalog, FlinkValue, RawValue, load_catalog
+from tuner.yamlio import compose_documents
 
 __all__ = [
     "CheckResult",
@@ -283,22 +284,7 @@ Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _construct_yaml12_int)
 
 
 def _compose_all(text: str, file: str) -> list[yaml.Node]:
-    loader = Yaml12Loader(text)
-    documents: list[yaml.Node] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                documents.append(node)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise TunerError(f"YAML syntax error: {error.problem}", file=file, where=where) from None
-    except yaml.YAMLError as error:
-        raise TunerError(f"YAML syntax error: {error}", file=file) from None
-    finally:
-        loader.dispose()
-    return documents
+    return compose_documents(text, file, Yaml12Loader)
 
 
 def _construct(node: yaml.Node) -> Any:

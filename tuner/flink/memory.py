@@ -6,6 +6,33 @@ Formulas from flink-state-backends/flink-statebackend-rocksdb/.../RocksDBMemoryC
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+MemoryMode = Literal["managed", "fixed-per-slot", "fixed-per-tm", "unmanaged"]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """RocksDB memory as Flink sees it for one slot (one replayed RocksDB instance)."""
+
+    mode: MemoryMode = "managed"
+    managed_per_slot: int = 256 << 20  # bytes of managed memory of one slot (mode managed)
+    fixed_per_slot: int | None = None
+    fixed_per_tm: int | None = None
+    slots_per_tm: int = 1
+    write_buffer_ratio: float = 0.5
+    high_prio_pool_ratio: float = 0.1
+
+    @property
+    def budget(self) -> int:
+        """Bytes the RocksDB instance of one slot may use, as Flink sizes its shared cache."""
+        if self.mode == "fixed-per-slot" and self.fixed_per_slot is not None:
+            return self.fixed_per_slot
+        if self.mode == "fixed-per-tm" and self.fixed_per_tm is not None:
+            # Shared by every slot of the TM; the replay models one slot's share.
+            return self.fixed_per_tm // self.slots_per_tm
+        return self.managed_per_slot
+
 
 # Smallest write buffer the search tries; also the floor a budget must afford per column family.
 MIN_WRITE_BUFFER_SIZE = 2 << 20
@@ -23,6 +50,25 @@ def cache_capacity(total: int, write_buffer_ratio: float) -> int:
 def write_buffer_manager_capacity(total: int, write_buffer_ratio: float) -> int:
     """Capacity of the WriteBufferManager (calculateWriteBufferManagerCapacity)."""
     return int(2 * total * write_buffer_ratio / 3)
+
+
+def ratios_accepted(write_buffer_ratio: float, high_prio_pool_ratio: float) -> bool:
+    """Whether Flink accepts this write-buffer-ratio / high-prio-pool-ratio pair.
+
+    RocksDBMemoryConfiguration.validate: the write buffer manager's share of the cache,
+    ``2r / (3 - r)``, plus the high-priority pool must stay below the whole cache.
+    """
+    r, hp = write_buffer_ratio, high_prio_pool_ratio
+    return 0 < r < 1 and 0 <= hp < 1 and 2 * r / (3 - r) + hp < 1.0
+
+
+def max_write_buffer_ratio(high_prio_pool_ratio: float, step: float = 0.05) -> float:
+    """The largest write-buffer-ratio on a ``step`` grid that Flink accepts beside
+    ``high_prio_pool_ratio`` (see :func:`ratios_accepted`); 0.0 when none is."""
+    n = 0
+    while ratios_accepted(round((n + 1) * step, 10), high_prio_pool_ratio):
+        n += 1
+    return round(n * step, 10)
 
 
 def default_arena_block_size(write_buffer_size: int) -> int:

@@ -13,8 +13,8 @@ from types import MappingProxyType
 from typing import Final
 
 from tuner.flink import memory as mem
+from tuner.flink.memory import Memory
 from tuner.flink.rocksdb_config import CompactionStyle, Compression, RocksDBConfig
-from tuner.workload import Memory
 
 FlinkValue = int | float | bool | str | tuple[str, ...]
 FlinkSettings = Mapping[str, FlinkValue]

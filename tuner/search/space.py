@@ -12,8 +12,7 @@ from types import MappingProxyType
 from typing import Final, Protocol
 
 from tuner.flink import options as fo
-from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE
-from tuner.workload import Memory
+from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, Memory, max_write_buffer_ratio
 
 MB = 1 << 20
 KB = 1 << 10
@@ -54,9 +53,14 @@ def suggest(trial: TrialLike, memory: Memory) -> dict[str, fo.FlinkValue]:
     s: dict[str, fo.FlinkValue] = {}
     if memory.mode != "unmanaged":
         # Rounded: a float step gives 0.7000000000000001, which would reach the emitted config.
-        s[fo.WRITE_BUFFER_RATIO] = round(
-            trial.suggest_float(fo.WRITE_BUFFER_RATIO, 0.1, 0.8, step=0.05), 2
-        )
+        # Flink refuses a ratio whose write buffer share crowds out the high-priority pool.
+        top = min(0.8, max_write_buffer_ratio(memory.high_prio_pool_ratio))
+        if top >= 0.1:
+            s[fo.WRITE_BUFFER_RATIO] = round(
+                trial.suggest_float(fo.WRITE_BUFFER_RATIO, 0.1, top, step=0.05), 2
+            )
+        else:  # a pool so large that only the workload's own small ratio fits
+            s[fo.WRITE_BUFFER_RATIO] = memory.write_buffer_ratio
         s[fo.PARTITIONED_INDEX_FILTERS] = (
             trial.suggest_categorical(fo.PARTITIONED_INDEX_FILTERS, ["false", "true"]) == "true"
         )

@@ -147,7 +147,9 @@ class Trace:
         return TunerError(message, file=str(self.path))
 
 
-def _check_range(trace: Trace, rg: int, column: str, values: np.ndarray, lo: int, hi: int) -> None:
+def _check_range(
+    trace: Trace, rg: int, column: str, values: np.ndarray[Any, Any], lo: int, hi: int
+) -> None:
     if values.shape[0] == 0:
         return
     bad = (values < lo) | (values > hi)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
-from tuner.errors import TunerError
+from tuner.errors import TunerError, TunerRuntimeError
 from tuner.validate.flink import JVM_OPENS, FlinkInstall, _tool, compile_java
 
 __all__ = ["KeyVerdict", "check_with_flink"]
@@ -83,5 +83,7 @@ def check_with_flink(
         where, key, status, detail = parts
         verdicts.append(KeyVerdict(dirs[where], key, cast(Status, status), detail))
     if proc.returncode not in (0, 1) or (proc.returncode == 1 and all(v.ok for v in verdicts)):
-        raise TunerError(f"ConfigCheck failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+        raise TunerRuntimeError(
+            f"ConfigCheck failed (exit {proc.returncode}): {proc.stderr[-2000:]}"
+        )
     return verdicts

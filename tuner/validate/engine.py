@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from tuner.errors import TunerError
+from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink import options as fo
 from tuner.search.study import Candidate
 from tuner.search.worker import Measurement
@@ -66,7 +66,7 @@ class FlinkMeasure:
         self.workload = workload
         self.work = work
         self.timeout_s = timeout_s
-        self.flink = find_flink()
+        self.flink = find_flink("2.x")
         self.classes = compile_job(self.flink)
         trace = read_trace(trace_path)
         self.stream = prepare_stream(
@@ -101,7 +101,7 @@ class FlinkMeasure:
                 workdir=workdir,
                 timeout_s=self.timeout_s,
             )
-        except (TunerError, RuntimeError, OSError, KeyError, ValueError) as exc:
+        except (TunerError, TunerRuntimeError, RuntimeError, OSError, KeyError, ValueError) as exc:
             return Measurement(
                 "failed", f"flink: {exc}", wall_s=time.monotonic() - started, rss_peak_bytes=0
             )

@@ -18,13 +18,14 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import pandas as pd
+
 from tuner.recommend import measure_gain
 from tuner.search.study import DEFAULT_LABEL, RECOMMENDED_LABEL, THROUGHPUT, TrialRecord
 
 __all__ = [
     "ConfigFidelity",
     "Fidelity",
-    "average_ranks",
     "compute_fidelity",
     "medians",
     "pairwise_gains",
@@ -33,24 +34,8 @@ __all__ = [
 ]
 
 
-def average_ranks(values: Sequence[float]) -> list[float]:
-    """Ranks 1..n of ``values`` (smallest first); tied values share their average rank."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        shared = (i + j) / 2 + 1  # positions i..j hold ranks i+1..j+1
-        for k in range(i, j + 1):
-            ranks[order[k]] = shared
-        i = j + 1
-    return ranks
-
-
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Spearman's rank correlation: Pearson's r of the average ranks (correct with ties).
+    """Spearman's rank correlation (pandas: Pearson's r of the average ranks, correct with ties).
 
     NaN when fewer than two pairs or when one side has all values tied (no ranking to compare).
     """
@@ -58,14 +43,10 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
         raise ValueError(f"`len(xs) == len(ys)` must hold, but got {len(xs)} and {len(ys)}")
     if len(xs) < 2:
         return math.nan
-    rx, ry = average_ranks(xs), average_ranks(ys)
-    mx, my = statistics.fmean(rx), statistics.fmean(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    vx = sum((a - mx) ** 2 for a in rx)
-    vy = sum((b - my) ** 2 for b in ry)
-    if vx == 0 or vy == 0:
-        return math.nan
-    return cov / math.sqrt(vx * vy)
+    # DataFrame.corr ranks with pandas' own code; Series.corr would need scipy.
+    frame = pd.DataFrame({"x": list(xs), "y": list(ys)}, dtype=float)
+    rho = frame.corr(method="spearman").to_numpy()[0, 1]
+    return float(rho)
 
 
 def medians(values: Mapping[str, Sequence[float]]) -> dict[str, float]:

@@ -22,9 +22,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,7 +33,8 @@ from typing import Any
 
 import psutil
 
-from tuner.errors import TunerError
+from tuner.errors import TunerError, TunerRuntimeError
+from tuner.flink.versions import catalog_id
 
 __all__ = [
     "FlinkInstall",
@@ -41,6 +43,7 @@ __all__ = [
     "compile_job",
     "find_flink",
     "flink_in_venv",
+    "install_flink",
     "java_source",
     "job_source",
     "root_cause",
@@ -52,7 +55,9 @@ log = logging.getLogger(__name__)
 JOB_CLASS = "ReplayJob"
 INSTALL_HINT = "pip install 'tuner[flink]' (apache-flink 2.3), or set TUNER_PYFLINK_HOME"
 # Where `pip install apache-flink` was put on the machines this was developed on.
-FALLBACK_VENVS: tuple[str, ...] = ("/tmp/flink23",)
+FALLBACK_VENVS: tuple[str, ...] = ("/tmp/flink23", "/tmp/flink120")
+# The release install_flink fetches for each supported line.
+RELEASES: Mapping[str, str] = {"2.3": "2.3.0", "1.20": "1.20.5"}
 # What Flink's own launch scripts pass on Java 17 (env.java.opts.all in Flink's config.yaml).
 JVM_OPENS: tuple[str, ...] = (
     "-XX:+IgnoreUnrecognizedVMOptions",
@@ -122,29 +127,100 @@ def flink_in_venv(venv: Path) -> FlinkInstall | None:
     return None
 
 
-def find_flink(venvs: Sequence[str] = FALLBACK_VENVS) -> FlinkInstall:
-    """Locate Flink: ``TUNER_PYFLINK_HOME``, else pyflink importable from this interpreter,
-    else the development venvs ``venvs``."""
-    env = os.environ.get("TUNER_PYFLINK_HOME")
-    if env:
-        found = _install_at(Path(env))
-        if found is None:
-            raise TunerError(
-                f"TUNER_PYFLINK_HOME={env} has no lib/flink-dist-*.jar; point it at the pyflink "
-                "package directory"
-            )
-        return found
+def _line(version: str) -> str:
+    """The catalog line ("1.20" or "2.3") a Flink version belongs to."""
+    return catalog_id(version)
+
+
+def _candidates(version: str | None, venvs: Sequence[str]) -> Iterator[FlinkInstall]:
+    """Every Flink this machine offers, most explicit first."""
+    names = ["TUNER_PYFLINK_HOME"]
+    if version is not None:
+        names.insert(0, f"TUNER_PYFLINK_HOME_{_line(version).replace('.', '_')}")
+    for name in names:
+        env = os.environ.get(name)
+        if env:
+            found = _install_at(Path(env))
+            if found is None:
+                raise TunerError(
+                    f"{name}={env} has no lib/flink-dist-*.jar; point it at the pyflink "
+                    "package directory"
+                )
+            yield found
     spec = importlib.util.find_spec("pyflink")
     if spec is not None and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:
             found = _install_at(Path(loc))
             if found is not None:
-                return found
+                yield found
+    if version is not None:
+        found = flink_in_venv(_cache_root() / "flink" / RELEASES[_line(version)])
+        if found is not None:
+            yield found
     for venv in venvs:
         found = flink_in_venv(Path(venv))
         if found is not None:
+            yield found
+
+
+def find_flink(version: str | None = None, venvs: Sequence[str] = FALLBACK_VENVS) -> FlinkInstall:
+    """Locate Flink; with ``version`` ("1.20", "2.x", "2.3.0", ...) one of that line.
+
+    Looks at ``TUNER_PYFLINK_HOME_<line>`` (``TUNER_PYFLINK_HOME_1_20``, ``..._2_3``), then
+    ``TUNER_PYFLINK_HOME``, pyflink importable from this interpreter, what :func:`install_flink`
+    put in tuner's cache, and the development venvs ``venvs``.
+    """
+    for found in _candidates(version, venvs):
+        if version is None or _line(found.version) == _line(version):
             return found
-    raise TunerError(f"no Flink installation found: {INSTALL_HINT}")
+    wanted = f"Flink {version}" if version is not None else "Flink"
+    raise TunerError(f"no {wanted} installation found: {INSTALL_HINT}")
+
+
+def install_flink(version: str) -> FlinkInstall:
+    """Fetch the jars of Flink ``version``'s line (PyPI's ``apache-flink-libraries``, without
+    PyFlink's Python dependencies) into tuner's cache, once; return that installation.
+
+    For what tuner runs on Flink itself (validation, config checks by Flink's own parser);
+    takes about 15 s and 230 MB the first time.
+    """
+    release = RELEASES[_line(version)]
+    prefix = _cache_root() / "flink" / release
+    found = flink_in_venv(prefix)
+    if found is not None:
+        return found
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{release}-", dir=prefix.parent))
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--prefix",
+                str(tmp),
+                f"apache-flink-libraries=={release}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise TunerRuntimeError(
+                f"pip could not install apache-flink-libraries=={release}: "
+                f"{proc.stderr.strip().splitlines()[-1:] or proc.returncode}"
+            )
+        with contextlib.suppress(OSError):  # another process won the race: use its copy
+            os.replace(tmp, prefix)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    found = flink_in_venv(prefix)
+    if found is None:
+        raise TunerRuntimeError(f"apache-flink-libraries=={release} left no flink-dist jar")
+    return found
 
 
 def _tool(name: str) -> str:
@@ -215,7 +291,7 @@ def compile_java(
             check=False,
         )
         if proc.returncode != 0:
-            raise TunerError(
+            raise TunerRuntimeError(
                 f"compiling {class_name} against Flink {flink.version} failed:\n"
                 f"{proc.stderr.strip()[-4000:]}"
             )
@@ -225,7 +301,7 @@ def compile_java(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not (target / f"{class_name}.class").exists():
-        raise TunerError(f"compiled classes missing from {target}")
+        raise TunerRuntimeError(f"compiled classes missing from {target}")
     return target
 
 
@@ -318,7 +394,7 @@ def run_job(
                 if time.perf_counter() - started > timeout_s:
                     proc.kill()
                     proc.wait()
-                    raise TunerError(
+                    raise TunerRuntimeError(
                         f"the Flink job ran longer than {timeout_s:.0f} s and was stopped; see "
                         f"{log_file}"
                     )
@@ -329,7 +405,7 @@ def run_job(
                 proc.wait()
     wall = time.perf_counter() - started
     if proc.returncode != 0 or not result_path.exists():
-        raise TunerError(
+        raise TunerRuntimeError(
             f"the Flink job failed (exit {proc.returncode}): "
             f"{root_cause(stdout.read_text(errors='replace'))} (output: {stdout}, log: {log_file})"
         )

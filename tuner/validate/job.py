@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tuner.errors import TunerError
+from tuner.errors import TunerRuntimeError
 from tuner.flink.catalog import load_catalog
 from tuner.flink.options import FlinkValue
 from tuner.flink.state_ops import PAYLOAD
@@ -298,7 +298,7 @@ def run_config(
     names = stream.header.names
     for entry in op["counts"]:
         if entry["state"] not in names:
-            raise TunerError(f"the job reported an unknown state {entry['state']!r}")
+            raise TunerRuntimeError(f"the job reported an unknown state {entry['state']!r}")
         counts[names.index(entry["state"])] = np.asarray(entry["ops"], dtype=np.int64)
     checkpoints = _with_lag(
         stream, list(res.get("checkpoints", [])), list(res.get("checkpoint_requests", []))

@@ -316,7 +316,7 @@ def validate_run(
     labels = config_labels(configs)
     workload = load_workload(rd.workload_yaml)
     yamls = {label: _config_yaml(label, rd) for label in labels}
-    flink = find_flink()
+    flink = find_flink("2.x")
     classes = compile_job(flink)
     # Real Flink runs here on this machine's page cache, so the replay's prediction is priced
     # for that same "disk" (CPU time only), not for the disk the study was tuned for.
