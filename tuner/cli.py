@@ -442,6 +442,36 @@ def trace_import(recording_dir: Path, output: Path, subtask: int | None) -> None
 
 
 @cli.group()
+def workload() -> None:
+    """Workload descriptions: fit one to a recorded trace."""
+
+
+@workload.command("fit")
+@click.argument("trace_file", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), required=True, help="Workload YAML to write."
+)
+@click.option(
+    "--flink-version",
+    default="2.x",
+    show_default=True,
+    help="flink_version of the fitted workload (2.x or 1.20).",
+)
+def workload_fit(trace_file: Path, output: Path, flink_version: str) -> None:
+    """Fit a workload (states, keys, popularity, sizes, operation mix, accesses per record,
+    timers, windows) to a trace, write it as YAML and print the fit report: per state, the
+    recording next to the fitted workload's generated stream.
+
+    Memory is a placeholder (256 mb managed per slot): replace it with the job's own.
+    """
+    from tuner.trace.fit import fit_to_file
+
+    outcome = fit_to_file(trace_file, output, flink_version=flink_version)
+    click.echo(outcome.report, nl=False)
+    click.echo(str(outcome.path))
+
+
+@cli.group()
 def recorder() -> None:
     """Record a running Flink job's keyed-state calls (a state backend that wraps yours)."""
 

@@ -46,6 +46,10 @@ def footer(events: int) -> dict[str, Any]:
         "timed_calls": max(1, events // 64),
         "timed_ns": 1000 * max(1, events // 64),
         "timer_cost_ns": 200,
+        "timed_log2_ns": {
+            "10": [max(1, events // 64), 1200 * max(1, events // 64)],
+            "24": [1, 1 << 24],
+        },
         "task_cpu_ns": 10_000 * events,
         "key_lengths": {"8": events},
         "user_key_lengths": {"1": {"8": events}},

@@ -19,7 +19,8 @@ from importlib import resources
 from pathlib import Path
 
 from tuner.errors import TunerError
-from tuner.validate.flink import FlinkInstall, _install_at, compile_java, find_flink, flink_in_venv
+from tuner.flink.versions import major
+from tuner.validate.flink import FlinkInstall, compile_java, find_flink
 
 __all__ = [
     "FACTORY_CLASS",
@@ -34,10 +35,6 @@ __all__ = [
 FACTORY_CLASS = "TunerRecorderFactory"
 FLINK_VERSIONS = ("2.x", "1.20")
 JAR_NAME = "tuner-recorder.jar"
-# Where Flink 1.20's PyFlink was installed on the machines this was developed on; the env var
-# wins (the lead's find_flink(version="1.20") will replace this).
-FLINK_120_ENV = "TUNER_PYFLINK_HOME_1_20"
-FLINK_120_VENVS = ("/tmp/flink120",)
 _BEGIN_2X = "//flink2{"
 _END_2X = "//}flink2"
 
@@ -50,44 +47,14 @@ class RecorderJar:
     flink: FlinkInstall
 
 
-def _major(version: str) -> str:
-    return "2.x" if version.startswith("2") else ".".join(version.split(".")[:2])
-
-
 def check_version(flink_version: str) -> str:
-    """``2.x`` or ``1.20`` (``2``, ``2.0`` .. ``2.3`` mean 2.x); anything else is a TunerError."""
-    v = flink_version.strip()
-    if v in ("2", "2.x") or (v.startswith("2.") and v[2:].isdigit()):
-        return "2.x"
-    if v == "1.20":
-        return v
-    raise TunerError(
-        f"--flink-version must be one of {', '.join(FLINK_VERSIONS)}, but got {flink_version!r}"
-    )
+    """``2.x`` or ``1.20`` for any spelling tuner supports; anything else is a TunerError."""
+    return "2.x" if major(flink_version) == 2 else "1.20"
 
 
 def find_flink_version(flink_version: str) -> FlinkInstall:
     """The Flink install to compile against for ``flink_version`` (``2.x`` or ``1.20``)."""
-    wanted = check_version(flink_version)
-    if wanted == "2.x":
-        found = find_flink()
-    else:
-        env = os.environ.get(FLINK_120_ENV)
-        homes = [Path(env)] if env else [Path(v) for v in FLINK_120_VENVS]
-        found_120 = next(
-            (f for h in homes if (f := _install_at(h) or flink_in_venv(h)) is not None), None
-        )
-        if found_120 is None:
-            raise TunerError(
-                f"no Flink 1.20 found: set {FLINK_120_ENV} to the pyflink directory of "
-                "`pip install apache-flink==1.20.*`"
-            )
-        found = found_120
-    if _major(found.version) != wanted:
-        raise TunerError(
-            f"Flink {found.version} found at {found.home}, but --flink-version {wanted} asked"
-        )
-    return found
+    return find_flink(check_version(flink_version))
 
 
 def recorder_source(flink_version: str) -> str:
@@ -120,7 +87,7 @@ def build_jar(flink_version: str = "2.x", cache_dir: Path | None = None) -> Reco
         flink,
         FACTORY_CLASS,
         cache_dir if cache_dir is not None else _cache_root(),
-        source=recorder_source(_major(flink.version)),
+        source=recorder_source(flink.version),
     )
     jar = classes / JAR_NAME
     if jar.exists():

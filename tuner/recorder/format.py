@@ -21,8 +21,9 @@ event       i64 ts (processing time, ms), u64 key (SipHash-2-4 of the serialized
             (:class:`tuner.trace.ops.Op` codes), u8 flags (1 window ns, 2 other ns, 4 size unknown)
 footer      JSON: events, dropped_events, stopped (null, ``max-events``, ``max-bytes``,
             ``io-error: ...``), key_switches, sampled_key_switches, state_calls,
-            timed_calls, timed_ns (thread CPU time of the timed calls), timer_cost_ns (what
-            reading that clock twice costs, subtracted per timed call), task_cpu_ns (the task
+            timed_calls, timed_ns (wall time of the timed calls), timer_cost_ns (what
+            reading that clock twice costs, subtracted per timed call), timed_log2_ns (timed
+            calls by log2 of their ns: [count, sum]), task_cpu_ns (the task
             thread's CPU time from its first state call to close), wall_ns, key_lengths and
             user_key_lengths (histograms of serialized lengths), ended_ms
 ==========  ====================================================================================

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -83,16 +83,23 @@ def write_trace(
     header: StreamHeader,
     preload_batches: Iterable[OpBatch],
     measure_batches: Iterable[OpBatch],
+    extra_metadata: Mapping[str, str] | None = None,
 ) -> None:
     """Write a trace to ``path`` atomically: the old file (if any) stays until the new one is whole.
 
     Batches are streamed (one row group each), so a trace larger than memory can be written.
-    Every batch must name the header's states in its order.
+    Every batch must name the header's states in its order. ``extra_metadata`` adds key-value
+    metadata (e.g. ``recording``: what an imported recording knew beyond the rows).
     """
     # All metadata is known before the first row: it goes in with the schema (pyarrow < 17,
     # which the Flink extra pins, cannot add file metadata after the rows).
     schema = _SCHEMA.with_metadata(
-        {"format": FORMAT, "version": str(VERSION), "header": _header_json(header)}
+        {
+            **(extra_metadata or {}),
+            "format": FORMAT,
+            "version": str(VERSION),
+            "header": _header_json(header),
+        }
     )
     with (
         atomic_target(Path(path)) as tmp,

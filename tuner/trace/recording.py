@@ -21,6 +21,7 @@ Rules, so a recorded trace means the same thing as a generated one:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -54,6 +55,8 @@ _TIMER_OPS = np.array(
     [int(Op.REGISTER_TIMER), int(Op.DELETE_TIMER), int(Op.FIRE_TIMER)], dtype=np.uint8
 )
 _SUBTASK_SUFFIX = re.compile(r"_?\(\d+/\d+\)$")
+# A timed call this long was preempted (or met a GC pause): left out of the mean.
+PREEMPTED_NS = 1 << 20
 TTL_BYTES = 8  # TtlValue: the value plus an 8-byte last-access timestamp (TtlStateFactory.java)
 
 
@@ -93,20 +96,24 @@ class ImportStats:
 
 
 def state_time_share(recordings: Sequence[Recording]) -> StateTimeShare:
-    """Sum the footers' sampled timing: (timed CPU − clock cost) scaled to all calls."""
+    """Sum the footers' sampled timing: the mean timed call (wall clock, less the clock's own
+    cost; calls of ``PREEMPTED_NS`` or more left out as preempted) times all calls, over the task
+    threads' CPU time."""
     calls = 0
     est = 0.0
     cpu = 0.0
     for r in recordings:
         f = r.footer
-        timed = int(f.get("timed_calls", 0))
         task = int(f.get("task_cpu_ns", -1))
         n = int(f.get("state_calls", 0))
+        hist = {int(k): v for k, v in dict(f.get("timed_log2_ns", {})).items()}
+        kept = [(int(c), float(s)) for b, (c, s) in hist.items() if (1 << b) < PREEMPTED_NS]
+        timed = sum(c for c, _ in kept)
         if timed <= 0 or task <= 0:
             continue
-        net = max(0.0, float(f.get("timed_ns", 0)) - timed * float(f.get("timer_cost_ns", 0)))
+        spent = sum(s for _, s in kept) - timed * float(f.get("timer_cost_ns", 0))
         calls += n
-        est += net / timed * n / 1e9
+        est += max(0.0, spent) / timed * n / 1e9
         cpu += task / 1e9
     return StateTimeShare(state_calls=calls, estimated_state_cpu_s=est, task_cpu_s=cpu)
 
@@ -301,7 +308,24 @@ def import_recording(
                 names, {k: v[lo : lo + BATCH_ROWS] for k, v in columns.items()}
             )
 
-    write_trace(Path(output), header, [], batches())
+    # Records per operator: its key switches less its timer fires (InternalTimerServiceImpl.java
+    # sets the timer's key before each fire); the busiest operator stands for the job's input.
+    per_op: Counter[str] = Counter()
+    for r in recs:
+        fires = int((r.events["op"] == int(Op.FIRE_TIMER)).sum())
+        per_op[_operator_base(r.operator)] += int(r.footer.get("sampled_key_switches", 0)) - fires
+    share = state_time_share(recs)
+    recording = {
+        "records": max(per_op.values(), default=0),
+        "records_per_operator": dict(per_op),
+        "duration_ms": int(ts[-1]) if n else 0,
+        "sample": min(float(r.header.get("sample", 1.0)) for r in recs),
+        "state_cpu_share": share.share,
+        "flink_version": str(recs[0].header.get("flink_version", "")),
+    }
+    write_trace(
+        Path(output), header, [], batches(), extra_metadata={"recording": json.dumps(recording)}
+    )
     stopped = Counter(str(r.footer["stopped"]) for r in recs if r.footer.get("stopped"))
     return ImportStats(
         files=len(recs),
@@ -311,5 +335,5 @@ def import_recording(
         dropped_events=sum(int(r.footer.get("dropped_events", 0)) for r in recs),
         stopped=dict(stopped),
         other_namespaces=int(((flags & FLAG_NS_OTHER) != 0).sum()),
-        time_share=state_time_share(recs),
+        time_share=share,
     )

@@ -284,6 +284,10 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
         long taskThreadId = -1;
         long taskCpuStart;
         final long timerCost;
+        // Timed calls by duration, log2 buckets of ns: count and sum (a preempted call is an
+        // outlier the importer can leave out).
+        final long[] timedCount = new long[64];
+        final long[] timedSum = new long[64];
         int aggregatingAdds;
 
         Recording(Settings settings, File file, FileChannel channel) {
@@ -462,26 +466,32 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             return (c & TIME_MASK) == 0;
         }
 
-        /** The mean cost of reading the thread's CPU clock twice, which every timed call pays. */
+        /** The mean cost of reading the clock twice, which every timed call pays. */
         static long calibrate() {
             int n = 2000;
             long sum = 0;
             for (int i = 0; i < n; i++) {
-                long a = cpuNow();
-                sum += cpuNow() - a;
+                long a = System.nanoTime();
+                sum += System.nanoTime() - a;
             }
             return sum / n;
         }
 
-        /** CPU time of this thread, ns: a timed call is measured in the same unit as the task. */
+        /** CPU time of this thread, ns (the task's busy time when it is not preempted). */
         static long cpuNow() {
             return THREADS.getCurrentThreadCpuTime();
         }
 
         void timed(long t0) {
-            long t1 = cpuNow();
+            // System.nanoTime (vDSO, no system call): a thread-CPU clock read is a system call
+            // whose cost and cache disturbance would inflate the short calls it times.
+            long t1 = System.nanoTime();
+            long d = t1 - t0;
             timedCalls++;
-            timedNanos += t1 - t0;
+            timedNanos += d;
+            int b = 63 - Long.numberOfLeadingZeros(Math.max(1, d));
+            timedCount[b]++;
+            timedSum[b] += d;
             lastCallNanos = System.nanoTime();
         }
 
@@ -551,6 +561,16 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             b.append("\"timed_calls\":").append(timedCalls).append(',');
             b.append("\"timed_ns\":").append(timedNanos).append(',');
             b.append("\"timer_cost_ns\":").append(timerCost).append(',');
+            b.append("\"timed_log2_ns\":{");
+            boolean firstBucket = true;
+            for (int i = 0; i < 64; i++) {
+                if (timedCount[i] > 0) {
+                    b.append(firstBucket ? "" : ",").append('"').append(i).append("\":[")
+                            .append(timedCount[i]).append(',').append(timedSum[i]).append(']');
+                    firstBucket = false;
+                }
+            }
+            b.append("},");
             b.append("\"task_cpu_ns\":").append(cpu).append(',');
             b.append("\"wall_ns\":").append(Math.max(0, lastCallNanos - firstCallNanos)).append(',');
             b.append("\"key_lengths\":").append(histogram(keyLengths)).append(',');
@@ -850,7 +870,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
         }
 
         final long start() {
-            return rec.tick() ? Recording.cpuNow() : 0;
+            return rec.tick() ? System.nanoTime() : 0;
         }
 
         @Override
@@ -1205,7 +1225,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
         }
 
         long start() {
-            return rec.tick() ? Recording.cpuNow() : 0;
+            return rec.tick() ? System.nanoTime() : 0;
         }
 
         @Override
