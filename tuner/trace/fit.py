@@ -9,7 +9,8 @@ Per state (timer services become their owner's ``timers`` or ``window``):
 * **operations**: value/reducing/aggregating: a GET followed by the write on the same key is one
   ``read_update``; other GETs ``read``, writes ``update``, CLEARs ``clear``. A windowed state's
   fire (GET + CLEAR per fired window) is Flink's, not the job's: as many GETs and CLEARs as the
-  window timers fired are left out. Lists: ``read``/``append``/``update``/``clear``; maps one to one.
+  window timers fired are left out. Lists: ``read``/``append``/``update`` (clears become
+  ``elements_per_key``); maps one to one.
 * **accesses_per_record**: those operations per input record. Records come from the recording
   (the busiest operator's key switches less its timer fires), else the busiest state's operations.
 * **value_size**: fixed when every write has one size (or within 2 %), else lognormal with the
