@@ -457,18 +457,85 @@ def workload() -> None:
     show_default=True,
     help="flink_version of the fitted workload (2.x or 1.20).",
 )
-def workload_fit(trace_file: Path, output: Path, flink_version: str) -> None:
+@click.option(
+    "--flink-conf",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The job's Flink config (config.yaml, flink-conf.yaml or FlinkDeployment): memory "
+    "comes from it. Default: a placeholder of 256 mb managed memory per slot.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Also replay Flink's predefined option sets on the recording and on the fitted "
+    "workload and print both rankings and their Spearman (about 10 replays).",
+)
+def workload_fit(
+    trace_file: Path, output: Path, flink_version: str, flink_conf: Path | None, check: bool
+) -> None:
     """Fit a workload (states, keys, popularity, sizes, operation mix, accesses per record,
     timers, windows) to a trace, write it as YAML and print the fit report: per state, the
     recording next to the fitted workload's generated stream.
-
-    Memory is a placeholder (256 mb managed per slot): replace it with the job's own.
     """
+    from tuner.flink.memory_config import memory_from_config
     from tuner.trace.fit import fit_to_file
 
-    outcome = fit_to_file(trace_file, output, flink_version=flink_version)
+    memory = memory_from_config(flink_conf).memory if flink_conf is not None else None
+    outcome = fit_to_file(trace_file, output, memory=memory, flink_version=flink_version)
     click.echo(outcome.report, nl=False)
+    if check:
+        from tuner.search.fit_check import rank_agreement
+        from tuner.workload import load_workload
+
+        click.echo(rank_agreement(trace_file, load_workload(output)).render(), nl=False)
     click.echo(str(outcome.path))
+
+
+@workload.command("from-config")
+@click.argument("flink_conf", type=click.Path(path_type=Path))
+@click.option(
+    "--trace",
+    "trace_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write a whole workload that replays this trace (for `tuner run`) instead of only "
+    "the memory section.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), default=None, help="File to write."
+)
+@click.option("--flink-version", default="2.x", show_default=True, help="2.x or 1.20.")
+def workload_from_config(
+    flink_conf: Path, trace_file: Path | None, output: Path | None, flink_version: str
+) -> None:
+    """The memory section of a workload from the job's Flink configuration (managed memory,
+    slots, RocksDB memory options), with how each number was derived; with --trace, a workload
+    that replays a recorded trace under that memory."""
+    import yaml
+
+    from tuner.fileio import atomic_write_text
+    from tuner.flink.memory_config import memory_from_config
+    from tuner.workload import parse_workload
+
+    found = memory_from_config(flink_conf)
+    data: dict[str, Any] = {"memory": found.memory}
+    if trace_file is not None:
+        target = output if output is not None else Path("workload.yaml")
+        data = {
+            "name": "".join(c if c.isalnum() or c in "-_" else "-" for c in trace_file.stem),
+            "description": f"Recorded trace {trace_file.name}, memory from {flink_conf.name}",
+            "flink_version": flink_version,
+            "memory": found.memory,
+            "trace": str(trace_file.resolve()),
+        }
+        parse_workload(data, str(target))  # checked as `tuner run` will read it
+    text = "".join(f"# {line}\n" for line in found.derivation)
+    text += yaml.safe_dump(data, sort_keys=False)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write_text(output, text)
+        click.echo(str(output))
 
 
 @cli.group()
