@@ -4,8 +4,8 @@ Per state (timer services become their owner's ``timers`` or ``window``):
 
 * **kind, key type and size**: from the trace header.
 * **keys**: distinct keys the state saw. **popularity**: uniform when the top 1 % of keys take
-  at most 1.5× their uniform share of calls, else zipf with the exponent whose top-1 % share
-  (over ``keys`` ranks) equals the recorded one (bisection).
+  at most 1.15× what they take in a uniform sample of as many calls, else zipf with the
+  exponent whose sample of as many calls has the recorded top-1 % share (bisection).
 * **operations**: value/reducing/aggregating: a GET followed by the write on the same key is one
   ``read_update``; other GETs ``read``, writes ``update``, CLEARs ``clear``. A windowed state's
   fire (GET + CLEAR per fired window) is Flink's, not the job's: as many GETs and CLEARs as the
@@ -15,7 +15,8 @@ Per state (timer services become their owner's ``timers`` or ``window``):
   (the busiest operator's key switches less its timer fires), else the busiest state's operations.
 * **value_size**: fixed when every write has one size (or within 2 %), else lognormal with the
   recorded mean, the standard deviation of the log, clipped to the recorded min and max.
-* **map** ``entries_per_key``: mean distinct user keys per key; **list** ``elements_per_key``:
+* **map** ``entries_per_key``: the 99th percentile of distinct user keys per key; **list**
+  ``elements_per_key``:
   appends per clear (appends per key without clears).
 * **windows**: tumbling, ``tumbling_records`` = records / distinct window starts (a trace's ts is
   processing time, so window lengths are expressed in records).
@@ -65,7 +66,8 @@ _MAP_OPS = {
     Op.ITERATE: "iterate",
     Op.CLEAR: "clear",
 }
-UNIFORM_SLACK = 1.5
+UNIFORM_SLACK = 1.15
+POPULARITY_SAMPLE = 300_000
 
 
 @dataclass(frozen=True)
@@ -96,21 +98,33 @@ def _top_share(counts: npt.NDArray[np.int64]) -> float:
     return float(part.sum() / counts.sum())
 
 
-def _zipf_top_share(keys: int, exponent: float) -> float:
+def _sampled_top_share(keys: int, exponent: float, u: npt.NDArray[np.float64]) -> float:
+    """Top-1 % share of ``len(u)`` draws from zipf(``exponent``) over ``keys`` ranks (uniform
+    at 0), drawn with the fixed uniforms ``u`` (common random numbers: monotone in exponent)."""
     w = np.arange(1, keys + 1, dtype=np.float64) ** -exponent
-    return float(w[: max(1, math.ceil(keys / 100))].sum() / w.sum())
+    cdf = np.cumsum(w)
+    ranks = np.minimum(np.searchsorted(cdf / cdf[-1], u, side="right"), keys - 1)
+    return _top_share(np.bincount(ranks, minlength=keys).astype(np.int64))
 
 
 def _popularity(counts: npt.NDArray[np.int64]) -> tuple[str | dict[str, Any], float]:
+    """Uniform, or zipf with the exponent whose *sampled* top-1 % share (same number of calls
+    over the same keys) matches: a finite sample of a uniform choice has hot keys too."""
     keys = int(counts.size)
+    calls = int(counts.sum())
+    rng = np.random.default_rng(0)
+    if calls > POPULARITY_SAMPLE:
+        # Subsample the calls (binomial thinning) so the fit's cost is bounded.
+        counts = rng.binomial(counts, POPULARITY_SAMPLE / calls)
+        calls = int(counts.sum())
     share = _top_share(counts)
-    uniform = max(1, math.ceil(keys / 100)) / max(1, keys)
-    if keys < 100 or share <= UNIFORM_SLACK * uniform:
+    u = rng.random(max(calls, 1))
+    if keys < 100 or share <= UNIFORM_SLACK * _sampled_top_share(keys, 0.0, u):
         return "uniform", 0.0
     lo, hi = 0.0, 4.0
-    for _ in range(40):
+    for _ in range(25):
         mid = (lo + hi) / 2
-        if _zipf_top_share(keys, mid) < share:
+        if _sampled_top_share(keys, mid, u) < share:
             lo = mid
         else:
             hi = mid
@@ -300,7 +314,11 @@ def fit_trace(
         if s.kind == "map":
             pairs = np.unique(np.stack([b.key[mask], b.user_key[mask]]), axis=1)
             pairs = pairs[:, pairs[1] >= 0]
-            entry["entries_per_key"] = max(1, round(pairs.shape[1] / max(1, per_key.size)))
+            # A key seen a few times shows only some of its entries: the well-sampled keys
+            # (99th percentile of distinct user keys per key) show them all.
+            _, distinct = np.unique(pairs[0], return_counts=True)
+            typical = float(np.percentile(distinct, 99)) if distinct.size else 1.0
+            entry["entries_per_key"] = max(1, round(typical))
             entry["user_key_size"] = f"{s.user_key_size} b"
         if s.kind == "list":
             # A list's clears are the job's cleanup after some appends: the generator makes them
