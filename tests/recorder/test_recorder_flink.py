@@ -9,13 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from tuner.cli import cli
 from tuner.recorder.demo import COUNTER_CALLS, DemoRun, run_demo
 from tuner.recorder.format import read_recording, recording_files
 from tuner.trace.ops import OP_NAMES, Op, OpBatch
 from tuner.trace.parquet import read_trace
 from tuner.trace.recording import import_recording
 from tuner.validate.flink import FlinkInstall
+from tuner.workload import load_workload
 
 pytestmark = pytest.mark.slow
 
@@ -104,3 +107,33 @@ def test_sampling_keeps_whole_keys_and_limits_stop_cleanly(
     total = sum(r.footer["key_switches"] for r in recs)
     assert 0 < sampled < total
     assert np.isfinite(sampled / total)
+
+
+def test_recording_fits_and_tunes(
+    recorded: tuple[DemoRun, Path], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The whole path a user takes: fit the imported recording, then a short study on the
+    recording itself with memory from a Flink config (one version suffices for the study)."""
+    _, trace = recorded
+    fitted = tmp_path / "fitted.yaml"
+    result = CliRunner().invoke(cli, ["workload", "fit", str(trace), "-o", str(fitted)])
+    assert result.exit_code == 0, result.output
+    w = load_workload(fitted)
+    by_name = {s.name: s for s in w.states}
+    assert by_name["count"].operations == (("read_update", 1.0),)
+    # the job reads user keys i % 7 and writes i % 5: seven distinct user keys per key
+    assert by_name["recent"].entries_per_key == 7
+    assert by_name["buffer"].timers is not None and by_name["window-contents"].window is not None
+    if "1.20" in request.node.callspec.id:
+        return
+    conf = tmp_path / "config.yaml"
+    conf.write_text("taskmanager.memory.managed.size: 64m\ntaskmanager.numberOfTaskSlots: 2\n")
+    on_trace = tmp_path / "recorded.yaml"
+    args = ["workload", "from-config", str(conf), "--trace", str(trace), "-o", str(on_trace)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "run"
+    args = ["run", str(on_trace), "--trials", "1", "--repeats", "1", "--out", str(run_dir)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "config.yaml").exists() and (run_dir / "report.md").exists()

@@ -135,7 +135,7 @@ def test_memory_from_config_fixed_and_errors(tmp_path: Path) -> None:
     with pytest.raises(TunerError, match="no TaskManager memory size"):
         memory_from_config(conf)
     conf.write_text("taskmanager.memory.process.size: lots\n")
-    with pytest.raises(TunerError, match="taskmanager.memory.process.size"):
+    with pytest.raises(TunerError, match=r"taskmanager\.memory\.process\.size"):
         memory_from_config(conf)
 
 
