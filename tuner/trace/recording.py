@@ -7,9 +7,10 @@ Rules, so a recorded trace means the same thing as a generated one:
   call of the recording: the trace starts at 0. Files (subtasks, restart attempts) are merged by
   that time, in file order within a millisecond. Window namespaces and timer timestamps are
   kept as the job set them (event time); they never mix with ``ts``.
-* **Keys** are SipHash values; each distinct hash becomes a dense id (0, 1, ...), and so does
-  each map user key. The key type is ``long`` when the job's keys serialize to 8 bytes, else
-  ``string`` of the serialized length less one (StringSerializer's length byte).
+* **Keys** are SipHash values; each distinct hash becomes a dense id (0, 1, ... in order of
+  first appearance), and so does each map user key. The key type is ``long`` when the job's
+  keys serialize to 8 bytes, else ``string`` of the serialized length less one
+  (StringSerializer's length byte).
 * **Sizes.** Only writes carry a size. A TTL state's sizes lose TTL's 8-byte timestamp (the
   replay adds it back). An aggregating ``add`` whose size was not read (the recorder reads one
   accumulator in 16) gets its state's median measured size.
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from tuner.errors import TunerError
 from tuner.recorder.format import (
@@ -49,11 +51,18 @@ from tuner.trace.parquet import write_trace
 __all__ = ["ImportStats", "StateTimeShare", "import_recording", "state_time_share"]
 
 BATCH_ROWS = 1 << 20
-_WRITES = np.array([int(Op.UPDATE), int(Op.ADD), int(Op.PUT)], dtype=np.uint8)
-_MAP_KEYED = np.array([int(Op.GET), int(Op.PUT), int(Op.REMOVE), int(Op.CONTAINS)], dtype=np.uint8)
-_TIMER_OPS = np.array(
-    [int(Op.REGISTER_TIMER), int(Op.DELETE_TIMER), int(Op.FIRE_TIMER)], dtype=np.uint8
-)
+
+
+def _op_table(*ops: Op) -> npt.NDArray[np.bool_]:
+    """A lookup table over all 256 op codes: ``table[op]`` is a vectorised membership test."""
+    table = np.zeros(256, dtype=bool)
+    table[[int(o) for o in ops]] = True
+    return table
+
+
+_WRITES = _op_table(Op.UPDATE, Op.ADD, Op.PUT)
+_MAP_KEYED = _op_table(Op.GET, Op.PUT, Op.REMOVE, Op.CONTAINS)
+_TIMER_OPS = _op_table(Op.REGISTER_TIMER, Op.DELETE_TIMER, Op.FIRE_TIMER)
 _SUBTASK_SUFFIX = re.compile(r"_?\(\d+/\d+\)$")
 # A timed call this long was preempted (or met a GC pause): left out of the mean.
 PREEMPTED_NS = 1 << 20
@@ -187,8 +196,9 @@ def _state_table(
 
 
 def _dense(values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-    _, inverse = np.unique(values, return_inverse=True)
-    out: npt.NDArray[np.int64] = inverse.astype(np.int64, copy=False).reshape(-1)
+    """Dense ids 0, 1, ... in order of first appearance (a hash table: no sort)."""
+    codes, _ = pd.factorize(values)
+    out: npt.NDArray[np.int64] = np.asarray(codes, dtype=np.int64)
     return out
 
 
@@ -229,45 +239,55 @@ def import_recording(
             file=str(directory),
         )
     table, maps = _state_table(recs)
-    ev = np.concatenate([r.events for r in recs])
-    state = np.concatenate([m[r.events["state"]] for r, m in zip(recs, maps, strict=True)]).astype(
-        np.int16
-    )
-    n = ev.shape[0]
+
+    def column(name: str) -> npt.NDArray[Any]:
+        return np.concatenate([r.events[name] for r in recs])
+
+    ts = column("ts")
+    state = np.concatenate([m[r.events["state"]] for r, m in zip(recs, maps, strict=True)])
+    n = ts.shape[0]
     # Merge files by processing time; a stable sort keeps file order within a millisecond.
-    order = np.argsort(ev["ts"], kind="stable")
-    ev = ev[order]
-    state = state[order]
-    ts = ev["ts"] - (ev["ts"][0] if n else 0)
-    op = ev["op"]
-    flags = ev["flags"]
-    key = _dense(ev["key"])
+    order = None if n == 0 or bool(np.all(ts[1:] >= ts[:-1])) else np.argsort(ts, kind="stable")
+
+    def ordered(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values if order is None else values[order]
+
+    ts = ordered(ts)
+    ts = ts - (ts[0] if n else 0)
+    state = ordered(state).astype(np.int16, copy=False)
+    op = ordered(column("op"))
+    flags = ordered(column("flags"))
+    key = _dense(ordered(column("key")))
     n_keys = int(key.max()) + 1 if n else 0
 
     is_map = np.array([g.kind == "map" for g in table] or [False])[state]
-    map_keyed = is_map & np.isin(op, _MAP_KEYED)
+    map_keyed = is_map & _MAP_KEYED[op]
+    aux = ordered(column("aux"))
     user_key = np.full(n, -1, dtype=np.int64)
     if map_keyed.any():
-        user_key[map_keyed] = _dense(ev["aux"][map_keyed])
-    timer = np.isin(op, _TIMER_OPS)
-    timer_ts = np.where(timer, ev["aux"], -1)
+        user_key[map_keyed] = _dense(aux[map_keyed])
+    timer_ts = np.where(_TIMER_OPS[op], aux, -1)
     window = (flags & FLAG_NS_WINDOW) != 0
-    ns_start = np.where(window, ev["ns_a"], -1)
-    ns_end = np.where(window, ev["ns_b"], -1)
-    for i, g in enumerate(table):
-        if g.kind == "timers" and bool(window[state == i].any()):
-            g.windowed = True
+    ns_start = np.where(window, ordered(column("ns_a")), -1)
+    ns_end = np.where(window, ordered(column("ns_b")), -1)
+    timer_tables = [i for i, g in enumerate(table) if g.kind == "timers"]
+    if timer_tables and window.any():
+        windowed_states = np.unique(state[window])
+        for i in timer_tables:
+            if i in windowed_states:
+                table[i].windowed = True
 
-    size = ev["size"].astype(np.int32)
-    writes = np.isin(op, _WRITES)
+    size = ordered(column("size")).astype(np.int32, copy=False)
+    writes = _WRITES[op]
     unknown = writes & (((flags & FLAG_SIZE_UNKNOWN) != 0) | (size < 0))
     ttl = np.array([g.ttl for g in table] or [False])[state]
     size = np.where(ttl & (size >= TTL_BYTES), size - TTL_BYTES, size)
     if unknown.any():
         for i in np.unique(state[unknown]).tolist():
-            known = writes & ~unknown & (state == i)
+            of_state = state == i
+            known = writes & ~unknown & of_state
             fill = int(np.median(size[known])) if known.any() else 8
-            size[unknown & (state == i)] = fill
+            size[unknown & of_state] = fill
     size = np.where(writes, size, 0).astype(np.int32)
 
     infos = []
