@@ -81,7 +81,7 @@ EVENT_DTYPE = np.dtype(
     ]
 )
 assert EVENT_DTYPE.itemsize == 48
-_BLOCK = struct.Struct("<B3xIII")
+_BLOCK = struct.Struct("<B3sIII")
 _FILE_HEADER = struct.Struct("<8sIII")
 KINDS = ("value", "list", "map", "reducing", "aggregating", "timers")
 
@@ -153,7 +153,10 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
             raise _error(p, off, "bytes after the footer")
         if off + _BLOCK.size > len(data):
             raise _error(p, off, "truncated inside a block header")
-        btype, length, crc, count = _BLOCK.unpack_from(data, off)
+        btype, pad, length, crc, count = _BLOCK.unpack_from(data, off)
+        expected_count = {BLOCK_STATE: 1, BLOCK_FOOTER: 0}.get(btype, count)
+        if pad != b"\0\0\0" or count != expected_count:
+            raise _error(p, off, "corrupt block header")
         start = off + _BLOCK.size
         if start + length > len(data):
             raise _error(
@@ -217,7 +220,7 @@ def write_recording(
     then the footer; no footer when ``footer`` is None). For tests and benchmarks."""
 
     def block(kind: int, payload: bytes, count: int) -> bytes:
-        return _BLOCK.pack(kind, len(payload), zlib.crc32(payload), count) + payload
+        return _BLOCK.pack(kind, b"\0\0\0", len(payload), zlib.crc32(payload), count) + payload
 
     raw = json.dumps(header).encode()
     parts = [_FILE_HEADER.pack(MAGIC, version, len(raw), zlib.crc32(raw)), raw]
