@@ -439,20 +439,9 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             sampled = stopped == null && !closed && (h >>> 11) < sampleBelow;
             if (sampled) {
                 sampledSwitches++;
-                scratch.clear();
-                keyLengths[Math.min(lengthOf(serializer, key), 65)]++;
+                keyLengths[Math.min(scratch.length(), 65)]++; // still the key just hashed
                 nowMs = System.currentTimeMillis();
             }
-        }
-
-        <K> int lengthOf(TypeSerializer<K> serializer, K key) {
-            scratch.clear();
-            try {
-                serializer.serialize(key, scratch);
-            } catch (IOException e) {
-                return 0;
-            }
-            return scratch.length();
         }
 
         /** Counts a call; true when this one is to be timed. */

@@ -1,0 +1,143 @@
+"""The recorder's figures in README.md, measured on this machine.
+
+    python tools/recorder_figures.py overhead [--pairs 7] [--records 60000]
+    python tools/recorder_figures.py import-speed [--events 5000000] [--repeats 3]
+    python tools/recorder_figures.py fit-agreement [--records 40000]
+
+Run wall-clock measurements alone on the machine (here: under ``flock -x /work/heavy.lock``).
+
+overhead       the demo job (tuner/recorder/java/RecorderDemoJob.java: Value, Map, List state,
+               timers, a window) without and with recording, in interleaved pairs (plain,
+               recorded, plain, recorded ...), throughput = records / Flink's net job runtime;
+               prints each pair's recorded/plain ratio, their median and range.
+import-speed   a synthetic recording of 4 subtask files (the recorder's format, random keys) is
+               imported ``--repeats`` times; prints events/s of each import.
+fit-agreement  records the demo job, imports and fits it, then replays Flink's predefined option
+               sets on the recording and on the fitted workload: both rankings and the Spearman.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tuner.recorder.demo import run_demo  # noqa: E402
+from tuner.recorder.format import EVENT_DTYPE, write_recording  # noqa: E402
+from tuner.trace.recording import import_recording  # noqa: E402
+
+
+def overhead(pairs: int, records: int, flink_version: str) -> None:
+    ratios = []
+    with tempfile.TemporaryDirectory(prefix="tuner-overhead-") as tmp:
+        run_demo(Path(tmp) / "warm", records=2000, flink_version=flink_version)  # compile, cache
+        for i in range(pairs):
+            plain = run_demo(
+                Path(tmp) / f"p{i}", records=records, record=False, flink_version=flink_version
+            )
+            rec = run_demo(Path(tmp) / f"r{i}", records=records, flink_version=flink_version)
+            tp_plain = records / plain.net_runtime_ms * 1000
+            tp_rec = records / rec.net_runtime_ms * 1000
+            ratios.append(tp_rec / tp_plain)
+            print(
+                f"pair {i + 1}: plain {tp_plain:,.0f} rec/s, recorded {tp_rec:,.0f} rec/s, "
+                f"ratio {tp_rec / tp_plain:.3f}",
+                flush=True,
+            )
+    print(
+        f"Flink {flink_version}, {records} records, {pairs} pairs: median recorded/plain "
+        f"throughput {statistics.median(ratios):.3f} (range {min(ratios):.3f} .. "
+        f"{max(ratios):.3f})"
+    )
+
+
+def import_speed(events: int, repeats: int) -> None:
+    states = [
+        {"id": 0, "name": "count", "kind": "value", "namespace": "void", "ttl": False},
+        {"id": 1, "name": "recent", "kind": "map", "namespace": "void", "ttl": False},
+        {
+            "id": 2,
+            "name": "_timer_state/event_user-timers",
+            "kind": "timers",
+            "namespace": "timer",
+            "ttl": False,
+        },
+    ]
+    per_file = events // 4
+    with tempfile.TemporaryDirectory(prefix="tuner-import-") as tmp:
+        job = Path(tmp) / "rec" / "job"
+        job.mkdir(parents=True)
+        for i in range(4):
+            rng = np.random.default_rng(i)
+            ev = np.zeros(per_file, dtype=EVENT_DTYPE)
+            ev["ts"] = 1_000_000 + np.sort(rng.integers(0, 600_000, per_file))
+            ev["key"] = rng.integers(0, 1_000_000, per_file).astype(np.uint64) * np.uint64(
+                0x9E3779B97F4A7C15
+            )
+            ev["state"] = rng.integers(0, 3, per_file)
+            ev["op"] = np.where(ev["state"] == 2, 8, np.where(ev["state"] == 1, 4, 1))
+            ev["aux"] = np.where(ev["state"] == 1, rng.integers(0, 100, per_file), ev["ts"] + 500)
+            ev["size"] = np.where(ev["state"] == 2, 0, 100)
+            ev["ns_a"] = ev["ns_b"] = -1
+            header = {"job_id": "job", "operator": "Op_(1/4)", "subtask": i, "max_parallelism": 128}
+            footer = {"events": per_file, "stopped": None, "key_lengths": {"8": per_file}}
+            write_recording(job / f"Op.{i}.0.0.tunerrec", header, states, ev, footer)
+        size = sum(f.stat().st_size for f in job.iterdir())
+        for r in range(repeats):
+            stats = import_recording(Path(tmp) / "rec", Path(tmp) / "trace.parquet")
+            print(
+                f"import {r + 1}: {stats.events} events ({size / 1e6:.0f} MB) in "
+                f"{stats.seconds:.2f} s = {stats.events_per_s / 1e6:.2f}M events/s",
+                flush=True,
+            )
+
+
+def fit_agreement(records: int) -> None:
+    from tuner.search.fit_check import rank_agreement
+    from tuner.trace.fit import fit_to_file
+    from tuner.workload import load_workload
+
+    with tempfile.TemporaryDirectory(prefix="tuner-fit-") as tmp:
+        work = Path(tmp)
+        run_demo(work / "demo", records=records, keys=2000)
+        trace = work / "trace.parquet"
+        import_recording(work / "demo" / "rec", trace)
+        conf = work / "config.yaml"
+        conf.write_text("taskmanager.memory.managed.size: 64m\ntaskmanager.numberOfTaskSlots: 1\n")
+        from tuner.flink.memory_config import memory_from_config
+
+        out = fit_to_file(trace, work / "fitted.yaml", memory=memory_from_config(conf).memory)
+        print(out.report)
+        print(rank_agreement(trace, load_workload(out.path)).render())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("overhead")
+    p.add_argument("--pairs", type=int, default=7)
+    p.add_argument("--records", type=int, default=60_000)
+    p.add_argument("--flink-version", default="2.x")
+    p = sub.add_parser("import-speed")
+    p.add_argument("--events", type=int, default=5_000_000)
+    p.add_argument("--repeats", type=int, default=3)
+    p = sub.add_parser("fit-agreement")
+    p.add_argument("--records", type=int, default=40_000)
+    args = parser.parse_args()
+    if args.cmd == "overhead":
+        overhead(args.pairs, args.records, args.flink_version)
+    elif args.cmd == "import-speed":
+        import_speed(args.events, args.repeats)
+    else:
+        fit_agreement(args.records)
+
+
+if __name__ == "__main__":
+    main()
