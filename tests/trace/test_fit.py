@@ -149,3 +149,20 @@ def test_from_config_writes_a_runnable_trace_workload(generated: Path, tmp_path:
     assert result.exit_code == 0, result.output
     w = load_workload(out)
     assert w.trace == str(generated) and w.memory.managed_per_slot == 512 << 20
+
+
+def test_rank_agreement_measures_every_predefined_set_on_both(tmp_path: Path) -> None:
+    from tuner.flink import options as fo
+    from tuner.search.fit_check import rank_agreement
+
+    small = SOURCE.replace("records: 40000", "records: 3000").replace("keys: 3000", "keys: 300")
+    w = loads_workload(small)
+    trace = tmp_path / "small.parquet"
+    write_trace(trace, stream_header(w), generate(w, "preload"), generate(w, "measure"))
+    out = tmp_path / "fitted.yaml"
+    fit_to_file(trace, out, memory={"mode": "managed", "managed_per_slot": "32 mb"})
+    sets = ("DEFAULT", "SPINNING_DISK_OPTIMIZED_HIGH_MEM")
+    agreement = rank_agreement(trace, load_workload(out), predefined=sets)
+    assert agreement.labels == sets and set(sets) <= set(fo.PREDEFINED)
+    assert all(v > 0 for v in agreement.recorded + agreement.fitted)
+    assert "Spearman over" in agreement.render()

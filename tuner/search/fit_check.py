@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +64,13 @@ def rank_agreement(
     recorded_trace: Path,
     fitted: Workload,
     extra: Mapping[str, Mapping[str, fo.FlinkValue]] | None = None,
+    predefined: Sequence[str] = tuple(fo.PREDEFINED),
 ) -> Agreement:
-    """Measure Flink's predefined sets (and ``extra``) on ``recorded_trace`` and on ``fitted``'s
-    stream; the recording is replayed with ``fitted``'s memory, checkpointing and disk."""
+    """Measure Flink's ``predefined`` sets (default: all) and ``extra`` on ``recorded_trace``
+    and on ``fitted``'s stream; the recording is replayed with ``fitted``'s memory,
+    checkpointing and disk."""
     configs: dict[str, Mapping[str, fo.FlinkValue]] = {
-        name: {fo.PREDEFINED_OPTIONS: name} for name in fo.PREDEFINED
+        name: {fo.PREDEFINED_OPTIONS: name} for name in predefined
     }
     configs.update(extra or {})
     on_trace = dataclasses.replace(fitted, states=(), trace=str(recorded_trace))
