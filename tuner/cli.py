@@ -470,8 +470,20 @@ def workload() -> None:
     help="Also replay Flink's predefined option sets on the recording and on the fitted "
     "workload and print both rankings and their Spearman (about 10 replays).",
 )
+@click.option(
+    "--recommendation",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --check: also rank this run's recommended settings (RUN_DIR/recommendation.json).",
+)
 def workload_fit(
-    trace_file: Path, output: Path, flink_version: str, flink_conf: Path | None, check: bool
+    trace_file: Path,
+    output: Path,
+    flink_version: str,
+    flink_conf: Path | None,
+    check: bool,
+    run_dir: Path | None,
 ) -> None:
     """Fit a workload (states, keys, popularity, sizes, operation mix, accesses per record,
     timers, windows) to a trace, write it as YAML and print the fit report: per state, the
@@ -487,7 +499,16 @@ def workload_fit(
         from tuner.search.fit_check import rank_agreement
         from tuner.workload import load_workload
 
-        click.echo(rank_agreement(trace_file, load_workload(output)).render(), nl=False)
+        extra = {}
+        if run_dir is not None:
+            from tuner.results import load_run
+
+            recommended = load_run(run_dir).recommendation()
+            if recommended is None:
+                raise TunerError("the run has no recommendation", file=str(run_dir))
+            extra["recommended"] = recommended["settings"]
+        agreement = rank_agreement(trace_file, load_workload(output), extra)
+        click.echo(agreement.render(), nl=False)
     click.echo(str(outcome.path))
 
 
