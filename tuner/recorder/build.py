@@ -10,6 +10,7 @@ Blocks between ``//flink2{`` and ``//}flink2`` are Flink 2.x-only methods and ar
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from tuner.errors import TunerError
 from tuner.flink.versions import major
-from tuner.validate.flink import FlinkInstall, compile_java, find_flink
+from tuner.validate.flink import FlinkInstall, compile_java, find_flink, install_flink
 
 __all__ = [
     "FACTORY_CLASS",
@@ -31,6 +32,8 @@ __all__ = [
     "find_flink_version",
     "recorder_source",
 ]
+
+log = logging.getLogger(__name__)
 
 FACTORY_CLASS = "TunerRecorderFactory"
 FLINK_VERSIONS = ("2.x", "1.20")
@@ -53,8 +56,14 @@ def check_version(flink_version: str) -> str:
 
 
 def find_flink_version(flink_version: str) -> FlinkInstall:
-    """The Flink install to compile against for ``flink_version`` (``2.x`` or ``1.20``)."""
-    return find_flink(check_version(flink_version))
+    """The Flink jars to compile against for ``flink_version`` (``2.x`` or ``1.20``): this
+    machine's, else that line's jars fetched once from PyPI into tuner's cache."""
+    line = check_version(flink_version)
+    try:
+        return find_flink(line)
+    except TunerError:
+        log.info("no Flink %s here: fetching its jars from PyPI (once)", line)
+        return install_flink(line)
 
 
 def recorder_source(flink_version: str) -> str:
@@ -124,6 +133,8 @@ def config_lines(
         raise TunerError(f"`0 < --sample <= 1` must hold, but got {sample}")
     if max_events is not None and max_events < 1:
         raise TunerError(f"`--max-events >= 1` must hold, but got {max_events}")
+    if max_bytes is not None and max_bytes < 1 << 16:
+        raise TunerError(f"`--max-bytes >= 65536` must hold, but got {max_bytes}")
     if not directory:
         raise TunerError("--dir must name a directory")
     key = secret if secret is not None else secrets.token_hex(16)
