@@ -370,8 +370,8 @@ def trace() -> None:
 )
 def trace_generate(workload_file: Path, output: Path) -> None:
     """Write the generator's operation stream for WORKLOAD_FILE as a trace file."""
-    from tuner.trace.generator import generate, stream_header
     from tuner.trace.parquet import write_trace
+    from tuner.trace.source import operation_stream
     from tuner.workload import load_workload
 
     w = load_workload(workload_file)
@@ -379,7 +379,8 @@ def trace_generate(workload_file: Path, output: Path) -> None:
         raise TunerError(
             "workload already replays a recorded trace", file=str(workload_file), where="trace"
         )
-    write_trace(output, stream_header(w), generate(w, "preload"), generate(w, "measure"))
+    stream = operation_stream(w)
+    write_trace(output, stream.header, stream.preload, stream.measure)
     click.echo(str(output))
 
 
