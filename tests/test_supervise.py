@@ -38,7 +38,9 @@ def test_a_wrapped_child_dies_when_its_parent_is_killed_with_sigkill() -> None:
 
     def dead() -> bool:
         try:
-            return child.status() == psutil.STATUS_ZOMBIE  # killed; reaping is init's business
+            return bool(
+                child.status() == psutil.STATUS_ZOMBIE
+            )  # killed; reaping is init's business
         except psutil.NoSuchProcess:
             return True
 
