@@ -20,7 +20,7 @@ from typing import Any
 
 import optuna
 
-from tuner import emitters
+from tuner import config_files
 from tuner.costmodel import PRESETS, Disk, disk_from, score
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.fileio import atomic_write_text
@@ -31,10 +31,10 @@ from tuner.search.importance import param_importances
 from tuner.search.measure import measure_isolated
 from tuner.search.study import (
     Candidate,
-    Progress,
     StudyConfig,
     StudyLoop,
     StudyOutcome,
+    StudyProgress,
     TrialRecord,
     create_study,
 )
@@ -177,7 +177,7 @@ def run_study(
     rd: RunDir,
     settings: RunSettings,
     *,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[StudyProgress], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> RunSummary:
     """Run (or resume) the study in ``rd`` and write every output."""
@@ -291,7 +291,7 @@ def finish(
         "interrupted": outcome.interrupted,
     }
     atomic_write_text(rd.path / "recommendation.json", json.dumps(payload, indent=2) + "\n")
-    emitters.write_config_files(rd.path, rec, workload, column_families)
+    config_files.write_config_files(rd.path, rec, workload, column_families)
     return rec
 
 

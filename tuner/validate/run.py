@@ -97,7 +97,7 @@ DEVIATIONS: tuple[str, ...] = (
     "for compactions after the preload as the replay does.",
 )
 
-Progress = Callable[["ValidationProgress"], None]
+OnValidationProgress = Callable[["ValidationProgress"], None]
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,7 @@ def validate_run(
     configs: Sequence[str] = ("default", "recommended", "predefined"),
     records: int | None = None,
     repeats: int = 3,
-    progress: Progress | None = None,
+    progress: OnValidationProgress | None = None,
     *,
     timeout_s: float = 1800.0,
     keep_workdir: bool = False,
