@@ -197,21 +197,14 @@ def test_resume_continues_with_earlier_trials_kept(tiny_run: Path, tmp_path: Pat
     )
 
 
+def _tiny(out: Path, *extra: str) -> list[str]:
+    """``tuner run`` of the tiny job with one trial and one repeat, into ``out``."""
+    return ["run", str(TINY), "--trials", "1", "--repeats", "1", "--out", str(out), *extra]
+
+
 def test_resume_keeps_how_the_run_was_measured(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    first = [
-        "run",
-        str(TINY),
-        "--trials",
-        "1",
-        "--repeats",
-        "1",
-        "--disk",
-        "hdd",
-        "--out",
-        str(out),
-    ]
-    assert CliRunner().invoke(cli, first).exit_code == 0
+    assert CliRunner().invoke(cli, _tiny(out, "--disk", "hdd")).exit_code == 0
     r = CliRunner().invoke(cli, ["run", "--resume", str(out), "--trials", "2", "--repeats", "1"])
     assert r.exit_code == 0, r.output
     meta = json.loads((out / "run.json").read_text())
@@ -221,21 +214,7 @@ def test_resume_keeps_how_the_run_was_measured(tmp_path: Path) -> None:
 def test_a_run_in_which_every_measurement_fails_exits_1(tmp_path: Path) -> None:
     """A runtime failure, not an input mistake: exit 1, one line, the run marked failed."""
     out = tmp_path / "run"
-    r = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            str(TINY),
-            "--trials",
-            "1",
-            "--repeats",
-            "1",
-            "--trial-timeout",
-            "1",
-            "-o",
-            str(out),
-        ],
-    )
+    r = CliRunner().invoke(cli, _tiny(out, "--trial-timeout", "1"))
     assert r.exit_code == 1, r.output
     failed = [line for line in r.output.splitlines() if line.startswith("tuner: failed:")]
     assert len(failed) == 1 and "every one of" in failed[0] and "timeout" in failed[0]
