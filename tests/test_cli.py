@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from tuner.cli import cli
+from tuner.errors import TunerError
 from tuner.flink.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,22 +197,54 @@ def test_resume_continues_with_earlier_trials_kept(tiny_run: Path, tmp_path: Pat
     )
 
 
+def _tiny(out: Path, *extra: str) -> list[str]:
+    """``tuner run`` of the tiny job with one trial and one repeat, into ``out``."""
+    return ["run", str(TINY), "--trials", "1", "--repeats", "1", "--out", str(out), *extra]
+
+
 def test_resume_keeps_how_the_run_was_measured(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    first = [
-        "run",
-        str(TINY),
-        "--trials",
-        "1",
-        "--repeats",
-        "1",
-        "--disk",
-        "hdd",
-        "--out",
-        str(out),
-    ]
-    assert CliRunner().invoke(cli, first).exit_code == 0
+    assert CliRunner().invoke(cli, _tiny(out, "--disk", "hdd")).exit_code == 0
     r = CliRunner().invoke(cli, ["run", "--resume", str(out), "--trials", "2", "--repeats", "1"])
     assert r.exit_code == 0, r.output
     meta = json.loads((out / "run.json").read_text())
     assert (meta["disk"], meta["engine"], meta["objective"]) == ("hdd", "rocksdict", "throughput")
+
+
+def test_a_run_in_which_every_measurement_fails_exits_1(tmp_path: Path) -> None:
+    """A runtime failure, not an input mistake: exit 1, one line, the run marked failed."""
+    out = tmp_path / "run"
+    r = CliRunner().invoke(cli, _tiny(out, "--trial-timeout", "1"))
+    assert r.exit_code == 1, r.output
+    failed = [line for line in r.output.splitlines() if line.startswith("tuner: failed:")]
+    assert len(failed) == 1 and "every one of" in failed[0] and "timeout" in failed[0]
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize(("errno_", "code"), [(28, 1), (2, 2)])  # ENOSPC: runtime; ENOENT: input
+def test_os_errors_exit_1_for_a_full_disk_and_2_for_a_bad_path(
+    monkeypatch: pytest.MonkeyPatch, errno_: int, code: int
+) -> None:
+    import tuner.cli as tcli
+
+    def boom(**_: object) -> None:
+        raise OSError(errno_, os.strerror(errno_), "/some/file")
+
+    monkeypatch.setattr(tcli.cli, "main", boom)
+    with pytest.raises(SystemExit) as exc:
+        tcli.main(["run", "x.yaml"])
+    assert exc.value.code == code
+
+
+def test_the_library_resume_rule_keeps_every_setting(tiny_run: Path) -> None:
+    """An API user resuming gets the run's own settings, as the CLI does."""
+    from tuner.runner import resume_run
+
+    resumed = resume_run(tiny_run)
+    assert (resumed.settings.trials, resumed.settings.repeats) == (3, 1)
+    assert resumed.settings.engine == "rocksdict" and resumed.changed == ()
+    assert {"trials", "repeats", "engine", "objective"} <= set(resumed.kept)
+    changed = resume_run(tiny_run, {"trials": 5, "repeats": 1})
+    assert changed.settings.trials == 5 and changed.changed == ("trials",)
+    with pytest.raises(TunerError, match="unknown run settings"):
+        resume_run(tiny_run, {"trails": 5})

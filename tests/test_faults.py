@@ -79,12 +79,18 @@ def test_trial_killed_with_sigkill_is_recorded_and_the_study_goes_on(tmp_path: P
     assert not (out / ".work").exists()
 
 
-def test_main_process_killed_with_sigkill_resumes_keeping_every_trial(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    proc = _start(out, trials=4)
-    _wait_for(lambda: len(_rows(out)) >= 5)  # the baselines and at least one trial
+def _killed_after_the_first_trial(out: Path, trials: int) -> None:
+    """A run started with ``trials``, killed with kill -9 (its whole group) once the baselines
+    and at least one search trial are in trials.csv."""
+    proc = _start(out, trials=trials)
+    _wait_for(lambda: len(_rows(out)) >= 5)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+
+
+def test_main_process_killed_with_sigkill_resumes_keeping_every_trial(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    _killed_after_the_first_trial(out, trials=4)
     kept = _rows(out)
     assert json.loads((out / "run.json").read_text())["status"] == "running"
     r = CliRunner().invoke(cli, ["run", "--resume", str(out), "--trials", "4", "--repeats", "1"])
@@ -133,10 +139,7 @@ def test_ctrl_c_stops_after_the_current_trial_and_leaves_a_resumable_run(tmp_pat
 
 def test_resume_without_flags_keeps_the_trial_count_it_was_started_with(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = _start(out, trials=3)
-    _wait_for(lambda: len(_rows(out)) >= 5)  # the baselines and at least one trial
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    _killed_after_the_first_trial(out, trials=3)
     r = CliRunner().invoke(cli, ["run", "--resume", str(out)])
     assert r.exit_code == 0, r.output
     assert "trials=3" in r.output and "repeats=1" in r.output

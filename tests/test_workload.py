@@ -17,7 +17,7 @@ from tuner.errors import TunerError
 from tuner.flink import versions
 from tuner.flink.catalog import load_catalog
 from tuner.flink.memory import minimum_budget
-from tuner.units import parse_duration_ms
+from tuner.units import MIB, parse_duration_ms
 from tuner.workload import (
     OPERATIONS,
     SUPPORTED_FLINK_VERSIONS,
@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "workloads").glob("*.yaml"))
 GOOD = sorted((ROOT / "tests" / "data" / "workloads" / "good").glob("*.yaml"))
 BAD = sorted((ROOT / "tests" / "data" / "workloads" / "bad").glob("*.yaml"))
-MB = 1 << 20
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +141,7 @@ def test_quickstart_is_small_and_its_budget_matters() -> None:
     w = load_workload(ROOT / "workloads" / "quickstart.yaml")
     assert len(w.states) == 2
     assert 60_000 <= w.replay.records <= 80_000
-    assert 32 * MB <= w.memory.budget <= 64 * MB
+    assert 32 * MIB <= w.memory.budget <= 64 * MIB
     for s in w.states:
         assert 40_000 <= s.keys <= 60_000
         assert s.value_size.min >= 100 and s.value_size.max <= 200
@@ -181,7 +180,7 @@ def test_every_shape_resolves_to_bytes_and_milliseconds() -> None:
     assert lst.value_size == SizeDist(kind="uniform", value=15, min=10, max=20)
     assert lst.elements_per_key == 5
     assert lst.popularity.kind == "sequential"
-    assert m.value_size == SizeDist(kind="normal", value=200, min=1, max=MB, sigma=12.5)
+    assert m.value_size == SizeDist(kind="normal", value=200, min=1, max=MIB, sigma=12.5)
     assert (m.entries_per_key, m.user_key_size) == (100, 16)
     assert m.timers is not None and (m.timers.delay_ms, m.timers.domain) == (5000, "processing")
     assert red.value_size == SizeDist(kind="lognormal", value=2048, min=100, max=64 << 10, sigma=1)
@@ -198,8 +197,8 @@ def test_every_shape_resolves_to_bytes_and_milliseconds() -> None:
 
 def test_fixed_sizes_above_the_default_clip_are_kept() -> None:
     w = loads_workload(_yaml(_minimal(value_size="4 mb")))
-    assert w.states[0].value_size.value == 4 * MB
-    assert w.states[0].value_size.max >= 4 * MB
+    assert w.states[0].value_size.value == 4 * MIB
+    assert w.states[0].value_size.max >= 4 * MIB
 
 
 def test_column_families_count_each_kind_of_timer_service_once() -> None:

@@ -159,7 +159,7 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.argument("target", type=click.Path(path_type=Path))
+@click.argument("target", metavar="WORKLOAD", type=click.Path(path_type=Path))
 @click.option(
     "--trials",
     "-n",
@@ -170,7 +170,9 @@ def cli(verbose: bool) -> None:
 )
 @click.option(
     "--out",
+    "--output",
     "-o",
+    "out",
     type=click.Path(path_type=Path),
     default=None,
     help="Run directory. Default: results/<workload-name>-<timestamp>/ "
@@ -179,9 +181,9 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue an interrupted run: TARGET (or --out) is its run directory. It keeps every "
-    "setting it was started with (trials, repeats, objective, engine, disk, ...) unless given "
-    "again on the command line, and says which.",
+    help="Continue an interrupted run: WORKLOAD (or --out) is then the run directory. It keeps "
+    "every setting it was started with (trials, repeats, objective, engine, disk, ...) unless "
+    "given again on the command line, and says which.",
 )
 @click.option("--seed", type=int, default=None, help="Sampler seed (default: the workload's seed).")
 @click.option(
@@ -237,7 +239,8 @@ def run(
     trial_timeout: float,
     results_dir: Path,
 ) -> None:
-    """Tune the RocksDB options of the job in TARGET (a workload YAML file).
+    """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run
+    directory).
 
     Measures Flink's default and its four predefined option sets, runs the Optuna search, then
     re-measures the best candidate against the default. Writes config.yaml (Flink 2.x),
@@ -331,16 +334,16 @@ def report(run_dir: Path, disk: str | None) -> None:
 
 
 @cli.command("check-config")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option(
     "--flink-version",
     required=True,
     help='Flink version the config is for: "1.20" or "2.x" (e.g. 2.0 .. 2.3).',
 )
 def check_config(file: Path, flink_version: str) -> None:
-    """Validate FILE's state.backend.rocksdb.* keys against the Flink version's option catalog.
+    """Validate CONFIG's state.backend.rocksdb.* keys against the Flink version's option catalog.
 
-    FILE is a Flink 2.x config.yaml, a Flink 1.x flink-conf.yaml or a Kubernetes
+    CONFIG is a Flink 2.x config.yaml, a Flink 1.x flink-conf.yaml or a Kubernetes
     FlinkDeployment. Flink itself silently ignores a misspelled key; this command does not:
     unknown keys (with the closest valid one) and values Flink cannot parse exit with code 2.
     """
@@ -360,18 +363,20 @@ def trace() -> None:
 
 
 @trace.command("generate")
-@click.argument("workload_file", type=click.Path(path_type=Path))
+@click.argument("workload_file", metavar="WORKLOAD", type=click.Path(path_type=Path))
 @click.option(
-    "-o",
     "--output",
+    "--out",
+    "-o",
+    "output",
     type=click.Path(path_type=Path),
     required=True,
     help="Trace file to write (Parquet).",
 )
 def trace_generate(workload_file: Path, output: Path) -> None:
-    """Write the generator's operation stream for WORKLOAD_FILE as a trace file."""
-    from tuner.trace.generator import generate, stream_header
+    """Write the generator's operation stream for WORKLOAD as a trace file."""
     from tuner.trace.parquet import write_trace
+    from tuner.trace.source import operation_stream
     from tuner.workload import load_workload
 
     w = load_workload(workload_file)
@@ -379,12 +384,13 @@ def trace_generate(workload_file: Path, output: Path) -> None:
         raise TunerError(
             "workload already replays a recorded trace", file=str(workload_file), where="trace"
         )
-    write_trace(output, stream_header(w), generate(w, "preload"), generate(w, "measure"))
+    stream = operation_stream(w)
+    write_trace(output, stream.header, stream.preload, stream.measure)
     click.echo(str(output))
 
 
 @trace.command("inspect")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", metavar="TRACE", type=click.Path(path_type=Path))
 def trace_inspect(file: Path) -> None:
     """Summarise a trace: ops by state and kind, key cardinality, skew, value sizes.
 
@@ -690,7 +696,7 @@ def validate(run_dir: Path, configs: str, records: int | None, repeats: int) -> 
 
 
 @cli.command()
-@click.argument("workload_file", type=click.Path(path_type=Path))
+@click.argument("workload_file", metavar="WORKLOAD", type=click.Path(path_type=Path))
 @repeats_option(5, 2, "Measurements of the same configuration.")
 @click.option(
     "--predefined",

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from tuner.errors import TunerError
-
-MB = 1_000_000
+from tuner.units import MEGABYTE
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,8 @@ class Disk:
         """One line for reports."""
         return (
             f"{self.name}: {self.read_latency_us:g} µs per random read, "
-            f"{self.read_iops:,.0f} read IOPS, {self.read_bytes_per_s / MB:,.0f} MB/s read, "
-            f"{self.write_bytes_per_s / MB:,.0f} MB/s write"
+            f"{self.read_iops:,.0f} read IOPS, {self.read_bytes_per_s / MEGABYTE:,.0f} MB/s read, "
+            f"{self.write_bytes_per_s / MEGABYTE:,.0f} MB/s write"
         )
 
 
@@ -54,13 +53,13 @@ PRESETS: Mapping[str, Disk] = MappingProxyType(
         # Everything served from memory: what this machine measures (no disk cost at all).
         "page-cache": Disk("page-cache", 0.0, math.inf, math.inf, math.inf),
         # A local NVMe SSD (e.g. an instance-store volume).
-        "local-nvme": Disk("local-nvme", 90.0, 400_000, 2_500 * MB, 1_500 * MB),
+        "local-nvme": Disk("local-nvme", 90.0, 400_000, 2_500 * MEGABYTE, 1_500 * MEGABYTE),
         # A SATA SSD.
-        "local-ssd": Disk("local-ssd", 150.0, 80_000, 500 * MB, 450 * MB),
+        "local-ssd": Disk("local-ssd", 150.0, 80_000, 500 * MEGABYTE, 450 * MEGABYTE),
         # Network block storage at a common baseline (AWS gp3: 3000 IOPS, 125 MB/s).
-        "network-ssd": Disk("network-ssd", 800.0, 3_000, 125 * MB, 125 * MB),
+        "network-ssd": Disk("network-ssd", 800.0, 3_000, 125 * MEGABYTE, 125 * MEGABYTE),
         # A spinning disk.
-        "hdd": Disk("hdd", 8_000.0, 150, 150 * MB, 150 * MB),
+        "hdd": Disk("hdd", 8_000.0, 150, 150 * MEGABYTE, 150 * MEGABYTE),
     }
 )
 DEFAULT_DISK = "local-nvme"
@@ -79,8 +78,8 @@ def disk_from(spec: str | Mapping[str, float | str]) -> Disk:
             name=str(spec.get("name", "custom")),
             read_latency_us=float(spec["read_latency_us"]),
             read_iops=float(spec["read_iops"]),
-            read_bytes_per_s=float(spec["read_mb_s"]) * MB,
-            write_bytes_per_s=float(spec["write_mb_s"]) * MB,
+            read_bytes_per_s=float(spec["read_mb_s"]) * MEGABYTE,
+            write_bytes_per_s=float(spec["write_mb_s"]) * MEGABYTE,
         )
     except KeyError as exc:
         raise TunerError(f"custom disk lacks {exc.args[0]!r}") from None

@@ -19,8 +19,7 @@ from tuner.costmodel import Disk, score
 from tuner.flink import options as fo
 from tuner.search.measure import measure_isolated
 from tuner.search.worker import Measurement
-from tuner.trace.generator import generate, stream_header
-from tuner.trace.parquet import write_trace
+from tuner.trace.source import trace_file
 from tuner.workload import Workload
 
 # The figures worth a line in the summary, in this order; every other metric is in .runs.
@@ -120,16 +119,7 @@ def measure_noise(
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tuner-noise-") as tmp:
         root = Path(tmp)
-        trace = root / "trace.parquet"
-        if workload.trace is not None:
-            trace = Path(workload.trace)
-        else:
-            write_trace(
-                trace,
-                stream_header(workload),
-                generate(workload, "preload"),
-                generate(workload, "measure"),
-            )
+        trace = trace_file(workload, root / "trace.parquet")
 
         def one(i: int) -> Measurement:
             if on_repeat is not None:

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tuner.flink import options as fo
-from tuner.search.space import COMPRESSION_PARAM
 from tuner.search.study import DEFAULT_LABEL, RECOMMENDED_LABEL, THROUGHPUT, TrialRecord
 from tuner.units import format_memory_size
 from tuner.workload import Workload
@@ -74,22 +73,6 @@ def measure_gain(records: Sequence[TrialRecord], metric: str = THROUGHPUT) -> Ga
     )
 
 
-def param_key(param: str) -> str:
-    """The Flink key an Optuna parameter stands for."""
-    if param == COMPRESSION_PARAM:
-        return fo.COMPRESSION_PER_LEVEL
-    return param.removesuffix(".log2")
-
-
-def key_importances(param_importances: Mapping[str, float]) -> dict[str, float]:
-    """Optuna's parameter importances summed per Flink key."""
-    out: dict[str, float] = {}
-    for param, value in param_importances.items():
-        key = param_key(param)
-        out[key] = out.get(key, 0.0) + value
-    return out
-
-
 def show_value(key: str, value: fo.FlinkValue) -> str:
     """A value as a person reads it in a comment."""
     if isinstance(value, tuple):
@@ -123,7 +106,8 @@ def recommend(
 ) -> Recommendation:
     """Assemble the recommendation: the memory keys of the budget, the searched keys (pinned
     explicitly, even where they equal Flink's default, so the result is reproducible), each with
-    its reason. ``importances`` are per Flink key (:func:`tuner.report.data.param_importances`).
+    its reason. ``importances`` are per Flink key
+    (:func:`tuner.search.importance.param_importances`).
     """
     gain = measure_gain(records)
     settings: dict[str, fo.FlinkValue] = {}

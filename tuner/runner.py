@@ -20,27 +20,27 @@ from typing import Any
 
 import optuna
 
-from tuner import emitters
+from tuner import config_files
 from tuner.costmodel import PRESETS, Disk, disk_from, score
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.fileio import atomic_write_text
 from tuner.recommend import Recommendation, recommend
 from tuner.report import render_report
-from tuner.report.data import param_importances
 from tuner.rundir import RunDir, RunStatus, claim_run_dir, new_run_dir
+from tuner.search.importance import param_importances
 from tuner.search.measure import measure_isolated
 from tuner.search.study import (
     Candidate,
-    Progress,
     StudyConfig,
     StudyLoop,
     StudyOutcome,
+    StudyProgress,
     TrialRecord,
     create_study,
 )
 from tuner.search.worker import Measurement
-from tuner.trace.generator import generate, stream_header
-from tuner.trace.parquet import read_trace, write_trace
+from tuner.trace.parquet import read_trace
+from tuner.trace.source import trace_file
 from tuner.workload import Workload, dump_workload, load_workload
 
 log = logging.getLogger(__name__)
@@ -169,16 +169,7 @@ def start_run(workload: Workload, out: Path | None, results_root: Path) -> RunDi
 def prepare_trace(workload: Workload, rd: RunDir) -> Path:
     """The operation stream every trial replays: the workload's recorded trace, or the
     generator's stream written once into the run directory."""
-    if workload.trace is not None:
-        return Path(workload.trace)
-    if not rd.trace.exists():
-        write_trace(
-            rd.trace,
-            stream_header(workload),
-            generate(workload, "preload"),
-            generate(workload, "measure"),
-        )
-    return rd.trace
+    return trace_file(workload, rd.trace)
 
 
 def run_study(
@@ -186,7 +177,7 @@ def run_study(
     rd: RunDir,
     settings: RunSettings,
     *,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[StudyProgress], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> RunSummary:
     """Run (or resume) the study in ``rd`` and write every output."""
@@ -300,7 +291,7 @@ def finish(
         "interrupted": outcome.interrupted,
     }
     atomic_write_text(rd.path / "recommendation.json", json.dumps(payload, indent=2) + "\n")
-    emitters.write_config_files(rd.path, rec, workload, column_families)
+    config_files.write_config_files(rd.path, rec, workload, column_families)
     return rec
 
 

@@ -11,11 +11,22 @@ import re
 from typing import Final
 
 __all__ = [
+    "GIB",
+    "KIB",
+    "MEGABYTE",
+    "MIB",
     "format_duration",
     "format_memory_size",
     "parse_duration_ms",
     "parse_memory_size",
 ]
+
+# The units table, one meaning each. Flink's "mb" is binary (MemorySize), so memory sizes use
+# KIB/MIB/GIB; disk rates are quoted in decimal megabytes per second, as vendors quote them.
+KIB: Final = 1 << 10
+MIB: Final = 1 << 20
+GIB: Final = 1 << 30
+MEGABYTE: Final = 1_000_000
 
 # Flink holds both as a Java long.
 _LONG_MAX: Final = 2**63 - 1

@@ -42,7 +42,7 @@ def batch(*rows: dict[str, Any], header: StreamHeader = HEADER) -> OpBatch:
             r["state"] = names.index(r["state"])
         for name, _ in COLUMNS:
             out[name].append(int(r[name]))
-    return OpBatch.from_columns(names, out)  # type: ignore[arg-type]
+    return OpBatch.from_columns(names, out)
 
 
 ENGINES = {"rocksdict": RocksdictEngine, "fake": FakeEngine}

@@ -8,9 +8,9 @@ import pytest
 
 from tuner.errors import TunerError
 from tuner.flink.config_check import Problem, check_config, check_config_file, read_config_entries
+from tuner.units import MIB
 
 CONFIGS = Path(__file__).resolve().parents[1] / "data" / "configs"
-MB = 1 << 20
 COMPRESSIONS = (
     "NO_COMPRESSION, SNAPPY_COMPRESSION, ZLIB_COMPRESSION, BZLIB2_COMPRESSION, LZ4_COMPRESSION, "
     "LZ4HC_COMPRESSION, XPRESS_COMPRESSION, ZSTD_COMPRESSION, DISABLE_COMPRESSION_OPTION"
@@ -28,9 +28,9 @@ def test_good_config_yaml_flattens_nested_keys() -> None:
         "state.backend.type": "rocksdb",
         "execution.checkpointing.incremental": True,
         "execution.checkpointing.interval": 30_000,
-        RDB + "writebuffer.size": 64 * MB,
+        RDB + "writebuffer.size": 64 * MIB,
         RDB + "writebuffer.count": 3,
-        RDB + "block.cache-size": 256 * MB,
+        RDB + "block.cache-size": 256 * MIB,
         RDB + "block.blocksize": 16 << 10,
         RDB + "use-bloom-filter": True,
         RDB + "bloom-filter.bits-per-key": 10.0,
@@ -50,7 +50,7 @@ def test_good_flink_conf_uses_the_legacy_line_parser() -> None:
         # set through its deprecated key, state.backend.incremental
         "execution.checkpointing.incremental": True,
         "execution.checkpointing.interval": 120_000,
-        RDB + "writebuffer.size": 32 * MB,
+        RDB + "writebuffer.size": 32 * MIB,
         RDB + "compression.per.level": ("NO_COMPRESSION", "LZ4_COMPRESSION"),
         RDB + "timer-service.factory": "HEAP",
         RDB + "memory.write-buffer-ratio": 0.4,
@@ -65,7 +65,7 @@ def test_good_flink_deployment_reads_spec_flink_configuration() -> None:
     assert result.values == {
         "state.backend.type": "rocksdb",
         "execution.checkpointing.incremental": True,
-        RDB + "writebuffer.size": 128 * MB,
+        RDB + "writebuffer.size": 128 * MIB,
         RDB + "thread.num": 4,
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -236,7 +238,7 @@ GOLDEN_STRING130 = {
 }
 
 
-def _one(matrix: np.ndarray) -> bytes:
+def _one(matrix: np.ndarray[Any, Any]) -> bytes:
     return rows_to_bytes(matrix)[0]
 
 

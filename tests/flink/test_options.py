@@ -6,27 +6,26 @@ import pytest
 
 from tuner.flink import memory as mem
 from tuner.flink import options as fo
+from tuner.units import MIB
 from tuner.workload import Memory
-
-MB = 1 << 20
 
 
 def test_memory_formulas_match_flink() -> None:
     # RocksDBMemoryControllerUtilsTest's own example: 1 GiB total, ratio 0.5.
-    total = 1024 * MB
+    total = 1024 * MIB
     assert mem.cache_capacity(total, 0.5) == int(2.5 * total / 3)
     assert mem.write_buffer_manager_capacity(total, 0.5) == int(total / 3)
-    assert mem.default_arena_block_size(64 * MB) == 8 * MB
+    assert mem.default_arena_block_size(64 * MIB) == 8 * MIB
     assert mem.default_arena_block_size(1000) == 4096
 
 
 def test_default_settings_under_managed_memory_share_one_cache() -> None:
-    cfg = fo.resolve({}, Memory(managed_per_slot=300 * MB))
-    assert cfg.shared_cache_bytes == mem.cache_capacity(300 * MB, 0.5)
-    assert cfg.write_buffer_manager_bytes == mem.write_buffer_manager_capacity(300 * MB, 0.5)
+    cfg = fo.resolve({}, Memory(managed_per_slot=300 * MIB))
+    assert cfg.shared_cache_bytes == mem.cache_capacity(300 * MIB, 0.5)
+    assert cfg.write_buffer_manager_bytes == mem.write_buffer_manager_capacity(300 * MIB, 0.5)
     assert cfg.cache_index_and_filter_blocks
     assert cfg.pin_l0_filter_and_index_blocks_in_cache
-    assert cfg.write_buffer_size == 64 * MB
+    assert cfg.write_buffer_size == 64 * MIB
     assert cfg.max_write_buffer_number == 2
     assert cfg.compression_per_level == ("kSnappyCompression",)
     assert cfg.bloom_bits_per_key is None
@@ -38,7 +37,7 @@ def test_predefined_high_mem_unmanaged() -> None:
         {fo.PREDEFINED_OPTIONS: "SPINNING_DISK_OPTIMIZED_HIGH_MEM"}, Memory(mode="unmanaged")
     )
     assert cfg.shared_cache_bytes is None
-    assert cfg.block_cache_size == 256 * MB
+    assert cfg.block_cache_size == 256 * MIB
     assert cfg.block_size == 128 * 1024
     assert cfg.min_write_buffer_number_to_merge == 3
     assert cfg.max_write_buffer_number == 4
@@ -75,7 +74,7 @@ def test_write_buffer_ratio_moves_memory_between_cache_and_memtables() -> None:
 
 def test_unmanaged_over_budget_is_invalid() -> None:
     reason = fo.invalid_reason(
-        {fo.BLOCK_CACHE_SIZE: 512 * MB}, Memory(mode="unmanaged", managed_per_slot=256 * MB), 2
+        {fo.BLOCK_CACHE_SIZE: 512 * MIB}, Memory(mode="unmanaged", managed_per_slot=256 * MIB), 2
     )
     assert reason is not None and "exceeds the budget" in reason
 
@@ -83,8 +82,8 @@ def test_unmanaged_over_budget_is_invalid() -> None:
 def test_arena_block_larger_than_mutable_limit_is_invalid() -> None:
     # 16 MiB budget at ratio 0.1: write buffer manager ~1 MiB, a 128 MiB buffer's arena is 16 MiB.
     reason = fo.invalid_reason(
-        {fo.WRITE_BUFFER_SIZE: 128 * MB, fo.WRITE_BUFFER_RATIO: 0.1},
-        Memory(managed_per_slot=16 * MB),
+        {fo.WRITE_BUFFER_SIZE: 128 * MIB, fo.WRITE_BUFFER_RATIO: 0.1},
+        Memory(managed_per_slot=16 * MIB),
         2,
     )
     assert reason is not None and "arena" in reason

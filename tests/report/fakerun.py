@@ -29,9 +29,9 @@ from tuner.search.study import (
     create_study,
 )
 from tuner.search.worker import Measurement
+from tuner.units import MIB
 from tuner.workload import Memory, StateSpec, Workload
 
-MB = 1 << 20
 DEVIATIONS = ("rocksdict has no merge operator: list appends are puts plus a prefix scan.",)
 
 
@@ -57,11 +57,11 @@ def fake_metrics(settings: Mapping[str, fo.FlinkValue], noise_seed: int) -> dict
     bloom = bool(v[fo.USE_BLOOM_FILTER])
     rng = random.Random(noise_seed)
     noise = 1.0 + rng.uniform(-0.03, 0.03)
-    speed = (1.0 + wb / (256 * MB)) * (1.15 if bloom else 1.0) * (1.0 - 1024 / block / 8)
+    speed = (1.0 + wb / (256 * MIB)) * (1.15 if bloom else 1.0) * (1.0 - 1024 / block / 8)
     ops_per_s = 40_000.0 * speed * noise
     read_p99 = 300.0 / speed * (1.0 + rng.uniform(-0.05, 0.05)) * (4096 / block) ** 0.2
-    memtables = float(min(wb * count, 96 * MB)) * 0.6
-    cache = 80.0 * MB * (1.0 - wb / (512 * MB))
+    memtables = float(min(wb * count, 96 * MIB)) * 0.6
+    cache = 80.0 * MIB * (1.0 - wb / (512 * MIB))
     return {
         "ops_per_s": ops_per_s,
         "records": 20_000.0,
@@ -72,17 +72,17 @@ def fake_metrics(settings: Mapping[str, fo.FlinkValue], noise_seed: int) -> dict
         "write_p50_us": 4.0 * noise,
         "write_p99_us": 40.0 * noise,
         "write_amplification": 8.0 / speed,
-        "space_amplification": 1.1 + 0.2 * (wb / (128 * MB)),
+        "space_amplification": 1.1 + 0.2 * (wb / (128 * MIB)),
         "block_cache_hit_ratio": min(0.99, 0.7 + (0.1 if bloom else 0.0) + rng.uniform(0, 0.05)),
-        "stall_micros": 0.0 if wb >= 32 * MB else 1500.0 * noise,
+        "stall_micros": 0.0 if wb >= 32 * MIB else 1500.0 * noise,
         "block_cache_usage": cache,
         "memtables_bytes": memtables,
-        "table_readers_bytes": 2.0 * MB,
+        "table_readers_bytes": 2.0 * MIB,
         "checkpoint_count": 3.0,
         "checkpoint_p50_s": 0.2 * noise,
         "checkpoint_max_s": 0.3 * noise,
-        "checkpoint_incremental_bytes_mean": 12.0 * MB * noise,
-        "compaction_bytes_written": 30.0 * MB * noise,
+        "checkpoint_incremental_bytes_mean": 12.0 * MIB * noise,
+        "compaction_bytes_written": 30.0 * MIB * noise,
     }
 
 
@@ -105,7 +105,7 @@ class FakeMeasure:
             [candidate.label, candidate.kind, candidate.repeat, self.seed, settings], sort_keys=True
         )
         metrics = fake_metrics(candidate.settings, zlib.crc32(key.encode()))
-        return Measurement("ok", metrics=metrics, wall_s=1.5, rss_peak_bytes=300 * MB)
+        return Measurement("ok", metrics=metrics, wall_s=1.5, rss_peak_bytes=300 * MIB)
 
 
 def make_run(

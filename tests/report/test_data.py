@@ -12,8 +12,7 @@ import pytest
 from tests.report.fakerun import ops, rec
 from tuner.report import data
 from tuner.results import load_run, trials_frame
-
-MB = 1 << 20
+from tuner.units import MIB
 
 
 @pytest.fixture
@@ -120,9 +119,9 @@ def test_pareto_points_flag_the_front(trials: pd.DataFrame) -> None:
 
 
 def test_memory_points_use_rocksdb_accounting_when_every_point_has_it() -> None:
-    mem = {"block_cache_usage": 10.0 * MB, "memtables_bytes": 4.0 * MB}
+    mem = {"block_cache_usage": 10.0 * MIB, "memtables_bytes": 4.0 * MIB}
     records = [
-        rec(0, "DEFAULT", "baseline", ops(100, **mem, table_readers_bytes=1.0 * MB), rss=999),
+        rec(0, "DEFAULT", "baseline", ops(100, **mem, table_readers_bytes=1.0 * MIB), rss=999),
         rec(1, "trial-0", "search", ops(120, **mem), trial=0, rss=999),
         rec(2, "DEFAULT", "remeasure", ops(100, **mem), rss=999),  # repeats a baseline
         rec(3, "trial-1", "search", status="failed", trial=1, rss=999),
@@ -130,7 +129,7 @@ def test_memory_points_use_rocksdb_accounting_when_every_point_has_it() -> None:
     m = data.memory_points(trials_frame(records))
     assert m.source == "rocksdb"
     assert list(m.points["label"]) == ["DEFAULT", "trial-0"]
-    assert list(m.points["memory_bytes"]) == [15.0 * MB, 14.0 * MB]
+    assert list(m.points["memory_bytes"]) == [15.0 * MIB, 14.0 * MIB]
 
 
 def test_memory_points_fall_back_to_rss_when_a_point_lacks_rocksdb_memory() -> None:

@@ -11,23 +11,7 @@ from tuner.flink import options as fo
 from tuner.search import space
 from tuner.workload import Memory
 
-
-class EdgeTrial:
-    """Picks the top (or bottom) of every range and the first categorical."""
-
-    def __init__(self, high: bool) -> None:
-        self.high = high
-
-    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
-        return high if self.high else low
-
-    def suggest_float(
-        self, name: str, low: float, high: float, *, step: float | None = None
-    ) -> float:
-        return high if self.high else low
-
-    def suggest_categorical(self, name: str, choices: list[str]) -> str:
-        return choices[0]
+from ._trials import BoundTrial
 
 
 @pytest.mark.parametrize(
@@ -47,7 +31,7 @@ def test_flinks_ratio_rule(r: float, hp: float, accepted: bool) -> None:
 def test_the_search_never_draws_a_ratio_flink_refuses(hp: float) -> None:
     memory = Memory(mode="managed", high_prio_pool_ratio=hp)
     for high in (False, True):
-        drawn = space.suggest(EdgeTrial(high), memory)
+        drawn = space.suggest(BoundTrial(high, 0), memory)
         r = drawn[fo.WRITE_BUFFER_RATIO]
         assert isinstance(r, float)
         if mem.max_write_buffer_ratio(hp) >= 0.1:

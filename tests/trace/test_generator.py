@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,10 +26,11 @@ def rows_of(b: OpBatch) -> list[tuple[int, ...]]:
     return list(b.rows())
 
 
-def key_shares(b: OpBatch, state_index: int) -> np.ndarray:
+def key_shares(b: OpBatch, state_index: int) -> np.ndarray[Any, Any]:
     """Share of calls per key, hottest first."""
     _, counts = np.unique(b.key[b.state == state_index], return_counts=True)
-    return np.sort(counts)[::-1] / counts.sum()
+    shares: np.ndarray[Any, Any] = np.sort(counts)[::-1] / counts.sum()
+    return shares
 
 
 # -- header ----------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def test_stream_does_not_depend_on_batch_size() -> None:
     ],
 )
 def test_preload_writes_a_fraction_of_keys_in_random_order(
-    kind: str, extra: dict[str, int], op: Op, per_key: int
+    kind: str, extra: dict[str, Any], op: Op, per_key: int
 ) -> None:
     w = workload(state(kind=kind, keys=2_000, **extra), preload_fraction=0.25)
     b = stream(w, "preload")

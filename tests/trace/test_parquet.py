@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +41,7 @@ def batch(n: int = 10, *, state: int = 0, op: int = 0) -> OpBatch:
 @st.composite
 def op_batches(draw: st.DrawFn) -> OpBatch:
     n = draw(st.integers(0, 50))
-    cols: dict[str, np.ndarray] = {}
+    cols: dict[str, Any] = {}
     for name, dtype in COLUMNS:
         if name == "op":
             elements = st.integers(0, max(Op))
@@ -83,7 +85,7 @@ def test_a_replayed_trace_is_the_generated_stream(tmp_path: Path) -> None:
     trace = read_trace(path)
     assert trace.header == header
     for phase in ("preload", "measure"):
-        assert same(OpBatch.concat(list(trace.batches(phase))), stream(w, phase))  # type: ignore[arg-type]
+        assert same(OpBatch.concat(list(trace.batches(phase))), stream(w, phase))
     meta = pq.ParquetFile(path).metadata.metadata
     assert meta[b"format"] == b"tuner-trace" and meta[b"version"] == str(VERSION).encode()
     phases = pq.read_table(path, columns=["phase"]).column("phase").to_numpy()
@@ -97,12 +99,12 @@ def test_write_is_atomic_and_leaves_nothing_on_error(tmp_path: Path) -> None:
     write_trace(path, HEADER, [batch()], [batch(5)])
     before = path.read_bytes()
 
-    def failing() -> list[OpBatch]:
+    def failing() -> Iterator[OpBatch]:
         yield batch()
         raise RuntimeError("generator broke")
 
     with pytest.raises(RuntimeError):
-        write_trace(path, HEADER, [batch(3)], failing())  # type: ignore[arg-type]
+        write_trace(path, HEADER, [batch(3)], failing())
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["t.parquet"]
 
@@ -114,7 +116,7 @@ def expect_error(path: Path, match: str) -> None:
     with pytest.raises(TunerError, match=match) as e:
         trace = read_trace(path)
         for phase in ("preload", "measure"):
-            list(trace.batches(phase))  # type: ignore[arg-type]
+            list(trace.batches(phase))
     assert e.value.file == str(path)
 
 
@@ -142,7 +144,7 @@ def write_raw(path: Path, table: pa.Table, meta: dict[str, str]) -> None:
     pq.write_table(table.replace_schema_metadata(meta), path)
 
 
-def good_table(**override: np.ndarray) -> pa.Table:
+def good_table(**override: np.ndarray[Any, Any]) -> pa.Table:
     cols = {name: np.zeros(3, dtype=dtype) for name, dtype in COLUMNS}
     cols["phase"] = np.ones(3, dtype=np.int8)
     cols.update(override)

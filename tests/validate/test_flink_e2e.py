@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuner.errors import TunerError
+from tuner.errors import TunerRuntimeError
 from tuner.flink import options as fo
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.ops import Op
@@ -89,7 +89,7 @@ def test_a_bad_config_value_fails_the_run_with_flinks_message(
     stream = prepare_stream(
         stream_header(w), generate(w, "preload"), generate(w, "measure"), tmp_path
     )
-    with pytest.raises(TunerError, match="Could not parse value 'many' for key"):
+    with pytest.raises(TunerRuntimeError, match="Could not parse value 'many' for key"):
         run_config(
             flink,
             classes,

@@ -27,7 +27,7 @@ from .base import Engine
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int], None]  # (phase, ops done in that phase)
+OnReplayProgress = Callable[[str, int], None]  # (phase, ops done in that phase)
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def replay(
     measure: Iterable[OpBatch],
     checkpoint_interval_ms: int,
     workdir: Path,
-    progress: Progress | None = None,
+    progress: OnReplayProgress | None = None,
     *,
     settle_timeout_s: float = 120.0,
 ) -> ReplayResult:

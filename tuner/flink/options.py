@@ -15,6 +15,7 @@ from typing import Final
 from tuner.flink import memory as mem
 from tuner.flink.memory import Memory
 from tuner.flink.rocksdb_config import CompactionStyle, Compression, RocksDBConfig
+from tuner.units import KIB, MIB
 
 FlinkValue = int | float | bool | str | tuple[str, ...]
 FlinkSettings = Mapping[str, FlinkValue]
@@ -46,8 +47,6 @@ PARTITIONED_INDEX_FILTERS: Final = _P + "memory.partitioned-index-filters"
 TIMER_SERVICE_FACTORY: Final = _P + "timer-service.factory"
 TIMER_SERVICE_CACHE_SIZE: Final = _P + "timer-service.cache-size"
 
-MB = 1 << 20
-KB = 1 << 10
 
 # Defaults of the options above, as RocksDBConfigurableOptions.java / RocksDBOptions.java declare
 # them (Flink 2.3 and 1.20 agree; tests/flink/test_options.py checks them against the catalogs).
@@ -58,14 +57,14 @@ DEFAULTS: Final[Mapping[str, FlinkValue]] = MappingProxyType(
         COMPACTION_STYLE: "LEVEL",
         USE_DYNAMIC_LEVEL_SIZE: False,
         COMPRESSION_PER_LEVEL: ("SNAPPY_COMPRESSION",),
-        TARGET_FILE_SIZE_BASE: 64 * MB,
-        MAX_SIZE_LEVEL_BASE: 256 * MB,
-        WRITE_BUFFER_SIZE: 64 * MB,
+        TARGET_FILE_SIZE_BASE: 64 * MIB,
+        MAX_SIZE_LEVEL_BASE: 256 * MIB,
+        WRITE_BUFFER_SIZE: 64 * MIB,
         MAX_WRITE_BUFFER_NUMBER: 2,
         MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 1,
-        BLOCK_SIZE: 4 * KB,
-        METADATA_BLOCK_SIZE: 4 * KB,
-        BLOCK_CACHE_SIZE: 8 * MB,
+        BLOCK_SIZE: 4 * KIB,
+        METADATA_BLOCK_SIZE: 4 * KIB,
+        BLOCK_CACHE_SIZE: 8 * MIB,
         USE_BLOOM_FILTER: False,
         BLOOM_FILTER_BITS_PER_KEY: 10.0,
         BLOOM_FILTER_BLOCK_BASED_MODE: False,
@@ -92,16 +91,16 @@ PREDEFINED: Final[Mapping[str, Mapping[str, FlinkValue]]] = MappingProxyType(
             MAX_OPEN_FILES: -1,
         },
         "SPINNING_DISK_OPTIMIZED_HIGH_MEM": {
-            BLOCK_CACHE_SIZE: 256 * MB,
-            BLOCK_SIZE: 128 * KB,
+            BLOCK_CACHE_SIZE: 256 * MIB,
+            BLOCK_SIZE: 128 * KIB,
             USE_DYNAMIC_LEVEL_SIZE: True,
             THREAD_NUM: 4,
-            MAX_SIZE_LEVEL_BASE: 1024 * MB,
+            MAX_SIZE_LEVEL_BASE: 1024 * MIB,
             MAX_OPEN_FILES: -1,
             MAX_WRITE_BUFFER_NUMBER: 4,
             MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 3,
-            TARGET_FILE_SIZE_BASE: 256 * MB,
-            WRITE_BUFFER_SIZE: 64 * MB,
+            TARGET_FILE_SIZE_BASE: 256 * MIB,
+            WRITE_BUFFER_SIZE: 64 * MIB,
             USE_BLOOM_FILTER: True,
         },
         "FLASH_SSD_OPTIMIZED": {

@@ -1,5 +1,5 @@
 """The Flink versions tuner supports, defined once: the workload loader, ``check-config``, the
-emitters and the validation all ask here.
+emitted config files and the validation all ask here.
 
 Each supported version maps to a shipped option catalog (``tuner/flink/data/catalog-<id>.json``,
 extracted from that release's jars). Flink 2.x keeps the ``state.backend.rocksdb.*`` keys and

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import math
 import statistics
-import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-import optuna
 import pandas as pd
-from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
-from optuna.study import StudyDirection
-from optuna.trial import TrialState
 
-from tuner.recommend import key_importances
+from tuner.search.importance import MIN_TRIALS_FOR_IMPORTANCE, param_importances
 from tuner.search.study import (
     BASELINES,
     DEFAULT_LABEL,
@@ -46,7 +41,6 @@ __all__ = [
 ]
 
 # Importance over fewer trials than this explains noise, not parameters.
-MIN_TRIALS_FOR_IMPORTANCE = 3
 # RocksDB's own memory, as the engine reports it (the block cache is shared by every column
 # family, memtables and table readers are summed over them).
 ROCKSDB_MEMORY_COLUMNS: tuple[str, ...] = ("block_cache_usage", "memtables_bytes")
@@ -190,42 +184,6 @@ def optimisation_history(trials: pd.DataFrame, metric: str = THROUGHPUT) -> Hist
         tuple(int(n) for n in failed),
         refs,
     )
-
-
-def param_importances(study: optuna.Study | None) -> dict[str, float] | None:
-    """PED-ANOVA importance of each searched Flink key for throughput, largest first.
-
-    None when there is no study or fewer than MIN_TRIALS_FOR_IMPORTANCE completed trials, or
-    when the trials do not vary enough to split on. Optuna's parameters are mapped to the Flink
-    keys they set (a size searched as ``<key>.log2`` counts for ``<key>``). PED-ANOVA (Optuna's
-    default) needs no scikit-learn and is deterministic, so a re-rendered report shows the same
-    bars; importances are normalised to sum to 1.
-    """
-    if study is None:
-        return None
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
-        return None
-    # PED-ANOVA explains what makes the target *low*; throughput is maximised, so it is
-    # negated (multi-objective studies, the pareto objective, list throughput first).
-    sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
-    try:
-        with warnings.catch_warnings():
-            # One warning restates the above (raised whenever a target is given); the other
-            # fires for conditional parameters (bloom bits only exist with the filter on) on
-            # every small study: the plot is approximate there by nature.
-            warnings.filterwarnings("ignore", message=".*achieve low `target` values")
-            warnings.filterwarnings("ignore", message=".*have less than 2 trials")
-            raw = get_param_importances(
-                study,
-                evaluator=PedAnovaImportanceEvaluator(),
-                target=lambda t: sign * t.values[0],
-            )
-    except (RuntimeError, ValueError):
-        # Optuna raises these when every trial has the same value or no shared parameter.
-        return None
-    imp = key_importances(raw)
-    return dict(sorted(imp.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 @dataclass(frozen=True)

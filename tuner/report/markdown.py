@@ -36,7 +36,7 @@ __all__ = [
 
 REPORT_FILE = "report.md"
 _NONE = "–"
-# The Flink config files a run writes next to the report (runner/emitters), linked when present.
+# The Flink config files a run writes next to the report (runner/config_files), linked when present.
 _CONFIG_FILES = ("config.yaml", "flink-conf.yaml", "flink-deployment.yaml", "rocksdb-options.ini")
 _PLOT_CAPTIONS: Mapping[str, str] = {
     "history": "Throughput of every search trial, the best so far, and Flink's option sets "

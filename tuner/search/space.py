@@ -13,9 +13,7 @@ from typing import Final, Protocol
 
 from tuner.flink import options as fo
 from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, Memory, max_write_buffer_ratio
-
-MB = 1 << 20
-KB = 1 << 10
+from tuner.units import KIB, MIB
 
 # Compression layouts worth trying, as Flink's compression.per.level lists. The last entry
 # applies to every deeper level (RocksDB's compression_per_level rule).
@@ -65,8 +63,8 @@ def suggest(trial: TrialLike, memory: Memory) -> dict[str, fo.FlinkValue]:
             trial.suggest_categorical(fo.PARTITIONED_INDEX_FILTERS, ["false", "true"]) == "true"
         )
     else:
-        s[fo.BLOCK_CACHE_SIZE] = _pow2(trial, fo.BLOCK_CACHE_SIZE, 4 * MB, 512 * MB)
-    s[fo.WRITE_BUFFER_SIZE] = _pow2(trial, fo.WRITE_BUFFER_SIZE, MIN_WRITE_BUFFER_SIZE, 128 * MB)
+        s[fo.BLOCK_CACHE_SIZE] = _pow2(trial, fo.BLOCK_CACHE_SIZE, 4 * MIB, 512 * MIB)
+    s[fo.WRITE_BUFFER_SIZE] = _pow2(trial, fo.WRITE_BUFFER_SIZE, MIN_WRITE_BUFFER_SIZE, 128 * MIB)
     count = trial.suggest_int(fo.MAX_WRITE_BUFFER_NUMBER, 2, 6)
     s[fo.MAX_WRITE_BUFFER_NUMBER] = count
     s[fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE] = trial.suggest_int(
@@ -74,12 +72,12 @@ def suggest(trial: TrialLike, memory: Memory) -> dict[str, fo.FlinkValue]:
     )
     style = trial.suggest_categorical(fo.COMPACTION_STYLE, ["LEVEL", "UNIVERSAL"])
     s[fo.COMPACTION_STYLE] = style
-    s[fo.TARGET_FILE_SIZE_BASE] = _pow2(trial, fo.TARGET_FILE_SIZE_BASE, 4 * MB, 256 * MB)
-    s[fo.MAX_SIZE_LEVEL_BASE] = _pow2(trial, fo.MAX_SIZE_LEVEL_BASE, 16 * MB, 1024 * MB)
+    s[fo.TARGET_FILE_SIZE_BASE] = _pow2(trial, fo.TARGET_FILE_SIZE_BASE, 4 * MIB, 256 * MIB)
+    s[fo.MAX_SIZE_LEVEL_BASE] = _pow2(trial, fo.MAX_SIZE_LEVEL_BASE, 16 * MIB, 1024 * MIB)
     s[fo.USE_DYNAMIC_LEVEL_SIZE] = (
         trial.suggest_categorical(fo.USE_DYNAMIC_LEVEL_SIZE, ["false", "true"]) == "true"
     )
-    s[fo.BLOCK_SIZE] = _pow2(trial, fo.BLOCK_SIZE, 4 * KB, 64 * KB)
+    s[fo.BLOCK_SIZE] = _pow2(trial, fo.BLOCK_SIZE, 4 * KIB, 64 * KIB)
     bloom = trial.suggest_categorical(fo.USE_BLOOM_FILTER, ["false", "true"]) == "true"
     s[fo.USE_BLOOM_FILTER] = bloom
     if bloom:

@@ -77,7 +77,7 @@ Sink = Callable[[TrialRecord], None]
 
 
 @dataclass(frozen=True)
-class Progress:
+class StudyProgress:
     """Where the study is, for a progress bar."""
 
     phase: str
@@ -147,7 +147,7 @@ class StudyLoop:
         measure: Measure,
         sink: Sink,
         earlier: Sequence[TrialRecord] = (),
-        on_progress: Callable[[Progress], None] | None = None,
+        on_progress: Callable[[StudyProgress], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         column_families: int | None = None,
     ) -> None:
@@ -188,7 +188,7 @@ class StudyLoop:
         if self._durations:
             eta = statistics.median(self._durations) * max(0, total - done)
         label, value = self._best()
-        self._on_progress(Progress(phase, done, total, label, value, eta))
+        self._on_progress(StudyProgress(phase, done, total, label, value, eta))
 
     def _record(self, rec: TrialRecord) -> TrialRecord:
         self.records.append(rec)

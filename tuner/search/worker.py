@@ -9,8 +9,6 @@ resident memory and removes the trial's temporary database whatever happened.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import multiprocessing as mp
 import os
@@ -26,12 +24,11 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Literal
 
-import psutil
+from tuner.supervise import Watch, die_with_parent, exit_reason, watch
 
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "failed"]
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -47,18 +44,14 @@ class Measurement:
 
 def _die_with_parent(workdir: Path) -> None:
     """If the parent is killed (even with kill -9), remove this trial's database and exit:
-    Linux sends us SIGTERM when the parent dies (PR_SET_PDEATHSIG). The signal follows the
-    thread that started us; run_isolated waits for the child, so that thread outlives it."""
+    Linux sends us SIGTERM when the parent dies (tuner.supervise.die_with_parent)."""
 
     def on_term(signum: int, frame: object) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the parent's finally-cleanup still applies
+    if not die_with_parent(signal.SIGTERM):
         log.debug("PR_SET_PDEATHSIG unavailable")
     if os.getppid() == 1:  # the parent died before prctl took effect
         on_term(signal.SIGTERM, None)
@@ -102,46 +95,23 @@ def run_isolated(
     parent_conn, child_conn = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child_conn, fn, kwargs, workdir), daemon=True)
     start = time.monotonic()
-    peak = 0
-    result: Measurement | None = None
+    seen = Watch(0.0, 0)
     try:
         _start_shielded(proc)
         child_conn.close()
-        ps = psutil.Process(proc.pid)
-        while True:
-            if parent_conn.poll(poll_s):
-                try:
-                    status, reason, metrics = parent_conn.recv()
-                except EOFError:
-                    proc.join(5)
-                    result = Measurement("failed", _death_reason(proc.exitcode))
-                    break
-                proc.join(30)
-                if status == "ok":
-                    result = Measurement("ok", "", metrics)
-                else:
-                    log.debug("trial failed in child:\n%s", metrics.get("traceback", ""))
-                    result = Measurement("failed", reason)
-                break
-            if not proc.is_alive():
-                result = Measurement("failed", _death_reason(proc.exitcode))
-                break
-            try:
-                rss = ps.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
-            peak = max(peak, rss)
-            elapsed = time.monotonic() - start
-            if rss_limit_bytes is not None and rss > rss_limit_bytes:
-                result = Measurement(
-                    "failed",
-                    f"memory watchdog: RSS {rss >> 20} MiB exceeded the limit "
-                    f"{rss_limit_bytes >> 20} MiB (budget plus margin)",
-                )
-                break
-            if elapsed > timeout_s:
-                result = Measurement("failed", f"timeout: still running after {timeout_s:.0f} s")
-                break
+
+        def finished(wait_s: float) -> bool:
+            return bool(parent_conn.poll(wait_s)) or not proc.is_alive()
+
+        seen = watch(
+            proc.pid,  # type: ignore[arg-type]
+            finished,
+            timeout_s=timeout_s,
+            rss_limit_bytes=rss_limit_bytes,
+            poll_s=poll_s,
+            what="the trial",
+        )
+        result = _outcome(seen, parent_conn, proc)
     finally:
         if proc.is_alive():
             proc.kill()
@@ -149,7 +119,26 @@ def run_isolated(
         parent_conn.close()
         shutil.rmtree(workdir, ignore_errors=True)
     wall = time.monotonic() - start
-    return Measurement(result.status, result.reason, result.metrics, wall, peak)
+    return Measurement(result.status, result.reason, result.metrics, wall, seen.rss_peak_bytes)
+
+
+def _outcome(seen: Watch, conn: Connection, proc: BaseProcess) -> Measurement:
+    """The trial's result from what the supervisor saw and what the child sent."""
+    if seen.stopped is not None:
+        return Measurement("failed", seen.reason)
+    if not conn.poll():
+        proc.join(5)
+        return Measurement("failed", exit_reason(proc.exitcode))
+    try:
+        status, reason, metrics = conn.recv()
+    except EOFError:
+        proc.join(5)
+        return Measurement("failed", exit_reason(proc.exitcode))
+    proc.join(30)
+    if status == "ok":
+        return Measurement("ok", "", metrics)
+    log.debug("trial failed in child:\n%s", metrics.get("traceback", ""))
+    return Measurement("failed", reason)
 
 
 def _start_shielded(proc: BaseProcess) -> None:
@@ -165,16 +154,3 @@ def _start_shielded(proc: BaseProcess) -> None:
             signal.signal(signal.SIGINT, old)
     with contextlib.suppress(OSError):  # already exited, or not permitted: nothing to shield
         os.setpgid(proc.pid, proc.pid)  # type: ignore[arg-type]
-
-
-def _death_reason(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "crashed: no exit code"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        hint = " (killed: out of memory or kill -9)" if name == "SIGKILL" else ""
-        return f"crashed: {name}{hint}"
-    return f"crashed: exit code {exitcode}"

@@ -24,7 +24,7 @@ timer_ts    int64    timers: the timer's timestamp; -1 otherwise
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,7 +93,7 @@ class OpBatch:
         return zip(*cols, strict=True)
 
     @staticmethod
-    def from_columns(states: Sequence[str], columns: dict[str, npt.ArrayLike]) -> OpBatch:
+    def from_columns(states: Sequence[str], columns: Mapping[str, npt.ArrayLike]) -> OpBatch:
         """Build a batch, casting each column to its dtype (lengths must agree)."""
         arrays = {name: np.asarray(columns[name], dtype=dtype) for name, dtype in COLUMNS}
         lengths = {a.shape[0] for a in arrays.values()}

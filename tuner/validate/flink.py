@@ -24,17 +24,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink.versions import catalog_id
+from tuner.supervise import dying_with_parent, watch
 
 __all__ = [
     "FlinkInstall",
@@ -337,11 +335,12 @@ class JobOutcome:
     workdir: Path
 
 
-def _sample_rss(proc: psutil.Process) -> int:
+def _exited(proc: subprocess.Popen[bytes], wait_s: float) -> bool:
     try:
-        return int(proc.memory_info().rss)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return 0
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def run_job(
@@ -377,37 +376,34 @@ def run_job(
         *(main if main is not None else (JOB_CLASS, str(spec_path))),
     ]
     stdout = workdir / "java.out"
-    started = time.perf_counter()
-    peak = 0
     with open(stdout, "wb") as out:
         proc = subprocess.Popen(
-            cmd,
+            dying_with_parent(cmd),
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=workdir,
             env={**os.environ, **(env or {})},
+            process_group=0,  # Ctrl-C stops the study after this job, not the job itself
         )
-        ps = psutil.Process(proc.pid)
         try:
-            while proc.poll() is None:
-                peak = max(peak, _sample_rss(ps))
-                if time.perf_counter() - started > timeout_s:
-                    proc.kill()
-                    proc.wait()
-                    raise TunerRuntimeError(
-                        f"the Flink job ran longer than {timeout_s:.0f} s and was stopped; see "
-                        f"{log_file}"
-                    )
-                time.sleep(0.05)
+            seen = watch(
+                proc.pid,
+                lambda wait_s: _exited(proc, wait_s),
+                timeout_s=timeout_s,
+                what="the Flink job",
+            )
         finally:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait()
-    wall = time.perf_counter() - started
+            proc.wait()
+    if seen.stopped is not None:
+        raise TunerRuntimeError(f"{seen.reason}; see {log_file}")
     if proc.returncode != 0 or not result_path.exists():
         raise TunerRuntimeError(
             f"the Flink job failed (exit {proc.returncode}): "
             f"{root_cause(stdout.read_text(errors='replace'))} (output: {stdout}, log: {log_file})"
         )
     result = json.loads(result_path.read_text())
-    return JobOutcome(result=result, wall_s=wall, rss_peak_bytes=peak, workdir=workdir)
+    return JobOutcome(
+        result=result, wall_s=seen.elapsed_s, rss_peak_bytes=seen.rss_peak_bytes, workdir=workdir
+    )

@@ -31,9 +31,8 @@ from tuner.flink import options as fo
 from tuner.results import rescored
 from tuner.rundir import RunDir
 from tuner.search.study import BASELINES, DEFAULT_LABEL, RECOMMENDED_LABEL, TrialRecord
-from tuner.trace.generator import generate, stream_header
 from tuner.trace.ops import OpBatch, StreamHeader
-from tuner.trace.parquet import read_trace
+from tuner.trace.source import operation_stream
 from tuner.validate.fidelity import Fidelity, compute_fidelity
 from tuner.validate.flink import compile_job, find_flink
 from tuner.validate.job import (
@@ -98,7 +97,7 @@ DEVIATIONS: tuple[str, ...] = (
     "for compactions after the preload as the replay does.",
 )
 
-Progress = Callable[["ValidationProgress"], None]
+OnValidationProgress = Callable[["ValidationProgress"], None]
 
 
 @dataclass(frozen=True)
@@ -213,11 +212,8 @@ def _stream(
     workload: Workload, rd: RunDir
 ) -> tuple[StreamHeader, Iterable[OpBatch], Iterable[OpBatch]]:
     """The run's operation stream: its trace.parquet, the workload's trace, or the generator."""
-    path = rd.trace if rd.trace.exists() else (Path(workload.trace) if workload.trace else None)
-    if path is not None:
-        trace = read_trace(path)
-        return trace.header, trace.batches("preload"), trace.batches("measure")
-    return stream_header(workload), generate(workload, "preload"), generate(workload, "measure")
+    stream = operation_stream(workload, rd.trace)
+    return stream.header, stream.preload, stream.measure
 
 
 def runs_to_csv(runs: Sequence[FlinkRun]) -> str:
@@ -297,7 +293,7 @@ def validate_run(
     configs: Sequence[str] = ("default", "recommended", "predefined"),
     records: int | None = None,
     repeats: int = 3,
-    progress: Progress | None = None,
+    progress: OnValidationProgress | None = None,
     *,
     timeout_s: float = 1800.0,
     keep_workdir: bool = False,

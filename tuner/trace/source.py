@@ -1,0 +1,55 @@
+"""Where a workload's operation stream comes from, in one place: the workload's recorded trace,
+or the generator (header, then the preload phase, then the measured phase).
+
+Every consumer (``tuner run``, ``tuner noise``, ``tuner trace generate``, ``tuner validate``)
+asks here, so they all replay the same stream for the same workload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuner.trace.generator import generate, stream_header
+from tuner.trace.ops import OpBatch, StreamHeader
+from tuner.trace.parquet import read_trace, write_trace
+from tuner.workload import Workload
+
+__all__ = ["OperationStream", "operation_stream", "trace_file"]
+
+
+@dataclass(frozen=True)
+class OperationStream:
+    """A stream to replay: its state table and the two phases, as batches."""
+
+    header: StreamHeader
+    preload: Iterable[OpBatch]
+    measure: Iterable[OpBatch]
+
+
+def operation_stream(workload: Workload, trace: Path | None = None) -> OperationStream:
+    """The stream of ``workload``: the trace file ``trace`` when given and present (a run's
+    ``trace.parquet``), else the workload's recorded trace, else the generator's stream."""
+    path = trace if trace is not None and trace.exists() else None
+    if path is None and workload.trace is not None:
+        path = Path(workload.trace)
+    if path is not None:
+        recorded = read_trace(path)
+        return OperationStream(
+            recorded.header, recorded.batches("preload"), recorded.batches("measure")
+        )
+    return OperationStream(
+        stream_header(workload), generate(workload, "preload"), generate(workload, "measure")
+    )
+
+
+def trace_file(workload: Workload, path: Path) -> Path:
+    """A trace file holding ``workload``'s stream: its recorded trace as it is, else the
+    generator's stream written to ``path`` once (atomically; an existing file is kept)."""
+    if workload.trace is not None:
+        return Path(workload.trace)
+    if not path.exists():
+        stream = operation_stream(workload)
+        write_trace(path, stream.header, stream.preload, stream.measure)
+    return path
