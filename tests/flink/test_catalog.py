@@ -121,7 +121,7 @@ def test_descriptions_are_plain_text(c23: Catalog) -> None:
     ("key", "raw", "expected"),
     [
         ("state.backend.rocksdb.writebuffer.size", "64mb", 64 * MIB),
-        ("state.backend.rocksdb.writebuffer.size", "64 MIB", 64 * MIB),
+        ("state.backend.rocksdb.writebuffer.size", "64 MB", 64 * MIB),
         ("state.backend.rocksdb.writebuffer.size", 1024, 1024),
         ("state.backend.rocksdb.compaction.filter.periodic-compaction-time", "PT720H", 2592000000),
         ("state.backend.rocksdb.compaction.filter.periodic-compaction-time", 500, 500),

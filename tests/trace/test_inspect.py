@@ -16,7 +16,7 @@ from tuner.workload import Popularity, SizeDist, Timers
 def cell(frame: pd.DataFrame, row: Any, column: str) -> float:
     """One number of a summary table (pandas-stubs types ``.loc`` as any scalar)."""
     value: Any = frame.loc[row, column]
-    return float(value)
+    return math.nan if pd.isna(value) else float(value)
 
 
 def test_zipf_is_skewed_uniform_is_not() -> None:

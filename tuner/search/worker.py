@@ -14,7 +14,6 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -143,14 +142,14 @@ def _outcome(seen: Watch, conn: Connection, proc: BaseProcess) -> Measurement:
 
 def _start_shielded(proc: BaseProcess) -> None:
     """Start ``proc`` out of reach of the terminal's Ctrl-C, which must stop the study after
-    the running trial, not kill the trial: SIGINT is ignored while it starts (the ignore is
-    inherited, and Python keeps it), and it gets a process group of its own."""
-    in_main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    the running trial, not kill the trial: SIGINT is blocked while it starts (the child
+    inherits the blocked mask and then ignores SIGINT for good), and it gets a process group of
+    its own. Blocking, not ignoring, in the parent: a Ctrl-C that lands while the child starts
+    stays pending and reaches the study's handler afterwards instead of being lost."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         proc.start()
     finally:
-        if in_main:
-            signal.signal(signal.SIGINT, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
     with contextlib.suppress(OSError):  # already exited, or not permitted: nothing to shield
         os.setpgid(proc.pid, proc.pid)  # type: ignore[arg-type]
