@@ -9,9 +9,11 @@ Run wall-clock measurements alone on the machine (here: under ``flock -x /work/h
 overhead       the demo job (tuner/recorder/java/RecorderDemoJob.java: Value, Map, List state,
                timers, a window) without and with recording, in interleaved pairs (plain,
                recorded, plain, recorded ...), throughput = records / Flink's net job runtime;
-               prints each pair's recorded/plain ratio, their median and range.
+               prints each pair's recorded/plain ratio, their median and range, and the same
+               for the JVM's CPU time (a counted figure, steadier on a shared machine).
 import-speed   a synthetic recording of 4 subtask files (the recorder's format, random keys) is
-               imported ``--repeats`` times; prints events/s of each import.
+               imported ``--repeats`` times; prints events/s of each import (wall clock and
+               per CPU second of the importing process).
 fit-agreement  records the demo job, imports and fits it, then replays Flink's predefined option
                sets on the recording and on the fitted workload: both rankings and the Spearman.
 """
@@ -22,6 +24,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,7 @@ from tuner.trace.recording import import_recording  # noqa: E402
 
 def overhead(pairs: int, records: int, flink_version: str) -> None:
     ratios = []
+    cpu_ratios = []
     with tempfile.TemporaryDirectory(prefix="tuner-overhead-") as tmp:
         run_demo(Path(tmp) / "warm", records=2000, flink_version=flink_version)  # compile, cache
         for i in range(pairs):
@@ -46,15 +50,19 @@ def overhead(pairs: int, records: int, flink_version: str) -> None:
             tp_plain = records / plain.net_runtime_ms * 1000
             tp_rec = records / rec.net_runtime_ms * 1000
             ratios.append(tp_rec / tp_plain)
+            cpu_ratios.append(rec.cpu_s / plain.cpu_s)
             print(
-                f"pair {i + 1}: plain {tp_plain:,.0f} rec/s, recorded {tp_rec:,.0f} rec/s, "
-                f"ratio {tp_rec / tp_plain:.3f}",
+                f"pair {i + 1}: plain {tp_plain:,.0f} rec/s ({plain.cpu_s:.1f} CPU s), recorded "
+                f"{tp_rec:,.0f} rec/s ({rec.cpu_s:.1f} CPU s): throughput ratio "
+                f"{tp_rec / tp_plain:.3f}, CPU ratio {rec.cpu_s / plain.cpu_s:.3f}",
                 flush=True,
             )
     print(
         f"Flink {flink_version}, {records} records, {pairs} pairs: median recorded/plain "
         f"throughput {statistics.median(ratios):.3f} (range {min(ratios):.3f} .. "
-        f"{max(ratios):.3f})"
+        f"{max(ratios):.3f}); median recorded/plain JVM CPU time "
+        f"{statistics.median(cpu_ratios):.3f} (range {min(cpu_ratios):.3f} .. "
+        f"{max(cpu_ratios):.3f})"
     )
 
 
@@ -91,10 +99,13 @@ def import_speed(events: int, repeats: int) -> None:
             write_recording(job / f"Op.{i}.0.0.tunerrec", header, states, ev, footer)
         size = sum(f.stat().st_size for f in job.iterdir())
         for r in range(repeats):
+            cpu0 = time.process_time()
             stats = import_recording(Path(tmp) / "rec", Path(tmp) / "trace.parquet")
+            cpu = time.process_time() - cpu0
             print(
                 f"import {r + 1}: {stats.events} events ({size / 1e6:.0f} MB) in "
-                f"{stats.seconds:.2f} s = {stats.events_per_s / 1e6:.2f}M events/s",
+                f"{stats.seconds:.2f} s wall = {stats.events_per_s / 1e6:.2f}M events/s; "
+                f"{cpu:.2f} CPU s = {stats.events / cpu / 1e6:.2f}M events per CPU second",
                 flush=True,
             )
 

@@ -7,6 +7,7 @@ recording are interleaved (``tools/recorder_figures.py``).
 
 from __future__ import annotations
 
+import resource
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,7 @@ class DemoRun:
     counts: dict[str, int]  # the job's own counters
     net_runtime_ms: int  # Flink's JobExecutionResult.getNetRuntime
     wall_s: float
+    cpu_s: float  # CPU time of the JVM (user + system, all threads), start to exit
     recording_dir: Path | None
 
 
@@ -76,6 +78,7 @@ def run_demo(
         conf = str(conf_file)
     result = workdir / "result.json"
     result.unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     outcome = run_job(
         jar.flink,
         classes,
@@ -86,9 +89,12 @@ def run_demo(
         main=(DEMO_CLASS, str(records), str(keys), str(parallelism), conf, str(result)),
         extra_classpath=(jar.path,),
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return DemoRun(
         counts={k: int(v) for k, v in outcome.result["counts"].items()},
         net_runtime_ms=int(outcome.result["net_runtime_ms"]),
         wall_s=outcome.wall_s,
+        cpu_s=cpu,
         recording_dir=rec_dir,
     )
