@@ -20,3 +20,8 @@ class TunerError(Exception):
         parts = [p for p in (self.file, self.where) if p]
         prefix = ": ".join(parts)
         return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class TunerRuntimeError(Exception):
+    """A runtime failure (Flink crash, full disk, failed trials, a database gone for good):
+    the CLI prints it as one line and exits with code 1."""
