@@ -34,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.search import space
-from tuner.search.storage import Heartbeat, Retry, fail_stale
+from tuner.search.storage import RERUN_OF, Heartbeat, Retry, fail_stale
 from tuner.search.study import (
     READ_P99,
     THROUGHPUT,
@@ -144,9 +144,24 @@ def record_from_trial(trial: FrozenTrial, seq: int) -> TrialRecord | None:
     )
 
 
-def _counts(trial: FrozenTrial) -> bool:
-    raw = trial.user_attrs.get(RECORD_ATTR)
-    return isinstance(raw, dict) and raw.get("status") in ("ok", "failed")
+def lost_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
+    """Trials failed because their worker went silent: each has a re-run, which counts instead
+    (even when the lost one had stored its record before the worker died)."""
+    return {int(t.user_attrs[RERUN_OF]) for t in trials if RERUN_OF in t.user_attrs}
+
+
+def kept(trial: FrozenTrial, lost: set[int]) -> bool:
+    """Whether the trial's record belongs in the results (finished, not lost)."""
+    return (
+        trial.state.is_finished()
+        and isinstance(trial.user_attrs.get(RECORD_ATTR), dict)
+        and trial.number not in lost
+    )
+
+
+def counts(trial: FrozenTrial, lost: set[int]) -> bool:
+    """Whether the trial counts towards the study's trials: measured, ok or failed."""
+    return kept(trial, lost) and trial.user_attrs[RECORD_ATTR].get("status") in ("ok", "failed")
 
 
 @dataclass
@@ -208,8 +223,9 @@ class SharedSearch:
         def count() -> Tally:
             fail_stale(self.study)
             trials = self.study.get_trials(deepcopy=False)
+            lost = lost_numbers(trials)
             return Tally(
-                sum(1 for t in trials if _counts(t)),
+                sum(1 for t in trials if counts(t, lost)),
                 sum(1 for t in trials if t.state == TrialState.RUNNING),
             )
 
@@ -249,10 +265,12 @@ class SharedSearch:
 
     def _ahead(self, number: int) -> int:
         def count() -> int:
+            trials = self.study.get_trials(deepcopy=False)
+            lost = lost_numbers(trials)
             return sum(
                 1
-                for t in self.study.get_trials(deepcopy=False)
-                if t.number < number and (_counts(t) or t.state == TrialState.RUNNING)
+                for t in trials
+                if t.number < number and (counts(t, lost) or t.state == TrialState.RUNNING)
             )
 
         return self.retry("count trials", count)
@@ -325,9 +343,11 @@ class SharedSearch:
 
 def records_from_study(study: optuna.Study, have: set[int], first_seq: int) -> list[TrialRecord]:
     """Search records in the study for trial numbers not in ``have``, by trial number."""
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    lost = lost_numbers(trials)
     out: list[TrialRecord] = []
-    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-        if t.number in have:
+    for t in trials:
+        if t.number in have or not kept(t, lost):
             continue
         rec = record_from_trial(t, first_seq + len(out))
         if rec is not None:

@@ -250,12 +250,24 @@ def open_storage(url: str, *, heartbeat_s: int | None = None, retry: Retry) -> R
         )
     target = driver_url(url)
 
+    def create() -> RDBStorage:
+        # Workers starting at once on an empty database all create Optuna's tables; on
+        # PostgreSQL all but one may then fail on a duplicate catalog entry: try again.
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    # heartbeat_interval is "experimental" in Optuna since 2.9; we rely on it.
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return RDBStorage(target, **kwargs)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 + random.random())
+        raise AssertionError("unreachable")
+
     def connect() -> RDBStorage:
         try:
-            with warnings.catch_warnings():
-                # heartbeat_interval is "experimental" in Optuna since 2.9; we rely on it.
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(target, **kwargs)
+            return create()
         except ModuleNotFoundError as exc:
             raise TunerError(
                 f"the database driver is not installed ({exc.name}); pip install 'tuner[postgres]'",
