@@ -172,21 +172,10 @@ def test_a_worker_killed_mid_trial_loses_nothing_and_counts_nothing_twice(
     other = _worker(pg_url, "k", logs[1])
     out = tmp_path / "run"
     coordinator = _coordinator(pg_url, "k", out, logs[2])
-    proc = psutil.Process(victim.pid)
 
     def victim_mid_trial() -> bool:
         assert victim.poll() is None, logs[0].read_text()
-        if not any("spawn_main" in " ".join(c.cmdline()) for c in proc.children()):
-            return False
-        try:
-            trials = _trials(pg_url, "k")
-        except KeyError:
-            return False
-        return any(
-            t.state == TrialState.RUNNING
-            and t.user_attrs.get(WORKER_ATTR, "").endswith(f":{victim.pid}")
-            for t in trials
-        )
+        return _measuring(victim, pg_url, "k")
 
     _wait_for(victim_mid_trial)
     running = [
@@ -221,6 +210,7 @@ def test_a_database_restart_during_the_study_is_ridden_out(
     out = tmp_path / "run"
     coordinator = _coordinator(pg_url, "r", out, logs[1])
     _wait_for(lambda: len(_counted(_trials_or_empty(pg_url, "r"))) >= 1)
+    _wait_for(lambda: _measuring(worker, pg_url, "r"))  # its heartbeat must meet the outage
     pg_cluster.stop("fast")  # every connection is cut
     time.sleep(3)  # longer than the grace period: running trials may be failed and re-run
     pg_cluster.start()
@@ -229,6 +219,22 @@ def test_a_database_restart_during_the_study_is_ridden_out(
     assert len(_search_rows(out)) == TRIALS
     text = logs[0].read_text() + logs[1].read_text()
     assert "storage unavailable" in text or "heartbeat not recorded" in text
+
+
+def _measuring(worker: subprocess.Popen[bytes], url: str, study: str) -> bool:
+    """Whether ``worker`` is measuring a trial right now (its trial process is alive)."""
+    assert worker.poll() is None
+    try:
+        cmdlines = [" ".join(c.cmdline()) for c in psutil.Process(worker.pid).children()]
+    except psutil.NoSuchProcess:  # a trial process that just ended
+        return False
+    if not any("spawn_main" in c for c in cmdlines):
+        return False
+    return any(
+        t.state == TrialState.RUNNING
+        and t.user_attrs.get(WORKER_ATTR, "").endswith(f":{worker.pid}")
+        for t in _trials_or_empty(url, study)
+    )
 
 
 def _trials_or_empty(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
@@ -360,7 +366,7 @@ def test_real_replay_with_a_worker_and_no_password_anywhere(
     assert report(PGPASSFILE=str(pgpass)).returncode == 0
     no_password = report(PGPASSFILE=str(tmp_path / "none"))
     assert no_password.returncode == 2, no_password.stderr
-    assert "run.json" in no_password.stderr
+    assert "no password supplied" in no_password.stderr
 
 
 def test_a_wrong_password_is_one_line_without_the_password(pg_cluster: Cluster) -> None:

@@ -73,8 +73,9 @@ class StudySpec:
     heartbeat_s: int
 
     def to_attrs(self) -> dict[str, Any]:
-        """The study's user attributes."""
-        return {"format": SPEC_FORMAT, "version": SPEC_VERSION, **asdict(self)}
+        """The study's user attributes, ``format`` last: they are written one by one, and a
+        worker reads the spec only once ``format`` is there."""
+        return {**asdict(self), "version": SPEC_VERSION, "format": SPEC_FORMAT}
 
     @staticmethod
     def from_attrs(attrs: Mapping[str, Any], name: str) -> StudySpec:
