@@ -120,21 +120,10 @@ def open_coordinator(
             heartbeat_s=settings.heartbeat_s,
         )
 
-        def create() -> optuna.Study:
-            try:
-                study = create_study(storage, name, config, load_if_exists=False)
-            except optuna.exceptions.DuplicatedStudyError:
-                raise TunerError(
-                    f"study {name!r} was just created in {public} by another run; choose "
-                    "another --study",
-                    where="--study",
-                ) from None
-            for k, v in spec.to_attrs().items():
-                study.set_user_attr(k, v)
-            return study
-
-        study = retry("create the study", create)
-    rd.set_status("running", storage=public, study_name=name, run_id=run_id)
+        # run.json names the study before it exists: a run killed right after creating it
+        # still resumes it (its run_id matches).
+        rd.set_status("running", storage=public, study_name=name, run_id=run_id)
+        study = create_shared_study(storage, name, spec, config, retry)
 
     def make_loop(*args: Any, **kwargs: Any) -> SharedStudyLoop:
         loop = SharedStudyLoop(*args, **kwargs)
@@ -145,6 +134,26 @@ def open_coordinator(
         return loop
 
     return study, make_loop
+
+
+def create_shared_study(
+    storage: Any, name: str, spec: StudySpec, config: StudyConfig, retry: Retry
+) -> optuna.Study:
+    """A new study named ``name`` holding ``spec``; a TunerError when the name is taken."""
+
+    def create() -> optuna.Study:
+        try:
+            study = create_study(storage, name, config, load_if_exists=False)
+        except optuna.exceptions.DuplicatedStudyError:
+            raise TunerError(
+                f"study {name!r} already exists in {retry.where}; choose another --study",
+                where="--study",
+            ) from None
+        for k, v in spec.to_attrs().items():
+            study.set_user_attr(k, v)
+        return study
+
+    return retry("create the study", create)
 
 
 def load_shared_study(url: str, name: str) -> optuna.Study:
