@@ -100,7 +100,9 @@ def open_coordinator(
                 where="--study",
             )
         spec = StudySpec.from_attrs(attrs, name)
-        study = retry("open the study", lambda: create_study(storage, name, config))
+        study = retry(
+            "open the study", lambda: create_study(storage, name, config, constant_liar=True)
+        )
         if spec.trials != config.trials:  # a resumed run may ask for more trials
             retry("set the trials", lambda: study.set_user_attr("trials", config.trials))
             spec = StudySpec.from_attrs({**attrs, "trials": config.trials}, name)
@@ -143,7 +145,7 @@ def create_shared_study(
 
     def create() -> optuna.Study:
         try:
-            study = create_study(storage, name, config, load_if_exists=False)
+            study = create_study(storage, name, config, load_if_exists=False, constant_liar=True)
         except optuna.exceptions.DuplicatedStudyError:
             raise TunerError(
                 f"study {name!r} already exists in {retry.where}; choose another --study",
@@ -258,7 +260,9 @@ def run_worker(
             seed=random.SystemRandom().randrange(1 << 31),
             objective=spec.objective,
         )
-        study = retry("open the study", lambda: create_study(storage, name, config))
+        study = retry(
+            "open the study", lambda: create_study(storage, name, config, constant_liar=True)
+        )
         search = SharedSearch(
             study,
             storage,

@@ -118,12 +118,18 @@ def create_study(
     config: StudyConfig,
     *,
     load_if_exists: bool = True,
+    constant_liar: bool = False,
 ) -> optuna.Study:
     """Create (or load) the Optuna study: in the run directory's SQLite file, or in a shared
     database (tuner.remote; ``load_if_exists=False`` there: a name is never silently shared)."""
     n_startup = max(4, config.trials // 3)
+    # constant_liar: with many workers, running trials count as bad so that workers asking at
+    # once do not all get the same point (Optuna's advice for distributed TPE).
     sampler = optuna.samplers.TPESampler(
-        seed=config.seed, n_startup_trials=n_startup, multivariate=True
+        seed=config.seed,
+        n_startup_trials=n_startup,
+        multivariate=True,
+        constant_liar=constant_liar,
     )
     directions: list[Literal["minimize", "maximize"]] = (
         ["maximize"] if config.objective == "throughput" else ["maximize", "minimize"]
