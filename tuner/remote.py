@@ -85,8 +85,8 @@ def open_coordinator(
         )
     public = _remember(url)
     retry = _retry_for(url)
-    name = settings.study_name or rd.path.name
     meta = rd.read_meta()
+    name = settings.study_name or meta.get("study_name") or rd.path.name
     run_id = str(meta.get("run_id") or uuid.uuid4())
     storage = open_storage(url, heartbeat_s=settings.heartbeat_s, retry=retry)
     existing = retry("list studies", lambda: {s.study_name: s for s in storage.get_all_studies()})

@@ -1,20 +1,24 @@
-"""`tuner run --storage` with the fake engine, for tests of the coordination (the CLI offers only
-real engines): python -m tests.remote._coordinator WORKLOAD OUT STORAGE STUDY TRIALS [ENGINE]."""
+"""`tuner run --storage` (or `--resume`, when OUT holds a run) with the fake engine, for tests of
+the coordination (the CLI offers only real engines):
+python -m tests.remote._coordinator WORKLOAD OUT STORAGE STUDY TRIALS [ENGINE]."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from tuner.runner import RunSettings, run_study, start_run
+from tuner.runner import RunSettings, resume_run, run_study, start_run
 from tuner.workload import load_workload
 
 
 def main(argv: list[str]) -> None:
     workload_file, out, storage, study, trials = argv[:5]
     engine = argv[5] if len(argv) > 5 else "fake"
-    workload = load_workload(workload_file)
-    rd = start_run(workload, Path(out), Path("results"))
+    if (Path(out) / "run.json").exists():  # resume, as tuner run --resume OUT
+        workload, rd = resume_run(Path(out))
+    else:
+        workload = load_workload(workload_file)
+        rd = start_run(workload, Path(out), Path("results"))
     settings = RunSettings(
         trials=int(trials),
         repeats=1,

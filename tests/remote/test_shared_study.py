@@ -63,7 +63,9 @@ def _worker(url: str, study: str, log: Path, *extra: str) -> subprocess.Popen[by
         )
 
 
-def _coordinator(url: str, study: str, out: Path, log: Path) -> subprocess.Popen[bytes]:
+def _coordinator(
+    url: str, study: str, out: Path, log: Path, trials: int = TRIALS
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as f:
         return subprocess.Popen(
             [
@@ -74,7 +76,7 @@ def _coordinator(url: str, study: str, out: Path, log: Path) -> subprocess.Popen
                 str(out),
                 url,
                 study,
-                str(TRIALS),
+                str(trials),
             ],
             cwd=ROOT,
             env=_env(),
@@ -219,6 +221,26 @@ def test_a_database_restart_during_the_study_is_ridden_out(
     assert len(_search_rows(out)) == TRIALS
     text = logs[0].read_text() + logs[1].read_text()
     assert "storage unavailable" in text or "heartbeat not recorded" in text
+
+
+def test_a_coordinator_killed_mid_study_resumes_its_own_study(pg_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = _coordinator(pg_url, "c", out, tmp_path / "c1.log")
+    _wait_for(lambda: len(_counted(_trials_or_empty(pg_url, "c"))) >= 2)
+    _wait_for(lambda: _measuring(first, pg_url, "c"))
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    # `tuner run --resume DIR`: the same study (by run id), the password again from the URL.
+    again = _coordinator(pg_url, "-", out, tmp_path / "c2.log")
+    _finish([again], [tmp_path / "c2.log"])
+    trials = _trials(pg_url, "c")
+    assert len(_counted(trials)) == TRIALS
+    assert lost_numbers(trials)  # the trial it was measuring was failed and re-run
+    rows = _search_rows(out)
+    assert sorted(int(r["trial_number"]) for r in rows) == sorted(
+        t.number for t in _counted(trials)
+    )
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
 
 
 def _measuring(worker: subprocess.Popen[bytes], url: str, study: str) -> bool:
