@@ -17,6 +17,8 @@ the same moment.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import logging
 import os
 import socket
@@ -53,6 +55,9 @@ SPEC_VERSION = 1
 RECORD_ATTR = "record"
 WORKER_ATTR = "worker"
 POLL_S = 1.0
+# A running trial no worker has marked after this long is an orphan (see _fail_orphans); far
+# above the milliseconds between ask and mark, and above clock skew between machines.
+ORPHAN_AFTER_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -224,6 +229,7 @@ class SharedSearch:
         def count() -> Tally:
             fail_stale(self.study)
             trials = self.study.get_trials(deepcopy=False)
+            self._fail_orphans(trials)
             lost = lost_numbers(trials)
             return Tally(
                 sum(1 for t in trials if counts(t, lost)),
@@ -231,6 +237,22 @@ class SharedSearch:
             )
 
         return self.retry("count trials", count)
+
+    def _fail_orphans(self, trials: Sequence[FrozenTrial]) -> None:
+        """Fail trials created by an ``ask`` whose worker never got to mark them (its answer was
+        lost, or it died at once): they have no heartbeat, so the stale check never sees them,
+        and counted as running they would hold the study's last trials for ever."""
+        now = datetime.datetime.now()
+        for t in trials:
+            if (
+                t.state == TrialState.RUNNING
+                and WORKER_ATTR not in t.user_attrs
+                and t.datetime_start is not None
+                and (now - t.datetime_start).total_seconds() > ORPHAN_AFTER_S
+            ):
+                with contextlib.suppress(UpdateFinishedTrialError):
+                    self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                log.warning("trial %d was never started by its worker; failed", t.number)
 
     def run(self) -> WorkerSummary:
         """Measure trials until the study needs no more from this worker."""
@@ -259,6 +281,8 @@ class SharedSearch:
                 # Optuna expects heartbeats with Study.optimize; we beat ourselves (Heartbeat).
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
                 trial = self.study.ask()  # a queued re-run first, when there is one
+            # A first heartbeat at once: should this worker die now, the trial goes stale.
+            self.storage.record_heartbeat(trial._trial_id)
             settings = space.suggest(trial, self.workload.memory)
             return trial, Candidate(f"trial-{trial.number}", "search", settings, trial.number)
 
@@ -304,9 +328,17 @@ class SharedSearch:
 
     def _one_trial(self) -> bool:
         """Ask for one trial and see it through; True when a measurement was kept."""
-        trial, cand = self._ask()
+        try:
+            trial, cand = self._ask()
+        except UpdateFinishedTrialError:  # failed as an orphan before we suggested (clock skew)
+            self.summary.gave_way += 1
+            return False
         with Heartbeat(self.storage, trial._trial_id, self.spec.heartbeat_s, self.retry.scrub):
-            self.retry("mark the worker", lambda: trial.set_user_attr(WORKER_ATTR, self.worker))
+            try:
+                self.retry("mark the worker", lambda: trial.set_user_attr(WORKER_ATTR, self.worker))
+            except UpdateFinishedTrialError:
+                self.summary.gave_way += 1
+                return False
             if self._ahead(trial.number) >= self.spec.trials:
                 # Another worker asked at the same moment and took the last trial.
                 self._tell(trial, TrialState.FAIL, None, {"gave_way": True})
