@@ -113,6 +113,11 @@ def jobs_option(help_text: str) -> Callable[[F], F]:
     )
 
 
+def storage_option(help_text: str, required: bool = False) -> Callable[[F], F]:
+    """--storage: a database URL for a study shared by many machines."""
+    return click.option("--storage", default=None, required=required, help=help_text)
+
+
 def repeats_option(default: int, minimum: int, help_text: str) -> Callable[[F], F]:
     """--repeats: how often a configuration is measured."""
     return click.option(
@@ -225,6 +230,18 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="Where default run directories are created.",
 )
+@storage_option(
+    "Share the study through this database (postgresql://USER[:PASS]@HOST[:PORT]/DB) so "
+    "that `tuner worker` on other machines measures trials too. Without a password in the URL, "
+    "PGPASSWORD or ~/.pgpass is used. Default: study.db (SQLite) in the run directory."
+)
+@click.option(
+    "--study",
+    "study_name",
+    default=None,
+    help="Name of the shared study (with --storage). Default: the run directory's name. "
+    "A name another run holds is refused.",
+)
 def run(
     target: Path,
     trials: int,
@@ -238,6 +255,8 @@ def run(
     engine: str | None,
     trial_timeout: float,
     results_dir: Path,
+    storage: str | None,
+    study_name: str | None,
 ) -> None:
     """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run
     directory).
@@ -251,6 +270,10 @@ def run(
     from tuner.runner import RunSettings, resume_run, run_study, start_run
     from tuner.workload import load_workload
 
+    if storage is not None:
+        from tuner.search.storage import public_url
+
+        public_url(storage)  # a malformed URL is refused before a run directory exists
     ctx = click.get_current_context()
     given = {
         name: value
@@ -263,6 +286,8 @@ def run(
             ("jobs", jobs),
             ("engine", engine),
             ("timeout_s", trial_timeout),
+            ("storage", storage),
+            ("study_name", study_name),
         )
         if ctx.get_parameter_source("trial_timeout" if name == "timeout_s" else name)
         == click.core.ParameterSource.COMMANDLINE
@@ -291,6 +316,18 @@ def run(
             jobs=jobs,
             engine=engine or "rocksdict",
             timeout_s=trial_timeout,
+            storage=storage,
+            study_name=study_name,
+        )
+    if settings.storage:
+        from tuner.search.storage import public_url
+
+        shared = public_url(settings.storage)
+        name = settings.study_name or rd.path.name
+        click.echo(
+            f"study {name} on {shared}; add workers with: "
+            f"tuner worker --storage {shared} --study {name}",
+            err=True,
         )
     progress = ProgressLine()
     started = time.monotonic()
@@ -320,6 +357,77 @@ def run(
             click.echo(f"  {summary.run_dir / name}")
     if summary.status == "incomplete":
         click.echo(f"  incomplete; continue with: tuner run --resume {summary.run_dir}")
+
+
+@cli.command()
+@storage_option(
+    "The database of the study (as given to tuner run --storage). Without a password in the "
+    "URL, PGPASSWORD or ~/.pgpass is used.",
+    required=True,
+)
+@click.option("--study", "study_name", required=True, help="The study to join.")
+@click.option(
+    "--trials",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Measure at most N trials here, then exit. Default: until the study has its trials.",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the operation stream and the trial databases go (default: a temporary "
+    "directory, removed at the end).",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the study to appear (workers may start before tuner run).",
+)
+def worker(
+    storage: str, study_name: str, trials: int | None, work_dir: Path | None, wait_s: float
+) -> None:
+    """Join a study that `tuner run --storage` created and measure its trials.
+
+    Needs no shared disk: the worker rebuilds the operation stream from the workload stored with
+    the study and checks it against the coordinator's digest. Runs until the study has all its
+    trials; Ctrl-C stops after the current trial. A worker killed mid-trial loses nothing: its
+    trial is failed after two missed heartbeats and measured again by another worker.
+    """
+    from tuner.remote import run_worker
+    from tuner.search.storage import public_url
+
+    def started(spec: Any) -> None:
+        click.echo(
+            f"worker on study {study_name} ({public_url(storage)}): {spec.trials} trials, "
+            f"engine {spec.engine}",
+            err=True,
+        )
+
+    with StopAfterCurrent() as stop:
+        result = run_worker(
+            storage,
+            study_name,
+            trials=trials,
+            work_dir=work_dir,
+            wait_s=wait_s,
+            should_stop=stop,
+            on_start=started,
+        )
+    s = result.summary
+    per_trial = (
+        f", {1000 * sorted(s.storage_s)[len(s.storage_s) // 2]:.0f} ms storage per trial"
+        if s.storage_s
+        else ""
+    )
+    click.echo(
+        f"{s.measured} trials measured here, {s.skipped} skipped (over budget){per_trial}"
+        + (f", {s.retries} storage retries" if s.retries else "")
+    )
 
 
 @cli.command()

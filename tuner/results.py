@@ -182,6 +182,11 @@ class Run:
         Read-only (SQLite ``mode=ro``) so that inspecting a run that is still going can never
         write to the file its study loop writes to.
         """
+        shared = self.meta.get("storage")
+        if isinstance(shared, str):  # a study shared by many machines (tuner run --storage)
+            from tuner.remote import load_shared_study
+
+            return load_shared_study(shared, str(self.meta.get("study_name")))
         db = RunDir(self.path).study_db
         if not db.exists():
             return None

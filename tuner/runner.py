@@ -79,6 +79,11 @@ class RunSettings:
     repeats: int = 3
     timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
     rss_margin: int = DEFAULT_RSS_MARGIN
+    # A study shared by many machines (tuner.remote): the database URL and the study's name
+    # (default: the run directory's name); how often a trial's worker says it is alive.
+    storage: str | None = None
+    study_name: str | None = None
+    heartbeat_s: int = 10
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ def _measure_candidate(
             workdir,
             timeout_s=timeout,
             rss_margin=settings.rss_margin,
+            engine_name=settings.engine,
         )
         if m.status != "ok":
             return m
@@ -172,6 +178,17 @@ def prepare_trace(workload: Workload, rd: RunDir) -> Path:
     return trace_file(workload, rd.trace)
 
 
+def _settings_record(settings: RunSettings) -> dict[str, Any]:
+    """The settings as run.json keeps them (for resume): a storage URL without its password,
+    which a resumed run takes from PGPASSWORD or .pgpass, or from --storage given again."""
+    record = asdict(settings)
+    if settings.storage:
+        from tuner.search.storage import public_url
+
+        record["storage"] = public_url(settings.storage)
+    return record
+
+
 def run_study(
     workload: Workload,
     rd: RunDir,
@@ -189,7 +206,7 @@ def run_study(
     objective = settings.objective
     if objective not in ("throughput", "pareto"):
         raise TunerError(f"unknown objective {objective!r}; expected throughput or pareto")
-    if settings.engine not in ("rocksdict", "flink"):
+    if settings.engine not in ("rocksdict", "flink", "fake"):
         raise TunerError(f"unknown engine {settings.engine!r}; expected rocksdict or flink")
     if settings.engine == "flink" and objective == "pareto":
         raise TunerError(
@@ -214,11 +231,25 @@ def run_study(
         engine=settings.engine,
         disk=disk.name,
         disk_model=disk.describe(),
-        settings=asdict(settings),
+        settings=_settings_record(settings),
     )
     trace = prepare_trace(workload, rd)
     column_families = list(read_trace(trace).header.names)
-    study = create_study(rd.storage_url, STUDY_NAME, config)
+    measure = (
+        _flink_measure(workload, rd, trace, settings)
+        if settings.engine == "flink"
+        else _measure_candidate(workload, rd, trace, settings, disk)
+    )
+    storage = settings.storage or meta.get("storage")
+    loop_class: Callable[..., StudyLoop] = StudyLoop
+    if storage is None:
+        study = create_study(rd.storage_url, STUDY_NAME, config)
+    else:  # one study on a database server, trials from any number of workers
+        from tuner.remote import open_coordinator
+
+        study, loop_class = open_coordinator(
+            replace(settings, storage=storage), workload, rd, trace, config, measure
+        )
     earlier = rd.read_records()
     records: list[TrialRecord] = list(earlier)
 
@@ -226,13 +257,11 @@ def run_study(
         records.append(rec)
         rd.write_records(records)
 
-    loop = StudyLoop(
+    loop = loop_class(
         workload,
         study,
         config,
-        _measure_candidate(workload, rd, trace, settings, disk)
-        if settings.engine == "rocksdict"
-        else _flink_measure(workload, rd, trace, settings),
+        measure,
         sink,
         earlier=earlier,
         on_progress=on_progress,

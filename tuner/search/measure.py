@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from tuner.engine.base import Engine
+from tuner.engine.fake import FakeEngine
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
@@ -23,16 +25,21 @@ _RENAMED = {"wall_s": "replay_wall_s", "rss_peak_bytes": "replay_rss_peak_bytes"
 
 
 def measure_settings(
-    workload: Workload, trace_path: str, settings: Mapping[str, fo.FlinkValue], workdir: str
+    workload: Workload,
+    trace_path: str,
+    settings: Mapping[str, fo.FlinkValue],
+    workdir: str,
+    engine_name: str = "rocksdict",
 ) -> dict[str, float]:
-    """Replay the trace under ``settings`` and return the trial's metrics."""
+    """Replay the trace under ``settings`` and return the trial's metrics (``engine_name``
+    ``fake``: the deterministic fake engine, for tests of the machinery around a trial)."""
     config = fo.resolve(settings, workload.memory)
     values = fo.effective(settings)
     cache_size = values[fo.TIMER_SERVICE_CACHE_SIZE]
     assert isinstance(cache_size, int)
     trace = read_trace(Path(trace_path))
     root = Path(workdir)
-    engine = RocksdictEngine()
+    engine: Engine = FakeEngine() if engine_name == "fake" else RocksdictEngine()
     engine.open(config, trace.header, root / "db", timer_cache_size=cache_size)
     try:
         result = replay(
@@ -57,6 +64,7 @@ def measure_isolated(
     *,
     timeout_s: float,
     rss_margin: int,
+    engine_name: str = "rocksdict",
 ) -> Measurement:
     """:func:`measure_settings` in its own process, watched for time and memory (the budget
     plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened."""
@@ -67,6 +75,7 @@ def measure_isolated(
             "trace_path": str(trace_path),
             "settings": dict(settings),
             "workdir": str(workdir),
+            "engine_name": engine_name,
         },
         workdir=workdir,
         timeout_s=timeout_s,

@@ -112,11 +112,24 @@ class StudyOutcome:
     pareto_trial_numbers: list[int] = field(default_factory=list)
 
 
-def create_study(storage_url: str, name: str, config: StudyConfig) -> optuna.Study:
-    """Create or load the Optuna study kept in the run directory's SQLite file."""
+def create_study(
+    storage_url: str | optuna.storages.BaseStorage,
+    name: str,
+    config: StudyConfig,
+    *,
+    load_if_exists: bool = True,
+    constant_liar: bool = False,
+) -> optuna.Study:
+    """Create (or load) the Optuna study: in the run directory's SQLite file, or in a shared
+    database (tuner.remote; ``load_if_exists=False`` there: a name is never silently shared)."""
     n_startup = max(4, config.trials // 3)
+    # constant_liar: with many workers, running trials count as bad so that workers asking at
+    # once do not all get the same point (Optuna's advice for distributed TPE).
     sampler = optuna.samplers.TPESampler(
-        seed=config.seed, n_startup_trials=n_startup, multivariate=True
+        seed=config.seed,
+        n_startup_trials=n_startup,
+        multivariate=True,
+        constant_liar=constant_liar,
     )
     directions: list[Literal["minimize", "maximize"]] = (
         ["maximize"] if config.objective == "throughput" else ["maximize", "minimize"]
@@ -126,7 +139,7 @@ def create_study(storage_url: str, name: str, config: StudyConfig) -> optuna.Stu
         study_name=name,
         directions=directions,
         sampler=sampler,
-        load_if_exists=True,
+        load_if_exists=load_if_exists,
     )
 
 

@@ -1,0 +1,36 @@
+"""`tuner run --storage` (or `--resume`, when OUT holds a run) with the fake engine, for tests of
+the coordination (the CLI offers only real engines):
+python -m tests.remote._coordinator WORKLOAD OUT STORAGE STUDY TRIALS [ENGINE]."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tuner.runner import RunSettings, resume_run, run_study, start_run
+from tuner.workload import load_workload
+
+
+def main(argv: list[str]) -> None:
+    workload_file, out, storage, study, trials = argv[:5]
+    engine = argv[5] if len(argv) > 5 else "fake"
+    if (Path(out) / "run.json").exists():  # resume, as tuner run --resume OUT
+        resumed = resume_run(Path(out))
+        workload, rd = resumed.workload, resumed.run_dir
+    else:
+        workload = load_workload(workload_file)
+        rd = start_run(workload, Path(out), Path("results"))
+    settings = RunSettings(
+        trials=int(trials),
+        repeats=1,
+        engine=engine,
+        storage=storage if storage != "-" else None,
+        study_name=study if study != "-" else None,
+        heartbeat_s=1,
+    )
+    summary = run_study(workload, rd, settings)
+    print(summary.status)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
