@@ -7,7 +7,8 @@ counted: the process CPU time of the replay (foreground and background threads) 
 replay did, converted into time on the target disk:
 
 * foreground reads: every block-cache miss is one random read of a block, issued by the single
-  operator thread and waited for (latency-bound), unless the disk's IOPS or bandwidth bind first;
+  operator thread and waited for: the disk's latency plus the block's transfer time (so large
+  blocks cost more per miss), unless the disk's IOPS bind first;
 * background I/O: flush and compaction writes and compaction reads, sequential, overlapping the
   foreground; they bound throughput only when the disk cannot keep up with them.
 
@@ -109,16 +110,25 @@ def _get(metrics: Mapping[str, float], name: str) -> float:
     return 0.0 if math.isnan(v) and name != "ops" and name != "cpu_s" else v
 
 
+def foreground_bytes_read(metrics: Mapping[str, float]) -> float:
+    """Bytes the operator thread read from SST files: RocksDB's level read tickers count every
+    read through RandomAccessFileReader (compaction input included, FRocksDB's
+    file/random_access_file_reader.cc RecordIOStats), so compaction reads are taken off."""
+    return max(0.0, _get(metrics, "sst_bytes_read") - _get(metrics, "compaction_bytes_read"))
+
+
 def foreground_read_s(metrics: Mapping[str, float], disk: Disk) -> float:
-    """Seconds the operator thread waits for block reads the block cache missed."""
+    """Seconds the operator thread waits for block reads the block cache missed.
+
+    One thread issues them one at a time, so each miss costs the disk's latency plus the time to
+    transfer its block: a 128 KiB block costs more than a 4 KiB one. The disk's IOPS bound only
+    when it is lower than one read per latency.
+    """
     misses = _get(metrics, "block_cache_misses")
     if misses <= 0:
         return 0.0
-    return max(
-        misses * disk.read_latency_us / 1e6,
-        misses / disk.read_iops,
-        _get(metrics, "sst_bytes_read") / disk.read_bytes_per_s,
-    )
+    transfer = foreground_bytes_read(metrics) / disk.read_bytes_per_s
+    return max(misses * disk.read_latency_us / 1e6 + transfer, misses / disk.read_iops)
 
 
 def background_io_s(metrics: Mapping[str, float], disk: Disk) -> float:
