@@ -78,6 +78,12 @@ def unsupported_settings(config: RocksDBConfig) -> list[str]:
             f"{str(config.cache_index_and_filter_blocks_with_high_priority).lower()}: "
             "rocksdict has no setter; RocksDB's default (true) applies"
         )
+    if config.bloom_bits_per_key is not None and not config.optimize_filters_for_memory:
+        out.append(
+            "TableOptions/BlockBasedTable.optimize_filters_for_memory=false: rocksdict has no "
+            "setter; RocksDB 9.8's default (true) sizes bloom filters to allocator slots "
+            "(only tables with a filter are affected)"
+        )
     if config.avoid_flush_during_shutdown:
         out.append(
             "DBOptions.avoid_flush_during_shutdown=true: rocksdict has no setter; it only changes "
@@ -86,8 +92,15 @@ def unsupported_settings(config: RocksDBConfig) -> list[str]:
     return out
 
 
+_CHECKSUM = {"kCRC32c": "crc32c", "kXXH3": "xxh3"}
+
+
 def _table_options(config: RocksDBConfig, cache: Any) -> Any:
     t = rd.BlockBasedOptions()
+    # Flink's Java BlockBasedTableConfig writes format 5 with its version's checksum; RocksDB
+    # 9.8 would default to format 6 (tuner.flink.options.resolve says which).
+    t.set_format_version(config.format_version)
+    t.set_checksum_type(getattr(rd.ChecksumType, _CHECKSUM[config.checksum])())
     t.set_block_size(config.block_size)
     t.set_metadata_block_size(config.metadata_block_size)
     t.set_block_cache(cache)
@@ -111,6 +124,10 @@ def _apply_cf_options(opts: Any, config: RocksDBConfig, table: Any) -> None:
     opts.set_target_file_size_base(config.target_file_size_base)
     opts.set_max_bytes_for_level_base(config.max_bytes_for_level_base)
     opts.set_write_buffer_size(config.write_buffer_size)
+    if config.arena_block_size > 0:
+        # Set explicitly: RocksDB 9.8 derives min(1 MiB, size/8) like FRocksDB 8.10, but
+        # FRocksDB 6.20 (Flink 1.20) derives size/8 (db/column_family.cc SanitizeOptions).
+        opts.set_arena_block_size(config.arena_block_size)
     opts.set_max_write_buffer_number(config.max_write_buffer_number)
     opts.set_min_write_buffer_number_to_merge(config.min_write_buffer_number_to_merge)
     if config.compression_per_level:

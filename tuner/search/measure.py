@@ -26,7 +26,7 @@ def measure_settings(
     workload: Workload, trace_path: str, settings: Mapping[str, fo.FlinkValue], workdir: str
 ) -> dict[str, float]:
     """Replay the trace under ``settings`` and return the trial's metrics."""
-    config = fo.resolve(settings, workload.memory)
+    config = fo.resolve(settings, workload.memory, workload.flink_version)
     values = fo.effective(settings)
     cache_size = values[fo.TIMER_SERVICE_CACHE_SIZE]
     assert isinstance(cache_size, int)
