@@ -34,6 +34,7 @@ from tuner.search.study import BASELINES, DEFAULT_LABEL, RECOMMENDED_LABEL, Tria
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.ops import OpBatch, StreamHeader
 from tuner.trace.parquet import read_trace
+from tuner.validate.counters import compare_counters, render_counters
 from tuner.validate.fidelity import Fidelity, compute_fidelity
 from tuner.validate.flink import compile_job, find_flink
 from tuner.validate.job import (
@@ -245,6 +246,7 @@ def render_markdown(
     fidelity: Fidelity,
     mismatches: Sequence[str],
     flink_version: str,
+    records: Sequence[TrialRecord] = (),
 ) -> str:
     """validation.md: the fidelity table, the figures, time per run and the deviations."""
     lines = [
@@ -287,6 +289,9 @@ def render_markdown(
         lines += [
             "- Every run executed exactly the stream's state calls (counted per state and call)."
         ]
+    counters = render_counters(compare_counters(records, result_runs))
+    if counters:
+        lines += ["", *counters]
     lines += ["", "### Where the Flink job differs from the replay", ""]
     lines += [f"- {d}" for d in DEVIATIONS]
     return "\n".join(lines) + "\n"
@@ -373,5 +378,7 @@ def validate_run(
     csv_path = rd.path / VALIDATION_CSV
     md_path = rd.path / VALIDATION_MD
     atomic_write_text(csv_path, runs_to_csv(runs))
-    atomic_write_text(md_path, render_markdown(runs, fidelity, mismatches, flink.version))
+    atomic_write_text(
+        md_path, render_markdown(runs, fidelity, mismatches, flink.version, trial_records)
+    )
     return ValidationResult(tuple(runs), fidelity, csv_path, md_path, tuple(mismatches))
