@@ -20,13 +20,16 @@ configuration's Flink repeats: differences below it are not resolved), and wheth
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import fcntl
 import math
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tuner.validate import spearman, validate_run
@@ -114,8 +117,22 @@ def _reason(f_spearman: float, predicted: float, real: float, result: Validation
     return "; ".join(reasons)
 
 
+@contextlib.contextmanager
+def _locked(lock: Path | None, exclusive: bool) -> Iterator[None]:
+    """Hold ``lock`` (flock) shared or exclusive around a step; nothing when None."""
+    if lock is None:
+        yield
+        return
+    with lock.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def run_workload(
-    path: Path, out: Path, trials: int, repeats: int, records: int | None
+    path: Path, out: Path, trials: int, repeats: int, records: int | None, lock: Path | None
 ) -> dict[str, object]:
     """Tune and validate one workload; its matrix row."""
     started = time.perf_counter()
@@ -137,9 +154,13 @@ def run_workload(
         str(run_dir),
     ]
     print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    # The study scores counted quantities (CPU time, RocksDB counters): a shared lock will do.
+    with _locked(lock, exclusive=False):
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     print(f"$ tuner validate {run_dir} --repeats {repeats} --records {records}", flush=True)
-    result = validate_run(run_dir, repeats=repeats, records=records)
+    # Flink's records/s is a wall clock: measured on a quiet machine.
+    with _locked(lock, exclusive=True):
+        result = validate_run(run_dir, repeats=repeats, records=records)
     f = result.fidelity
     real_over = math.nan
     if math.isfinite(f.predicted_gain) and f.predicted_gain != 0:
@@ -230,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="repeats per configuration, both sides")
     p.add_argument("--records", type=int, default=40_000, help="measured calls sent to Flink")
     p.add_argument("--fresh", action="store_true", help="forget rows already measured")
+    p.add_argument(
+        "--lock",
+        type=Path,
+        default=None,
+        help="a flock file: each study runs under a shared lock, each validation under an "
+        "exclusive one (a quiet machine for Flink's wall clock)",
+    )
     args = p.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -242,13 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     done = {str(r["workload"]) for r in rows}
     command = (
         f"python tools/validation_matrix.py --trials {args.trials} --repeats {args.repeats} "
-        f"--records {args.records}"
+        f"--records {args.records}" + (f" --lock {args.lock}" if args.lock else "")
     )
     for path in paths:
         if path.stem in done:
             continue
         try:
-            rows.append(run_workload(path, out, args.trials, args.repeats, args.records))
+            rows.append(run_workload(path, out, args.trials, args.repeats, args.records, args.lock))
         except Exception as exc:  # one workload failing must not lose the others' rows
             print(f"{path.stem}: failed: {exc}", file=sys.stderr, flush=True)
             continue

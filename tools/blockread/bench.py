@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             build(db, args.keys, block, args.compression)
             for name, res in (
                 ("rocksdict 9.8", read_rocksdict(db, keys, cache, block)),
-                ("FRocksDB 8.10", read_frocksdb(db, keys_file, cache, block, classes)),
+                (f"Flink {flink.version} JNI", read_frocksdb(db, keys_file, cache, block, classes)),
             ):
                 gets, misses = res["gets"], max(res["misses"], 1.0)
                 print(
