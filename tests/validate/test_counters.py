@@ -17,7 +17,7 @@ from .test_run import make_run
 def _rec(label: str, ops: float, misses: float, cpu: float) -> TrialRecord:
     return TrialRecord(
         seq=0,
-        candidate=Candidate(label, "baseline", {}, None, 0),  # type: ignore[arg-type]
+        candidate=Candidate(label, "baseline", {}, None, 0),
         status="ok",
         reason="",
         metrics={"ops": ops, "block_cache_misses": misses, "block_cache_hits": 0.0, "cpu_s": cpu},
