@@ -53,3 +53,15 @@ def test_replay_opens_rocksdb_as_the_versions_frocksdb_would(
         table = saved[f'TableOptions/BlockBasedTable "{family}"']
         assert table["format_version"] == "5"  # the Java BlockBasedTableConfig's, not 9.8's 6
         assert table["checksum"] == checksum
+
+
+def test_fixed_per_tm_checks_the_arena_against_the_taskmanagers_write_buffer_manager() -> None:
+    # 256 MiB per TM, 4 slots, ratio 0.4, Flink 1.20 (arena = size / 8): one slot's share would
+    # hold a 17 MiB manager (limit 14.9 MiB), the TM's holds 68 MiB (limit 59.7 MiB). A 256 MiB
+    # buffer's 32 MiB arena fits the TM's manager, which is the one Flink creates.
+    memory = Memory(
+        mode="fixed-per-tm", fixed_per_tm=256 * MB, slots_per_tm=4, write_buffer_ratio=0.4
+    )
+    settings = {fo.WRITE_BUFFER_SIZE: 256 * MB}
+    assert fo.invalid_reason(settings, memory, 3, "1.20") is None
+    assert fo.invalid_reason({fo.WRITE_BUFFER_SIZE: 512 * MB}, memory, 3, "1.20") is not None

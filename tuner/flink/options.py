@@ -257,9 +257,14 @@ def invalid_reason(
             f"({column_families} column families)"
         )
     major = flink_major(flink_version)
-    if plan.write_buffer_manager_bytes is not None and not mem.arena_block_fits(
-        _int(values, WRITE_BUFFER_SIZE), plan.write_buffer_manager_bytes, major
-    ):
+    wbm = plan.write_buffer_manager_bytes
+    if wbm is not None and memory.mode == "fixed-per-tm" and memory.fixed_per_tm is not None:
+        # One write buffer manager for the whole TaskManager (RocksDBMemoryControllerUtils
+        # .allocateRocksDBSharedResources over fixed-per-tm): its mutable limit is the TM's.
+        wbm = mem.write_buffer_manager_capacity(
+            memory.fixed_per_tm, _float(values, WRITE_BUFFER_RATIO)
+        )
+    if wbm is not None and not mem.arena_block_fits(_int(values, WRITE_BUFFER_SIZE), wbm, major):
         rule = "min(1 MiB, writebuffer.size/8)" if major >= 2 else "writebuffer.size/8"
         return (
             f"the arena block ({rule}) exceeds 7/8 of the write buffer manager's capacity: "
