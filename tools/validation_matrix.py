@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import csv
 import fcntl
+import json
 import math
 import shutil
 import statistics
@@ -131,14 +132,26 @@ def _locked(lock: Path | None, exclusive: bool) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _complete(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a finished study (kept: a rerun validates it again)."""
+    meta = run_dir / "run.json"
+    return meta.exists() and json.loads(meta.read_text()).get("status") == "complete"
+
+
 def run_workload(
-    path: Path, out: Path, trials: int, repeats: int, records: int | None, lock: Path | None
+    path: Path,
+    out: Path,
+    trials: int,
+    repeats: int,
+    records: int | None,
+    lock: Path | None,
+    exclusive: bool = True,
 ) -> dict[str, object]:
     """Tune and validate one workload; its matrix row."""
     started = time.perf_counter()
     workload = load_workload(path)
     run_dir = out / path.stem
-    if run_dir.exists():
+    if run_dir.exists() and not _complete(run_dir):
         shutil.rmtree(run_dir)
     cmd = [
         _tuner(),
@@ -155,11 +168,12 @@ def run_workload(
     ]
     print("$", " ".join(cmd), flush=True)
     # The study scores counted quantities (CPU time, RocksDB counters): a shared lock will do.
-    with _locked(lock, exclusive=False):
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    if not _complete(run_dir):
+        with _locked(lock, exclusive=False):
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     print(f"$ tuner validate {run_dir} --repeats {repeats} --records {records}", flush=True)
-    # Flink's records/s is a wall clock: measured on a quiet machine.
-    with _locked(lock, exclusive=True):
+    # Flink's records/s is a wall clock: measured on a quiet machine, unless told otherwise.
+    with _locked(lock, exclusive=exclusive):
         result = validate_run(run_dir, repeats=repeats, records=records)
     f = result.fidelity
     real_over = math.nan
@@ -252,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--records", type=int, default=40_000, help="measured calls sent to Flink")
     p.add_argument("--fresh", action="store_true", help="forget rows already measured")
     p.add_argument(
+        "--shared-validation",
+        action="store_true",
+        help="validate under a shared lock too (a busy machine: wall-clock figures are noisier, "
+        "the CPU-based Spearman much less so)",
+    )
+    p.add_argument(
         "--lock",
         type=Path,
         default=None,
@@ -270,13 +290,25 @@ def main(argv: list[str] | None = None) -> int:
     done = {str(r["workload"]) for r in rows}
     command = (
         f"python tools/validation_matrix.py --trials {args.trials} --repeats {args.repeats} "
-        f"--records {args.records}" + (f" --lock {args.lock}" if args.lock else "")
+        f"--records {args.records}"
+        + (f" --lock {args.lock}" if args.lock else "")
+        + (" --shared-validation" if args.shared_validation else "")
     )
     for path in paths:
         if path.stem in done:
             continue
         try:
-            rows.append(run_workload(path, out, args.trials, args.repeats, args.records, args.lock))
+            rows.append(
+                run_workload(
+                    path,
+                    out,
+                    args.trials,
+                    args.repeats,
+                    args.records,
+                    args.lock,
+                    exclusive=not args.shared_validation,
+                )
+            )
         except Exception as exc:  # one workload failing must not lose the others' rows
             print(f"{path.stem}: failed: {exc}", file=sys.stderr, flush=True)
             continue
