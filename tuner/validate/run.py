@@ -327,7 +327,10 @@ def validate_run(
     # for that same "disk" (CPU time only), not for the disk the study was tuned for.
     trial_records: list[TrialRecord] = rescored(rd.read_records(), PRESETS["page-cache"])
 
-    work = Path(tempfile.mkdtemp(dir=rd.path, prefix=".validate-"))
+    # A short path: RocksDB names its LOG in state.backend.rocksdb.log.dir after the flattened
+    # instance path (Flink's job, operator and uuid directories under it), which passes the
+    # 255-byte file-name limit once the run directory itself is deep.
+    work = Path(tempfile.mkdtemp(prefix="tuner-validate-"))
     try:
         header, preload, measure = _stream(workload, rd)
         stream: PreparedStream = prepare_stream(header, preload, _take(measure, records), work)
@@ -339,7 +342,7 @@ def validate_run(
             if progress:
                 progress(ValidationProgress(i, len(plan), label, rep, runs[-1] if runs else None))
             started = time.perf_counter()
-            run_dir_i = work / f"{i:03d}-{label}-{rep}"
+            run_dir_i = work / f"{i:03d}"
             run = run_config(
                 flink,
                 classes,
