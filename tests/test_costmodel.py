@@ -28,9 +28,22 @@ def test_page_cache_is_cpu_only() -> None:
     assert modelled_ops_per_s(BASE, PRESETS["page-cache"]) == pytest.approx(100_000.0)
 
 
-def test_misses_cost_latency_on_nvme() -> None:
-    # 10k misses x 90 µs = 0.9 s on top of 1 s of CPU.
+def test_misses_cost_latency_plus_transfer_on_nvme() -> None:
+    # 10k misses x 90 µs = 0.9 s, plus the foreground bytes (40 MB read - 50 MB by compaction:
+    # none left) on top of 1 s of CPU.
     assert modelled_ops_per_s(BASE, PRESETS["local-nvme"]) == pytest.approx(100_000 / 1.9)
+    # 10k misses of 128 KiB blocks: 1.31 GB at 2.5 GB/s adds 0.52 s to the 0.9 s of latency.
+    big = {**BASE, "sst_bytes_read": 50e6 + 10_000 * 131_072, "compaction_bytes_read": 50e6}
+    want = 1 + 0.9 + 10_000 * 131_072 / 2.5e9
+    assert modelled_ops_per_s(big, PRESETS["local-nvme"]) == pytest.approx(100_000 / want)
+
+
+def test_a_large_block_miss_costs_more_than_a_small_one() -> None:
+    small = {**BASE, "sst_bytes_read": 10_000 * 4096.0, "compaction_bytes_read": 0.0}
+    large = {**BASE, "sst_bytes_read": 10_000 * 131_072.0, "compaction_bytes_read": 0.0}
+    for name in ("local-nvme", "local-ssd", "network-ssd"):
+        disk = PRESETS[name]
+        assert modelled_ops_per_s(large, disk) < modelled_ops_per_s(small, disk), name
 
 
 def test_background_io_binds_on_a_slow_disk() -> None:
@@ -92,3 +105,12 @@ def test_a_disk_worse_in_every_figure_is_never_faster(
     )
     assert modelled_ops_per_s(m, worse) <= modelled_ops_per_s(m, d) * (1 + 1e-9)
     assert modelled_ops_per_s(m, d) <= modelled_ops_per_s(m, PRESETS["page-cache"]) * (1 + 1e-9)
+
+
+def test_snappy_blocks_missed_cost_flinks_slower_decompression() -> None:
+    # 100 MB of snappy data blocks decompressed after misses: 0.27 s more CPU on FRocksDB 8.10.
+    snappy = {**BASE, "snappy_data_bytes_missed": 100e6}
+    page = PRESETS["page-cache"]
+    assert modelled_ops_per_s(snappy, page) == pytest.approx(100_000 / 1.27)
+    assert score(snappy, page)["frocksdb_extra_cpu_s"] == pytest.approx(0.27)
+    assert modelled_ops_per_s(BASE, page) == pytest.approx(100_000.0)  # older rows: unchanged

@@ -88,7 +88,7 @@ def write_config_files(
         ),
     )
     written.append(path)
-    config = fo.resolve(rec.settings, workload.memory)
+    config = fo.resolve(rec.settings, workload.memory, workload.flink_version)
     path = run_dir / "rocksdb-options.ini"
     atomic_write_text(path, render_options_file(config, column_families))
     written.append(path)

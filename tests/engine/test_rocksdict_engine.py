@@ -121,3 +121,25 @@ def test_unsupported_settings_are_reported() -> None:
     assert any("high_pri_pool_ratio=0.1" in n for n in notes)
     assert any("cache_index_and_filter_blocks_with_high_priority=false" in n for n in notes)
     assert any("avoid_flush_during_shutdown" in n for n in notes)
+
+
+def test_snappy_data_bytes_are_counted_only_under_snappy(tmp_path: Path) -> None:
+    from tuner.engine.rocksdict_engine import SNAPPY_DATA_BYTES
+
+    rows = [{"state": "v", "op": Op.UPDATE, "key": k, "value_size": 100} for k in range(3000)]
+    gets = [{"state": "v", "op": Op.GET, "key": k} for k in range(0, 3000, 7)]
+    seen = {}
+    for codec in ("kSnappyCompression", "kLZ4Compression"):
+        e = RocksdictEngine()
+        e.open(
+            small_config(compression_per_level=(codec,), block_cache_size=64 << 10),
+            HEADER,
+            tmp_path / codec,
+        )
+        with e:
+            e.apply(batch(*rows))
+            e.flush()
+            e.apply(batch(*gets))
+            seen[codec] = e.snapshot_counters()[SNAPPY_DATA_BYTES]
+    assert seen["kSnappyCompression"] > 0
+    assert seen["kLZ4Compression"] == 0

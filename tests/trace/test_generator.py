@@ -379,6 +379,35 @@ def test_preloaded_lists_are_not_all_cleared_on_their_first_append() -> None:
     assert np.count_nonzero(b.op == CLEAR) < 0.3 * 2_000
 
 
+def test_every_window_access_registers_trigger_and_cleanup_timer_and_a_fire_deletes_it() -> None:
+    # WindowOperator.processElement: onElement's timer, then registerCleanupTimer (the same
+    # timer with zero lateness); onEventTime -> clearAllState -> Trigger.clear deletes it.
+    window = Window("sliding", 3_000, 1_000)
+    w = workload(
+        state(kind="aggregating", keys=50, window=window, operations=(("read_update", 1.0),)),
+        records=5_000,
+        rps=2_000,
+    )
+    rows = rows_of(stream(w, "measure"))
+    adds = regs = fires = 0
+    for i, (_ts, st, op, key, ns_s, ns_e, _uk, _size, timer_ts) in enumerate(rows):
+        if st == 0 and op == ADD:
+            adds += 1
+            for r in rows[i + 1 : i + 3]:
+                assert r[1:6] == (1, Op.REGISTER_TIMER, key, ns_s, ns_e) and r[8] == ns_e - 1
+        elif op == Op.REGISTER_TIMER:
+            regs += 1
+        elif op == Op.FIRE_TIMER:
+            fires += 1
+            after = [(r[1], r[2], r[3], r[4], r[8]) for r in rows[i + 1 : i + 4]]
+            assert after == [
+                (0, GET, key, ns_s, -1),
+                (0, CLEAR, key, ns_s, -1),
+                (1, Op.DELETE_TIMER, key, ns_s, timer_ts),
+            ]
+    assert adds == 5_000 * 3 and regs == 2 * adds and fires > 0
+
+
 # -- user timers -----------------------------------------------------------------------------
 
 

@@ -75,6 +75,8 @@ def test_job_executes_exactly_the_streams_state_calls(
     assert run.properties["rocksdb.block-cache-capacity"] == int((3 - 0.5) * (32 << 20) / 3)
     assert run.tickers["rocksdb.bytes.written"] > 0
     assert run.rss_peak_bytes > 0
+    # CPU over the measured phase: the task thread's is part of the whole JVM's.
+    assert 0 < run.task_cpu_s <= run.process_cpu_s
     row = run.row()
     assert row["checkpoint_count"] == len(done)
     assert np.isfinite(row["block_cache_hit_ratio"])

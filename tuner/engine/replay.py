@@ -204,6 +204,7 @@ def replay(
     extra["block_cache_hits"] = hits
     extra["block_cache_misses"] = misses
     extra["block_cache_data_misses"] = _delta(after, before, "rocksdb.block.cache.data.miss")
+    extra["snappy_data_bytes_missed"] = _delta(after, before, "tuner.snappy.data.bytes.insert")
     for name in ("rocksdb.db.get.micros", "rocksdb.db.write.micros", "rocksdb.db.seek.micros"):
         count = _delta(after, before, f"{name}.count")
         if count:

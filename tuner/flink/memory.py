@@ -72,10 +72,30 @@ def max_write_buffer_ratio(high_prio_pool_ratio: float, step: float = 0.05) -> f
 
 
 def default_arena_block_size(write_buffer_size: int) -> int:
-    """RocksDB's default arena block: write_buffer_size / 8, aligned up to 4 KiB
-    (calculateRocksDBDefaultArenaBlockSize)."""
+    """Flink's own estimate of RocksDB's default arena block: write_buffer_size / 8, aligned up
+    to 4 KiB (RocksDBMemoryControllerUtils.calculateRocksDBDefaultArenaBlockSize, which Flink
+    only uses for a warning). FRocksDB 6.20 (Flink 1.20) really uses it; FRocksDB 8.10 does
+    not (see :func:`arena_block_size`)."""
     align = 4 * 1024
     return ((write_buffer_size // 8 + align - 1) // align) * align
+
+
+# FRocksDB 8.10's db/column_family.cc SanitizeOptions caps the default arena block at 1 MiB.
+_ARENA_CAP_8_10 = 1 << 20
+
+
+def arena_block_size(write_buffer_size: int, flink_major: int = 2) -> int:
+    """The arena block RocksDB really uses when none is set, for the FRocksDB of a Flink major.
+
+    db/column_family.cc SanitizeOptions: FRocksDB 8.10 (Flink 2.x) takes
+    ``min(1 MiB, write_buffer_size / 8)``, FRocksDB 6.20 (Flink 1.x) ``write_buffer_size / 8``;
+    both align up to 4 KiB.
+    """
+    raw = write_buffer_size // 8
+    if flink_major >= 2:
+        raw = min(_ARENA_CAP_8_10, raw)
+    align = 4 * 1024
+    return ((raw + align - 1) // align) * align
 
 
 def mutable_limit(write_buffer_manager_bytes: int) -> int:
@@ -84,10 +104,18 @@ def mutable_limit(write_buffer_manager_bytes: int) -> int:
     return write_buffer_manager_bytes * 7 // 8
 
 
-def arena_block_fits(write_buffer_size: int, write_buffer_manager_bytes: int) -> bool:
+def arena_block_fits(
+    write_buffer_size: int, write_buffer_manager_bytes: int, flink_major: int = 2
+) -> bool:
     """False when RocksDB would flush constantly: arena block larger than the mutable limit
-    (validateArenaBlockSize; Flink only logs a warning, we refuse to run such a candidate)."""
-    return default_arena_block_size(write_buffer_size) <= mutable_limit(write_buffer_manager_bytes)
+    (validateArenaBlockSize; Flink only logs a warning, we refuse to run such a candidate).
+
+    The arena block is the one the Flink major's FRocksDB really allocates
+    (:func:`arena_block_size`), not Flink's ``size / 8`` estimate, which for Flink 2.x would
+    wrongly refuse large write buffers on small budgets.
+    """
+    arena = arena_block_size(write_buffer_size, flink_major)
+    return arena <= mutable_limit(write_buffer_manager_bytes)
 
 
 @dataclass(frozen=True)

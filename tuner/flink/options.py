@@ -176,14 +176,22 @@ def memory_plan(settings: FlinkSettings, memory: Memory, column_families: int) -
     return mem.plan_shared(memory.budget, _float(values, WRITE_BUFFER_RATIO))
 
 
-def resolve(settings: FlinkSettings, memory: Memory) -> RocksDBConfig:
+def flink_major(flink_version: str) -> int:
+    """The major of a workload's ``flink_version`` ("1.20" -> 1, "2.x"/"2.3" -> 2)."""
+    return int(flink_version.split(".")[0])
+
+
+def resolve(settings: FlinkSettings, memory: Memory, flink_version: str = "2.x") -> RocksDBConfig:
     """The RocksDB options Flink opens an instance with, for these settings and this memory.
 
     Follows RocksDBResourceContainer.getDbOptions/getColumnOptions: base options, then the
     configurable options on top of the predefined set, then (shared memory) the shared cache and
-    write buffer manager with index and filter blocks in the cache.
+    write buffer manager with index and filter blocks in the cache. ``flink_version`` picks what
+    its FRocksDB does by itself: the arena block RocksDB derives from the write buffer, and the
+    block-based table's format defaults of its Java BlockBasedTableConfig.
     """
     values = effective({**memory_settings(memory), **settings})
+    major = flink_major(flink_version)
     compression = values[COMPRESSION_PER_LEVEL]
     assert isinstance(compression, tuple)
     bloom = bool(values[USE_BLOOM_FILTER])
@@ -205,6 +213,10 @@ def resolve(settings: FlinkSettings, memory: Memory) -> RocksDBConfig:
         block_cache_size=_int(values, BLOCK_CACHE_SIZE),
         bloom_bits_per_key=bloom_bits,
         bloom_block_based=bloom_block_based,
+        arena_block_size=mem.arena_block_size(_int(values, WRITE_BUFFER_SIZE), major),
+        # java/.../BlockBasedTableConfig.java constructor: FRocksDB 8.10 checksum kXXH3,
+        # FRocksDB 6.20 kCRC32c; both format_version 5, optimize_filters_for_memory false.
+        checksum="kXXH3" if major >= 2 else "kCRC32c",
     )
     if memory.mode == "unmanaged":
         return config
@@ -227,7 +239,9 @@ def resolve(settings: FlinkSettings, memory: Memory) -> RocksDBConfig:
     )
 
 
-def invalid_reason(settings: FlinkSettings, memory: Memory, column_families: int) -> str | None:
+def invalid_reason(
+    settings: FlinkSettings, memory: Memory, column_families: int, flink_version: str = "2.x"
+) -> str | None:
     """Why Flink with these settings would break the budget or misbehave; None when fine.
 
     A candidate with a reason is never run.
@@ -241,11 +255,18 @@ def invalid_reason(settings: FlinkSettings, memory: Memory, column_families: int
             f"modelled memory {plan.modelled_peak} B exceeds the budget {plan.budget} B "
             f"({column_families} column families)"
         )
-    if plan.write_buffer_manager_bytes is not None and not mem.arena_block_fits(
-        _int(values, WRITE_BUFFER_SIZE), plan.write_buffer_manager_bytes
-    ):
+    major = flink_major(flink_version)
+    wbm = plan.write_buffer_manager_bytes
+    if wbm is not None and memory.mode == "fixed-per-tm" and memory.fixed_per_tm is not None:
+        # One write buffer manager for the whole TaskManager (RocksDBMemoryControllerUtils
+        # .allocateRocksDBSharedResources over fixed-per-tm): its mutable limit is the TM's.
+        wbm = mem.write_buffer_manager_capacity(
+            memory.fixed_per_tm, _float(values, WRITE_BUFFER_RATIO)
+        )
+    if wbm is not None and not mem.arena_block_fits(_int(values, WRITE_BUFFER_SIZE), wbm, major):
+        rule = "min(1 MiB, writebuffer.size/8)" if major >= 2 else "writebuffer.size/8"
         return (
-            "writebuffer.size/8 (arena block) exceeds 7/8 of the write buffer manager's capacity: "
+            f"the arena block ({rule}) exceeds 7/8 of the write buffer manager's capacity: "
             "RocksDB would flush on every write"
         )
     return None

@@ -42,6 +42,9 @@ class RocksDBConfig:
     max_write_buffer_number: int = 2
     min_write_buffer_number_to_merge: int = 1
     compression_per_level: tuple[Compression, ...] = ("kSnappyCompression",)
+    # 0: RocksDB derives it from write_buffer_size by its own version's rule; the replay sets
+    # the rule of the FRocksDB it stands for (tuner.flink.memory.arena_block_size).
+    arena_block_size: int = 0
     # TableOptions/BlockBasedTable
     block_size: int = 4 << 10
     metadata_block_size: int = 4 << 10
@@ -53,6 +56,11 @@ class RocksDBConfig:
     pin_l0_filter_and_index_blocks_in_cache: bool = False
     partitioned_index_filters: bool = False  # kTwoLevelIndexSearch + partition_filters
     pin_top_level_index_and_filter: bool = False
+    # The Java BlockBasedTableConfig's own defaults (FRocksDB 8.10 and 6.20 alike: format 5, no
+    # filter memory optimisation), not RocksDB 9.8's C++ defaults (6, true).
+    format_version: int = 5
+    optimize_filters_for_memory: bool = False
+    checksum: Literal["kCRC32c", "kXXH3"] = "kXXH3"
 
     @property
     def shared_memory(self) -> bool:

@@ -47,8 +47,8 @@ ROCKSDB_CALLS: dict[tuple[str, Op], str] = {
     ("map", Op.CONTAINS): "get(key|ns|uk)",  # RocksDBMapState.contains
     # RocksDBMapState.RocksDBMapIterator.loadCache: a new iterator per 128 entries.
     ("map", Op.ITERATE): "seek(key|ns) + next...: batches of 128, a fresh iterator each",
-    # RocksDBMapState.clear: iterate the prefix, delete every entry through a write batch.
-    ("map", Op.CLEAR): "seek(key|ns) + next... + write batch of delete(key|ns|uk)",
+    # RocksDBMapState.clear: one iterator over the prefix, every entry deleted through a batch.
+    ("map", Op.CLEAR): "seek(key|ns) + next... (one iterator) + write batch of delete(key|ns|uk)",
     # RocksDBCachingPriorityQueueSet.add/remove/poll: write-through to a batched wrapper.
     ("timers", Op.REGISTER_TIMER): "batched put(kg|ts|key|ns, empty)",
     ("timers", Op.DELETE_TIMER): "batched delete(kg|ts|key|ns)",
@@ -442,7 +442,11 @@ class _StateRunner:
             iterate(key[:plen])
 
         def map_clear(key: bytes, value: bytes) -> None:
-            entries = iterate(key[:plen])
+            # RocksDBMapState.clear: one iterator over the whole prefix (not the 128-entry
+            # batches of RocksDBMapIterator), each entry deleted through a write-batch wrapper.
+            self.seeks += 1
+            entries = col.scan(key[:plen], key[:plen], 0)
+            self.scanned += len(entries)
             for k, _ in entries:
                 batch.delete(k)
             self.deletes += len(entries)

@@ -33,7 +33,7 @@ def measure_settings(
 ) -> dict[str, float]:
     """Replay the trace under ``settings`` and return the trial's metrics (``engine_name``
     ``fake``: the deterministic fake engine, for tests of the machinery around a trial)."""
-    config = fo.resolve(settings, workload.memory)
+    config = fo.resolve(settings, workload.memory, workload.flink_version)
     values = fo.effective(settings)
     cache_size = values[fo.TIMER_SERVICE_CACHE_SIZE]
     assert isinstance(cache_size, int)

@@ -209,7 +209,9 @@ class StudyLoop:
         return rec
 
     def _skip_reason(self, candidate: Candidate) -> str | None:
-        return fo.invalid_reason(candidate.settings, self.workload.memory, self._cfs)
+        return fo.invalid_reason(
+            candidate.settings, self.workload.memory, self._cfs, self.workload.flink_version
+        )
 
     def _run_batch(self, candidates: Sequence[Candidate]) -> list[TrialRecord]:
         """Measure candidates, ``config.jobs`` at a time, and record them in the given order.

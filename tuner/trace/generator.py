@@ -25,8 +25,12 @@ Modelling choices (what a reader of a replay result should know):
 * The watermark is ``ts - 1`` of the current record (in-order input, zero out-of-orderness), so a
   timer at ``T`` fires just before the first record with ``ts > T``. Processing-time timers use the
   same clock. Timers still pending when the measure phase ends are not fired.
-* A window timer is registered on the first access of a (key, window), not on every element.
-  Each windowed state behaves as its own window operator (its own timers), all sharing one
+* Every access to a window registers its timer twice, as WindowOperator does per element (the
+  trigger's timer and the cleanup timer, equal with zero allowed lateness); only the first
+  registration of a (key, window) adds a timer that will fire. A fire is followed by the
+  window's GET and CLEAR and the DELETE_TIMER of Trigger.clear. The preload writes the state
+  this leaves (one timer per window in flight), not the calls that built it. Each windowed
+  state behaves as its own window operator (its own timers), all sharing one
   ``_timer_state/event_window-timers`` column family.
 * TTL is tracked per key (not per map entry or list element) and only on non-windowed states;
   windowed states are cleaned by their window timers. An expired GET is followed by a CLEAR.
@@ -664,21 +668,26 @@ def _access_rows(m: _Measure, rec: I64, rec_ts: I64, r0: int) -> tuple[_Rows, I6
             rows = _Rows({k: np.insert(v, at + 1, clears.cols[k]) for k, v in rows.cols.items()})
 
     if spec.window is not None and len(rows):
-        # WindowOperator registers a timer at window.maxTimestamp() (TimeWindow.java: end - 1),
-        # once per (key, window): the timer queue is a set.
+        # WindowOperator.processElement, per element and window: windowState.add, then
+        # EventTimeTrigger.onElement registers a timer at window.maxTimestamp() (TimeWindow.java:
+        # end - 1), then registerCleanupTimer registers maxTimestamp + allowedLateness (0 here):
+        # the same timer twice. The timer queue is a set, so only a new one will fire; the
+        # repeats still reach RocksDBCachingPriorityQueueSet.add, where those its key-group cache
+        # does not absorb become batched puts.
         end_ts = a_end - 1
         code = end_ts * spec.keys + a_key
         fresh = _new_codes(code, m.timers.code)
-        unit_last = np.cumsum(n_ops) - 1
-        at = unit_last[fresh]
         m.timers.add(end_ts[fresh], a_key[fresh], a_start[fresh], code[fresh])
+        unit_last = np.cumsum(n_ops) - 1
+        twice = np.repeat(np.arange(unit_last.shape[0]), 2)
+        at = unit_last[twice]
         regs = rows.take(at)
         regs.cols.update(
             state=np.full(at.shape[0], p.timer_index, dtype=np.int16),
             op=np.full(at.shape[0], int(Op.REGISTER_TIMER), dtype=np.int8),
             user_key=np.full(at.shape[0], -1, dtype=np.int64),
             value_size=np.zeros(at.shape[0], dtype=np.int32),
-            timer_ts=end_ts[fresh],
+            timer_ts=end_ts[twice],
         )
         rows = _Rows({k: np.insert(v, at + 1, regs.cols[k]) for k, v in rows.cols.items()})
     rows.cols["seq"] = np.arange(len(rows), dtype=np.int64)
@@ -727,11 +736,13 @@ def _fire_rows(m: _Measure, r1: int, rps: int) -> _Rows:
     fire_rec = -(-(t + 1) * rps // 1000)
     spec, p = m.plan.spec, m.plan
     size_ms = spec.window.size_ms if spec.window is not None else 0
-    steps = 3 if spec.window is not None else 1
     calls = [(p.timer_index, Op.FIRE_TIMER)]
     if spec.window is not None:
-        # WindowOperator.onEventTime: FIRE emits windowState.get(), then clearAllState.
-        calls += [(p.index, Op.GET), (p.index, Op.CLEAR)]
+        # WindowOperator.onEventTime: FIRE emits windowState.get(), then clearAllState clears
+        # the window state and calls Trigger.clear, whose EventTimeTrigger.clear deletes the
+        # (already fired) timer: a batched delete in RocksDBCachingPriorityQueueSet.remove.
+        calls += [(p.index, Op.GET), (p.index, Op.CLEAR), (p.timer_index, Op.DELETE_TIMER)]
+    steps = len(calls)
     parts = [
         _Rows.make(
             n,
@@ -741,7 +752,7 @@ def _fire_rows(m: _Measure, r1: int, rps: int) -> _Rows:
             key=key,
             ns_start=start,
             ns_end=start + size_ms if spec.window is not None else -1,
-            timer_ts=t if op == Op.FIRE_TIMER else -1,
+            timer_ts=t if op in (Op.FIRE_TIMER, Op.DELETE_TIMER) else -1,
             rec=fire_rec,
             group=0,
             sub=t,

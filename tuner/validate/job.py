@@ -155,6 +155,8 @@ class FlinkRun:
     timer_fires_event: int
     timer_fires_after_end: int
     rocksdb_log: dict[str, str] = field(default_factory=dict)
+    task_cpu_s: float = math.nan  # the operator thread's CPU time over the measured phase
+    process_cpu_s: float = math.nan  # the whole JVM's (RocksDB background threads included)
 
     def row(self) -> dict[str, Any]:
         """One flat row for validation.csv."""
@@ -187,6 +189,8 @@ class FlinkRun:
             "checkpoint_lag_rows_mean": statistics.fmean(lags) if lags else math.nan,
             "block_cache_hit_ratio": hits / (hits + misses) if hits + misses else math.nan,
             "timer_fires": self.timer_fires_event,
+            "task_cpu_s": self.task_cpu_s,
+            "process_cpu_s": self.process_cpu_s,
         }
         row.update({k.replace(".", "_").replace("-", "_"): v for k, v in t.items()})
         row.update({k.replace(".", "_").replace("-", "_"): v for k, v in self.properties.items()})
@@ -324,4 +328,6 @@ def run_config(
         timer_fires_event=int(op.get("timer_fires_event", 0)),
         timer_fires_after_end=int(op.get("timer_fires_after_end", 0)),
         rocksdb_log=parse_rocksdb_log(workdir / "rocksdb-log"),
+        task_cpu_s=float(op.get("task_cpu_s", math.nan)),
+        process_cpu_s=float(op.get("process_cpu_s", math.nan)),
     )

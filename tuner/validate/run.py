@@ -33,6 +33,7 @@ from tuner.rundir import RunDir
 from tuner.search.study import BASELINES, DEFAULT_LABEL, RECOMMENDED_LABEL, TrialRecord
 from tuner.trace.ops import OpBatch, StreamHeader
 from tuner.trace.source import operation_stream
+from tuner.validate.counters import compare_counters, render_counters
 from tuner.validate.fidelity import Fidelity, compute_fidelity
 from tuner.validate.flink import compile_job, find_flink
 from tuner.validate.job import (
@@ -241,6 +242,7 @@ def render_markdown(
     fidelity: Fidelity,
     mismatches: Sequence[str],
     flink_version: str,
+    records: Sequence[TrialRecord] = (),
 ) -> str:
     """validation.md: the fidelity table, the figures, time per run and the deviations."""
     lines = [
@@ -283,6 +285,9 @@ def render_markdown(
         lines += [
             "- Every run executed exactly the stream's state calls (counted per state and call)."
         ]
+    counters = render_counters(compare_counters(records, result_runs))
+    if counters:
+        lines += ["", *counters]
     lines += ["", "### Where the Flink job differs from the replay", ""]
     lines += [f"- {d}" for d in DEVIATIONS]
     return "\n".join(lines) + "\n"
@@ -318,7 +323,10 @@ def validate_run(
     # for that same "disk" (CPU time only), not for the disk the study was tuned for.
     trial_records: list[TrialRecord] = rescored(rd.read_records(), PRESETS["page-cache"])
 
-    work = Path(tempfile.mkdtemp(dir=rd.path, prefix=".validate-"))
+    # A short path: RocksDB names its LOG in state.backend.rocksdb.log.dir after the flattened
+    # instance path (Flink's job, operator and uuid directories under it), which passes the
+    # 255-byte file-name limit once the run directory itself is deep.
+    work = Path(tempfile.mkdtemp(prefix="tuner-validate-"))
     try:
         header, preload, measure = _stream(workload, rd)
         stream: PreparedStream = prepare_stream(header, preload, _take(measure, records), work)
@@ -330,7 +338,7 @@ def validate_run(
             if progress:
                 progress(ValidationProgress(i, len(plan), label, rep, runs[-1] if runs else None))
             started = time.perf_counter()
-            run_dir_i = work / f"{i:03d}-{label}-{rep}"
+            run_dir_i = work / f"{i:03d}"
             run = run_config(
                 flink,
                 classes,
@@ -369,5 +377,7 @@ def validate_run(
     csv_path = rd.path / VALIDATION_CSV
     md_path = rd.path / VALIDATION_MD
     atomic_write_text(csv_path, runs_to_csv(runs))
-    atomic_write_text(md_path, render_markdown(runs, fidelity, mismatches, flink.version))
+    atomic_write_text(
+        md_path, render_markdown(runs, fidelity, mismatches, flink.version, trial_records)
+    )
     return ValidationResult(tuple(runs), fidelity, csv_path, md_path, tuple(mismatches))
