@@ -213,6 +213,14 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="Where default run directories are created.",
 )
+@click.option(
+    "--scale",
+    "scale_factor",
+    default=None,
+    metavar="F",
+    help='Replay a model of F of the job ("1/100" or 0.01), overriding the workload\'s '
+    "`scale:`; option values stay in production units (README: Production-size jobs).",
+)
 def run(
     target: Path,
     trials: int,
@@ -226,6 +234,7 @@ def run(
     engine: str | None,
     trial_timeout: float,
     results_dir: Path,
+    scale_factor: str | None,
 ) -> None:
     """Tune the RocksDB options of the job in TARGET (a workload YAML file).
 
@@ -236,18 +245,24 @@ def run(
     Ctrl-C stops after the current trial; `tuner run --resume DIR` continues.
     """
     from tuner.runner import RunSettings, resume_run, run_study, start_run
-    from tuner.workload import load_workload
+    from tuner.scale import load_scaled, parse_factor, read_scale
 
     earlier: dict[str, Any] = {}
+    factor = None if scale_factor is None else parse_factor(scale_factor, where="--scale")
     if resume:
+        if factor is not None:
+            raise TunerError("a resumed run keeps its scale", where="--scale")
         run_path = out if out is not None and (out / "run.json").exists() else target
         workload, rd = resume_run(run_path)
+        scale = read_scale(rd.workload_yaml)
         earlier = rd.read_meta()
         click.echo(f"resuming {rd.path}", err=True)
     else:
-        workload = load_workload(target)
-        rd = start_run(workload, out, results_dir)
+        workload, scale = load_scaled(target, factor)
+        rd = start_run(workload, out, results_dir, scale)
         click.echo(f"run directory: {rd.path}", err=True)
+    if scale.factor != 1.0:
+        click.echo(f"replaying a 1/{1 / scale.factor:g} model of the job", err=True)
     # A resumed run keeps how it was measured unless told otherwise: mixing engines, disks or
     # objectives within one study would compare unlike numbers.
     objective = objective or earlier.get("objective") or "throughput"
@@ -262,6 +277,7 @@ def run(
         jobs=jobs,
         engine=engine,
         timeout_s=trial_timeout,
+        scale=scale,
     )
     progress = ProgressLine()
     started = time.monotonic()

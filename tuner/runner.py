@@ -13,7 +13,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from tuner.recommend import Recommendation, recommend
 from tuner.report import render_report
 from tuner.report.data import param_importances
 from tuner.rundir import RunDir, RunStatus, claim_run_dir, new_run_dir
+from tuner.scale import ScaleSpec, check_footprint, dump_scale, model_workload, production_bytes
 from tuner.search.measure import measure_isolated
 from tuner.search.study import (
     Candidate,
@@ -78,6 +79,8 @@ class RunSettings:
     repeats: int = 3
     timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
     rss_margin: int = DEFAULT_RSS_MARGIN
+    # The workload's `scale:` (tuner.scale): trials replay a model of the production job.
+    scale: ScaleSpec = field(default_factory=ScaleSpec)
 
 
 @dataclass(frozen=True)
@@ -91,29 +94,13 @@ class RunSummary:
     skipped: int
 
 
-def estimate_disk_bytes(workload: Workload) -> int:
-    """A generous estimate of the disk a trial's database and checkpoints need."""
-    raw = 0
-    for s in workload.states:
-        per_key = s.value_size.value * max(s.entries_per_key, s.elements_per_key)
-        raw += s.keys * (per_key + s.key_size + 16)
-    # SSTs + memtable flushes + one checkpoint's hard links + the trace itself.
-    return max(256 << 20, 6 * raw)
-
-
-def check_disk(path: Path, need: int) -> None:
-    """Fail early, with a clear message, when the disk cannot hold a trial."""
-    free = shutil.disk_usage(path).free
-    if free < need:
-        raise TunerError(
-            f"only {free >> 20} MiB free on this disk; a trial needs about {need >> 20} MiB",
-            file=str(path),
-        )
-
-
 def _measure_candidate(
     workload: Workload, rd: RunDir, trace: Path, settings: RunSettings, disk: Disk
 ) -> Callable[[Candidate], Measurement]:
+    """Measure a candidate on ``workload`` (the replayed model); a trial whose peak SST bytes,
+    scaled back to production, exceed the scale's disk budget is infeasible (failed)."""
+    factor = settings.scale.factor
+    disk_budget = settings.scale.disk_budget
     counter = iter(range(1 << 30))
     durations: list[float] = []
 
@@ -131,11 +118,23 @@ def _measure_candidate(
             workdir,
             timeout_s=timeout,
             rss_margin=settings.rss_margin,
+            scale=factor,
         )
         if m.status != "ok":
             return m
         durations.append(m.wall_s)
-        return replace(m, metrics=score(m.metrics, disk))
+        metrics = score(m.metrics, disk)
+        peak = production_bytes(metrics.get("sst_bytes_peak", 0.0), factor)
+        metrics["sst_bytes_peak_production"] = peak
+        if disk_budget is not None and peak > disk_budget:
+            return replace(
+                m,
+                status="failed",
+                reason=f"over the disk budget: peak SST size {peak / (1 << 30):.2f} GiB in "
+                f"production units > scale.disk_budget {disk_budget / (1 << 30):.2f} GiB",
+                metrics=metrics,
+            )
+        return replace(m, metrics=metrics)
 
     return measure
 
@@ -149,8 +148,11 @@ def _flink_measure(
     return FlinkMeasure(workload, trace, rd.work, settings.timeout_s)
 
 
-def start_run(workload: Workload, out: Path | None, results_root: Path) -> RunDir:
-    """Create the run directory and its inputs (status ``running``)."""
+def start_run(
+    workload: Workload, out: Path | None, results_root: Path, scale: ScaleSpec | None = None
+) -> RunDir:
+    """Create the run directory and its inputs (status ``running``); ``workload.yaml`` keeps
+    the scale, so a resumed run replays the same model."""
     rd = claim_run_dir(out) if out is not None else new_run_dir(results_root, workload.name)
     rd.write_meta(
         {
@@ -161,7 +163,10 @@ def start_run(workload: Workload, out: Path | None, results_root: Path) -> RunDi
             "deviations": list(DEVIATIONS),
         }
     )
-    atomic_write_text(rd.workload_yaml, dump_workload(workload))
+    text = dump_workload(workload)
+    if scale is not None and scale != ScaleSpec():
+        text += dump_scale(scale)
+    atomic_write_text(rd.workload_yaml, text)
     return rd
 
 
@@ -191,7 +196,9 @@ def run_study(
     """Run (or resume) the study in ``rd`` and write every output."""
     # Trial databases a killed run left behind.
     shutil.rmtree(rd.work, ignore_errors=True)
-    check_disk(rd.path, estimate_disk_bytes(workload) * settings.jobs)
+    # Production units for the study and everything emitted; the model only for the replay.
+    model = model_workload(workload, settings.scale)
+    check_footprint(workload, settings.scale, rd.path, settings.jobs)
     meta = rd.read_meta()
     seed = settings.seed if settings.seed is not None else workload.seed
     objective = settings.objective
@@ -199,6 +206,12 @@ def run_study(
         raise TunerError(f"unknown objective {objective!r}; expected throughput or pareto")
     if settings.engine not in ("rocksdict", "flink"):
         raise TunerError(f"unknown engine {settings.engine!r}; expected rocksdict or flink")
+    if settings.engine == "flink" and settings.scale.factor != 1.0:
+        raise TunerError(
+            "--engine flink replays at full size only: Flink's options cannot be scaled to the "
+            "model inside Flink; use the rocksdict engine or scale 1",
+            where="--engine",
+        )
     if settings.engine == "flink" and objective == "pareto":
         raise TunerError(
             "--objective pareto needs read latencies, which the Flink engine does not report; "
@@ -222,8 +235,9 @@ def run_study(
         engine=settings.engine,
         disk=disk.name,
         disk_model=disk.describe(),
+        scale=settings.scale.factor,
     )
-    trace = prepare_trace(workload, rd)
+    trace = prepare_trace(model, rd)
     column_families = list(read_trace(trace).header.names)
     study = create_study(rd.storage_url, STUDY_NAME, config)
     earlier = rd.read_records()
@@ -237,9 +251,9 @@ def run_study(
         workload,
         study,
         config,
-        _measure_candidate(workload, rd, trace, settings, disk)
+        _measure_candidate(model, rd, trace, settings, disk)
         if settings.engine == "rocksdict"
-        else _flink_measure(workload, rd, trace, settings),
+        else _flink_measure(model, rd, trace, settings),
         sink,
         earlier=earlier,
         on_progress=on_progress,

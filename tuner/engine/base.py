@@ -90,6 +90,20 @@ class Engine(ABC):
     def _close_storage(self) -> None:
         """Release the storage."""
 
+    # -- optional (engines that cannot tell return the neutral answer) ---------------------------
+
+    def lsm_shape(self) -> dict[str, int]:
+        """The LSM's debt now: ``pending_compaction_bytes`` (RocksDB's estimate of the bytes
+        compaction must still rewrite to bring every level within its target) and
+        ``l0_files`` (the most L0 files of any column family). An engine without an LSM owes
+        nothing."""
+        return {"pending_compaction_bytes": 0, "l0_files": 0}
+
+    def live_bytes(self) -> int | None:
+        """Key and value bytes of every live entry (what a full scan returns: the data the
+        stream wrote and did not delete), or None when the engine cannot tell."""
+        return None
+
     # -- the contract -------------------------------------------------------------------------
 
     def open(
@@ -124,6 +138,13 @@ class Engine(ABC):
         if self._executor is None:
             raise EngineClosedError(f"{self.name} engine is not open")
         return self._executor
+
+    @property
+    def config(self) -> RocksDBConfig:
+        """The options the engine was opened with."""
+        if self._config is None:
+            raise EngineClosedError(f"{self.name} engine is not open")
+        return self._config
 
     @property
     def header(self) -> StreamHeader:

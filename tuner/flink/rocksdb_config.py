@@ -42,6 +42,12 @@ class RocksDBConfig:
     max_write_buffer_number: int = 2
     min_write_buffer_number_to_merge: int = 1
     compression_per_level: tuple[Compression, ...] = ("kSnappyCompression",)
+    # RocksDB's defaults (advanced_options.h), untouched by Flink; a scaled replay scales the
+    # byte limits with the data (tuner.scale). The L0 triggers price the stall risk.
+    level0_slowdown_writes_trigger: int = 20
+    level0_stop_writes_trigger: int = 36
+    soft_pending_compaction_bytes_limit: int = 64 << 30
+    hard_pending_compaction_bytes_limit: int = 256 << 30
     # TableOptions/BlockBasedTable
     block_size: int = 4 << 10
     metadata_block_size: int = 4 << 10

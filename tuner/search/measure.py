@@ -13,6 +13,7 @@ from pathlib import Path
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
+from tuner.scale import model_config
 from tuner.search.worker import Measurement, run_isolated
 from tuner.trace.parquet import read_trace
 from tuner.workload import Workload
@@ -23,10 +24,18 @@ _RENAMED = {"wall_s": "replay_wall_s", "rss_peak_bytes": "replay_rss_peak_bytes"
 
 
 def measure_settings(
-    workload: Workload, trace_path: str, settings: Mapping[str, fo.FlinkValue], workdir: str
+    workload: Workload,
+    trace_path: str,
+    settings: Mapping[str, fo.FlinkValue],
+    workdir: str,
+    scale: float = 1.0,
 ) -> dict[str, float]:
-    """Replay the trace under ``settings`` and return the trial's metrics."""
-    config = fo.resolve(settings, workload.memory)
+    """Replay the trace under ``settings`` and return the trial's metrics.
+
+    ``workload`` is the replayed model (tuner.scale.model_workload); ``settings`` are in
+    production units and scaled to the model here (tuner.scale.model_config).
+    """
+    config, clamped = model_config(fo.resolve(settings, workload.memory), scale)
     values = fo.effective(settings)
     cache_size = values[fo.TIMER_SERVICE_CACHE_SIZE]
     assert isinstance(cache_size, int)
@@ -46,6 +55,8 @@ def measure_settings(
     finally:
         engine.close()
     metrics = result.as_dict()
+    metrics["scale"] = scale
+    metrics["model_clamped"] = float(clamped)
     return {_RENAMED.get(k, k): v for k, v in metrics.items()}
 
 
@@ -57,6 +68,7 @@ def measure_isolated(
     *,
     timeout_s: float,
     rss_margin: int,
+    scale: float = 1.0,
 ) -> Measurement:
     """:func:`measure_settings` in its own process, watched for time and memory (the budget
     plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened."""
@@ -67,6 +79,7 @@ def measure_isolated(
             "trace_path": str(trace_path),
             "settings": dict(settings),
             "workdir": str(workdir),
+            "scale": scale,
         },
         workdir=workdir,
         timeout_s=timeout_s,
