@@ -15,7 +15,11 @@ memory budget (managed/fixed)           f          block cache and write buffer 
                                                    buffer stays; TTL, windows, timers and the
                                                    checkpoint interval keep their event time
 ``replay.records`` (measured records)   f          the measured phase spans the same event time,
-                                                   so the same number of checkpoints
+                                                   so the same number of checkpoints (a longer
+                                                   model run would pay the fixed cost of a
+                                                   checkpoint more often per call; give the job
+                                                   enough records that the model counts ≥ 50k
+                                                   calls, or its figures are noise)
 ``writebuffer.size`` (in the replay)    f          flushes per checkpoint, L0 file size
 ``target-file-size-base`` (replay)      f          SST file count per level
 ``max-size-level-base`` (replay)        f          level count and fan-out: every level target

@@ -162,14 +162,25 @@ class Engine(ABC):
         self.executor.flush()
         self._flush_storage()
 
-    def wait_for_background(self, timeout_s: float) -> bool:
-        """Wait until no flush or compaction is pending or running; False on timeout."""
+    def wait_for_background(self, timeout_s: float, quiet_s: float = 1.0) -> bool:
+        """Wait until compaction has caught up: no flush or compaction running, and none pending
+        or nothing started for ``quiet_s`` (RocksDB can report a compaction as pending that its
+        picker will never run: universal compaction does, with its sorted runs at the limit).
+        False on timeout."""
         deadline = time.monotonic() + timeout_s
+        idle_since: float | None = None
         while True:
             s = self.storage()
-            if not (s["compaction_pending"] or s["running_compactions"] or s["running_flushes"]):
+            now = time.monotonic()
+            if s["running_compactions"] or s["running_flushes"]:
+                idle_since = None
+            elif not s["compaction_pending"]:
                 return True
-            if time.monotonic() >= deadline:
+            else:
+                idle_since = now if idle_since is None else idle_since
+                if now - idle_since >= quiet_s:
+                    return True
+            if now >= deadline:
                 return False
             time.sleep(0.02)
 

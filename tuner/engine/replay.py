@@ -27,7 +27,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -106,6 +106,35 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den else math.nan
 
 
+class _Split:
+    """The first ``n`` calls of a batch stream (``head``), then the rest (``tail``), splitting
+    the batch at the boundary; read lazily, in order."""
+
+    def __init__(self, batches: Iterable[OpBatch], n: int) -> None:
+        self._it = iter(batches)
+        self._n = n
+        self._rest: OpBatch | None = None
+
+    def head(self) -> Iterator[OpBatch]:
+        left = self._n
+        while left > 0:
+            batch = next(self._it, None)
+            if batch is None:
+                return
+            if len(batch) <= left:
+                left -= len(batch)
+                yield batch
+            else:
+                yield _slice(batch, 0, left)
+                self._rest = _slice(batch, left, len(batch))
+                left = 0
+
+    def tail(self) -> Iterator[OpBatch]:
+        if self._rest is not None:
+            yield self._rest
+        yield from self._it
+
+
 def replay(
     engine: Engine,
     header: StreamHeader,
@@ -118,12 +147,15 @@ def replay(
     settle_timeout_s: float = 600.0,
     settle_end: bool = True,
     scan_live: bool = True,
+    warmup_ops: int = 0,
 ) -> ReplayResult:
     """Replay ``preload`` then ``measure`` on the open ``engine``; checkpoints go to
     ``workdir/checkpoints`` (only the latest is kept).
 
     ``settle_end`` pays the measured phase's compaction debt inside it (see the module
-    docstring); ``scan_live`` counts the live bytes for the space amplification.
+    docstring); ``scan_live`` counts the live bytes for the space amplification. The first
+    ``warmup_ops`` calls of ``measure`` run (with their checkpoints) before the measurement
+    starts, followed by a settle: the measured phase begins with a warm cache.
     """
     if engine.header != header:
         raise ValueError("the engine was opened with another stream header")
@@ -145,10 +177,7 @@ def replay(
     if not settled:
         log.warning("compactions still pending %.0f s after the preload", settle_timeout_s)
     rss_peak = max(rss_peak, proc.memory_info().rss)
-    shape_start = engine.lsm_shape()
 
-    engine.take_latencies()  # drop the preload's samples
-    before = engine.snapshot_counters()
     cp_dir = Path(workdir) / "checkpoints"
     cp_durations: list[float] = []
     cp_new_bytes: list[int] = []
@@ -157,9 +186,8 @@ def replay(
     ops = 0
     records = 0
     last_ts: int | None = None
-
-    sst_peak = engine.storage()["total_sst_bytes"]
-    l0_peak = shape_start["l0_files"]
+    sst_peak = 0
+    l0_peak = 0
 
     def checkpoint() -> None:
         nonlocal last_cp, sst_peak, l0_peak
@@ -173,36 +201,55 @@ def replay(
             shutil.rmtree(last_cp, ignore_errors=True)
         last_cp = dest
 
+    def run(batches: Iterable[OpBatch], phase: str) -> None:
+        """Apply ``batches``, checkpointing each time event time passes the interval."""
+        nonlocal next_cp, ops, records, last_ts, rss_peak
+        for batch in batches:
+            n = len(batch)
+            if n == 0:
+                continue
+            ts = batch.ts
+            # Records: a new record starts wherever the event timestamp changes.
+            changes = int(np.count_nonzero(ts[1:] != ts[:-1])) + 1
+            records += changes - (1 if last_ts is not None and int(ts[0]) == last_ts else 0)
+            last_ts = int(ts[-1])
+            if next_cp is None:
+                next_cp = int(ts[0]) + checkpoint_interval_ms
+            start = 0
+            while start < n:
+                due = np.flatnonzero(ts[start:] >= next_cp)
+                if due.size == 0:
+                    engine.apply(_slice(batch, start, n) if start else batch)
+                    break
+                cut = start + int(due[0])
+                if cut > start:
+                    engine.apply(_slice(batch, start, cut))
+                checkpoint()
+                while next_cp <= int(ts[cut]):
+                    next_cp += checkpoint_interval_ms
+                start = cut
+            ops += n
+            rss_peak = max(rss_peak, proc.memory_info().rss)
+            if progress:
+                progress(phase, ops)
+
+    stream = _Split(measure, warmup_ops)
+    if warmup_ops > 0:
+        # The job has been running: the cache holds its hot blocks, the memtables their share.
+        run(stream.head(), "warm-up")
+        engine.flush()
+        settled = engine.wait_for_background(settle_timeout_s) and settled
+    engine.take_latencies()  # drop the preload's and warm-up's samples
+    shape_start = engine.lsm_shape()
+    before = engine.snapshot_counters()
+    cp_durations.clear()
+    cp_new_bytes.clear()
+    ops = records = 0
+    sst_peak = engine.storage()["total_sst_bytes"]
+    l0_peak = shape_start["l0_files"]
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
-    for batch in measure:
-        n = len(batch)
-        if n == 0:
-            continue
-        ts = batch.ts
-        # Records: a new record starts wherever the event timestamp changes.
-        changes = int(np.count_nonzero(ts[1:] != ts[:-1])) + 1
-        records += changes - (1 if last_ts is not None and int(ts[0]) == last_ts else 0)
-        last_ts = int(ts[-1])
-        if next_cp is None:
-            next_cp = int(ts[0]) + checkpoint_interval_ms
-        start = 0
-        while start < n:
-            due = np.flatnonzero(ts[start:] >= next_cp)
-            if due.size == 0:
-                engine.apply(_slice(batch, start, n) if start else batch)
-                break
-            cut = start + int(due[0])
-            if cut > start:
-                engine.apply(_slice(batch, start, cut))
-            checkpoint()
-            while next_cp <= int(ts[cut]):
-                next_cp += checkpoint_interval_ms
-            start = cut
-        ops += n
-        rss_peak = max(rss_peak, proc.memory_info().rss)
-        if progress:
-            progress("measure", ops)
+    run(stream.tail(), "measure")
     wall = time.perf_counter() - wall0
     shape_end = engine.lsm_shape()
     l0_peak = max(l0_peak, shape_end["l0_files"])

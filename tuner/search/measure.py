@@ -18,6 +18,10 @@ from tuner.search.worker import Measurement, run_isolated
 from tuner.trace.parquet import read_trace
 from tuner.workload import Workload
 
+# Share of the measured stream replayed before counting starts: the job has been running, so its
+# cache is warm (steady state, tuner.engine.replay).
+WARMUP_FRACTION = 0.2
+
 # Names the worker already records around the whole trial; the replay's own (measured phase
 # only) are kept under these names instead.
 _RENAMED = {"wall_s": "replay_wall_s", "rss_peak_bytes": "replay_rss_peak_bytes"}
@@ -29,6 +33,7 @@ def measure_settings(
     settings: Mapping[str, fo.FlinkValue],
     workdir: str,
     scale: float = 1.0,
+    warmup_fraction: float = WARMUP_FRACTION,
 ) -> dict[str, float]:
     """Replay the trace under ``settings`` and return the trial's metrics.
 
@@ -51,6 +56,7 @@ def measure_settings(
             trace.batches("measure"),
             workload.checkpointing.interval_ms,
             root,
+            warmup_ops=int(trace.phase_rows.get("measure", 0) * warmup_fraction),
         )
     finally:
         engine.close()
