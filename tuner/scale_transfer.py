@@ -16,7 +16,7 @@ import csv
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,7 +151,7 @@ def render(rows: Sequence[dict[str, str]]) -> str:
     for s in scales:
         vs = [val.get((s, c), math.nan) for c in configs]
         ok = [v for v in vs if not math.isnan(v)]
-        it = iter(_ranks(ok) if ok else [])
+        it: Iterator[float] = iter([float(x) for x in _ranks(ok)] if ok else [])
         ranks[s] = {
             c: (next(it) if not math.isnan(v) else math.nan)
             for c, v in zip(configs, vs, strict=True)
