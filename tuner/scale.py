@@ -217,13 +217,6 @@ def model_workload(w: Workload, spec: ScaleSpec) -> Workload:
         return w
     file = w.source
 
-    def fail(message: str, need: float) -> TunerError:
-        return TunerError(
-            f"scale {spec.label}: {message}; smallest workable scale: {_smallest(need)}",
-            file=file,
-            where="scale",
-        )
-
     if w.trace is not None:
         raise TunerError(
             "a recorded trace cannot be scaled (its keys and records are fixed); remove scale "
@@ -231,28 +224,31 @@ def model_workload(w: Workload, spec: ScaleSpec) -> Workload:
             file=file,
             where="scale",
         )
+    # Every limit as (what breaks at this scale, the smallest factor that avoids it); the
+    # error names the binding one, and the smallest factor that avoids them all.
+    limits: list[tuple[str, float]] = []
     rps = w.replay.records_per_second
-    if rps * f < 1:
-        raise fail(f"replay.records_per_second {rps} becomes less than 1 record/s", 1 / rps)
-    model_rps = max(1, round(rps * f))
-    rate = model_rps / rps  # the factor the rate really got, after rounding
-    states = []
+    limits.append(
+        (f"replay.records_per_second {rps} becomes less than 1 record/s", 1 / rps),
+    )
     for i, s in enumerate(w.states):
         keys = round(s.keys * f)
-        if keys < w.max_parallelism:
-            raise fail(
+        limits.append(
+            (
                 f"states[{i}].keys {s.keys} becomes {keys}, fewer keys than the "
                 f"{w.max_parallelism} key groups (max_parallelism)",
                 w.max_parallelism / s.keys,
             )
+        )
         pop = s.popularity
-        if pop.kind == "hotset" and pop.hot_fraction * keys < 1:
-            raise fail(
-                f"states[{i}].popularity.hotset.hot_fraction {pop.hot_fraction} of {keys} keys "
-                "is less than one hot key",
-                1 / (pop.hot_fraction * s.keys),
+        if pop.kind == "hotset":
+            limits.append(
+                (
+                    f"states[{i}].popularity.hotset.hot_fraction {pop.hot_fraction} of {keys} "
+                    "keys is less than one hot key",
+                    1 / (pop.hot_fraction * s.keys),
+                )
             )
-        states.append(replace(s, keys=keys, popularity=_model_popularity(s, keys, w, f)))
     memory = w.memory
     sizes = {
         k: max(1, round(v * f))
@@ -264,18 +260,39 @@ def model_workload(w: Workload, spec: ScaleSpec) -> Workload:
     if memory.mode != "unmanaged":
         # The model's write buffers are scaled too, so RocksDB's own 64 KiB floor is what counts.
         floor = families * ROCKSDB_MIN_WRITE_BUFFER * 3 / (2 * memory.write_buffer_ratio)
-        if model_memory.budget < floor:
-            raise fail(
+        limits.append(
+            (
                 f"the memory budget becomes {format_memory_size(model_memory.budget)}, below one "
                 f"{ROCKSDB_MIN_WRITE_BUFFER >> 10} KiB memtable (RocksDB's smallest) for each of "
                 f"{families} column families",
                 floor / memory.budget,
             )
-    if _DEFAULT_WRITE_BUFFER * f < ROCKSDB_MIN_WRITE_BUFFER:
-        raise fail(
+        )
+    limits.append(
+        (
             "Flink's default 64 mb write buffer would be below RocksDB's 64 KiB floor",
             ROCKSDB_MIN_WRITE_BUFFER / _DEFAULT_WRITE_BUFFER,
         )
+    )
+    broken = [(msg, need) for msg, need in limits if f < need * (1 - 1e-12)]
+    if broken:
+        message, _ = max(broken, key=lambda x: x[1])
+        need = max(n for _, n in limits)
+        raise TunerError(
+            f"scale {spec.label}: {message}; smallest workable scale: {_smallest(need)}",
+            file=file,
+            where="scale",
+        )
+    model_rps = max(1, round(rps * f))
+    rate = model_rps / rps  # the factor the rate really got, after rounding
+    states = [
+        replace(
+            s,
+            keys=round(s.keys * f),
+            popularity=_model_popularity(s, round(s.keys * f), w, f),
+        )
+        for s in w.states
+    ]
     replay = replace(
         w.replay,
         records=max(1, round(w.replay.records * rate)),
