@@ -321,3 +321,26 @@ def test_render_keeps_misses_and_scores_the_transfer() -> None:
     assert "| c | 50 (3) | failed |" in table
     assert "| 1/10 | -1.00 | b | 90.0% |" in table
     assert Config("x", {}).label == "x"
+
+
+# --- a scaled run end to end -------------------------------------------------------------------
+
+TINY = Path(__file__).resolve().parent / "data" / "cli" / "tiny.yaml"
+
+
+def test_scaled_run_keeps_its_scale_and_enforces_the_disk_budget(tmp_path: Path) -> None:
+    text = TINY.read_text() + "scale: {factor: 1/2, disk_budget: 1 kb}\n"
+    path = _write(tmp_path, text, "tiny-scaled.yaml")
+    out = tmp_path / "run"
+    args = ["run", str(path), "--trials", "1", "--repeats", "1", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "replaying a 1/2 model of the job" in result.output
+    # Every measurement is over a 1 kb disk budget: infeasible, so nothing is recommended.
+    rows = (out / "trials.csv").read_text()
+    assert "over the disk budget" in rows
+    assert not (out / "config.yaml").exists()
+    # The run directory keeps the scale, so a resume replays the same model.
+    assert read_scale(out / "workload.yaml") == ScaleSpec(0.5, 1024)
+    trace_header_keys = load_workload(out / "workload.yaml").states[0].keys
+    assert trace_header_keys == 3000  # production units in the run directory

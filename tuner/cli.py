@@ -463,16 +463,23 @@ def noise(workload_file: Path, repeats: int, predefined: str, disk: str | None, 
     """
     from tuner.costmodel import disk_from
     from tuner.noise import measure_noise
-    from tuner.workload import load_workload
+    from tuner.scale import load_scaled, model_workload
 
-    w = load_workload(workload_file)
+    production, scale = load_scaled(workload_file)
+    w = model_workload(production, scale)  # a production-size workload: its scaled model
     target = disk_from(disk) if disk else w.disk
 
     def tick(i: int, n: int) -> None:
         click.echo(f"repeat {i + 1}/{n} ...", err=True)
 
     result = measure_noise(
-        w, repeats, target, {PREDEFINED_OPTIONS: predefined}, on_repeat=tick, jobs=jobs
+        w,
+        repeats,
+        target,
+        {PREDEFINED_OPTIONS: predefined},
+        on_repeat=tick,
+        jobs=jobs,
+        scale=scale.factor,
     )
     click.echo(
         f"{w.name}: {predefined} measured {repeats} times, {jobs} at once ({target.describe()})"
