@@ -344,3 +344,12 @@ def test_scaled_run_keeps_its_scale_and_enforces_the_disk_budget(tmp_path: Path)
     assert read_scale(out / "workload.yaml") == ScaleSpec(0.5, 1024)
     trace_header_keys = load_workload(out / "workload.yaml").states[0].keys
     assert trace_header_keys == 3000  # production units in the run directory
+
+
+def test_small_models_are_flagged(tmp_path: Path) -> None:
+    from tuner.scale import model_warnings
+
+    w, spec = load_scaled(_write(tmp_path, PROD))  # 1/100 of 2 gb: a 20 mb model
+    warnings = model_warnings(model_workload(w, spec))
+    assert any("memory budget is 20.5 MiB" in x for x in warnings), warnings
+    assert model_warnings(model_workload(w, ScaleSpec(0.1))) == []

@@ -262,7 +262,11 @@ def run(
         rd = start_run(workload, out, results_dir, scale)
         click.echo(f"run directory: {rd.path}", err=True)
     if scale.factor != 1.0:
-        click.echo(f"replaying a 1/{1 / scale.factor:g} model of the job", err=True)
+        from tuner.scale import model_warnings, model_workload
+
+        click.echo(f"replaying a {scale.label} model of the job", err=True)
+        for warning in model_warnings(model_workload(workload, scale)):
+            click.echo(f"tuner: warning: {warning}", err=True)
     # A resumed run keeps how it was measured unless told otherwise: mixing engines, disks or
     # objectives within one study would compare unlike numbers.
     objective = objective or earlier.get("objective") or "throughput"
