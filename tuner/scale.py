@@ -104,9 +104,6 @@ __all__ = [
 
 # RocksDB's SanitizeOptions (db/column_family.cc) clips write_buffer_size to at least 64 KiB.
 ROCKSDB_MIN_WRITE_BUFFER = 64 << 10
-# RocksDB's defaults (include/rocksdb/advanced_options.h); Flink does not change them.
-SOFT_PENDING_COMPACTION_BYTES_LIMIT = 64 << 30
-HARD_PENDING_COMPACTION_BYTES_LIMIT = 256 << 30
 # Flink's default writebuffer.size (RocksDBConfigurableOptions.java): its model must not be
 # clamped, or even Flink's default could not be modelled.
 _DEFAULT_WRITE_BUFFER = 64 << 20
