@@ -242,6 +242,14 @@ def cli(verbose: bool) -> None:
     help="Name of the shared study (with --storage). Default: the run directory's name. "
     "A name another run holds is refused.",
 )
+@click.option(
+    "--scale",
+    "scale_factor",
+    default=None,
+    metavar="F",
+    help='Replay a model of F of the job ("1/100" or 0.01), overriding the workload\'s '
+    "`scale:`; option values stay in production units (README: Production-size jobs).",
+)
 def run(
     target: Path,
     trials: int,
@@ -257,6 +265,7 @@ def run(
     results_dir: Path,
     storage: str | None,
     study_name: str | None,
+    scale_factor: str | None,
 ) -> None:
     """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run
     directory).
@@ -268,7 +277,7 @@ def run(
     Ctrl-C stops after the current trial; `tuner run --resume DIR` continues.
     """
     from tuner.runner import RunSettings, resume_run, run_study, start_run
-    from tuner.workload import load_workload
+    from tuner.scale import load_scaled, parse_factor
 
     if storage is not None:
         from tuner.search.storage import public_url
@@ -292,10 +301,16 @@ def run(
         if ctx.get_parameter_source("trial_timeout" if name == "timeout_s" else name)
         == click.core.ParameterSource.COMMANDLINE
     }
+    factor = None if scale_factor is None else parse_factor(scale_factor, where="--scale")
     if resume:
+        if factor is not None:
+            raise TunerError("a resumed run keeps its scale", where="--scale")
         run_path = out if out is not None and (out / "run.json").exists() else target
+        if factor is not None:
+            raise TunerError("a resumed run keeps the scale it was started with", where="--scale")
         resumed = resume_run(run_path, given)
         workload, rd, settings = resumed.workload, resumed.run_dir, resumed.settings
+        scale = settings.scale
         click.echo(f"resuming {rd.path}", err=True)
         if resumed.kept:
             kept = ", ".join(f"{k}={getattr(settings, k)}" for k in resumed.kept)
@@ -304,8 +319,8 @@ def run(
             changed = ", ".join(f"{k}={getattr(settings, k)}" for k in resumed.changed)
             click.echo(f"  changed on the command line: {changed}", err=True)
     else:
-        workload = load_workload(target)
-        rd = start_run(workload, out, results_dir)
+        workload, scale = load_scaled(target, factor)
+        rd = start_run(workload, out, results_dir, scale)
         click.echo(f"run directory: {rd.path}", err=True)
         settings = RunSettings(
             trials=trials,
@@ -318,6 +333,7 @@ def run(
             timeout_s=trial_timeout,
             storage=storage,
             study_name=study_name,
+            scale=scale,
         )
     if settings.storage:
         from tuner.search.storage import public_url
@@ -329,6 +345,12 @@ def run(
             f"tuner worker --storage {shared} --study {name}",
             err=True,
         )
+    if scale.factor != 1.0:
+        from tuner.scale import model_warnings, model_workload
+
+        click.echo(f"replaying a {scale.label} model of the job", err=True)
+        for warning in model_warnings(model_workload(workload, scale)):
+            click.echo(f"tuner: warning: {warning}", err=True)
     progress = ProgressLine()
     started = time.monotonic()
     try:
@@ -823,16 +845,23 @@ def noise(workload_file: Path, repeats: int, predefined: str, disk: str | None, 
     """
     from tuner.costmodel import disk_from
     from tuner.noise import measure_noise
-    from tuner.workload import load_workload
+    from tuner.scale import load_scaled, model_workload
 
-    w = load_workload(workload_file)
+    production, scale = load_scaled(workload_file)
+    w = model_workload(production, scale)  # a production-size workload: its scaled model
     target = disk_from(disk) if disk else w.disk
 
     def tick(i: int, n: int) -> None:
         click.echo(f"repeat {i + 1}/{n} ...", err=True)
 
     result = measure_noise(
-        w, repeats, target, {PREDEFINED_OPTIONS: predefined}, on_repeat=tick, jobs=jobs
+        w,
+        repeats,
+        target,
+        {PREDEFINED_OPTIONS: predefined},
+        on_repeat=tick,
+        jobs=jobs,
+        scale=scale.factor,
     )
     click.echo(
         f"{w.name}: {predefined} measured {repeats} times, {jobs} at once ({target.describe()})"

@@ -135,12 +135,15 @@ def foreground_read_s(metrics: Mapping[str, float], disk: Disk) -> float:
 
 
 def background_io_s(metrics: Mapping[str, float], disk: Disk) -> float:
-    """Seconds the disk needs for flushes and compactions."""
-    written = _get(metrics, "flush_bytes_written") + _get(metrics, "compaction_bytes_written")
-    return (
-        _get(metrics, "compaction_bytes_read") / disk.read_bytes_per_s
-        + written / disk.write_bytes_per_s
+    """Seconds the disk needs for flushes and compactions, including the compaction debt the
+    replay left unpaid (``compaction_debt_bytes``: read once and written once more)."""
+    debt = _get(metrics, "compaction_debt_bytes")
+    written = (
+        _get(metrics, "flush_bytes_written") + _get(metrics, "compaction_bytes_written") + debt
     )
+    return (
+        _get(metrics, "compaction_bytes_read") + debt
+    ) / disk.read_bytes_per_s + written / disk.write_bytes_per_s
 
 
 # Flink 2.x's FRocksDB 8.10 (the JNI library in flink-dist) decompresses snappy blocks about 8x

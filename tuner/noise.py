@@ -111,9 +111,11 @@ def measure_noise(
     rss_margin: int = 384 << 20,
     on_repeat: Callable[[int, int], None] | None = None,
     jobs: int = 1,
+    scale: float = 1.0,
 ) -> NoiseResult:
     """Measure ``settings`` (default: Flink's default) ``repeats`` times on ``workload``,
-    ``jobs`` at once (to see what parallel trials do to the figures)."""
+    ``jobs`` at once (to see what parallel trials do to the figures). ``workload`` is the
+    replayed model of a scaled job (tuner.scale), ``scale`` its factor."""
     chosen = dict(settings or {fo.PREDEFINED_OPTIONS: "DEFAULT"})
     runs: list[dict[str, float]] = []
     failures: list[str] = []
@@ -126,7 +128,13 @@ def measure_noise(
                 on_repeat(i, repeats)
             workdir = root / f"repeat-{i}"
             return measure_isolated(
-                workload, trace, chosen, workdir, timeout_s=timeout_s, rss_margin=rss_margin
+                workload,
+                trace,
+                chosen,
+                workdir,
+                timeout_s=timeout_s,
+                rss_margin=rss_margin,
+                scale=scale,
             )
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -14,7 +14,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,14 @@ from tuner.fileio import atomic_write_text
 from tuner.recommend import Recommendation, recommend
 from tuner.report import render_report
 from tuner.rundir import RunDir, RunStatus, claim_run_dir, new_run_dir
+from tuner.scale import (
+    ScaleSpec,
+    check_footprint,
+    dump_scale,
+    model_workload,
+    production_bytes,
+    read_scale,
+)
 from tuner.search.importance import param_importances
 from tuner.search.measure import measure_isolated
 from tuner.search.study import (
@@ -84,6 +92,8 @@ class RunSettings:
     storage: str | None = None
     study_name: str | None = None
     heartbeat_s: int = 10
+    # The workload's `scale:` (tuner.scale): trials replay a model of the production job.
+    scale: ScaleSpec = field(default_factory=ScaleSpec)
 
 
 @dataclass(frozen=True)
@@ -97,29 +107,13 @@ class RunSummary:
     skipped: int
 
 
-def estimate_disk_bytes(workload: Workload) -> int:
-    """A generous estimate of the disk a trial's database and checkpoints need."""
-    raw = 0
-    for s in workload.states:
-        per_key = s.value_size.value * max(s.entries_per_key, s.elements_per_key)
-        raw += s.keys * (per_key + s.key_size + 16)
-    # SSTs + memtable flushes + one checkpoint's hard links + the trace itself.
-    return max(256 << 20, 6 * raw)
-
-
-def check_disk(path: Path, need: int) -> None:
-    """Fail early, with a clear message, when the disk cannot hold a trial."""
-    free = shutil.disk_usage(path).free
-    if free < need:
-        raise TunerError(
-            f"only {free >> 20} MiB free on this disk; a trial needs about {need >> 20} MiB",
-            file=str(path),
-        )
-
-
 def _measure_candidate(
     workload: Workload, rd: RunDir, trace: Path, settings: RunSettings, disk: Disk
 ) -> Callable[[Candidate], Measurement]:
+    """Measure a candidate on ``workload`` (the replayed model); a trial whose peak SST bytes,
+    scaled back to production, exceed the scale's disk budget is infeasible (failed)."""
+    factor = settings.scale.factor
+    disk_budget = settings.scale.disk_budget
     counter = iter(range(1 << 30))
     durations: list[float] = []
 
@@ -138,11 +132,23 @@ def _measure_candidate(
             timeout_s=timeout,
             rss_margin=settings.rss_margin,
             engine_name=settings.engine,
+            scale=factor,
         )
         if m.status != "ok":
             return m
         durations.append(m.wall_s)
-        return replace(m, metrics=score(m.metrics, disk))
+        metrics = score(m.metrics, disk)
+        peak = production_bytes(metrics.get("sst_bytes_peak", 0.0), factor)
+        metrics["sst_bytes_peak_production"] = peak
+        if disk_budget is not None and peak > disk_budget:
+            return replace(
+                m,
+                status="failed",
+                reason=f"over the disk budget: peak SST size {peak / (1 << 30):.2f} GiB in "
+                f"production units > scale.disk_budget {disk_budget / (1 << 30):.2f} GiB",
+                metrics=metrics,
+            )
+        return replace(m, metrics=metrics)
 
     return measure
 
@@ -156,8 +162,11 @@ def _flink_measure(
     return FlinkMeasure(workload, trace, rd.work, settings.timeout_s)
 
 
-def start_run(workload: Workload, out: Path | None, results_root: Path) -> RunDir:
-    """Create the run directory and its inputs (status ``running``)."""
+def start_run(
+    workload: Workload, out: Path | None, results_root: Path, scale: ScaleSpec | None = None
+) -> RunDir:
+    """Create the run directory and its inputs (status ``running``); ``workload.yaml`` keeps
+    the scale, so a resumed run replays the same model."""
     rd = claim_run_dir(out) if out is not None else new_run_dir(results_root, workload.name)
     rd.write_meta(
         {
@@ -168,7 +177,10 @@ def start_run(workload: Workload, out: Path | None, results_root: Path) -> RunDi
             "deviations": list(DEVIATIONS),
         }
     )
-    atomic_write_text(rd.workload_yaml, dump_workload(workload))
+    text = dump_workload(workload)
+    if scale is not None and scale != ScaleSpec():
+        text += dump_scale(scale)
+    atomic_write_text(rd.workload_yaml, text)
     return rd
 
 
@@ -200,7 +212,9 @@ def run_study(
     """Run (or resume) the study in ``rd`` and write every output."""
     # Trial databases a killed run left behind.
     shutil.rmtree(rd.work, ignore_errors=True)
-    check_disk(rd.path, estimate_disk_bytes(workload) * settings.jobs)
+    # Production units for the study and everything emitted; the model only for the replay.
+    model = model_workload(workload, settings.scale)
+    check_footprint(workload, settings.scale, rd.path, settings.jobs)
     meta = rd.read_meta()
     seed = settings.seed if settings.seed is not None else workload.seed
     objective = settings.objective
@@ -208,6 +222,12 @@ def run_study(
         raise TunerError(f"unknown objective {objective!r}; expected throughput or pareto")
     if settings.engine not in ("rocksdict", "flink", "fake"):
         raise TunerError(f"unknown engine {settings.engine!r}; expected rocksdict or flink")
+    if settings.engine == "flink" and settings.scale.factor != 1.0:
+        raise TunerError(
+            "--engine flink replays at full size only: Flink's options cannot be scaled to the "
+            "model inside Flink; use the rocksdict engine or scale 1",
+            where="--engine",
+        )
     if settings.engine == "flink" and objective == "pareto":
         raise TunerError(
             "--objective pareto needs read latencies, which the Flink engine does not report; "
@@ -232,13 +252,14 @@ def run_study(
         disk=disk.name,
         disk_model=disk.describe(),
         settings=_settings_record(settings),
+        scale=settings.scale.factor,
     )
-    trace = prepare_trace(workload, rd)
+    trace = prepare_trace(model, rd)
     column_families = list(read_trace(trace).header.names)
     measure = (
-        _flink_measure(workload, rd, trace, settings)
+        _flink_measure(model, rd, trace, settings)
         if settings.engine == "flink"
-        else _measure_candidate(workload, rd, trace, settings, disk)
+        else _measure_candidate(model, rd, trace, settings, disk)
     )
     storage = settings.storage or meta.get("storage")
     loop_class: Callable[..., StudyLoop] = StudyLoop
@@ -248,7 +269,7 @@ def run_study(
         from tuner.remote import open_coordinator
 
         study, loop_class = open_coordinator(
-            replace(settings, storage=storage), workload, rd, trace, config, measure
+            replace(settings, storage=storage), model, rd, trace, config, measure
         )
     earlier = rd.read_records()
     records: list[TrialRecord] = list(earlier)
@@ -355,6 +376,10 @@ def resume_run(path: Path, overrides: Mapping[str, Any] | None = None) -> Resume
     if meta.get("disk") in PRESETS:
         saved["disk"] = meta["disk"]
     saved.update({k: v for k, v in dict(meta.get("settings") or {}).items() if k in fields})
+    if isinstance(saved.get("scale"), dict):  # run.json holds the ScaleSpec as a mapping
+        saved["scale"] = ScaleSpec(**saved["scale"])
+    else:  # a run from before settings were kept: its workload.yaml says the scale
+        saved["scale"] = read_scale(rd.workload_yaml)
     unknown = sorted(set(overrides or {}) - fields)
     if unknown:
         raise TunerError(f"unknown run settings {unknown}; expected some of {sorted(fields)}")

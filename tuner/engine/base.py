@@ -90,6 +90,20 @@ class Engine(ABC):
     def _close_storage(self) -> None:
         """Release the storage."""
 
+    # -- optional (engines that cannot tell return the neutral answer) ---------------------------
+
+    def lsm_shape(self) -> dict[str, int]:
+        """The LSM's debt now: ``pending_compaction_bytes`` (RocksDB's estimate of the bytes
+        compaction must still rewrite to bring every level within its target) and
+        ``l0_files`` (the most L0 files of any column family). An engine without an LSM owes
+        nothing."""
+        return {"pending_compaction_bytes": 0, "l0_files": 0}
+
+    def live_bytes(self) -> int | None:
+        """Key and value bytes of every live entry (what a full scan returns: the data the
+        stream wrote and did not delete), or None when the engine cannot tell."""
+        return None
+
     # -- the contract -------------------------------------------------------------------------
 
     def open(
@@ -126,6 +140,13 @@ class Engine(ABC):
         return self._executor
 
     @property
+    def config(self) -> RocksDBConfig:
+        """The options the engine was opened with."""
+        if self._config is None:
+            raise EngineClosedError(f"{self.name} engine is not open")
+        return self._config
+
+    @property
     def header(self) -> StreamHeader:
         """The stream header the engine was opened with."""
         if self._header is None:
@@ -141,14 +162,25 @@ class Engine(ABC):
         self.executor.flush()
         self._flush_storage()
 
-    def wait_for_background(self, timeout_s: float) -> bool:
-        """Wait until no flush or compaction is pending or running; False on timeout."""
+    def wait_for_background(self, timeout_s: float, quiet_s: float = 1.0) -> bool:
+        """Wait until compaction has caught up: no flush or compaction running, and none pending
+        or nothing started for ``quiet_s`` (RocksDB can report a compaction as pending that its
+        picker will never run: universal compaction does, with its sorted runs at the limit).
+        False on timeout."""
         deadline = time.monotonic() + timeout_s
+        idle_since: float | None = None
         while True:
             s = self.storage()
-            if not (s["compaction_pending"] or s["running_compactions"] or s["running_flushes"]):
+            now = time.monotonic()
+            if s["running_compactions"] or s["running_flushes"]:
+                idle_since = None
+            elif not s["compaction_pending"]:
                 return True
-            if time.monotonic() >= deadline:
+            else:
+                idle_since = now if idle_since is None else idle_since
+                if now - idle_since >= quiet_s:
+                    return True
+            if now >= deadline:
                 return False
             time.sleep(0.02)
 

@@ -45,6 +45,12 @@ class RocksDBConfig:
     # 0: RocksDB derives it from write_buffer_size by its own version's rule; the replay sets
     # the rule of the FRocksDB it stands for (tuner.flink.memory.arena_block_size).
     arena_block_size: int = 0
+    # RocksDB's defaults (advanced_options.h), untouched by Flink; a scaled replay scales the
+    # byte limits with the data (tuner.scale). The L0 triggers price the stall risk.
+    level0_slowdown_writes_trigger: int = 20
+    level0_stop_writes_trigger: int = 36
+    soft_pending_compaction_bytes_limit: int = 64 << 30
+    hard_pending_compaction_bytes_limit: int = 256 << 30
     # TableOptions/BlockBasedTable
     block_size: int = 4 << 10
     metadata_block_size: int = 4 << 10

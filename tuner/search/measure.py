@@ -15,9 +15,14 @@ from tuner.engine.fake import FakeEngine
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
+from tuner.scale import model_config
 from tuner.search.worker import Measurement, run_isolated
 from tuner.trace.parquet import read_trace
 from tuner.workload import Workload
+
+# Share of the measured stream replayed before counting starts: the job has been running, so its
+# cache is warm (steady state, tuner.engine.replay).
+WARMUP_FRACTION = 0.2
 
 # Names the worker already records around the whole trial; the replay's own (measured phase
 # only) are kept under these names instead.
@@ -30,10 +35,18 @@ def measure_settings(
     settings: Mapping[str, fo.FlinkValue],
     workdir: str,
     engine_name: str = "rocksdict",
+    scale: float = 1.0,
+    warmup_fraction: float = WARMUP_FRACTION,
 ) -> dict[str, float]:
     """Replay the trace under ``settings`` and return the trial's metrics (``engine_name``
-    ``fake``: the deterministic fake engine, for tests of the machinery around a trial)."""
-    config = fo.resolve(settings, workload.memory, workload.flink_version)
+    ``fake``: the deterministic fake engine, for tests of the machinery around a trial).
+
+    ``workload`` is the replayed model (tuner.scale.model_workload); ``settings`` are in
+    production units and scaled to the model here (tuner.scale.model_config).
+    """
+    config, clamped = model_config(
+        fo.resolve(settings, workload.memory, workload.flink_version), scale
+    )
     values = fo.effective(settings)
     cache_size = values[fo.TIMER_SERVICE_CACHE_SIZE]
     assert isinstance(cache_size, int)
@@ -49,10 +62,13 @@ def measure_settings(
             trace.batches("measure"),
             workload.checkpointing.interval_ms,
             root,
+            warmup_ops=int(trace.phase_rows.get("measure", 0) * warmup_fraction),
         )
     finally:
         engine.close()
     metrics = result.as_dict()
+    metrics["scale"] = scale
+    metrics["model_clamped"] = float(clamped)
     return {_RENAMED.get(k, k): v for k, v in metrics.items()}
 
 
@@ -65,6 +81,7 @@ def measure_isolated(
     timeout_s: float,
     rss_margin: int,
     engine_name: str = "rocksdict",
+    scale: float = 1.0,
 ) -> Measurement:
     """:func:`measure_settings` in its own process, watched for time and memory (the budget
     plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened."""
@@ -76,6 +93,7 @@ def measure_isolated(
             "settings": dict(settings),
             "workdir": str(workdir),
             "engine_name": engine_name,
+            "scale": scale,
         },
         workdir=workdir,
         timeout_s=timeout_s,

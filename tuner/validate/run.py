@@ -30,6 +30,7 @@ from tuner.fileio import atomic_write_text
 from tuner.flink import options as fo
 from tuner.results import rescored
 from tuner.rundir import RunDir
+from tuner.scale import read_scale
 from tuner.search.study import BASELINES, DEFAULT_LABEL, RECOMMENDED_LABEL, TrialRecord
 from tuner.trace.ops import OpBatch, StreamHeader
 from tuner.trace.source import operation_stream
@@ -316,6 +317,14 @@ def validate_run(
     rd.read_meta()
     labels = config_labels(configs)
     workload = load_workload(rd.workload_yaml)
+    if read_scale(rd.workload_yaml).factor != 1.0:
+        # Flink would run the model's stream with production-size options: not the job.
+        raise TunerError(
+            "a run of a scaled model cannot be validated on Flink (its options are in production "
+            "units, its stream is the model's); validate a full-size run",
+            file=str(rd.workload_yaml),
+            where="scale",
+        )
     yamls = {label: _config_yaml(label, rd) for label in labels}
     flink = find_flink("2.x")
     classes = compile_job(flink)

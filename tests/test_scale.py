@@ -1,0 +1,355 @@
+"""Production size as a scaled model: what scales, the errors for scales that cannot work, and the
+steady-state replay's debt and space accounting (real RocksDB, small data)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tuner.cli import cli
+from tuner.engine.fake import FakeEngine
+from tuner.engine.replay import replay
+from tuner.engine.rocksdict_engine import RocksdictEngine
+from tuner.errors import TunerError
+from tuner.flink import options as fo
+from tuner.flink.rocksdb_config import RocksDBConfig
+from tuner.scale import (
+    ROCKSDB_MIN_WRITE_BUFFER,
+    ScaleSpec,
+    check_footprint,
+    head_share,
+    load_scaled,
+    matched_exponent,
+    model_config,
+    model_workload,
+    parse_factor,
+    read_scale,
+)
+from tuner.scale_transfer import Config, render, spearman
+from tuner.trace.generator import generate, stream_header
+from tuner.workload import Memory, load_workload
+
+PROD = """\
+name: prod
+flink_version: "2.x"
+seed: 3
+max_parallelism: 128
+memory: {mode: managed, managed_per_slot: 2 gb, slots_per_tm: 4}
+checkpointing: {interval: 60 s}
+replay: {records: 6000000, records_per_second: 20000}
+scale: 1/100
+states:
+  - name: agg
+    kind: aggregating
+    keys: 20000000
+    popularity: {zipf: {exponent: 0.9}}
+    value_size: 200 b
+    operations: {read_update: 1.0}
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "w.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# --- the scale field ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "factor"), [("1/100", 0.01), (0.5, 0.5), (1, 1.0), ("0.25", 0.25), (" 1/8 ", 0.125)]
+)
+def test_factors_parse(raw: object, factor: float) -> None:
+    assert parse_factor(raw) == pytest.approx(factor)
+
+
+@pytest.mark.parametrize("raw", [0, -0.5, 1.5, "1/0", "abc", True, "2/3x", math.nan])
+def test_bad_factors_name_the_field(raw: object) -> None:
+    with pytest.raises(TunerError) as info:
+        parse_factor(raw, file="w.yaml", where="scale")
+    assert info.value.where == "scale"
+    assert "(0, 1]" in info.value.message
+
+
+@given(st.integers(min_value=1, max_value=10**6))
+def test_reciprocal_factors_round_trip_their_label(n: int) -> None:
+    spec = ScaleSpec(parse_factor(f"1/{n}"))
+    assert spec.label == f"1/{n}"
+
+
+def test_scale_section_with_disk_budget(tmp_path: Path) -> None:
+    text = PROD.replace("scale: 1/100", "scale: {factor: 0.05, disk_budget: 40 gb}")
+    spec = read_scale(_write(tmp_path, text))
+    assert spec == ScaleSpec(0.05, 40 << 30)
+
+
+def test_a_workload_without_scale_is_full_size(tmp_path: Path) -> None:
+    text = PROD.replace("scale: 1/100\n", "")
+    assert read_scale(_write(tmp_path, text)) == ScaleSpec()
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+def test_model_scales_keys_memory_and_rate_and_keeps_event_time(tmp_path: Path) -> None:
+    w, spec = load_scaled(_write(tmp_path, PROD))
+    m = model_workload(w, spec)
+    assert m.states[0].keys == 200_000
+    assert m.memory.budget == round((2 << 30) * 0.01)
+    assert m.replay.records_per_second == 200
+    assert m.replay.records == 60_000
+    # Event time, sizes and key groups do not scale.
+    assert m.replay.records / m.replay.records_per_second == 300
+    assert m.checkpointing == w.checkpointing
+    assert m.states[0].value_size == w.states[0].value_size
+    assert m.max_parallelism == w.max_parallelism
+
+
+def test_zipf_exponent_keeps_the_hot_share_the_cache_holds() -> None:
+    full, model, a, share = 20_000_000, 200_000, 0.9, 0.05
+    b = matched_exponent(full, model, a, share)
+    assert b > a  # fewer keys: a steeper law for the same head
+    target = head_share(full, round(share * full), a)
+    assert head_share(model, round(share * model), b) == pytest.approx(target, abs=1e-3)
+    # Unadjusted, the model's head would be measurably colder.
+    assert head_share(model, round(share * model), a) < target - 0.01
+
+
+def test_model_config_scales_sizes_in_the_replay_only() -> None:
+    config = fo.resolve({fo.PREDEFINED_OPTIONS: "SPINNING_DISK_OPTIMIZED_HIGH_MEM"}, _memory())
+    scaled, clamped = model_config(config, 0.01)
+    assert not clamped
+    assert scaled.write_buffer_size == round((64 << 20) * 0.01)
+    assert scaled.target_file_size_base == round((256 << 20) * 0.01)
+    assert scaled.max_bytes_for_level_base == round((1024 << 20) * 0.01)
+    assert scaled.block_size == config.block_size  # entries per block stay
+    assert scaled.soft_pending_compaction_bytes_limit == round((64 << 30) * 0.01)
+    assert model_config(config, 1.0) == (config, False)
+
+
+def test_write_buffer_below_rocksdb_floor_is_clamped_and_flagged() -> None:
+    config = RocksDBConfig(write_buffer_size=2 << 20)
+    scaled, clamped = model_config(config, 0.01)
+    assert clamped
+    assert scaled.write_buffer_size == ROCKSDB_MIN_WRITE_BUFFER
+
+
+def _memory() -> Memory:
+    return Memory(mode="managed", managed_per_slot=2 << 30)
+
+
+# --- scales that cannot work: exit 2 with the field and the smallest workable value ------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (
+            ("keys: 20000000", "keys: 100000"),
+            "states[0].keys 100000 becomes 100, fewer keys than the 128 key groups "
+            "(max_parallelism); smallest workable scale: 1/781",
+        ),
+        (
+            ("records_per_second: 20000", "records_per_second: 50"),
+            "replay.records_per_second 50 becomes less than 1 record/s; smallest workable "
+            "scale: 1/50",
+        ),
+        (
+            ("managed_per_slot: 2 gb", "managed_per_slot: 16 mb"),
+            "below one 64 KiB memtable (RocksDB's smallest) for each of 1 column families; "
+            "smallest workable scale: 1/85",
+        ),
+    ],
+)
+def test_impossible_scales_exit_2_naming_the_smallest_workable(
+    tmp_path: Path, edit: tuple[str, str], fragment: str
+) -> None:
+    path = _write(tmp_path, PROD.replace(*edit).replace("scale: 1/100", "scale: 1/1000"))
+    with pytest.raises(TunerError) as info:
+        load_scaled(path)
+    assert info.value.where == "scale"
+    assert fragment in info.value.message
+    result = CliRunner().invoke(cli, ["run", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert fragment in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_smallest_workable_scale_does_work(tmp_path: Path) -> None:
+    path = _write(tmp_path, PROD.replace("keys: 20000000", "keys: 100000"))
+    path = _write(tmp_path, path.read_text().replace("scale: 1/100", "scale: 1/781"))
+    w, spec = load_scaled(path)
+    assert model_workload(w, spec).states[0].keys >= w.max_parallelism
+
+
+def test_cli_scale_overrides_and_is_checked(tmp_path: Path) -> None:
+    path = _write(tmp_path, PROD)
+    out = str(tmp_path / "r")
+    result = CliRunner().invoke(cli, ["run", str(path), "--scale", "2", "--out", out])
+    assert result.exit_code == 2
+    assert "--scale: must be in (0, 1], got 2.0" in result.output
+    result = CliRunner().invoke(cli, ["run", str(path), "--scale", "1/10000000"])
+    assert result.exit_code == 2
+    assert "smallest workable scale" in result.output
+
+
+def test_a_trace_cannot_be_scaled(tmp_path: Path) -> None:
+    w = load_workload(_write(tmp_path, PROD))
+    with pytest.raises(TunerError, match="recorded trace cannot be scaled"):
+        model_workload(replace(w, trace="/x.parquet"), ScaleSpec(0.5))
+
+
+def test_footprint_names_the_largest_scale_that_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    free = 1 << 30
+    monkeypatch.setattr(
+        "tuner.scale.shutil.disk_usage", lambda _: shutil._ntuple_diskusage(free, 0, free)
+    )
+    w = load_workload(_write(tmp_path, PROD))  # 20M keys of ~224 B: ~27 GB with headroom
+    with pytest.raises(TunerError) as info:
+        check_footprint(w, ScaleSpec(1.0), tmp_path)
+    assert "only 1024 MiB free" in info.value.message
+    assert "the largest scale that fits is about 1/26" in info.value.message
+    assert info.value.where == "scale"
+    assert check_footprint(w, ScaleSpec(1 / 26), tmp_path) <= free
+
+
+# --- steady state, debt, live bytes (real RocksDB) ---------------------------------------------
+
+SMALL = """\
+name: small
+flink_version: "2.x"
+seed: 5
+memory: {mode: managed, managed_per_slot: 16 mb}
+checkpointing: {interval: 1 s}
+replay: {records: 20000, records_per_second: 5000}
+states:
+  - name: v
+    kind: value
+    keys: 20000
+    value_size: 100 b
+    operations: {read_update: 1.0}
+"""
+
+
+def _replay(tmp_path: Path, config: RocksDBConfig, **kw: object) -> dict[str, float]:
+    w = load_workload(_write(tmp_path, SMALL))
+    header = stream_header(w)
+    engine = RocksdictEngine()
+    engine.open(config, header, tmp_path / "db")
+    try:
+        r = replay(
+            engine,
+            header,
+            generate(w, "preload"),
+            generate(w, "measure"),
+            1000,
+            tmp_path,
+            **kw,  # type: ignore[arg-type]
+        )
+    finally:
+        engine.close()
+    return r.as_dict()
+
+
+def test_steady_state_replay_counts_live_bytes_and_pays_its_debt(tmp_path: Path) -> None:
+    config = RocksDBConfig(
+        write_buffer_size=256 << 10,
+        target_file_size_base=256 << 10,
+        max_bytes_for_level_base=1 << 20,
+        compression_per_level=("kNoCompression",),
+    )
+    m = _replay(tmp_path, config, warmup_ops=10_000)
+    # Every key holds one value: key-group prefix (1) + long key (8) + VoidNamespace (1) bytes,
+    # 100 value bytes.
+    assert m["live_bytes"] == 20_000 * (1 + 8 + 1 + 100)
+    assert m["space_amplification"] == pytest.approx(m["total_sst_bytes"] / m["live_bytes"])
+    assert m["pending_compaction_bytes_start"] == 0
+    assert m["settled_end"] == 1.0
+    assert m["compaction_debt_bytes"] == 0
+    assert m["ops"] == 40_000 - 10_000  # the warm-up is not measured
+    assert m["stall_risk"] >= 0
+
+
+def test_settling_ends_when_rocksdb_reports_work_it_never_runs() -> None:
+    class Stuck(FakeEngine):
+        def storage(self) -> dict[str, int]:
+            return {**super().storage(), "compaction_pending": 1}
+
+    from tuner.trace.ops import StateInfo, StreamHeader
+
+    header = StreamHeader(states=(StateInfo(name="s", kind="value", key_type="long"),))
+    engine = Stuck()
+    engine.open(RocksDBConfig(), header, Path("/nonexistent-fake"))
+    assert engine.wait_for_background(timeout_s=30, quiet_s=0.1)
+    engine.close()
+
+
+# --- the benchmark's arithmetic ----------------------------------------------------------------
+
+
+def test_spearman() -> None:
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9487, abs=1e-4)
+    assert math.isnan(spearman([1], [2]))
+
+
+def test_render_keeps_misses_and_scores_the_transfer() -> None:
+    rows = [
+        {"scale": s, "config": c, "ops_per_s": v}
+        for s, c, v in [
+            ("1", "a", "100"),
+            ("1", "b", "90"),
+            ("1", "c", "50"),
+            ("0.1", "a", "80"),
+            ("0.1", "b", "95"),
+            ("0.1", "c", "nan"),
+        ]
+    ]
+    table = render(rows)
+    assert "| c | 50 (3) | failed |" in table
+    assert "| 1/10 | -1.00 | b | 90.0% |" in table
+    assert Config("x", {}).label == "x"
+
+
+# --- a scaled run end to end -------------------------------------------------------------------
+
+TINY = Path(__file__).resolve().parent / "data" / "cli" / "tiny.yaml"
+
+
+def test_scaled_run_keeps_its_scale_and_enforces_the_disk_budget(tmp_path: Path) -> None:
+    text = TINY.read_text() + "scale: {factor: 1/2, disk_budget: 1 kb}\n"
+    path = _write(tmp_path, text, "tiny-scaled.yaml")
+    out = tmp_path / "run"
+    args = ["run", str(path), "--trials", "1", "--repeats", "1", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "replaying a 1/2 model of the job" in result.output
+    # Every measurement is over a 1 kb disk budget: infeasible, so nothing is recommended.
+    rows = (out / "trials.csv").read_text()
+    assert "over the disk budget" in rows
+    assert not (out / "config.yaml").exists()
+    # The run directory keeps the scale, so a resume replays the same model.
+    assert read_scale(out / "workload.yaml") == ScaleSpec(0.5, 1024)
+    trace_header_keys = load_workload(out / "workload.yaml").states[0].keys
+    assert trace_header_keys == 3000  # production units in the run directory
+
+
+def test_small_models_are_flagged(tmp_path: Path) -> None:
+    from tuner.scale import model_warnings
+
+    w, spec = load_scaled(_write(tmp_path, PROD))  # 1/100 of 2 gb: a 20 mb model
+    warnings = model_warnings(model_workload(w, spec))
+    assert any("memory budget is 20.5 MiB" in x for x in warnings), warnings
+    assert model_warnings(model_workload(w, ScaleSpec(0.1))) == []
