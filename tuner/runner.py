@@ -293,8 +293,10 @@ def run_study(
         outcome = loop.run()
     finally:
         shutil.rmtree(rd.work, ignore_errors=True)
+    # A runtime failure when no measurement produced figures at all (crashes, timeouts); a
+    # candidate measured but infeasible (over a disk budget) is a result, not a failure.
     measured = [r for r in outcome.records if r.status != "skipped"]
-    if measured and not any(r.ok for r in measured) and not outcome.interrupted:
+    if measured and not any(r.ok or r.metrics for r in measured) and not outcome.interrupted:
         rd.set_status("failed", finished_at=time.time(), created_at=meta.get("created_at"))
         raise TunerRuntimeError(
             f"every one of {len(measured)} measurements failed; the first: "
