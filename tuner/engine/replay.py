@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import psutil
 
 from tuner.trace.ops import COLUMNS, OpBatch, StreamHeader
 
@@ -111,8 +110,7 @@ def replay(
         raise ValueError(
             f"`checkpoint_interval_ms > 0` must hold, but got {checkpoint_interval_ms=}"
         )
-    proc = psutil.Process()
-    rss_peak = proc.memory_info().rss
+    rss_peak = engine.rss_bytes()
 
     done = 0
     for batch in preload:
@@ -124,7 +122,7 @@ def replay(
     settled = engine.wait_for_background(settle_timeout_s)
     if not settled:
         log.warning("compactions still pending %.0f s after the preload", settle_timeout_s)
-    rss_peak = max(rss_peak, proc.memory_info().rss)
+    rss_peak = max(rss_peak, engine.rss_bytes())
 
     engine.take_latencies()  # drop the preload's samples
     before = engine.snapshot_counters()
@@ -147,7 +145,7 @@ def replay(
             shutil.rmtree(last_cp, ignore_errors=True)
         last_cp = dest
 
-    cpu0 = time.process_time()
+    cpu0 = engine.cpu_time()
     wall0 = time.perf_counter()
     for batch in measure:
         n = len(batch)
@@ -174,16 +172,16 @@ def replay(
                 next_cp += checkpoint_interval_ms
             start = cut
         ops += n
-        rss_peak = max(rss_peak, proc.memory_info().rss)
+        rss_peak = max(rss_peak, engine.rss_bytes())
         if progress:
             progress("measure", ops)
     wall = time.perf_counter() - wall0
-    cpu = time.process_time() - cpu0
+    cpu = engine.cpu_time() - cpu0
     after = engine.snapshot_counters()
     reads, writes = engine.take_latencies()
     mem = engine.memory()
     sto = engine.storage()
-    rss_peak = max(rss_peak, proc.memory_info().rss)
+    rss_peak = max(rss_peak, engine.rss_bytes())
     if last_cp is not None:
         shutil.rmtree(last_cp, ignore_errors=True)
 

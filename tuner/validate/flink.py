@@ -41,6 +41,7 @@ __all__ = [
     "compile_job",
     "find_flink",
     "flink_in_venv",
+    "java_command",
     "java_source",
     "job_source",
     "root_cause",
@@ -173,15 +174,21 @@ def _cache_root() -> Path:
 
 
 def compile_java(
-    flink: FlinkInstall, class_name: str = JOB_CLASS, cache_dir: Path | None = None
+    flink: FlinkInstall,
+    class_name: str = JOB_CLASS,
+    cache_dir: Path | None = None,
+    with_sources: Sequence[str] = (),
 ) -> Path:
     """The directory holding the compiled ``class_name``; compiles on first use.
 
-    The cache key is a hash of the source and the Flink version. Concurrent callers are safe:
-    each compiles into its own temporary directory and the first rename wins.
+    ``with_sources`` names other shipped programs compiled with it (classes it uses). The cache
+    key is a hash of the sources and the Flink version. Concurrent callers are safe: each
+    compiles into its own temporary directory and the first rename wins.
     """
-    source = java_source(class_name)
-    digest = hashlib.sha256(f"{flink.version}\0{class_name}\0{source}".encode()).hexdigest()[:16]
+    names = (class_name, *with_sources)
+    sources = {name: java_source(name) for name in names}
+    key = "\0".join(f"{n}\0{s}" for n, s in sources.items())
+    digest = hashlib.sha256(f"{flink.version}\0{key}".encode()).hexdigest()[:16]
     root = cache_dir if cache_dir is not None else _cache_root()
     target = root / digest
     if (target / f"{class_name}.class").exists():
@@ -189,9 +196,11 @@ def compile_java(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{digest}."))
     try:
-        src = tmp / "src" / f"{class_name}.java"
-        src.parent.mkdir()
-        src.write_text(source)
+        (tmp / "src").mkdir()
+        srcs = []
+        for name, text in sources.items():
+            srcs.append(tmp / "src" / f"{name}.java")
+            srcs[-1].write_text(text)
         classes = tmp / "classes"
         proc = subprocess.run(
             [
@@ -203,7 +212,7 @@ def compile_java(
                 flink.classpath,
                 "-d",
                 str(classes),
-                str(src),
+                *map(str, srcs),
             ],
             capture_output=True,
             text=True,
@@ -246,6 +255,30 @@ def root_cause(output: str) -> str:
     return lines[-1].strip() if lines else "no output"
 
 
+def java_command(
+    flink: FlinkInstall,
+    classes: Path,
+    main_class: str,
+    args: Sequence[str],
+    workdir: Path,
+    jvm_args: Sequence[str] = ("-Xms512m", "-Xmx1g"),
+) -> list[str]:
+    """The command line that runs ``main_class`` on Flink's class path, logging (log4j, WARN
+    and checkpoint INFO) into ``workdir/flink.log``."""
+    log_cfg = workdir / "log4j2.properties"
+    log_cfg.write_text(_LOG4J.format(path=workdir / "flink.log"))
+    return [
+        _tool("java"),
+        *JVM_OPENS,
+        *jvm_args,
+        f"-Dlog4j.configurationFile={log_cfg}",
+        "-cp",
+        f"{flink.classpath}{os.pathsep}{classes}",
+        main_class,
+        *args,
+    ]
+
+
 @dataclass(frozen=True)
 class JobOutcome:
     """One JVM run of the job: its result file, and what was measured from outside."""
@@ -280,18 +313,7 @@ def run_job(
     raises TunerError with the tail of its output and log.
     """
     log_file = workdir / "flink.log"
-    log_cfg = workdir / "log4j2.properties"
-    log_cfg.write_text(_LOG4J.format(path=log_file))
-    cmd = [
-        _tool("java"),
-        *JVM_OPENS,
-        *jvm_args,
-        f"-Dlog4j.configurationFile={log_cfg}",
-        "-cp",
-        f"{flink.classpath}{os.pathsep}{classes}",
-        JOB_CLASS,
-        str(spec_path),
-    ]
+    cmd = java_command(flink, classes, JOB_CLASS, [str(spec_path)], workdir, jvm_args)
     stdout = workdir / "java.out"
     started = time.perf_counter()
     peak = 0
