@@ -20,14 +20,32 @@ from typing import Any
 import optuna
 
 from tuner import emitters
+from tuner.confirm import (
+    CONFIRM_ENGINE,
+    CONFIRMATION_CSV,
+    DEFAULT_TOP,
+    Confirmation,
+    decide,
+    run_confirmation,
+    select_targets,
+)
 from tuner.costmodel import Disk, disk_from, score
+from tuner.engine import flink_backend
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
+from tuner.flink import options as fo
 from tuner.recommend import Recommendation, recommend
 from tuner.report import render_report
 from tuner.report.data import param_importances
-from tuner.rundir import RunDir, RunStatus, claim_run_dir, new_run_dir
-from tuner.search.measure import measure_isolated
+from tuner.rundir import (
+    RunDir,
+    RunStatus,
+    claim_run_dir,
+    new_run_dir,
+    records_from_csv,
+    records_to_csv,
+)
+from tuner.search.measure import ENGINES, measure_isolated
 from tuner.search.study import (
     Candidate,
     Progress,
@@ -40,6 +58,7 @@ from tuner.search.study import (
 from tuner.search.worker import Measurement
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import read_trace, write_trace
+from tuner.validate.flink import find_flink
 from tuner.workload import Workload, dump_workload, load_workload
 
 log = logging.getLogger(__name__)
@@ -74,8 +93,11 @@ class RunSettings:
     objective: str = "throughput"
     disk: str | None = None  # a cost-model preset; None: the workload's disk
     jobs: int = 1
-    engine: str = "rocksdict"  # or "flink": every measurement on real Flink (tuner[flink])
+    engine: str = "rocksdict"  # or "flink" (a real Flink job) or "flink-backend" (tuner[flink])
     repeats: int = 3
+    # Confirm the recommendation on the flink-backend engine: None = when it is available.
+    confirm: bool | None = None
+    confirm_top: int = DEFAULT_TOP
     timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
     rss_margin: int = DEFAULT_RSS_MARGIN
 
@@ -89,6 +111,8 @@ class RunSummary:
     recommendation: Recommendation | None
     failed: int
     skipped: int
+    confirmation: Confirmation | None = None
+    confirm_note: str = ""  # why there is no confirmation, when there is none
 
 
 def estimate_disk_bytes(workload: Workload) -> int:
@@ -112,7 +136,12 @@ def check_disk(path: Path, need: int) -> None:
 
 
 def _measure_candidate(
-    workload: Workload, rd: RunDir, trace: Path, settings: RunSettings, disk: Disk
+    workload: Workload,
+    rd: RunDir,
+    trace: Path,
+    settings: RunSettings,
+    disk: Disk,
+    engine: str = "rocksdict",
 ) -> Callable[[Candidate], Measurement]:
     counter = iter(range(1 << 30))
     durations: list[float] = []
@@ -131,6 +160,7 @@ def _measure_candidate(
             workdir,
             timeout_s=timeout,
             rss_margin=settings.rss_margin,
+            engine=engine,
         )
         if m.status != "ok":
             return m
@@ -197,8 +227,16 @@ def run_study(
     objective = settings.objective
     if objective not in ("throughput", "pareto"):
         raise TunerError(f"unknown objective {objective!r}; expected throughput or pareto")
-    if settings.engine not in ("rocksdict", "flink"):
-        raise TunerError(f"unknown engine {settings.engine!r}; expected rocksdict or flink")
+    engines = (*ENGINES, "flink")
+    if settings.engine not in engines:
+        raise TunerError(
+            f"unknown engine {settings.engine!r}; expected one of {', '.join(engines)}"
+        )
+    if settings.engine == "flink-backend" and not flink_backend.available():
+        raise TunerError(
+            f"--engine flink-backend needs Flink 2.x and a JDK 17: {flink_backend.INSTALL_HINT}",
+            where="--engine",
+        )
     if settings.engine == "flink" and objective == "pareto":
         raise TunerError(
             "--objective pareto needs read latencies, which the Flink engine does not report; "
@@ -237,20 +275,27 @@ def run_study(
         workload,
         study,
         config,
-        _measure_candidate(workload, rd, trace, settings, disk)
-        if settings.engine == "rocksdict"
-        else _flink_measure(workload, rd, trace, settings),
+        _flink_measure(workload, rd, trace, settings)
+        if settings.engine == "flink"
+        else _measure_candidate(workload, rd, trace, settings, disk, settings.engine),
         sink,
         earlier=earlier,
         on_progress=on_progress,
         should_stop=should_stop,
         column_families=len(column_families),
     )
+    confirmation: Confirmation | None = None
+    note = ""
     try:
         outcome = loop.run()
+        if not outcome.interrupted and outcome.best_settings is not None:
+            confirmation, note, complete = _confirm(
+                workload, rd, trace, settings, disk, outcome.records, should_stop
+            )
+            outcome.interrupted = not complete
     finally:
         shutil.rmtree(rd.work, ignore_errors=True)
-    rec = finish(workload, rd, study, outcome, column_families)
+    rec = finish(workload, rd, study, outcome, column_families, confirmation, note, settings.engine)
     status: RunStatus = "incomplete" if outcome.interrupted else "complete"
     rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"))
     render_report(rd.path)
@@ -260,7 +305,49 @@ def run_study(
         rec,
         sum(1 for r in outcome.records if r.status == "failed"),
         sum(1 for r in outcome.records if r.status == "skipped"),
+        confirmation,
+        note,
     )
+
+
+def _confirm(
+    workload: Workload,
+    rd: RunDir,
+    trace: Path,
+    settings: RunSettings,
+    disk: Disk,
+    records: list[TrialRecord],
+    should_stop: Callable[[], bool],
+) -> tuple[Confirmation | None, str, bool]:
+    """The confirmation on the flink-backend engine, when asked for and available: (the
+    decision, why there is none, whether every measurement ran)."""
+    if settings.confirm is False:
+        return None, "confirmation switched off (--no-confirm)", True
+    if settings.engine == "flink":
+        return None, "every candidate was measured on a real Flink job", True
+    if not flink_backend.available():
+        if settings.confirm:
+            raise TunerError(
+                f"--confirm needs the flink-backend engine: {flink_backend.INSTALL_HINT}",
+                where="--confirm",
+            )
+        hint = flink_backend.INSTALL_HINT
+        return None, f"the flink-backend engine is not installed ({hint})", True
+    path = rd.path / CONFIRMATION_CSV
+    earlier = records_from_csv(path.read_text(), str(path)) if path.exists() else []
+    done: list[TrialRecord] = list(earlier)
+
+    def sink(rec: TrialRecord) -> None:
+        done.append(rec)
+        atomic_write_text(path, records_to_csv(done))
+
+    targets = select_targets(records, settings.confirm_top)
+    measure = _measure_candidate(workload, rd, trace, settings, disk, CONFIRM_ENGINE)
+    measured, complete = run_confirmation(
+        targets, settings.repeats, measure, sink, earlier, should_stop, time.time
+    )
+    version = find_flink().version
+    return decide(measured, targets, flink_version=version), "", complete
 
 
 def finish(
@@ -269,29 +356,88 @@ def finish(
     study: optuna.Study,
     outcome: StudyOutcome,
     column_families: list[str],
+    confirmation: Confirmation | None = None,
+    confirm_note: str = "",
+    engine: str = "rocksdict",
 ) -> Recommendation | None:
-    """Write recommendation.json and the Flink config files for the best trial so far."""
+    """Write recommendation.json and the Flink config files: the confirmation's choice when
+    there is one (or "keep your configuration"), else the best search trial, marked
+    unconfirmed."""
     if outcome.best_settings is None:
         return None
+    importances = param_importances(study) or {}
     rec = recommend(
         workload,
         outcome.best_settings,
         outcome.best_trial_number,
         outcome.records,
-        param_importances(study) or {},
+        importances,
+        engine,
     )
+    replay_gain = rec.gain
+    if confirmation is not None:
+        rec = confirmed_recommendation(workload, rec, confirmation, outcome, importances, engine)
+    else:
+        rec = replace(
+            rec,
+            headline=f"{rec.headline}; UNCONFIRMED: not re-measured on Flink's own state "
+            f"backend ({confirm_note})",
+        )
     payload: dict[str, Any] = {
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in rec.settings.items()},
         "comments": dict(rec.comments),
         "headline": rec.headline,
         "trial_number": rec.trial_number,
         "gain": asdict(rec.gain) if rec.gain is not None else None,
+        "search_gain": asdict(replay_gain) if replay_gain is not None else None,
+        "confirmation": confirmation.as_dict()
+        if confirmation is not None
+        else {"status": "unconfirmed", "reason": confirm_note},
         "pareto_trial_numbers": outcome.pareto_trial_numbers,
         "interrupted": outcome.interrupted,
     }
     atomic_write_text(rd.path / "recommendation.json", json.dumps(payload, indent=2) + "\n")
     emitters.write_config_files(rd.path, rec, workload, column_families)
     return rec
+
+
+def confirmed_recommendation(
+    workload: Workload,
+    searched: Recommendation,
+    confirmation: Confirmation,
+    outcome: StudyOutcome,
+    importances: dict[str, float],
+    engine: str,
+) -> Recommendation:
+    """The recommendation the confirmation chose: a search trial's settings, a predefined
+    option set, or none beyond the workload's memory keys ("keep your configuration"). The gain
+    is the search engine's only when it measured the same settings."""
+    chosen = confirmation.chosen_config()
+    headline = confirmation.headline()
+    if chosen is None:
+        base = recommend(workload, {}, None, outcome.records, importances, engine)
+        return replace(base, gain=None, headline=headline)
+    settings = dict(confirmation.settings)
+    predefined = settings.pop(fo.PREDEFINED_OPTIONS, None)
+    trial = next(
+        (
+            r.candidate.trial_number
+            for r in outcome.records
+            if r.candidate.kind == "search" and r.candidate.label == chosen.label
+        ),
+        None,
+    )
+    rec = recommend(workload, settings, trial, outcome.records, importances, engine)
+    gain = rec.gain if trial is not None and trial == outcome.best_trial_number else None
+    out_settings = dict(rec.settings)
+    comments = dict(rec.comments)
+    if isinstance(predefined, str) and predefined != "DEFAULT":
+        out_settings[fo.PREDEFINED_OPTIONS] = predefined
+        comments[fo.PREDEFINED_OPTIONS] = (
+            f"Flink's predefined option set, chosen by the confirmation on "
+            f"{confirmation.engine}: {chosen.gain:+.1%} over Flink's default"
+        )
+    return replace(rec, settings=out_settings, comments=comments, gain=gain, headline=headline)
 
 
 def resume_run(path: Path) -> tuple[Workload, RunDir]:

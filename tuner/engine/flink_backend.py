@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import time
 from collections.abc import Mapping
@@ -45,6 +46,9 @@ REPLY_PREFIX = b"@@ "
 DEFAULT_JVM_ARGS: tuple[str, ...] = ("-Xms256m", "-Xmx512m", "-XX:+UseSerialGC")
 
 
+INSTALL_HINT = "pip install 'tuner[flink]' (apache-flink 2.x) and a JDK 17 (java, javac)"
+
+
 class HarnessError(RuntimeError):
     """The JVM failed a command, or died."""
 
@@ -57,9 +61,11 @@ def available() -> bool:
         flink = find_flink()
     except TunerError:
         return False
-    import shutil
-
-    return flink.version.startswith("2.") and shutil.which("java") is not None
+    return (
+        flink.version.startswith("2.")
+        and shutil.which("java") is not None
+        and shutil.which("javac") is not None
+    )
 
 
 class FlinkBackendEngine(Engine):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from tuner.engine.base import Engine
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
@@ -22,17 +23,41 @@ from tuner.workload import Workload
 _RENAMED = {"wall_s": "replay_wall_s", "rss_peak_bytes": "replay_rss_peak_bytes"}
 
 
+ENGINES: tuple[str, ...] = ("rocksdict", "flink-backend")
+
+
+def make_engine(name: str, workload: Workload, settings: Mapping[str, fo.FlinkValue]) -> Engine:
+    """A closed engine of kind ``name`` for a candidate's ``settings``: rocksdict (the model),
+    or flink-backend (Flink's own backend in a JVM, configured by the same Flink keys)."""
+    if name == "rocksdict":
+        return RocksdictEngine()
+    if name == "flink-backend":
+        from tuner.engine.flink_backend import FlinkBackendEngine
+
+        return FlinkBackendEngine(
+            {**fo.memory_settings(workload.memory), **settings},
+            managed_bytes=workload.memory.budget,
+            incremental=workload.checkpointing.incremental,
+        )
+    raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
+
+
 def measure_settings(
-    workload: Workload, trace_path: str, settings: Mapping[str, fo.FlinkValue], workdir: str
+    workload: Workload,
+    trace_path: str,
+    settings: Mapping[str, fo.FlinkValue],
+    workdir: str,
+    engine_name: str = "rocksdict",
 ) -> dict[str, float]:
-    """Replay the trace under ``settings`` and return the trial's metrics."""
+    """Replay the trace under ``settings`` on the engine ``engine_name`` and return the trial's
+    metrics."""
     config = fo.resolve(settings, workload.memory)
     values = fo.effective(settings)
     cache_size = values[fo.TIMER_SERVICE_CACHE_SIZE]
     assert isinstance(cache_size, int)
     trace = read_trace(Path(trace_path))
     root = Path(workdir)
-    engine = RocksdictEngine()
+    engine = make_engine(engine_name, workload, settings)
     engine.open(config, trace.header, root / "db", timer_cache_size=cache_size)
     try:
         result = replay(
@@ -57,9 +82,12 @@ def measure_isolated(
     *,
     timeout_s: float,
     rss_margin: int,
+    engine: str = "rocksdict",
 ) -> Measurement:
     """:func:`measure_settings` in its own process, watched for time and memory (the budget
-    plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened."""
+    plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened. On the
+    flink-backend engine the watched process is the Python side; the JVM's peak RSS is the
+    metric ``replay_rss_peak_bytes``."""
     return run_isolated(
         measure_settings,
         {
@@ -67,6 +95,7 @@ def measure_isolated(
             "trace_path": str(trace_path),
             "settings": dict(settings),
             "workdir": str(workdir),
+            "engine_name": engine,
         },
         workdir=workdir,
         timeout_s=timeout_s,
