@@ -188,16 +188,21 @@ def run_confirmation(
     earlier: Sequence[TrialRecord] = (),
     should_stop: Callable[[], bool] = lambda: False,
     now: Callable[[], float] = lambda: 0.0,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[list[TrialRecord], bool]:
     """Measure every target ``rounds`` times (skipping what ``earlier`` holds); each record goes
-    to ``sink``. Returns the records and whether every measurement ran."""
+    to ``sink``; ``on_progress(label, done, total)`` before each measurement. Returns the
+    records and whether every measurement ran."""
     records = list(earlier)
     done = {(r.candidate.label, r.candidate.repeat) for r in earlier}
-    for cand in confirm_candidates(targets, rounds):
+    order = confirm_candidates(targets, rounds)
+    for i, cand in enumerate(order):
         if (cand.label, cand.repeat) in done:
             continue
         if should_stop():
             return records, False
+        if on_progress is not None:
+            on_progress(cand.label, i, len(order))
         started = now()
         m = measure(cand)
         rec = TrialRecord(

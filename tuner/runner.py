@@ -290,7 +290,7 @@ def run_study(
         outcome = loop.run()
         if not outcome.interrupted and outcome.best_settings is not None:
             confirmation, note, complete = _confirm(
-                workload, rd, trace, settings, disk, outcome.records, should_stop
+                workload, rd, trace, settings, disk, outcome.records, should_stop, on_progress
             )
             outcome.interrupted = not complete
     finally:
@@ -318,6 +318,7 @@ def _confirm(
     disk: Disk,
     records: list[TrialRecord],
     should_stop: Callable[[], bool],
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> tuple[Confirmation | None, str, bool]:
     """The confirmation on the flink-backend engine, when asked for and available: (the
     decision, why there is none, whether every measurement ran)."""
@@ -343,8 +344,15 @@ def _confirm(
 
     targets = select_targets(records, settings.confirm_top)
     measure = _measure_candidate(workload, rd, trace, settings, disk, CONFIRM_ENGINE)
+    started = time.monotonic()
+
+    def progress(label: str, i: int, total: int) -> None:
+        if on_progress is not None:
+            eta = (time.monotonic() - started) / i * (total - i) if i else None
+            on_progress(Progress(f"confirm {label} on {CONFIRM_ENGINE}", i, total, None, None, eta))
+
     measured, complete = run_confirmation(
-        targets, settings.repeats, measure, sink, earlier, should_stop, time.time
+        targets, settings.repeats, measure, sink, earlier, should_stop, time.time, progress
     )
     version = find_flink().version
     return decide(measured, targets, flink_version=version), "", complete
