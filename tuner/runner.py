@@ -232,6 +232,12 @@ def run_study(
         raise TunerError(
             f"unknown engine {settings.engine!r}; expected one of {', '.join(engines)}"
         )
+    if settings.confirm and settings.engine != "flink" and not flink_backend.available():
+        # Said before the search, not after it.
+        raise TunerError(
+            f"--confirm needs the flink-backend engine: {flink_backend.INSTALL_HINT}",
+            where="--confirm",
+        )
     if settings.engine == "flink-backend" and not flink_backend.available():
         raise TunerError(
             f"--engine flink-backend needs Flink 2.x and a JDK 17: {flink_backend.INSTALL_HINT}",
