@@ -360,8 +360,16 @@ def _confirm(
     measured, complete = run_confirmation(
         targets, settings.repeats, measure, sink, earlier, should_stop, time.time, progress
     )
+    if not complete:
+        total = len(targets) * settings.repeats
+        return (
+            None,
+            f"the confirmation stopped after {len(measured)} of {total} measurements; "
+            f"`tuner run --resume {rd.path}` finishes it",
+            False,
+        )
     version = find_flink().version
-    return decide(measured, targets, flink_version=version), "", complete
+    return decide(measured, targets, flink_version=version), "", True
 
 
 def finish(
