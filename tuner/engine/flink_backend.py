@@ -260,29 +260,6 @@ class FlinkBackendEngine(Engine):
     def _flush_storage(self) -> None:
         self._command("F")
 
-    def wait_for_background(self, timeout_s: float, idle_s: float = 2.0) -> bool:
-        """As :meth:`Engine.wait_for_background`, but gives up (False) once a compaction has
-        been reported pending for ``idle_s`` with nothing running: FRocksDB 8.10 under universal
-        compaction can report one pending that it never schedules, and waiting cannot help."""
-        deadline = time.monotonic() + timeout_s
-        idle_since: float | None = None
-        while True:
-            s = self.storage()
-            running = s["running_compactions"] or s["running_flushes"]
-            if not (s["compaction_pending"] or running):
-                return True
-            now = time.monotonic()
-            if running:
-                idle_since = None
-            elif idle_since is None:
-                idle_since = now
-            elif now - idle_since >= idle_s:
-                log.info("a compaction stays pending with none running; not waiting for it")
-                return False
-            if now >= deadline:
-                return False
-            time.sleep(0.05)
-
     def flush_and_checkpoint(self, dest: Path) -> CheckpointStats:
         """Flink's own snapshot (incremental or full per the settings) into ``dest``."""
         self._io()
