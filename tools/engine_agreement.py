@@ -7,6 +7,10 @@ they rank the same configurations the same way. Prints markdown tables (the READ
     # ranking of Flink's 4 predefined sets + the run's recommendation (its best search trial)
     python tools/engine_agreement.py rank RUN_DIR [RUN_DIR ...] --repeats 3
 
+    # where SPINNING_DISK_OPTIMIZED_HIGH_MEM's cost comes from: 128 KiB blocks, with and
+    # without compression, CPU seconds on each engine
+    python tools/engine_agreement.py blocks RUN_DIR
+
 Every measurement is a trial as `tuner run` makes it (its own process, the run's stream, scored
 by the cost model for the workload's disk). Wall-clock figures need a quiet machine
 (`flock -x /work/heavy.lock` here); the ranking uses the modelled ops/s, which is computed from
@@ -159,6 +163,41 @@ def rank(run_dirs: Sequence[Path], repeats: int) -> None:
             )
 
 
+_P = "state.backend.rocksdb."
+BLOCK_CONFIGS: dict[str, Settings] = {
+    "SPINNING_DISK_OPTIMIZED_HIGH_MEM": {fo.PREDEFINED_OPTIONS: "SPINNING_DISK_OPTIMIZED_HIGH_MEM"},
+    "SPINNING_DISK_OPTIMIZED_HIGH_MEM, no compression": {
+        fo.PREDEFINED_OPTIONS: "SPINNING_DISK_OPTIMIZED_HIGH_MEM",
+        _P + "compression.per.level": ("NO_COMPRESSION",),
+    },
+    "DEFAULT": {fo.PREDEFINED_OPTIONS: "DEFAULT"},
+    "DEFAULT + 128 KiB blocks": {_P + "block.blocksize": 128 << 10},
+    "DEFAULT + 128 KiB blocks, no compression": {
+        _P + "block.blocksize": 128 << 10,
+        _P + "compression.per.level": ("NO_COMPRESSION",),
+    },
+}
+
+
+def blocks(run_dir: Path, repeats: int) -> None:
+    """CPU seconds, misses and SST bytes read of large-block configurations on both engines."""
+    rd = RunDir(run_dir)
+    w = load_workload(rd.workload_yaml)
+    print(f"### {w.name}: large blocks and compression, {repeats} repeats (medians)\n")
+    print("| configuration | engine | CPU s | block-cache misses | SST bytes read |")
+    print("|---|---|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, settings in BLOCK_CONFIGS.items():
+            for e in ENGINES:
+                ms = [_measure(w, rd.trace, settings, e, Path(tmp)) for _ in range(repeats)]
+                print(
+                    f"| {label} | {e} | {_med([m['cpu_s'] for m in ms]):.2f} | "
+                    f"{_med([m['block_cache_misses'] for m in ms]):,.0f} | "
+                    f"{_med([m['sst_bytes_read'] for m in ms]) / 1e6:,.0f} MB |",
+                    flush=True,
+                )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -168,9 +207,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     r = sub.add_parser("rank", help="ranking agreement over a run's configurations")
     r.add_argument("run_dirs", type=Path, nargs="+")
     r.add_argument("--repeats", type=int, default=3)
+    b = sub.add_parser("blocks", help="large blocks with and without compression, both engines")
+    b.add_argument("run_dir", type=Path)
+    b.add_argument("--repeats", type=int, default=1)
     args = p.parse_args(argv)
     if args.what == "cost":
         cost(args.workload, args.repeats)
+    elif args.what == "blocks":
+        blocks(args.run_dir, args.repeats)
     else:
         rank(args.run_dirs, args.repeats)
 
