@@ -303,11 +303,6 @@ def run(
     click.echo(f"{summary.status} in {elapsed}: {summary.run_dir}")
     if summary.recommendation is not None:
         click.echo(f"  {summary.recommendation.headline}")
-    if summary.recommendation is not None and summary.confirmation is None:
-        click.echo(
-            "  unconfirmed: the recommendation was measured only on the search's engine "
-            f"({summary.confirm_note})"
-        )
     if summary.failed or summary.skipped:
         click.echo(
             f"  {summary.failed} failed, {summary.skipped} skipped (over budget): see report.md"
