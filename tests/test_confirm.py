@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 
 from tuner.confirm import (
     ConfirmTarget,
     confirm_candidates,
+    confirmed_recommendation,
     decide,
     run_confirmation,
     select_targets,
 )
 from tuner.flink import options as fo
-from tuner.search.study import Candidate, Kind, TrialRecord
+from tuner.recommend import recommend
+from tuner.search.study import Candidate, Kind, StudyOutcome, TrialRecord
 from tuner.search.worker import Measurement
+from tuner.workload import load_workload
+
+TINY = Path(__file__).resolve().parent / "data" / "cli" / "tiny.yaml"
 
 
 def _rec(
@@ -95,3 +101,40 @@ def test_confirmation_resumes_without_measuring_twice() -> None:
     records, complete = run_confirmation(targets, 2, measure, lambda r: None, earlier)
     assert complete and len(records) == 4
     assert seen == [("a", 0), ("DEFAULT", 1), ("a", 1)]
+
+
+def _outcome(records: list[TrialRecord]) -> StudyOutcome:
+    return StudyOutcome(records, 7, dict(records[-1].candidate.settings))
+
+
+def test_keep_your_configuration_emits_no_rocksdb_changes() -> None:
+    w = load_workload(TINY)
+    records = [_rec("trial-7", "search", 150, trial=7)]
+    conf = decide(_rounds({"DEFAULT": [100, 110, 95], "trial-7": [108, 104, 109]}))
+    searched = recommend(w, records[0].candidate.settings, 7, records, {})
+    rec = confirmed_recommendation(w, searched, conf, _outcome(records), {}, "rocksdict")
+    assert rec.trial_number is None and rec.gain is None
+    assert set(rec.settings) == {fo.MEMORY_MANAGED}
+    assert rec.headline.startswith("keep your configuration")
+
+
+def test_a_confirmed_predefined_set_is_emitted_as_that_set() -> None:
+    w = load_workload(TINY)
+    records = [_rec("trial-7", "search", 150, trial=7)]
+    rounds = _rounds({"DEFAULT": [100, 101, 100]})
+    rounds += [
+        _rec(
+            "FLASH_SSD_OPTIMIZED",
+            "remeasure",
+            v,
+            repeat=i,
+            settings={fo.PREDEFINED_OPTIONS: "FLASH_SSD_OPTIMIZED"},
+        )
+        for i, v in enumerate([120, 121, 119])
+    ]
+    conf = decide(rounds)
+    searched = recommend(w, records[0].candidate.settings, 7, records, {})
+    rec = confirmed_recommendation(w, searched, conf, _outcome(records), {}, "rocksdict")
+    assert rec.settings[fo.PREDEFINED_OPTIONS] == "FLASH_SSD_OPTIMIZED"
+    assert fo.WRITE_BUFFER_SIZE not in rec.settings and rec.gain is None
+    assert "flink-backend" in rec.headline

@@ -20,13 +20,21 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from tuner.flink import options as fo
-from tuner.recommend import engine_name
-from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT, Candidate, TrialRecord
+from tuner.recommend import Recommendation, engine_name, recommend
+from tuner.search.study import (
+    BASELINES,
+    DEFAULT_LABEL,
+    THROUGHPUT,
+    Candidate,
+    StudyOutcome,
+    TrialRecord,
+)
 from tuner.search.worker import Measurement
+from tuner.workload import Workload
 
 CONFIRM_ENGINE = "flink-backend"
 CONFIRMATION_CSV = "confirmation.csv"
@@ -310,6 +318,45 @@ def decide(
     )
 
 
+def confirmed_recommendation(
+    workload: Workload,
+    searched: Recommendation,
+    confirmation: Confirmation,
+    outcome: StudyOutcome,
+    importances: dict[str, float],
+    engine: str,
+) -> Recommendation:
+    """The recommendation the confirmation chose: a search trial's settings, a predefined
+    option set, or none beyond the workload's memory keys ("keep your configuration"). The gain
+    is the search engine's only when it measured the same settings."""
+    chosen = confirmation.chosen_config()
+    headline = confirmation.headline()
+    if chosen is None:
+        base = recommend(workload, {}, None, outcome.records, importances, engine)
+        return replace(base, gain=None, headline=headline)
+    settings = dict(confirmation.settings)
+    predefined = settings.pop(fo.PREDEFINED_OPTIONS, None)
+    trial = next(
+        (
+            r.candidate.trial_number
+            for r in outcome.records
+            if r.candidate.kind == "search" and r.candidate.label == chosen.label
+        ),
+        None,
+    )
+    rec = recommend(workload, settings, trial, outcome.records, importances, engine)
+    gain = rec.gain if trial is not None and trial == outcome.best_trial_number else None
+    out_settings = dict(rec.settings)
+    comments = dict(rec.comments)
+    if isinstance(predefined, str) and predefined != "DEFAULT":
+        out_settings[fo.PREDEFINED_OPTIONS] = predefined
+        comments[fo.PREDEFINED_OPTIONS] = (
+            f"Flink's predefined option set, chosen by the confirmation on "
+            f"{confirmation.engine}: {chosen.gain:+.1%} over Flink's default"
+        )
+    return replace(rec, settings=out_settings, comments=comments, gain=gain, headline=headline)
+
+
 __all__ = [
     "CONFIRMATION_CSV",
     "CONFIRM_ENGINE",
@@ -318,6 +365,7 @@ __all__ = [
     "Confirmation",
     "ConfirmedConfig",
     "confirm_candidates",
+    "confirmed_recommendation",
     "decide",
     "run_confirmation",
     "select_targets",

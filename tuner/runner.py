@@ -25,6 +25,7 @@ from tuner.confirm import (
     CONFIRMATION_CSV,
     DEFAULT_TOP,
     Confirmation,
+    confirmed_recommendation,
     decide,
     run_confirmation,
     select_targets,
@@ -33,7 +34,6 @@ from tuner.costmodel import Disk, disk_from, score
 from tuner.engine import flink_backend
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
-from tuner.flink import options as fo
 from tuner.recommend import Recommendation, recommend
 from tuner.report import render_report
 from tuner.report.data import param_importances
@@ -421,45 +421,6 @@ def finish(
     atomic_write_text(rd.path / "recommendation.json", json.dumps(payload, indent=2) + "\n")
     emitters.write_config_files(rd.path, rec, workload, column_families)
     return rec
-
-
-def confirmed_recommendation(
-    workload: Workload,
-    searched: Recommendation,
-    confirmation: Confirmation,
-    outcome: StudyOutcome,
-    importances: dict[str, float],
-    engine: str,
-) -> Recommendation:
-    """The recommendation the confirmation chose: a search trial's settings, a predefined
-    option set, or none beyond the workload's memory keys ("keep your configuration"). The gain
-    is the search engine's only when it measured the same settings."""
-    chosen = confirmation.chosen_config()
-    headline = confirmation.headline()
-    if chosen is None:
-        base = recommend(workload, {}, None, outcome.records, importances, engine)
-        return replace(base, gain=None, headline=headline)
-    settings = dict(confirmation.settings)
-    predefined = settings.pop(fo.PREDEFINED_OPTIONS, None)
-    trial = next(
-        (
-            r.candidate.trial_number
-            for r in outcome.records
-            if r.candidate.kind == "search" and r.candidate.label == chosen.label
-        ),
-        None,
-    )
-    rec = recommend(workload, settings, trial, outcome.records, importances, engine)
-    gain = rec.gain if trial is not None and trial == outcome.best_trial_number else None
-    out_settings = dict(rec.settings)
-    comments = dict(rec.comments)
-    if isinstance(predefined, str) and predefined != "DEFAULT":
-        out_settings[fo.PREDEFINED_OPTIONS] = predefined
-        comments[fo.PREDEFINED_OPTIONS] = (
-            f"Flink's predefined option set, chosen by the confirmation on "
-            f"{confirmation.engine}: {chosen.gain:+.1%} over Flink's default"
-        )
-    return replace(rec, settings=out_settings, comments=comments, gain=gain, headline=headline)
 
 
 def resume_run(path: Path) -> tuple[Workload, RunDir]:
