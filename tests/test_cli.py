@@ -136,7 +136,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real study on real RocksDB: 4 baselines, 3 trials, 1 re-measurement pair."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
     r = CliRunner().invoke(
-        cli, ["run", str(TINY), "--trials", "3", "--repeats", "1", "--out", str(out)]
+        cli,
+        ["run", str(TINY), "--trials", "3", "--repeats", "1", "--no-confirm", "--out", str(out)],
     )
     assert r.exit_code == 0, r.output
     return out
@@ -145,6 +146,10 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_writes_every_output(tiny_run: Path) -> None:
     for name in RUN_FILES:
         assert (tiny_run / name).is_file(), name
+    rec = json.loads((tiny_run / "recommendation.json").read_text())
+    assert rec["confirmation"]["status"] == "unconfirmed"
+    assert "UNCONFIRMED" in rec["headline"] and "rocksdict replay" in rec["headline"]
+    assert "**Unconfirmed.**" in (tiny_run / "report.md").read_text()
     assert json.loads((tiny_run / "run.json").read_text())["status"] == "complete"
     assert not (tiny_run / ".work").exists()
     rows = (tiny_run / "trials.csv").read_text().splitlines()
@@ -188,7 +193,9 @@ def test_resume_continues_with_earlier_trials_kept(tiny_run: Path, tmp_path: Pat
     copy = tmp_path / "copy"
     shutil.copytree(tiny_run, copy)
     before = (copy / "trials.csv").read_text().splitlines()
-    r = CliRunner().invoke(cli, ["run", "--resume", str(copy), "--trials", "4", "--repeats", "1"])
+    r = CliRunner().invoke(
+        cli, ["run", "--resume", str(copy), "--trials", "4", "--repeats", "1", "--no-confirm"]
+    )
     assert r.exit_code == 0, r.output
     after = (copy / "trials.csv").read_text().splitlines()
     assert after[: len(before)] == before
@@ -204,8 +211,10 @@ def _tiny(out: Path, *extra: str) -> list[str]:
 
 def test_resume_keeps_how_the_run_was_measured(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert CliRunner().invoke(cli, _tiny(out, "--disk", "hdd")).exit_code == 0
-    r = CliRunner().invoke(cli, ["run", "--resume", str(out), "--trials", "2", "--repeats", "1"])
+    assert CliRunner().invoke(cli, _tiny(out, "--disk", "hdd", "--no-confirm")).exit_code == 0
+    r = CliRunner().invoke(
+        cli, ["run", "--resume", str(out), "--trials", "2", "--repeats", "1", "--no-confirm"]
+    )
     assert r.exit_code == 0, r.output
     meta = json.loads((out / "run.json").read_text())
     assert (meta["disk"], meta["engine"], meta["objective"]) == ("hdd", "rocksdict", "throughput")

@@ -40,6 +40,7 @@ def _start(out: Path, trials: int) -> subprocess.Popen[bytes]:
             str(trials),
             "--repeats",
             "1",
+            "--no-confirm",
             "--out",
             str(out),
         ],

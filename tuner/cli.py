@@ -209,11 +209,27 @@ def cli(verbose: bool) -> None:
 )
 @click.option(
     "--engine",
-    type=click.Choice(["rocksdict", "flink"]),
+    type=click.Choice(["rocksdict", "flink", "flink-backend"]),
     default=None,
     help="What measures each candidate (a resumed run keeps its own): the replay on rocksdict "
-    "(default), or a real Flink 2.3 job "
-    "(pip install -e '.[flink]'; about 10 s more per trial, Flink's own records/s as objective).",
+    "(default); flink-backend, Flink's own RocksDB state backend driven in a JVM without a job "
+    "(pip install -e '.[flink]', JDK 17); or a real Flink 2.3 job "
+    "(about 10 s more per trial, Flink's own records/s as objective).",
+)
+@click.option(
+    "--confirm/--no-confirm",
+    default=None,
+    help="Re-measure the top search candidates and the best predefined set on the "
+    "flink-backend engine, interleaved with Flink's default, and recommend from those figures "
+    "(or say: keep your configuration). Default: confirm when Flink 2.x is installed; "
+    "--confirm fails without it.",
+)
+@click.option(
+    "--confirm-top",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Search candidates the confirmation re-measures.",
 )
 @click.option(
     "--trial-timeout",
@@ -261,6 +277,8 @@ def run(
     disk: str | None,
     jobs: int,
     engine: str | None,
+    confirm: bool | None,
+    confirm_top: int,
     trial_timeout: float,
     results_dir: Path,
     storage: str | None,
@@ -271,7 +289,8 @@ def run(
     directory).
 
     Measures Flink's default and its four predefined option sets, runs the Optuna search, then
-    re-measures the best candidate against the default. Writes config.yaml (Flink 2.x),
+    re-measures the best candidate against the default, then (when Flink 2.x is installed)
+    confirms the top candidates on Flink's own state backend. Writes config.yaml (Flink 2.x),
     flink-conf.yaml (Flink 1.x), flink-deployment.yaml (Kubernetes), rocksdb-options.ini,
     trials.csv, study.db, workload.yaml and report.md with plots into the run directory.
     Ctrl-C stops after the current trial; `tuner run --resume DIR` continues.
@@ -297,6 +316,8 @@ def run(
             ("timeout_s", trial_timeout),
             ("storage", storage),
             ("study_name", study_name),
+            ("confirm", confirm),
+            ("confirm_top", confirm_top),
         )
         if ctx.get_parameter_source("trial_timeout" if name == "timeout_s" else name)
         == click.core.ParameterSource.COMMANDLINE
@@ -334,6 +355,8 @@ def run(
             storage=storage,
             study_name=study_name,
             scale=scale,
+            confirm=confirm,
+            confirm_top=confirm_top,
         )
     if settings.storage:
         from tuner.search.storage import public_url

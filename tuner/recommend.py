@@ -36,6 +36,7 @@ class Gain:
     median_gain: float  # recommended median / default median - 1
     low: float  # smallest pairwise gain
     high: float  # largest pairwise gain
+    engine: str = "rocksdict"  # what measured it (tuner.recommend.ENGINE_NAMES)
 
     @property
     def significant(self) -> bool:
@@ -46,14 +47,30 @@ class Gain:
         """One line for comments and the report."""
         verdict = "" if self.significant else " (within noise: the pairs disagree on the sign)"
         return (
-            f"{self.median_gain:+.1%} median {self.metric} over Flink's default "
-            f"({self.n} interleaved runs each, pairwise range {self.low:+.1%} .. "
-            f"{self.high:+.1%}){verdict}"
+            f"{self.median_gain:+.1%} median {self.metric} over Flink's default, measured on "
+            f"{engine_name(self.engine)} ({self.n} interleaved runs each, pairwise range "
+            f"{self.low:+.1%} .. {self.high:+.1%}){verdict}"
         )
 
 
-def measure_gain(records: Sequence[TrialRecord], metric: str = THROUGHPUT) -> Gain | None:
-    """The gain of the re-measured recommendation over the re-measured default."""
+# How a gain names the engine it was measured on: a gain is never shown without it.
+ENGINE_NAMES: dict[str, str] = {
+    "rocksdict": "the rocksdict replay (modelled ops/s)",
+    "flink": "a real Flink job (records/s)",
+    "flink-backend": "Flink's own RocksDB state backend (flink-backend engine, modelled ops/s)",
+}
+
+
+def engine_name(engine: str) -> str:
+    """The engine as a gain names it."""
+    return ENGINE_NAMES.get(engine, engine)
+
+
+def measure_gain(
+    records: Sequence[TrialRecord], metric: str = THROUGHPUT, engine: str = "rocksdict"
+) -> Gain | None:
+    """The gain of the re-measured recommendation over the re-measured default, measured on
+    ``engine``."""
     runs: dict[str, dict[int, float]] = {DEFAULT_LABEL: {}, RECOMMENDED_LABEL: {}}
     for r in records:
         c = r.candidate
@@ -69,7 +86,14 @@ def measure_gain(records: Sequence[TrialRecord], metric: str = THROUGHPUT) -> Ga
         return None
     dm, rm = statistics.median(d), statistics.median(rec)
     return Gain(
-        metric, len(pairs), dm, rm, rm / dm - 1 if dm > 0 else 0.0, min(ratios), max(ratios)
+        metric,
+        len(pairs),
+        dm,
+        rm,
+        rm / dm - 1 if dm > 0 else 0.0,
+        min(ratios),
+        max(ratios),
+        engine,
     )
 
 
@@ -103,13 +127,14 @@ def recommend(
     best_trial: int | None,
     records: Sequence[TrialRecord],
     importances: Mapping[str, float],
+    engine: str = "rocksdict",
 ) -> Recommendation:
     """Assemble the recommendation: the memory keys of the budget, the searched keys (pinned
     explicitly, even where they equal Flink's default, so the result is reproducible), each with
     its reason. ``importances`` are per Flink key
     (:func:`tuner.search.importance.param_importances`).
     """
-    gain = measure_gain(records)
+    gain = measure_gain(records, engine=engine)
     settings: dict[str, fo.FlinkValue] = {}
     comments: dict[str, str] = {}
     memory = fo.memory_settings(workload.memory)

@@ -161,7 +161,7 @@ class Run:
 
     def gain(self, metric: str = THROUGHPUT) -> Gain | None:
         """Recommended vs default from the interleaved re-measurements; None before them."""
-        return measure_gain(self.records, metric)
+        return measure_gain(self.records, metric, str(self.meta.get("engine") or "rocksdict"))
 
     def recommendation(self) -> dict[str, Any] | None:
         """recommendation.json as written by the run, or None when the run wrote none."""

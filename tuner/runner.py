@@ -21,12 +21,30 @@ from typing import Any
 import optuna
 
 from tuner import config_files
+from tuner.confirm import (
+    CONFIRM_ENGINE,
+    CONFIRMATION_CSV,
+    DEFAULT_TOP,
+    Confirmation,
+    confirmed_recommendation,
+    decide,
+    run_confirmation,
+    select_targets,
+)
 from tuner.costmodel import PRESETS, Disk, disk_from, score
+from tuner.engine import flink_backend
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.fileio import atomic_write_text
 from tuner.recommend import Recommendation, recommend
 from tuner.report import render_report
-from tuner.rundir import RunDir, RunStatus, claim_run_dir, new_run_dir
+from tuner.rundir import (
+    RunDir,
+    RunStatus,
+    claim_run_dir,
+    new_run_dir,
+    records_from_csv,
+    records_to_csv,
+)
 from tuner.scale import (
     ScaleSpec,
     check_footprint,
@@ -36,7 +54,7 @@ from tuner.scale import (
     read_scale,
 )
 from tuner.search.importance import param_importances
-from tuner.search.measure import measure_isolated
+from tuner.search.measure import ENGINES, measure_isolated
 from tuner.search.study import (
     Candidate,
     StudyConfig,
@@ -49,6 +67,7 @@ from tuner.search.study import (
 from tuner.search.worker import Measurement
 from tuner.trace.parquet import read_trace
 from tuner.trace.source import trace_file
+from tuner.validate.flink import find_flink
 from tuner.workload import Workload, dump_workload, load_workload
 
 log = logging.getLogger(__name__)
@@ -83,8 +102,11 @@ class RunSettings:
     objective: str = "throughput"
     disk: str | None = None  # a cost-model preset; None: the workload's disk
     jobs: int = 1
-    engine: str = "rocksdict"  # or "flink": every measurement on real Flink (tuner[flink])
+    engine: str = "rocksdict"  # or "flink" (a real Flink job) or "flink-backend" (tuner[flink])
     repeats: int = 3
+    # Confirm the recommendation on the flink-backend engine: None = when it is available.
+    confirm: bool | None = None
+    confirm_top: int = DEFAULT_TOP
     timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
     rss_margin: int = DEFAULT_RSS_MARGIN
     # A study shared by many machines (tuner.remote): the database URL and the study's name
@@ -105,10 +127,17 @@ class RunSummary:
     recommendation: Recommendation | None
     failed: int
     skipped: int
+    confirmation: Confirmation | None = None
+    confirm_note: str = ""  # why there is no confirmation, when there is none
 
 
 def _measure_candidate(
-    workload: Workload, rd: RunDir, trace: Path, settings: RunSettings, disk: Disk
+    workload: Workload,
+    rd: RunDir,
+    trace: Path,
+    settings: RunSettings,
+    disk: Disk,
+    engine: str = "rocksdict",
 ) -> Callable[[Candidate], Measurement]:
     """Measure a candidate on ``workload`` (the replayed model); a trial whose peak SST bytes,
     scaled back to production, exceed the scale's disk budget is infeasible (failed)."""
@@ -131,7 +160,7 @@ def _measure_candidate(
             workdir,
             timeout_s=timeout,
             rss_margin=settings.rss_margin,
-            engine_name=settings.engine,
+            engine_name=engine,
             scale=factor,
         )
         if m.status != "ok":
@@ -220,12 +249,26 @@ def run_study(
     objective = settings.objective
     if objective not in ("throughput", "pareto"):
         raise TunerError(f"unknown objective {objective!r}; expected throughput or pareto")
-    if settings.engine not in ("rocksdict", "flink", "fake"):
-        raise TunerError(f"unknown engine {settings.engine!r}; expected rocksdict or flink")
-    if settings.engine == "flink" and settings.scale.factor != 1.0:
+    engines = (*ENGINES, "flink", "fake")
+    if settings.engine not in engines:
         raise TunerError(
-            "--engine flink replays at full size only: Flink's options cannot be scaled to the "
-            "model inside Flink; use the rocksdict engine or scale 1",
+            f"unknown engine {settings.engine!r}; expected one of {', '.join(engines[:-1])}"
+        )
+    if settings.confirm and settings.engine != "flink" and not flink_backend.available():
+        # Said before the search, not after it.
+        raise TunerError(
+            f"--confirm needs the flink-backend engine: {flink_backend.INSTALL_HINT}",
+            where="--confirm",
+        )
+    if settings.engine == "flink-backend" and not flink_backend.available():
+        raise TunerError(
+            f"--engine flink-backend needs Flink 2.x and a JDK 17: {flink_backend.INSTALL_HINT}",
+            where="--engine",
+        )
+    if settings.engine in ("flink", "flink-backend") and settings.scale.factor != 1.0:
+        raise TunerError(
+            f"--engine {settings.engine} replays at full size only: Flink's options cannot be "
+            "scaled to the model inside Flink; use the rocksdict engine or scale 1",
             where="--engine",
         )
     if settings.engine == "flink" and objective == "pareto":
@@ -259,7 +302,7 @@ def run_study(
     measure = (
         _flink_measure(model, rd, trace, settings)
         if settings.engine == "flink"
-        else _measure_candidate(model, rd, trace, settings, disk)
+        else _measure_candidate(model, rd, trace, settings, disk, settings.engine)
     )
     storage = settings.storage or meta.get("storage")
     loop_class: Callable[..., StudyLoop] = StudyLoop
@@ -289,8 +332,15 @@ def run_study(
         should_stop=should_stop,
         column_families=len(column_families),
     )
+    confirmation: Confirmation | None = None
+    note = ""
     try:
         outcome = loop.run()
+        if not outcome.interrupted and outcome.best_settings is not None:
+            confirmation, note, complete = _confirm(
+                workload, rd, trace, settings, disk, outcome.records, should_stop, on_progress
+            )
+            outcome.interrupted = not complete
     finally:
         shutil.rmtree(rd.work, ignore_errors=True)
     # A runtime failure when no measurement produced figures at all (crashes, timeouts); a
@@ -303,7 +353,7 @@ def run_study(
             f"{measured[0].reason.splitlines()[0] if measured[0].reason else 'no reason given'} "
             f"(trials.csv in {rd.path} has them all)"
         )
-    rec = finish(workload, rd, study, outcome, column_families)
+    rec = finish(workload, rd, study, outcome, column_families, confirmation, note, settings.engine)
     status: RunStatus = "incomplete" if outcome.interrupted else "complete"
     rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"))
     render_report(rd.path)
@@ -313,7 +363,74 @@ def run_study(
         rec,
         sum(1 for r in outcome.records if r.status == "failed"),
         sum(1 for r in outcome.records if r.status == "skipped"),
+        confirmation,
+        note,
     )
+
+
+def _confirm(
+    workload: Workload,
+    rd: RunDir,
+    trace: Path,
+    settings: RunSettings,
+    disk: Disk,
+    records: list[TrialRecord],
+    should_stop: Callable[[], bool],
+    on_progress: Callable[[StudyProgress], None] | None = None,
+) -> tuple[Confirmation | None, str, bool]:
+    """The confirmation on the flink-backend engine, when asked for and available: (the
+    decision, why there is none, whether every measurement ran)."""
+    if settings.confirm is False:
+        return None, "confirmation switched off (--no-confirm)", True
+    if settings.engine == "flink":
+        return None, "every candidate was measured on a real Flink job", True
+    if settings.scale.factor != 1.0:
+        return (
+            None,
+            f"a {settings.scale.label} model is not confirmed: the flink-backend engine runs "
+            "Flink's options at full size only",
+            True,
+        )
+    if not flink_backend.available():
+        if settings.confirm:
+            raise TunerError(
+                f"--confirm needs the flink-backend engine: {flink_backend.INSTALL_HINT}",
+                where="--confirm",
+            )
+        hint = flink_backend.INSTALL_HINT
+        return None, f"the flink-backend engine is not installed ({hint})", True
+    path = rd.path / CONFIRMATION_CSV
+    earlier = records_from_csv(path.read_text(), str(path)) if path.exists() else []
+    done: list[TrialRecord] = list(earlier)
+
+    def sink(rec: TrialRecord) -> None:
+        done.append(rec)
+        atomic_write_text(path, records_to_csv(done))
+
+    targets = select_targets(records, settings.confirm_top)
+    measure = _measure_candidate(workload, rd, trace, settings, disk, CONFIRM_ENGINE)
+    started = time.monotonic()
+
+    def progress(label: str, i: int, total: int) -> None:
+        if on_progress is not None:
+            eta = (time.monotonic() - started) / i * (total - i) if i else None
+            on_progress(
+                StudyProgress(f"confirm {label} on {CONFIRM_ENGINE}", i, total, None, None, eta)
+            )
+
+    measured, complete = run_confirmation(
+        targets, settings.repeats, measure, sink, earlier, should_stop, time.time, progress
+    )
+    if not complete:
+        total = len(targets) * settings.repeats
+        return (
+            None,
+            f"the confirmation stopped after {len(measured)} of {total} measurements; "
+            f"`tuner run --resume {rd.path}` finishes it",
+            False,
+        )
+    version = find_flink("2.x").version
+    return decide(measured, targets, flink_version=version), "", True
 
 
 def finish(
@@ -322,23 +439,43 @@ def finish(
     study: optuna.Study,
     outcome: StudyOutcome,
     column_families: list[str],
+    confirmation: Confirmation | None = None,
+    confirm_note: str = "",
+    engine: str = "rocksdict",
 ) -> Recommendation | None:
-    """Write recommendation.json and the Flink config files for the best trial so far."""
+    """Write recommendation.json and the Flink config files: the confirmation's choice when
+    there is one (or "keep your configuration"), else the best search trial, marked
+    unconfirmed."""
     if outcome.best_settings is None:
         return None
+    importances = param_importances(study) or {}
     rec = recommend(
         workload,
         outcome.best_settings,
         outcome.best_trial_number,
         outcome.records,
-        param_importances(study) or {},
+        importances,
+        engine,
     )
+    replay_gain = rec.gain
+    if confirmation is not None:
+        rec = confirmed_recommendation(workload, rec, confirmation, outcome, importances, engine)
+    else:
+        rec = replace(
+            rec,
+            headline=f"{rec.headline}; UNCONFIRMED: not re-measured on Flink's own state "
+            f"backend ({confirm_note})",
+        )
     payload: dict[str, Any] = {
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in rec.settings.items()},
         "comments": dict(rec.comments),
         "headline": rec.headline,
         "trial_number": rec.trial_number,
         "gain": asdict(rec.gain) if rec.gain is not None else None,
+        "search_gain": asdict(replay_gain) if replay_gain is not None else None,
+        "confirmation": confirmation.as_dict()
+        if confirmation is not None
+        else {"status": "unconfirmed", "reason": confirm_note},
         "pareto_trial_numbers": outcome.pareto_trial_numbers,
         "interrupted": outcome.interrupted,
     }

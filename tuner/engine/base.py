@@ -16,6 +16,7 @@ from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
+import psutil
 
 from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, ColumnOps, StateOpExecutor
@@ -205,6 +206,15 @@ class Engine(ABC):
     def take_latencies(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Sampled read and write state-call latencies (ns) since the last take."""
         return self.executor.take_latencies()
+
+    def cpu_time(self) -> float:
+        """CPU seconds the engine has used so far: this process's for an in-process engine (the
+        operator thread and RocksDB's background threads)."""
+        return time.process_time()
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the process holding the store."""
+        return int(psutil.Process().memory_info().rss)
 
     def close(self) -> None:
         """Flush batched writes and release the instance (idempotent)."""

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import psutil
 
 from tuner.trace.ops import COLUMNS, OpBatch, StreamHeader
 
@@ -163,8 +162,7 @@ def replay(
         raise ValueError(
             f"`checkpoint_interval_ms > 0` must hold, but got {checkpoint_interval_ms=}"
         )
-    proc = psutil.Process()
-    rss_peak = proc.memory_info().rss
+    rss_peak = engine.rss_bytes()
 
     done = 0
     for batch in preload:
@@ -176,7 +174,7 @@ def replay(
     settled = engine.wait_for_background(settle_timeout_s)
     if not settled:
         log.warning("compactions still pending %.0f s after the preload", settle_timeout_s)
-    rss_peak = max(rss_peak, proc.memory_info().rss)
+    rss_peak = max(rss_peak, engine.rss_bytes())
 
     cp_dir = Path(workdir) / "checkpoints"
     cp_durations: list[float] = []
@@ -229,7 +227,7 @@ def replay(
                     next_cp += checkpoint_interval_ms
                 start = cut
             ops += n
-            rss_peak = max(rss_peak, proc.memory_info().rss)
+            rss_peak = max(rss_peak, engine.rss_bytes())
             if progress:
                 progress(phase, ops)
 
@@ -247,13 +245,13 @@ def replay(
     ops = records = 0
     sst_peak = engine.storage()["total_sst_bytes"]
     l0_peak = shape_start["l0_files"]
-    cpu0 = time.process_time()
+    cpu0 = engine.cpu_time()
     wall0 = time.perf_counter()
     run(stream.tail(), "measure")
     wall = time.perf_counter() - wall0
     shape_end = engine.lsm_shape()
     l0_peak = max(l0_peak, shape_end["l0_files"])
-    settle_cpu0 = time.process_time()
+    settle_cpu0 = engine.cpu_time()
     settle_wall0 = time.perf_counter()
     settled_end = True
     if settle_end:
@@ -264,8 +262,8 @@ def replay(
                 "compactions still pending %.0f s after the measured phase", settle_timeout_s
             )
     settle_wall = time.perf_counter() - settle_wall0
-    cpu = time.process_time() - cpu0
-    settle_cpu = time.process_time() - settle_cpu0
+    cpu = engine.cpu_time() - cpu0
+    settle_cpu = engine.cpu_time() - settle_cpu0
     debt = (
         engine.lsm_shape()["pending_compaction_bytes"]
         if settle_end
@@ -276,7 +274,7 @@ def replay(
     mem = engine.memory()
     sto = engine.storage()
     sst_peak = max(sst_peak, sto["total_sst_bytes"])
-    rss_peak = max(rss_peak, proc.memory_info().rss)
+    rss_peak = max(rss_peak, engine.rss_bytes())
     if last_cp is not None:
         shutil.rmtree(last_cp, ignore_errors=True)
     live = engine.live_bytes() if scan_live else None

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tuner.fileio import atomic_write_text
 from tuner.flink.options import FlinkValue
-from tuner.recommend import Gain, show_value
+from tuner.recommend import Gain, engine_name, show_value
 from tuner.report import data, plots
 from tuner.results import Run, load_run
 from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT
@@ -222,6 +223,61 @@ def _headline(run: Run, gain: Gain | None) -> list[str]:
     return lines
 
 
+def _confirmation_section(rec: Mapping[str, Any] | None) -> list[str]:
+    """The confirmation on Flink's own state backend (recommendation.json), or the plain
+    statement that the recommendation is unconfirmed."""
+    lines = ["## Confirmation on Flink's own state backend", ""]
+    conf = (rec or {}).get("confirmation")
+    if rec is None:
+        return []
+    if not isinstance(conf, Mapping) or "engine" not in conf:
+        reason = conf.get("reason") if isinstance(conf, Mapping) else None
+        lines.append(
+            "**Unconfirmed.** The recommendation was measured only on the search's engine"
+            + (f" ({reason})" if reason else "")
+            + ". Its gain is that engine's figure; it was not re-measured on Flink's own "
+            "state backend (`pip install -e '.[flink]'` and a JDK 17 enable the confirmation)."
+        )
+        return lines
+    decision = "keep your configuration" if conf.get("keep") else f"recommend {conf.get('chosen')}"
+    noise = conf.get("noise")
+    lines.append(
+        f"Measured on {engine_name(str(conf['engine']))}, Flink {conf.get('flink_version', '?')}:"
+        f" {conf.get('rounds', 0)} rounds, each running Flink's default first and then every "
+        "candidate. **Decision: " + decision + f"**: {conf.get('reason', '')}."
+    )
+    lines.append("")
+    base = [float(v) for v in conf.get("baseline") or []]
+    rows = [
+        [
+            "DEFAULT",
+            "Flink's default",
+            ", ".join(format_ops(v) for v in base),
+            format_ops(statistics.median(base)) if base else "–",
+            "–",
+            "spread " + (format_percent(float(noise)) if noise is not None else "unmeasured"),
+        ]
+    ]
+    for c in conf.get("configs") or []:
+        vals = [float(v) for v in c.get("values") or []]
+        low, high = c.get("low"), c.get("high")
+        rng = f"{low:+.1%} .. {high:+.1%}" if low is not None and high is not None else "–"
+        rows.append(
+            [
+                str(c.get("label")),
+                str(c.get("source", "")),
+                ", ".join(format_ops(v) for v in vals),
+                format_ops(float(c.get("median", math.nan))),
+                f"{float(c.get('gain', math.nan)):+.1%}",
+                rng + (" (beats the noise)" if c.get("beats_noise") else ""),
+            ]
+        )
+    lines += _table(
+        ["configuration", "from", "ops/s per round", "median", "gain", "same-round gain"], rows
+    )
+    return lines
+
+
 def _settings_value(key: str, value: Any) -> str:
     # recommendation.json holds list options as JSON lists; show_value expects tuples.
     v: FlinkValue = tuple(value) if isinstance(value, list) else value
@@ -368,6 +424,7 @@ def render_markdown(
         header,
         _measurement_section(run),
         _headline(run, run.gain()),
+        _confirmation_section(recommendation),
         _recommendation_section(run, recommendation),
         _configurations_section(run),
         _plots_section(run, plot_files),
@@ -376,7 +433,7 @@ def render_markdown(
         _validation_section(run),
         _deviations_section(run),
     ]
-    return "\n\n".join("\n".join(s) for s in sections) + "\n"
+    return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
 
 def _validation_section(run: Run) -> list[str]:

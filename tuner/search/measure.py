@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tuner.engine.base import Engine
-from tuner.engine.fake import FakeEngine
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
@@ -27,6 +26,29 @@ WARMUP_FRACTION = 0.2
 # Names the worker already records around the whole trial; the replay's own (measured phase
 # only) are kept under these names instead.
 _RENAMED = {"wall_s": "replay_wall_s", "rss_peak_bytes": "replay_rss_peak_bytes"}
+
+
+ENGINES: tuple[str, ...] = ("rocksdict", "flink-backend")
+
+
+def make_engine(name: str, workload: Workload, settings: Mapping[str, fo.FlinkValue]) -> Engine:
+    """A closed engine of kind ``name`` for a candidate's ``settings``: rocksdict (the model),
+    or flink-backend (Flink's own backend in a JVM, configured by the same Flink keys)."""
+    if name == "rocksdict":
+        return RocksdictEngine()
+    if name == "fake":  # deterministic, for tests of the machinery around a trial
+        from tuner.engine.fake import FakeEngine
+
+        return FakeEngine()
+    if name == "flink-backend":
+        from tuner.engine.flink_backend import FlinkBackendEngine
+
+        return FlinkBackendEngine(
+            {**fo.memory_settings(workload.memory), **settings},
+            managed_bytes=workload.memory.budget,
+            incremental=workload.checkpointing.incremental,
+        )
+    raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
 
 
 def measure_settings(
@@ -52,7 +74,7 @@ def measure_settings(
     assert isinstance(cache_size, int)
     trace = read_trace(Path(trace_path))
     root = Path(workdir)
-    engine: Engine = FakeEngine() if engine_name == "fake" else RocksdictEngine()
+    engine = make_engine(engine_name, workload, settings)
     engine.open(config, trace.header, root / "db", timer_cache_size=cache_size)
     try:
         result = replay(
@@ -84,7 +106,9 @@ def measure_isolated(
     scale: float = 1.0,
 ) -> Measurement:
     """:func:`measure_settings` in its own process, watched for time and memory (the budget
-    plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened."""
+    plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened. On the
+    flink-backend engine the watched process is the Python side; the JVM's peak RSS is the
+    metric ``replay_rss_peak_bytes``."""
     return run_isolated(
         measure_settings,
         {

@@ -42,6 +42,7 @@ __all__ = [
     "find_flink",
     "flink_in_venv",
     "install_flink",
+    "java_command",
     "java_source",
     "job_source",
     "root_cause",
@@ -251,16 +252,19 @@ def compile_java(
     class_name: str = JOB_CLASS,
     cache_dir: Path | None = None,
     source: str | None = None,
+    with_sources: Sequence[str] = (),
 ) -> Path:
     """The directory holding the compiled ``class_name``; compiles on first use.
 
-    ``source`` is the Java text (default: the shipped ``java/<class_name>.java`` of this
-    package). The cache key is a hash of the source and the Flink version. Concurrent callers
-    are safe: each compiles into its own temporary directory and the first rename wins.
+    ``source`` is its Java text (default: the shipped ``java/<class_name>.java`` of this
+    package); ``with_sources`` names other shipped programs compiled with it (classes it uses).
+    The cache key is a hash of the sources and the Flink version. Concurrent callers are safe:
+    each compiles into its own temporary directory and the first rename wins.
     """
-    if source is None:
-        source = java_source(class_name)
-    digest = hashlib.sha256(f"{flink.version}\0{class_name}\0{source}".encode()).hexdigest()[:16]
+    sources = {class_name: source if source is not None else java_source(class_name)}
+    sources.update({name: java_source(name) for name in with_sources})
+    key = "\0".join(f"{n}\0{s}" for n, s in sources.items())
+    digest = hashlib.sha256(f"{flink.version}\0{key}".encode()).hexdigest()[:16]
     root = cache_dir if cache_dir is not None else _cache_root()
     target = root / digest
     if (target / f"{class_name}.class").exists():
@@ -268,9 +272,11 @@ def compile_java(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{digest}."))
     try:
-        src = tmp / "src" / f"{class_name}.java"
-        src.parent.mkdir()
-        src.write_text(source)
+        (tmp / "src").mkdir()
+        srcs = []
+        for name, text in sources.items():
+            srcs.append(tmp / "src" / f"{name}.java")
+            srcs[-1].write_text(text)
         classes = tmp / "classes"
         proc = subprocess.run(
             [
@@ -282,7 +288,7 @@ def compile_java(
                 flink.classpath,
                 "-d",
                 str(classes),
-                str(src),
+                *map(str, srcs),
             ],
             capture_output=True,
             text=True,
@@ -325,6 +331,31 @@ def root_cause(output: str) -> str:
     return lines[-1].strip() if lines else "no output"
 
 
+def java_command(
+    flink: FlinkInstall,
+    classes: Path,
+    main_class: str,
+    args: Sequence[str],
+    workdir: Path,
+    jvm_args: Sequence[str] = ("-Xms512m", "-Xmx1g"),
+    extra_classpath: Sequence[Path] = (),
+) -> list[str]:
+    """The command line that runs ``main_class`` on Flink's class path (plus
+    ``extra_classpath``), logging (log4j, WARN and checkpoint INFO) into ``workdir/flink.log``."""
+    log_cfg = workdir / "log4j2.properties"
+    log_cfg.write_text(_LOG4J.format(path=workdir / "flink.log"))
+    return [
+        _tool("java"),
+        *JVM_OPENS,
+        *jvm_args,
+        f"-Dlog4j.configurationFile={log_cfg}",
+        "-cp",
+        os.pathsep.join([flink.classpath, str(classes), *map(str, extra_classpath)]),
+        main_class,
+        *args,
+    ]
+
+
 @dataclass(frozen=True)
 class JobOutcome:
     """One JVM run of the job: its result file, and what was measured from outside."""
@@ -364,17 +395,10 @@ def run_job(
     with the tail of its output and log.
     """
     log_file = workdir / "flink.log"
-    log_cfg = workdir / "log4j2.properties"
-    log_cfg.write_text(_LOG4J.format(path=log_file))
-    cmd = [
-        _tool("java"),
-        *JVM_OPENS,
-        *jvm_args,
-        f"-Dlog4j.configurationFile={log_cfg}",
-        "-cp",
-        os.pathsep.join([flink.classpath, str(classes), *map(str, extra_classpath)]),
-        *(main if main is not None else (JOB_CLASS, str(spec_path))),
-    ]
+    main_class, args = (
+        (main[0], list(main[1:])) if main is not None else (JOB_CLASS, [str(spec_path)])
+    )
+    cmd = java_command(flink, classes, main_class, args, workdir, jvm_args, extra_classpath)
     stdout = workdir / "java.out"
     with open(stdout, "wb") as out:
         proc = subprocess.Popen(

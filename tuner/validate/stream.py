@@ -61,6 +61,7 @@ __all__ = [
     "RECORD_DTYPE",
     "VERSION",
     "OpsFileInfo",
+    "encode_records",
     "read_ops_file",
     "state_entries",
     "write_job_spec",
@@ -127,7 +128,8 @@ def _header_bytes(preload: int, measure: int, n_states: int) -> bytes:
     return h.tobytes()
 
 
-def _records(batch: OpBatch, phase: int) -> bytes:
+def encode_records(batch: OpBatch, phase: int) -> bytes:
+    """The batch's rows as 56-byte records (the layout above)."""
     rec = np.zeros(len(batch), dtype=RECORD_DTYPE)
     for name in ("ts", "key", "ns_start", "ns_end", "user_key", "timer_ts", "value_size"):
         rec[name] = getattr(batch, name)
@@ -145,7 +147,7 @@ def _write_phase(
         if batch.states != names:
             raise ValueError(f"batch names states {batch.states}, header names {names}")
         if len(batch):
-            f.write(_records(batch, phase))
+            f.write(encode_records(batch, phase))
             rows += len(batch)
     return rows
 

@@ -1,0 +1,157 @@
+"""The flink-backend engine: Flink's own keyed state backend in a JVM, behind the engine contract.
+
+The shared contract tests that do not inspect the Python executor run here against it, and a
+small stream replayed on it and on rocksdict must agree on what both count the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.engine.conftest import HEADER, batch, small_config
+from tests.engine.test_contract import (  # noqa: F401 - collected here, on this engine
+    test_calls_a_state_kind_does_not_have_are_rejected,
+    test_checkpoint_reports_only_new_sst_bytes,
+    test_closed_engine_refuses_work,
+    test_counters_grow_with_work,
+    test_shared_memory_config_opens_and_charges_memtables,
+)
+from tuner.cli import cli
+from tuner.engine.base import Engine
+from tuner.engine.flink_backend import FlinkBackendEngine, HarnessError, available
+from tuner.engine.replay import replay
+from tuner.engine.rocksdict_engine import RocksdictEngine
+from tuner.flink import options as fo
+from tuner.search.measure import make_engine
+from tuner.trace.generator import generate, stream_header
+from tuner.trace.ops import Op
+from tuner.workload import load_workload
+
+TINY = Path(__file__).resolve().parents[1] / "data" / "cli" / "tiny.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _need_flink() -> None:
+    if shutil.which("javac") is None or shutil.which("java") is None:
+        pytest.skip("no JDK (java/javac) on PATH")
+    if not available():
+        pytest.skip("no Flink 2.x installation (pip install -e '.[flink]')")
+
+
+@pytest.fixture
+def engine_cls() -> type[Engine]:
+    return FlinkBackendEngine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    e = FlinkBackendEngine({fo.WRITE_BUFFER_SIZE: 256 << 10}, managed_bytes=64 << 20)
+    e.open(small_config(), HEADER, tmp_path / "db", timer_cache_size=2, sample_every=1)
+    with e:
+        yield e
+
+
+def test_flink_settings_reach_flinks_backend(tmp_path: Path) -> None:
+    # A value Flink refuses proves the keys go through Flink's own configuration parsing.
+    e = FlinkBackendEngine({fo.BLOCK_SIZE: "not a size"})
+    with pytest.raises(HarnessError, match="block"):
+        e.open(small_config(), HEADER, tmp_path / "db")
+    e.close()
+
+
+def test_list_appends_use_the_merge_operator(engine: Engine) -> None:
+    w = {"ns_start": 0, "ns_end": 1000}
+    engine.apply(
+        batch(*[{"state": "l", "op": Op.ADD, "key": 3, "value_size": 10, **w} for _ in range(5)])
+    )
+    engine.apply(batch({"state": "l", "op": Op.GET, "key": 3, **w}))
+    c = engine.snapshot_counters()
+    # RocksDBListState.add is one merge; get is one point lookup that folds the operands.
+    assert c["rocksdb.number.keys.read"] == 1
+    assert c["rocksdb.number.keys.written"] == 5
+    assert c["rocksdb.read.num.merge_operands.sum"] == 5
+
+
+def _counters(engine: Engine, tmp_path: Path, rows: list[dict[str, int]]) -> dict[str, float]:
+    engine.open(small_config(), HEADER, tmp_path, timer_cache_size=128)
+    with engine:
+        engine.apply(batch(*rows))
+        return engine.snapshot_counters()
+
+
+def test_value_and_aggregating_calls_make_the_same_rocksdb_calls_on_both_engines(
+    tmp_path: Path,
+) -> None:
+    rows: list[dict[str, Any]] = []
+    for k in range(300):
+        rows.append({"state": "v", "op": Op.UPDATE, "key": k, "value_size": 40})
+        rows.append({"state": "agg", "op": Op.ADD, "key": k % 50, "value_size": 16})
+        rows.append({"state": "v", "op": Op.GET, "key": (k * 7) % 300})
+        if k % 10 == 0:
+            rows.append({"state": "v", "op": Op.CLEAR, "key": k})
+    a = _counters(RocksdictEngine(), tmp_path / "a", rows)
+    b = _counters(FlinkBackendEngine(), tmp_path / "b", rows)
+    for name in ("state.ops", "rocksdb.number.keys.written", "rocksdb.number.keys.read"):
+        assert a[name] == b[name], name
+
+
+def test_a_generated_stream_replays_with_the_same_call_counts_on_both_engines(
+    tmp_path: Path,
+) -> None:
+    w = load_workload(TINY)
+    header = stream_header(w)
+    results = {}
+    for name in ("rocksdict", "flink-backend"):
+        e = make_engine(name, w, {})
+        e.open(fo.resolve({}, w.memory), header, tmp_path / name / "db")
+        try:
+            r = replay(
+                e,
+                header,
+                generate(w, "preload"),
+                generate(w, "measure"),
+                w.checkpointing.interval_ms,
+                tmp_path / name,
+            )
+        finally:
+            e.close()
+        results[name] = r.as_dict()
+    a, b = results["rocksdict"], results["flink-backend"]
+    calls = [k for k in a if k.startswith("state_calls_")]
+    assert calls and all(a[k] == b[k] for k in calls)
+    assert a["ops"] == b["ops"] and a["records"] == b["records"]
+    assert a["checkpoint_count"] == b["checkpoint_count"] >= 1
+    assert b["cpu_s"] > 0 and b["ops_per_s"] > 0
+    # Where the engines differ by construction (README: the flink-backend engine): ListState
+    # (merge vs put + scan) and timers (Flink's cached priority queue) change keys written and
+    # read, so those only have to be of the same order here.
+    assert 0.5 < b["user_bytes_written"] / a["user_bytes_written"] < 2
+
+
+def test_run_confirms_on_flink_backend_and_labels_every_gain(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["run", str(TINY), "--trials", "1", "--repeats", "2", "--confirm-top", "1"]
+    r = CliRunner().invoke(cli, [*args, "--confirm", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader((out / "confirmation.csv").open()))
+    # 2 rounds of: the default, the best trial, the best other predefined set.
+    assert [row["label"] for row in rows[:1]] == ["DEFAULT"]
+    assert len(rows) == 6 and all(row["status"] == "ok" for row in rows)
+    rec = json.loads((out / "recommendation.json").read_text())
+    conf = rec["confirmation"]
+    assert conf["engine"] == "flink-backend" and conf["rounds"] == 2
+    assert rec["headline"] == conf["headline"]
+    assert "flink-backend" in r.output
+    if conf["keep"]:
+        assert rec["trial_number"] is None and "keep your configuration" in r.output
+    report = (out / "report.md").read_text()
+    assert "## Confirmation on Flink's own state backend" in report
+    assert "measured on the rocksdict replay" in report  # the search's gain names its engine

@@ -1,0 +1,372 @@
+"""Confirm before recommending: the search's best candidates re-measured on Flink's own state
+backend, interleaved with Flink's default, and the recommendation chosen from those figures.
+
+The search ranks candidates on the rocksdict replay, a model of Flink's backend. Before a
+recommendation is written, the top few search candidates and the best of Flink's predefined
+option sets are measured on the flink-backend engine (:mod:`tuner.engine.flink_backend`), in
+rounds: each round runs Flink's default first, then every candidate (the order rotates from
+round to round). The noise is the spread of the default's own repeats,
+``(max - min) / median``. A candidate is chosen only when its median beats the default's median
+by more than that noise and it beat the default in every round; otherwise the answer is to keep
+the configuration, with these figures as the evidence.
+
+Measurements are stored in ``confirmation.csv`` (trials.csv's columns); the decision is
+recomputed from that file by :func:`decide`, so a report can be re-rendered without re-running.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from tuner.flink import options as fo
+from tuner.recommend import Recommendation, engine_name, recommend
+from tuner.search.study import (
+    BASELINES,
+    DEFAULT_LABEL,
+    THROUGHPUT,
+    Candidate,
+    StudyOutcome,
+    TrialRecord,
+)
+from tuner.search.worker import Measurement
+from tuner.workload import Workload
+
+CONFIRM_ENGINE = "flink-backend"
+CONFIRMATION_CSV = "confirmation.csv"
+DEFAULT_TOP = 3
+
+
+@dataclass(frozen=True)
+class ConfirmTarget:
+    """A configuration the confirmation measures, and where it came from."""
+
+    label: str
+    source: str  # "Flink's default", "search trial 12 (rank 1 on the replay)", ...
+    settings: Mapping[str, fo.FlinkValue]
+    trial_number: int | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmedConfig:
+    """What the confirmation measured for one configuration."""
+
+    label: str
+    source: str
+    values: tuple[float, ...]  # the metric per round
+    median: float
+    gain: float  # median / the default's median - 1
+    low: float  # smallest same-round gain over the default
+    high: float  # largest same-round gain over the default
+    beats_noise: bool
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The decision and its evidence."""
+
+    engine: str
+    metric: str
+    rounds: int
+    baseline: tuple[float, ...]
+    noise: float  # (max - min) / median of the default's repeats; NaN below 2 repeats
+    configs: tuple[ConfirmedConfig, ...]
+    chosen: str | None  # the label to recommend; None: keep your configuration
+    reason: str
+    flink_version: str = ""
+    settings: Mapping[str, fo.FlinkValue] = field(default_factory=dict)  # of the chosen one
+
+    @property
+    def keep(self) -> bool:
+        """True when nothing beat Flink's default beyond the noise."""
+        return self.chosen is None
+
+    def chosen_config(self) -> ConfirmedConfig | None:
+        """The chosen configuration's figures."""
+        return next((c for c in self.configs if c.label == self.chosen), None)
+
+    def headline(self) -> str:
+        """One line: what to do, and the gain with the engine that measured it."""
+        where = engine_name(self.engine)
+        c = self.chosen_config()
+        if c is None:
+            return f"keep your configuration: {self.reason} (measured on {where})"
+        return (
+            f"{c.gain:+.1%} median {self.metric} over Flink's default for {c.label}, measured on "
+            f"{where} ({len(c.values)} interleaved rounds, same-round range {c.low:+.1%} .. "
+            f"{c.high:+.1%}; the default's own spread {self.noise:.1%})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (recommendation.json's ``confirmation``)."""
+        d = asdict(self)
+        d["settings"] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in self.settings.items()
+        }
+        d["keep"] = self.keep
+        d["headline"] = self.headline()
+        out: dict[str, Any] = _finite(d)
+        return out
+
+
+def _finite(x: Any) -> Any:
+    """NaN as null, so the JSON is standard."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _key(settings: Mapping[str, fo.FlinkValue]) -> str:
+    return json.dumps(
+        {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}, sort_keys=True
+    )
+
+
+def select_targets(
+    records: Sequence[TrialRecord], top: int = DEFAULT_TOP, metric: str = THROUGHPUT
+) -> list[ConfirmTarget]:
+    """Flink's default, the ``top`` best distinct search candidates on the search's engine, and
+    the best of the other predefined option sets."""
+    out = [ConfirmTarget(DEFAULT_LABEL, "Flink's default", {fo.PREDEFINED_OPTIONS: "DEFAULT"})]
+    search = sorted(
+        (r for r in records if r.candidate.kind == "search" and r.ok and metric in r.metrics),
+        key=lambda r: -r.metrics[metric],
+    )
+    seen: set[str] = set()
+    for r in search:
+        if len(seen) >= top:
+            break
+        k = _key(r.candidate.settings)
+        if k in seen:
+            continue
+        seen.add(k)
+        out.append(
+            ConfirmTarget(
+                r.candidate.label,
+                f"search trial {r.candidate.trial_number} (rank {len(seen)} in the search)",
+                dict(r.candidate.settings),
+                r.candidate.trial_number,
+            )
+        )
+    predefined = [
+        r
+        for r in records
+        if r.candidate.kind == "baseline"
+        and r.ok
+        and metric in r.metrics
+        and r.candidate.label in BASELINES
+        and r.candidate.label != DEFAULT_LABEL
+    ]
+    if predefined:
+        best = max(predefined, key=lambda r: r.metrics[metric])
+        out.append(
+            ConfirmTarget(
+                best.candidate.label,
+                "the best of Flink's other predefined option sets in the search",
+                {fo.PREDEFINED_OPTIONS: best.candidate.label},
+            )
+        )
+    return out
+
+
+def confirm_candidates(targets: Sequence[ConfirmTarget], rounds: int) -> list[Candidate]:
+    """The measurement order: per round the default first, then the others, rotated."""
+    default, others = targets[0], list(targets[1:])
+    out = []
+    for r in range(rounds):
+        k = r % len(others) if others else 0
+        order = [default, *others[k:], *others[:k]]
+        out += [Candidate(t.label, "remeasure", t.settings, t.trial_number, r) for t in order]
+    return out
+
+
+def run_confirmation(
+    targets: Sequence[ConfirmTarget],
+    rounds: int,
+    measure: Callable[[Candidate], Measurement],
+    sink: Callable[[TrialRecord], None],
+    earlier: Sequence[TrialRecord] = (),
+    should_stop: Callable[[], bool] = lambda: False,
+    now: Callable[[], float] = lambda: 0.0,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[list[TrialRecord], bool]:
+    """Measure every target ``rounds`` times (skipping what ``earlier`` holds); each record goes
+    to ``sink``; ``on_progress(label, done, total)`` before each measurement. Returns the
+    records and whether every measurement ran."""
+    records = list(earlier)
+    done = {(r.candidate.label, r.candidate.repeat) for r in earlier}
+    order = confirm_candidates(targets, rounds)
+    for i, cand in enumerate(order):
+        if (cand.label, cand.repeat) in done:
+            continue
+        if should_stop():
+            return records, False
+        if on_progress is not None:
+            on_progress(cand.label, i, len(order))
+        started = now()
+        m = measure(cand)
+        rec = TrialRecord(
+            len(records),
+            cand,
+            m.status,
+            m.reason,
+            dict(m.metrics),
+            m.wall_s,
+            m.rss_peak_bytes,
+            started,
+        )
+        records.append(rec)
+        sink(rec)
+    return records, True
+
+
+def _source(c: Candidate) -> str:
+    if c.label == DEFAULT_LABEL:
+        return "Flink's default"
+    if c.trial_number is not None:
+        return f"search trial {c.trial_number}"
+    return "one of Flink's predefined option sets"
+
+
+def decide(
+    records: Sequence[TrialRecord],
+    targets: Sequence[ConfirmTarget] | None = None,
+    metric: str = THROUGHPUT,
+    engine: str = CONFIRM_ENGINE,
+    flink_version: str = "",
+) -> Confirmation:
+    """The recommendation from the confirmation's measurements (see the module docstring)."""
+    by: dict[str, dict[int, float]] = {}
+    settings: dict[str, Mapping[str, fo.FlinkValue]] = {}
+    sources = {t.label: t.source for t in targets or ()}
+    sources.update({r.candidate.label: _source(r.candidate) for r in records if targets is None})
+    for r in records:
+        if r.ok and metric in r.metrics and math.isfinite(r.metrics[metric]):
+            by.setdefault(r.candidate.label, {})[r.candidate.repeat] = r.metrics[metric]
+            settings[r.candidate.label] = r.candidate.settings
+    base = by.get(DEFAULT_LABEL, {})
+    rounds = len(base)
+    if not base:
+        return Confirmation(
+            engine,
+            metric,
+            0,
+            (),
+            math.nan,
+            (),
+            None,
+            "Flink's default could not be measured, so no gain can be confirmed",
+            flink_version,
+        )
+    bvals = [base[i] for i in sorted(base)]
+    bmed = statistics.median(bvals)
+    noise = (max(bvals) - min(bvals)) / bmed if len(bvals) >= 2 and bmed > 0 else math.nan
+    configs = []
+    for label, runs in by.items():
+        if label == DEFAULT_LABEL:
+            continue
+        vals = [runs[i] for i in sorted(runs)]
+        pairs = [runs[i] / base[i] - 1 for i in sorted(runs) if i in base and base[i] > 0]
+        med = statistics.median(vals)
+        gain = med / bmed - 1
+        low = min(pairs) if pairs else math.nan
+        high = max(pairs) if pairs else math.nan
+        beats = math.isfinite(noise) and gain > noise and bool(pairs) and low > 0
+        source = sources.get(label, "")
+        configs.append(ConfirmedConfig(label, source, tuple(vals), med, gain, low, high, beats))
+    configs.sort(key=lambda c: -c.median)
+    winners = [c for c in configs if c.beats_noise]
+    if winners:
+        w = winners[0]
+        reason = (
+            f"{w.label} beat Flink's default by {w.gain:+.1%} (median), more than the default's "
+            f"own spread of {noise:.1%}, and in every round"
+        )
+        return Confirmation(
+            engine,
+            metric,
+            rounds,
+            tuple(bvals),
+            noise,
+            tuple(configs),
+            w.label,
+            reason,
+            flink_version,
+            dict(settings[w.label]),
+        )
+    if not math.isfinite(noise):
+        reason = "one round cannot measure the noise (run with --repeats 2 or more)"
+    elif configs:
+        best = configs[0]
+        reason = (
+            f"no candidate beat Flink's default beyond the noise: the best, {best.label}, "
+            f"{best.gain:+.1%} (same-round range {best.low:+.1%} .. {best.high:+.1%}), "
+            f"the default's own spread {noise:.1%}"
+        )
+    else:
+        reason = "no candidate could be measured"
+    return Confirmation(
+        engine, metric, rounds, tuple(bvals), noise, tuple(configs), None, reason, flink_version
+    )
+
+
+def confirmed_recommendation(
+    workload: Workload,
+    searched: Recommendation,
+    confirmation: Confirmation,
+    outcome: StudyOutcome,
+    importances: dict[str, float],
+    engine: str,
+) -> Recommendation:
+    """The recommendation the confirmation chose: a search trial's settings, a predefined
+    option set, or none beyond the workload's memory keys ("keep your configuration"). The gain
+    is the search engine's only when it measured the same settings."""
+    chosen = confirmation.chosen_config()
+    headline = confirmation.headline()
+    if chosen is None:
+        base = recommend(workload, {}, None, outcome.records, importances, engine)
+        return replace(base, gain=None, headline=headline)
+    settings = dict(confirmation.settings)
+    predefined = settings.pop(fo.PREDEFINED_OPTIONS, None)
+    trial = next(
+        (
+            r.candidate.trial_number
+            for r in outcome.records
+            if r.candidate.kind == "search" and r.candidate.label == chosen.label
+        ),
+        None,
+    )
+    rec = recommend(workload, settings, trial, outcome.records, importances, engine)
+    gain = rec.gain if trial is not None and trial == outcome.best_trial_number else None
+    out_settings = dict(rec.settings)
+    comments = dict(rec.comments)
+    if isinstance(predefined, str) and predefined != "DEFAULT":
+        out_settings[fo.PREDEFINED_OPTIONS] = predefined
+        comments[fo.PREDEFINED_OPTIONS] = (
+            f"Flink's predefined option set, chosen by the confirmation on "
+            f"{confirmation.engine}: {chosen.gain:+.1%} over Flink's default"
+        )
+    return replace(rec, settings=out_settings, comments=comments, gain=gain, headline=headline)
+
+
+__all__ = [
+    "CONFIRMATION_CSV",
+    "CONFIRM_ENGINE",
+    "DEFAULT_TOP",
+    "ConfirmTarget",
+    "Confirmation",
+    "ConfirmedConfig",
+    "confirm_candidates",
+    "confirmed_recommendation",
+    "decide",
+    "run_confirmation",
+    "select_targets",
+]

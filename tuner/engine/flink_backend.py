@@ -1,0 +1,392 @@
+"""The flink-backend engine: the stream replayed on Flink's own keyed state backend.
+
+A JVM (``tuner/validate/java/BackendHarness.java``) builds an ``EmbeddedRocksDBStateBackend``
+from the candidate's Flink configuration, as a task would, and applies state calls through
+Flink's state API; there is no job, no MiniCluster and no per-record job overhead. So FRocksDB,
+ListState's merge operator, the TTL compaction filter, the memory controller (shared cache with
+its high-priority pool, write buffer manager), the key layout and the timer queues are Flink's
+own, not modelled. Needs the ``flink`` extra (apache-flink 2.x) and a JDK 17.
+
+This side speaks the harness's command protocol over the JVM's stdin/stdout: each
+:meth:`~FlinkBackendEngine.apply` sends the batch as 56-byte records (the stream format
+``tuner validate`` writes, :mod:`tuner.validate.stream`) and waits for the JVM to finish it.
+Counters keep the rocksdict engine's names: RocksDB's statistics as RocksDB prints them, and
+``state.ops`` / ``state.calls.<op>`` for the state calls. ``cpu_time`` is the JVM's CPU time
+(task thread and RocksDB's background threads), the quantity the cost model prices.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+import psutil
+
+from tuner.engine.base import CheckpointStats, Engine, EngineClosedError
+from tuner.engine.rocksdict_engine import parse_statistics
+from tuner.errors import TunerError
+from tuner.flink import options as fo
+from tuner.flink.rocksdb_config import RocksDBConfig
+from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, PAYLOAD, ColumnOps, StateOpExecutor
+from tuner.trace.ops import Op, OpBatch, StreamHeader
+
+log = logging.getLogger(__name__)
+
+HARNESS_CLASS = "BackendHarness"
+REPLY_PREFIX = b"@@ "
+# Heap for the backend's Java objects; RocksDB's memory is native and bounded by the budget.
+DEFAULT_JVM_ARGS: tuple[str, ...] = ("-Xms256m", "-Xmx512m", "-XX:+UseSerialGC")
+
+
+# HotSpot's JIT compiler threads (their names as /proc shows them, cut to 15 characters).
+_JIT_THREADS: tuple[str, ...] = ("C1 CompilerThre", "C2 CompilerThre", "CompilerThread")
+INSTALL_HINT = "pip install 'tuner[flink]' (apache-flink 2.x) and a JDK 17 (java, javac)"
+
+
+class HarnessError(RuntimeError):
+    """The JVM failed a command, or died."""
+
+
+def available() -> bool:
+    """Whether Flink 2.x and a JDK are installed, so the engine can run."""
+    from tuner.validate.flink import find_flink
+
+    try:
+        flink = find_flink()
+    except TunerError:
+        return False
+    return (
+        flink.version.startswith("2.")
+        and shutil.which("java") is not None
+        and shutil.which("javac") is not None
+    )
+
+
+class FlinkBackendEngine(Engine):
+    """Flink's RocksDB keyed state backend in a JVM, configured by Flink option keys.
+
+    ``settings`` are the candidate's Flink options (typed, as :mod:`tuner.flink.options` holds
+    them, or text); ``managed_bytes`` is the slot's managed memory (the workload's budget). The
+    ``config`` handed to :meth:`open` is ignored: Flink derives its RocksDB options from
+    ``settings`` itself, which is the point of this engine.
+    """
+
+    name = "flink-backend"
+
+    def __init__(
+        self,
+        settings: Mapping[str, fo.FlinkValue] | None = None,
+        *,
+        managed_bytes: int = 256 << 20,
+        incremental: bool = True,
+        jvm_args: tuple[str, ...] = DEFAULT_JVM_ARGS,
+    ) -> None:
+        super().__init__()
+        self.settings = dict(settings or {})
+        self.managed_bytes = managed_bytes
+        self.incremental = incremental
+        self.jvm_args = jvm_args
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ps: psutil.Process | None = None
+        self._work: Path | None = None
+        self.flink_version = ""
+        # Flink's own figures for the last checkpoint: checkpointed_size (what it uploaded,
+        # SST files and the private MANIFEST/OPTIONS files), state_size, sync_s, total_s.
+        self.last_checkpoint: dict[str, Any] = {}
+
+    # -- the JVM ------------------------------------------------------------------------------
+
+    def open(
+        self,
+        config: RocksDBConfig,
+        header: StreamHeader,
+        path: Path,
+        *,
+        timer_cache_size: int = DEFAULT_TIMER_CACHE_SIZE,
+        sample_every: int = 16,
+    ) -> None:
+        """Start the JVM and build the backend in ``path`` (see :meth:`Engine.open`)."""
+        from tuner.validate.flink import compile_java, find_flink, java_command
+        from tuner.validate.job import harness_settings, settings_entries
+        from tuner.validate.stream import state_entries, write_job_spec
+
+        if self._proc is not None:
+            raise RuntimeError(f"{self.name} engine is already open")
+        names = [s.name for s in header.states]
+        if len(set(names)) != len(names):
+            raise ValueError(f"state names must be unique, got {names}")
+        if sample_every < 1:
+            raise ValueError(f"`sample_every >= 1` must hold, but got {sample_every=}")
+        flink = find_flink()
+        if not flink.version.startswith("2."):
+            raise TunerError(f"the flink-backend engine needs Flink 2.x, found {flink.version}")
+        classes = compile_java(flink, HARNESS_CLASS, with_sources=("ReplayJob",))
+        work = Path(path)
+        work.mkdir(parents=True, exist_ok=True)
+        payload = work / "payload.bin"
+        payload.write_bytes(PAYLOAD)  # the replay's value bytes: same compressibility
+        base: dict[str, fo.FlinkValue] = {fo.TIMER_SERVICE_CACHE_SIZE: timer_cache_size}
+        base.update(self.settings)
+        text = {k: v for k, v in base.items() if isinstance(v, str)}
+        typed = {k: v for k, v in base.items() if not isinstance(v, str)}
+        entries: dict[str, str | int | bool] = {
+            **state_entries(header),
+            "payload.file": str(payload.resolve()),
+            "work.dir": str(work.resolve()),
+            "managed.bytes": self.managed_bytes,
+            "sample.every": sample_every,
+        }
+        entries.update({f"base.{k}": v for k, v in settings_entries(typed).items()})
+        entries.update({f"base.{k}": v for k, v in text.items()})
+        harness = harness_settings(work, self.managed_bytes, self.incremental)
+        entries.update({f"conf.{k}": v for k, v in harness.items()})
+        spec = work / "harness.properties"
+        write_job_spec(spec, entries)
+        cmd = java_command(flink, classes, HARNESS_CLASS, [str(spec)], work, self.jvm_args)
+        self._stderr = open(work / "java.err", "wb")  # noqa: SIM115 - lives as long as the JVM
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=work
+        )
+        self._ps = psutil.Process(self._proc.pid)
+        self._work = work
+        try:
+            ready = self._reply()
+        except HarnessError:
+            self._kill()
+            raise
+        self.flink_version = str(ready.get("flink_version", ""))
+        self._header = header
+        self._config = config
+        self._calls_seen = np.zeros((len(header.states), len(Op)), dtype=np.int64)
+
+    def _io(self) -> tuple[IO[bytes], IO[bytes]]:
+        if self._proc is None or self._proc.stdin is None or self._proc.stdout is None:
+            raise EngineClosedError(f"{self.name} engine is not open")
+        return self._proc.stdin, self._proc.stdout
+
+    def _reply(self) -> dict[str, Any]:
+        _, out = self._io()
+        while True:
+            line = out.readline()
+            if not line:
+                raise HarnessError(f"the Flink harness JVM exited: {self._stderr_tail()}")
+            if line.startswith(REPLY_PREFIX):
+                msg: dict[str, Any] = json.loads(line[len(REPLY_PREFIX) :])
+                if "error" in msg:
+                    raise HarnessError(str(msg["error"]))
+                return msg
+            log.debug("harness: %s", line.rstrip())
+
+    def _stderr_tail(self) -> str:
+        if self._work is None:
+            return ""
+        try:
+            text = (self._work / "java.err").read_text(errors="replace").strip()
+        except OSError:
+            return ""
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        return " | ".join(lines[-3:]) if lines else "no output"
+
+    def _command(self, cmd: str, body: bytes = b"") -> dict[str, Any]:
+        stdin, _ = self._io()
+        try:
+            stdin.write(cmd.encode() + b"\n" + body)
+            stdin.flush()
+        except BrokenPipeError as exc:
+            raise HarnessError(f"the Flink harness JVM exited: {self._stderr_tail()}") from exc
+        return self._reply()
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+        self._ps = None
+        if getattr(self, "_stderr", None) is not None:
+            self._stderr.close()
+
+    # -- the contract -------------------------------------------------------------------------
+
+    @property
+    def executor(self) -> StateOpExecutor:
+        """This engine has no Python executor: Flink's backend carries out the calls."""
+        self._io()
+        raise NotImplementedError("the flink-backend engine runs state calls in Flink's backend")
+
+    @property
+    def header(self) -> StreamHeader:
+        """The stream header the engine was opened with."""
+        self._io()
+        assert self._header is not None
+        return self._header
+
+    def apply(self, batch: OpBatch) -> None:
+        """Carry out every state call of ``batch``, in order, in Flink's backend."""
+        from tuner.validate.stream import encode_records
+
+        self._io()
+        if batch.states != self.header.names:
+            raise ValueError(f"batch names states {batch.states}, header names {self.header.names}")
+        self._check_calls(batch)
+        if len(batch):
+            self._command(f"A {len(batch)}", encode_records(batch, 1))
+
+    def _check_calls(self, batch: OpBatch) -> None:
+        # The same refusal as the executor's, before anything reaches the JVM.
+        from tuner.flink.state_ops import ROCKSDB_CALLS
+
+        for s, info in enumerate(self.header.states):
+            ops = np.unique(batch.op[batch.state == s])
+            for o in ops:
+                if (info.kind, Op(int(o))) not in ROCKSDB_CALLS:
+                    raise ValueError(
+                        f"state {info.name!r} ({info.kind}) has no call {Op(int(o)).name}"
+                    )
+
+    def flush(self) -> None:
+        """Flush memtables of every column family, waiting for the flush."""
+        self._command("F")
+
+    def _flush_storage(self) -> None:
+        self._command("F")
+
+    def flush_and_checkpoint(self, dest: Path) -> CheckpointStats:
+        """Flink's own snapshot (incremental or full per the settings) into ``dest``."""
+        self._io()
+        dest = Path(dest)
+        if dest.exists():
+            raise FileExistsError(f"checkpoint directory {dest} already exists")
+        t0 = time.perf_counter()
+        res = self._command(f"C {dest.resolve()}")
+        self.last_checkpoint = res
+        return CheckpointStats(
+            time.perf_counter() - t0, int(res["new_sst_bytes"]), int(res["total_sst_bytes"])
+        )
+
+    def _checkpoint(self, dest: Path) -> tuple[int, int]:
+        res = self._command(f"C {Path(dest).resolve()}")
+        return int(res["new_sst_bytes"]), int(res["total_sst_bytes"])
+
+    def _stats(self) -> dict[str, Any]:
+        return self._command("S")
+
+    def _storage_counters(self) -> dict[str, float]:
+        tickers, hists = parse_statistics(str(self._stats()["statistics"]))
+        out = dict(tickers)
+        for name, h in hists.items():
+            out[f"{name}.count"] = h["count"]
+            out[f"{name}.sum"] = h["sum"]
+        return out
+
+    def snapshot_counters(self) -> dict[str, float]:
+        """RocksDB's statistics plus ``state.ops`` and ``state.calls.<op>``."""
+        res = self._stats()
+        tickers, hists = parse_statistics(str(res["statistics"]))
+        out: dict[str, float] = dict(tickers)
+        for name, h in hists.items():
+            out[f"{name}.count"] = h["count"]
+            out[f"{name}.sum"] = h["sum"]
+        counts = np.asarray(res["counts"], dtype=np.int64)
+        out["state.ops"] = float(res["ops"])
+        for o in Op:
+            out[f"state.calls.{o.name.lower()}"] = float(counts[:, int(o)].sum())
+        out["state.timer_fires"] = float(res["timer_fires"])
+        return out
+
+    def take_latencies(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Sampled read and write state-call latencies (ns, timed in the JVM) since the last
+        take."""
+        res = self._command("L")
+        return (
+            np.asarray(res["read_ns"], dtype=np.int64),
+            np.asarray(res["write_ns"], dtype=np.int64),
+        )
+
+    def cpu_time(self) -> float:
+        """CPU seconds of the JVM so far: every thread (the state calls, RocksDB's flushes and
+        compactions, garbage collection) except the JIT compilers, whose work is a warm-up cost
+        a long-running TaskManager has paid long before (on a short replay it is a large share
+        of the CPU). Falls back to the whole process where /proc is not readable."""
+        if self._ps is None:
+            raise EngineClosedError(f"{self.name} engine is not open")
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        try:
+            for task in Path(f"/proc/{self._ps.pid}/task").iterdir():
+                try:
+                    comm = (task / "comm").read_text().strip()
+                    stat = (task / "stat").read_text()
+                except OSError:
+                    continue  # the thread ended
+                if comm.startswith(_JIT_THREADS):
+                    continue
+                fields = stat[stat.rindex(")") + 2 :].split()
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except OSError:
+            t = self._ps.cpu_times()
+            return float(t.user + t.system)
+        return total
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the JVM (heap, FRocksDB's native memory)."""
+        if self._ps is None:
+            raise EngineClosedError(f"{self.name} engine is not open")
+        return int(self._ps.memory_info().rss)
+
+    def memory(self) -> dict[str, int]:
+        """See :meth:`Engine.memory`; ``rss_bytes`` is the JVM's."""
+        props = self._stats()["properties"]
+        assert self._ps is not None
+        return {
+            "block_cache_usage": int(props["block_cache_usage"]),
+            "block_cache_pinned_usage": int(props["block_cache_pinned_usage"]),
+            "memtables_bytes": int(props["memtables_bytes"]),
+            "table_readers_bytes": int(props["table_readers_bytes"]),
+            "rss_bytes": int(self._ps.memory_info().rss),
+        }
+
+    def storage(self) -> dict[str, int]:
+        """See :meth:`Engine.storage`."""
+        props = self._stats()["properties"]
+        return {
+            k: int(props[k])
+            for k in (
+                "total_sst_bytes",
+                "live_data_bytes",
+                "compaction_pending",
+                "running_compactions",
+                "running_flushes",
+            )
+        }
+
+    def _open_columns(
+        self, config: RocksDBConfig, header: StreamHeader, path: Path
+    ) -> dict[str, ColumnOps]:
+        raise NotImplementedError("the flink-backend engine opens Flink's backend in a JVM")
+
+    def _close_storage(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Dispose of the backend and stop the JVM (idempotent)."""
+        if self._proc is None:
+            return
+        try:
+            if self._proc.poll() is None:
+                self._command("Q")
+                self._proc.wait(timeout=30)
+        except (HarnessError, subprocess.TimeoutExpired, OSError, EngineClosedError) as exc:
+            log.warning("flink-backend harness did not stop cleanly: %s", exc)
+        finally:
+            self._kill()
+            self._header = None
