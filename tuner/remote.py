@@ -25,6 +25,7 @@ import optuna
 from tuner.costmodel import disk_from
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.rundir import RunDir
+from tuner.scale import ScaleSpec
 from tuner.search.shared import (
     SharedSearch,
     SharedStudyLoop,
@@ -34,8 +35,8 @@ from tuner.search.shared import (
 from tuner.search.storage import Retry, Scrubber, open_storage, public_url, scrub_logs
 from tuner.search.study import Measure, StudyConfig, create_study
 from tuner.trace.digest import stream_sha256
-from tuner.trace.generator import generate, stream_header
-from tuner.trace.parquet import read_trace, write_trace
+from tuner.trace.parquet import read_trace
+from tuner.trace.source import trace_file
 from tuner.workload import Workload, dump_workload, loads_workload
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ def open_coordinator(
             disk=settings.disk,
             trial_timeout_s=settings.timeout_s,
             heartbeat_s=settings.heartbeat_s,
+            scale_factor=settings.scale.factor,
+            disk_budget=settings.scale.disk_budget,
         )
 
         # run.json names the study before it exists: a run killed right after creating it
@@ -228,13 +231,7 @@ def run_worker(
     root = Path(tempfile.mkdtemp(prefix="tuner-worker-")) if work_dir is None else work_dir
     root.mkdir(parents=True, exist_ok=True)
     try:
-        trace_path = root / "trace.parquet"
-        write_trace(
-            trace_path,
-            stream_header(workload),
-            generate(workload, "preload"),
-            generate(workload, "measure"),
-        )
+        trace_path = trace_file(workload, root / "trace.parquet")
         trace = read_trace(trace_path)
         digest = stream_sha256(trace)
         if digest != spec.stream_sha256:
@@ -245,13 +242,17 @@ def run_worker(
             )
         if on_start is not None:
             on_start(spec)
-        settings = RunSettings(engine=spec.engine, timeout_s=spec.trial_timeout_s)
+        settings = RunSettings(
+            engine=spec.engine,
+            timeout_s=spec.trial_timeout_s,
+            scale=ScaleSpec(spec.scale_factor, spec.disk_budget),
+        )
         rd = RunDir(root)
         disk = disk_from(spec.disk) if spec.disk else workload.disk
         measure = (
             _flink_measure(workload, rd, trace_path, settings)
             if spec.engine == "flink"
-            else _measure_candidate(workload, rd, trace_path, settings, disk)
+            else _measure_candidate(workload, rd, trace_path, settings, disk, spec.engine)
         )
         # Each worker samples with its own seed: with one seed, every worker's random
         # start-up trials would propose the same settings.

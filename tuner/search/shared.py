@@ -25,7 +25,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from typing import Any, Literal, cast
 
 import optuna
@@ -76,6 +76,9 @@ class StudySpec:
     disk: str | None  # a cost-model preset; None: the workload's own disk
     trial_timeout_s: float
     heartbeat_s: int
+    # A scaled model (tuner.scale): workers scale option values as the coordinator does.
+    scale_factor: float = 1.0
+    disk_budget: int | None = None
 
     def to_attrs(self) -> dict[str, Any]:
         """The study's user attributes, ``format`` last: they are written one by one, and a
@@ -94,10 +97,11 @@ class StudySpec:
                 where="--study",
             )
         fields = StudySpec.__dataclass_fields__
-        missing = [k for k in fields if k not in attrs]
+        required = [k for k, f in fields.items() if f.default is MISSING]
+        missing = [k for k in required if k not in attrs]
         if missing:
             raise TunerError(f"study {name!r} lacks {missing}", where="--study")
-        return StudySpec(**{k: attrs[k] for k in fields})
+        return StudySpec(**{k: attrs[k] for k in fields if k in attrs})
 
 
 def worker_id() -> str:
