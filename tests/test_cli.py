@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from tuner.cli import cli
-from tuner.errors import TunerError
+from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,13 +221,34 @@ def test_resume_keeps_how_the_run_was_measured(tmp_path: Path) -> None:
 
 
 def test_a_run_in_which_every_measurement_fails_exits_1(tmp_path: Path) -> None:
-    """A runtime failure, not an input mistake: exit 1, one line, the run marked failed."""
-    out = tmp_path / "run"
-    r = CliRunner().invoke(cli, _tiny(out, "--trial-timeout", "1"))
+    """A runtime failure, not an input mistake: the library raises TunerRuntimeError and marks
+    the run failed (every trial stopped by a 1-byte memory watchdog, deterministically)."""
+    from tuner.runner import RunSettings, run_study, start_run
+    from tuner.workload import load_workload
+
+    w = load_workload(TINY)
+    rd = start_run(w, tmp_path / "run", tmp_path)
+    settings = RunSettings(trials=1, repeats=1, confirm=False, rss_margin=1 - w.memory.budget)
+    with pytest.raises(TunerRuntimeError, match=r"every one of \d+ measurements failed"):
+        run_study(w, rd, settings)
+    assert json.loads((rd.path / "run.json").read_text())["status"] == "failed"
+
+
+def test_a_runtime_failure_exits_1_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tuner.runner
+
+    def broken(*_: object, **__: object) -> None:
+        raise TunerRuntimeError("the Flink job failed (exit 1): boom")
+
+    monkeypatch.setattr(tuner.runner, "run_study", broken)
+    r = CliRunner().invoke(cli, _tiny(tmp_path / "run"))
     assert r.exit_code == 1, r.output
-    failed = [line for line in r.output.splitlines() if line.startswith("tuner: failed:")]
-    assert len(failed) == 1 and "every one of" in failed[0] and "timeout" in failed[0]
-    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    assert [ln for ln in r.output.splitlines() if ln.startswith("tuner: ")] == [
+        "tuner: failed: the Flink job failed (exit 1): boom"
+    ]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
 
 
 @pytest.mark.parametrize(("errno_", "code"), [(28, 1), (2, 2)])  # ENOSPC: runtime; ENOENT: input
