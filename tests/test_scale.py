@@ -319,7 +319,10 @@ def test_render_keeps_misses_and_scores_the_transfer() -> None:
     ]
     table = render(rows)
     assert "| c | 50 (3) | failed |" in table
-    assert "| 1/10 | -1.00 | b | 90.0% |" in table
+    assert "| 1/10 | 2 | -1.00 | b | 90.0% |" in table
+    partial = render([*rows[:2], rows[4]])  # b's pick at 1/10, a and b at full only
+    assert "| c | - |" not in partial
+    assert "| 1/10 | 1 | +nan | b | 90.0% |" in partial
     assert Config("x", {}).label == "x"
 
 

@@ -128,7 +128,10 @@ def test_examples_load_and_say_what_they_model(path: Path) -> None:
     assert w.name == path.stem
     assert w.description
     assert w.states
-    # Modest enough to replay in well under a minute.
+    # Modest enough to replay in well under a minute: production-size examples as their model.
+    from tuner.scale import model_workload, read_scale
+
+    w = model_workload(w, read_scale(path))
     assert w.replay.records <= 200_000
     preload = sum(
         s.keys * s.entries_per_key * s.elements_per_key * w.replay.preload_fraction

@@ -16,7 +16,7 @@ import csv
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,7 +138,12 @@ def run(
 
 
 def render(rows: Sequence[dict[str, str]]) -> str:
-    """The markdown table: throughput and rank per scale, then Spearman and the transfer."""
+    """The markdown table: throughput and rank per scale, then Spearman and the transfer.
+
+    A configuration not measured at a scale shows "-", a failed measurement "failed"; Spearman
+    is over the configurations measured at both scales, and the scaled pick is the scaled
+    ranking's winner among all it measured.
+    """
     scales = sorted({float(r["scale"]) for r in rows}, reverse=True)
     configs = list(dict.fromkeys(r["config"] for r in rows))
     val = {(float(r["scale"]), r["config"]): float(r["ops_per_s"]) for r in rows}
@@ -147,42 +152,39 @@ def render(rows: Sequence[dict[str, str]]) -> str:
         "| configuration | " + " | ".join(f"{_label(s)} ops/s (rank)" for s in scales) + " |",
         "|---|" + "---:|" * len(scales),
     ]
-    ranks = {}
+    ranks: dict[float, dict[str, float]] = {}
     for s in scales:
-        vs = [val.get((s, c), math.nan) for c in configs]
-        ok = [v for v in vs if not math.isnan(v)]
-        it: Iterator[float] = iter([float(x) for x in _ranks(ok)] if ok else [])
-        ranks[s] = {
-            c: (next(it) if not math.isnan(v) else math.nan)
-            for c, v in zip(configs, vs, strict=True)
-        }
+        measured = [c for c in configs if not math.isnan(val.get((s, c), math.nan))]
+        ranks[s] = dict(
+            zip(measured, (float(x) for x in _ranks([val[(s, c)] for c in measured])), strict=True)
+        )
     for c in configs:
         cells = []
         for s in scales:
-            v = val.get((s, c), math.nan)
-            cells.append("failed" if math.isnan(v) else f"{v:,.0f} ({ranks[s][c]:g})")
+            if (s, c) not in val:
+                cells.append("-")
+            elif c not in ranks[s]:
+                cells.append("failed")
+            else:
+                cells.append(f"{val[(s, c)]:,.0f} ({ranks[s][c]:g})")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines.append("")
-    best_full = max(
-        (val[(full, c)] for c in configs if not math.isnan(val.get((full, c), math.nan))),
-        default=math.nan,
-    )
+    best_full = max((val[(full, c)] for c in ranks[full]), default=math.nan)
     lines.append(
-        f"| scale | Spearman vs {_label(full)} (goal ≥ 0.9) | scaled pick | its {_label(full)} "
-        "throughput vs the best (goal ≥ 95 %) |"
+        f"| scale | configurations in both | Spearman vs {_label(full)} (goal ≥ 0.9) | scaled pick "
+        f"| its {_label(full)} throughput vs the best {_label(full)} (goal ≥ 95 %) |"
     )
-    lines.append("|---|---:|---|---:|")
+    lines.append("|---|---:|---:|---|---:|")
     for s in scales[1:]:
-        both = [
-            c
-            for c in configs
-            if not math.isnan(val.get((s, c), math.nan))
-            and not math.isnan(val.get((full, c), math.nan))
-        ]
+        both = [c for c in configs if c in ranks[s] and c in ranks[full]]
         rho = spearman([val[(s, c)] for c in both], [val[(full, c)] for c in both])
-        pick = max(both, key=lambda c: val[(s, c)]) if both else "-"
-        share = val[(full, pick)] / best_full if both else math.nan
-        lines.append(f"| {_label(s)} | {rho:+.2f} | {pick} | {share:.1%} |")
+        pick = max(ranks[s], key=lambda c: val[(s, c)]) if ranks[s] else "-"
+        share = (
+            f"{val[(full, pick)] / best_full:.1%}"
+            if pick in ranks[full]
+            else f"not measured at {_label(full)}"
+        )
+        lines.append(f"| {_label(s)} | {len(both)} | {rho:+.2f} | {pick} | {share} |")
     return "\n".join(lines)
 
 
