@@ -3,6 +3,7 @@
     python tools/recorder_figures.py overhead [--pairs 7] [--records 60000]
     python tools/recorder_figures.py import-speed [--events 5000000] [--repeats 3]
     python tools/recorder_figures.py fit-agreement [--records 40000]
+    python tools/recorder_figures.py fit-cost [--records 40000] [--alone-records 8000]
 
 Run wall-clock measurements alone on the machine (here: under ``flock -x /work/heavy.lock``).
 
@@ -16,6 +17,8 @@ import-speed   a synthetic recording of 4 subtask files (the recorder's format, 
                per CPU second of the importing process).
 fit-agreement  records the demo job, imports and fits it, then replays Flink's predefined option
                sets on the recording and on the fitted workload: both rankings and the Spearman.
+fit-cost       CPU seconds of one DEFAULT replay of the recording and of the fitted workload,
+               and of each fitted state replayed alone.
 """
 
 from __future__ import annotations
@@ -129,6 +132,52 @@ def fit_agreement(records: int) -> None:
         print(rank_agreement(trace, load_workload(out.path)).render())
 
 
+def fit_cost(records: int, alone_records: int) -> None:
+    """CPU of one DEFAULT replay of the recording vs the fitted workload, and of each fitted
+    state replayed alone (where a fitted stream's cost comes from)."""
+    import dataclasses
+
+    import yaml
+
+    from tuner.search.measure import measure_settings
+    from tuner.trace.fit import fit_to_file
+    from tuner.trace.generator import generate, stream_header
+    from tuner.trace.parquet import write_trace
+    from tuner.workload import load_workload, parse_workload
+
+    memory = {"mode": "managed", "managed_per_slot": "64 mb"}
+    with tempfile.TemporaryDirectory(prefix="tuner-fitcost-") as tmp:
+        work = Path(tmp)
+        run_demo(work / "demo", records=records, keys=2000)
+        trace = work / "trace.parquet"
+        import_recording(work / "demo" / "rec", trace)
+        fitted = load_workload(fit_to_file(trace, work / "fitted.yaml", memory=memory).path)
+
+        def cpu(w: object, path: Path) -> tuple[int, float]:
+            m = measure_settings(w, str(path), {}, tempfile.mkdtemp(dir=tmp))  # type: ignore[arg-type]
+            return int(m["ops"]), m["cpu_s"]
+
+        def generated(w: object, name: str) -> Path:
+            path = work / f"{name}.parquet"
+            write_trace(path, stream_header(w), generate(w, "preload"), generate(w, "measure"))  # type: ignore[arg-type]
+            return path
+
+        on_trace = dataclasses.replace(fitted, states=(), trace=str(trace))
+        calls, secs = cpu(on_trace, trace)
+        print(f"recording: {calls} calls, {secs:.2f} CPU s", flush=True)
+        calls, secs = cpu(fitted, generated(fitted, "fitted"))
+        print(f"fitted:    {calls} calls, {secs:.2f} CPU s", flush=True)
+        data = yaml.safe_load((work / "fitted.yaml").read_text())
+        data["replay"]["records"] = alone_records
+        for state in data["states"]:
+            one = parse_workload({**data, "states": [state]}, str(work / "one.yaml"))
+            calls, secs = cpu(one, generated(one, "one"))
+            print(
+                f"fitted {state['name']} alone ({alone_records} records): {calls} calls, "
+                f"{secs:.2f} CPU s"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -141,13 +190,18 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p = sub.add_parser("fit-agreement")
     p.add_argument("--records", type=int, default=40_000)
+    p = sub.add_parser("fit-cost")
+    p.add_argument("--records", type=int, default=40_000)
+    p.add_argument("--alone-records", type=int, default=8_000)
     args = parser.parse_args()
     if args.cmd == "overhead":
         overhead(args.pairs, args.records, args.flink_version)
     elif args.cmd == "import-speed":
         import_speed(args.events, args.repeats)
-    else:
+    elif args.cmd == "fit-agreement":
         fit_agreement(args.records)
+    else:
+        fit_cost(args.records, args.alone_records)
 
 
 if __name__ == "__main__":
