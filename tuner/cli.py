@@ -225,6 +225,25 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="Where default run directories are created.",
 )
+@click.option(
+    "--baseline",
+    "baseline",
+    metavar="CONFIG",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Your current config.yaml, flink-conf.yaml or FlinkDeployment: checked as check-config "
+    "checks it, measured next to Flink's option sets as `current`, and the reference of the "
+    "headline gain and of the minimal recommendation. A resumed run keeps its own.",
+)
+@click.option(
+    "--minimal-repeats",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Repeats per reverted key for the minimal recommendation (each changed key reverted "
+    "to the baseline, one at a time and greedily, at most 80 measurements); 0 skips it and "
+    "recommends the search winner.",
+)
 def run(
     target: Path,
     trials: int,
@@ -238,6 +257,8 @@ def run(
     engine: str | None,
     trial_timeout: float,
     results_dir: Path,
+    baseline: Path | None,
+    minimal_repeats: int,
 ) -> None:
     """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run
     directory).
@@ -248,11 +269,12 @@ def run(
     trials.csv, study.db, workload.yaml and report.md with plots into the run directory.
     Ctrl-C stops after the current trial; `tuner run --resume DIR` continues.
     """
+    from tuner.flink.baseline import read_user_config
     from tuner.runner import RunSettings, resume_run, run_study, start_run
     from tuner.workload import load_workload
 
     ctx = click.get_current_context()
-    given = {
+    given: dict[str, Any] = {
         name: value
         for name, value in (
             ("trials", trials),
@@ -267,8 +289,14 @@ def run(
         if ctx.get_parameter_source("trial_timeout" if name == "timeout_s" else name)
         == click.core.ParameterSource.COMMANDLINE
     }
+    if ctx.get_parameter_source("minimal_repeats") == click.core.ParameterSource.COMMANDLINE:
+        given.update(minimal=minimal_repeats > 0, minimal_repeats=max(1, minimal_repeats))
     if resume:
         run_path = out if out is not None and (out / "run.json").exists() else target
+        if baseline is not None:
+            earlier = resume_run(run_path).workload
+            again = read_user_config(baseline, earlier.flink_version)
+            given.update(baseline=dict(again.settings), baseline_source=str(baseline))
         resumed = resume_run(run_path, given)
         workload, rd, settings = resumed.workload, resumed.run_dir, resumed.settings
         click.echo(f"resuming {rd.path}", err=True)
@@ -280,6 +308,10 @@ def run(
             click.echo(f"  changed on the command line: {changed}", err=True)
     else:
         workload = load_workload(target)
+        user = read_user_config(baseline, workload.flink_version) if baseline else None
+        if user is not None:
+            for key, why in user.ignored.items():
+                click.echo(f"baseline: {key} not applied ({why})", err=True)
         rd = start_run(workload, out, results_dir)
         click.echo(f"run directory: {rd.path}", err=True)
         settings = RunSettings(
@@ -291,6 +323,10 @@ def run(
             jobs=jobs,
             engine=engine or "rocksdict",
             timeout_s=trial_timeout,
+            baseline=dict(user.settings) if user is not None else None,
+            baseline_source=str(baseline) if baseline is not None else None,
+            minimal=minimal_repeats > 0,
+            minimal_repeats=max(1, minimal_repeats),
         )
     progress = ProgressLine()
     started = time.monotonic()

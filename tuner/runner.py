@@ -24,12 +24,17 @@ from tuner import config_files
 from tuner.costmodel import PRESETS, Disk, disk_from, score
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.fileio import atomic_write_text
-from tuner.recommend import Recommendation, recommend
+from tuner.flink.baseline import settings_from_json
+from tuner.flink.options import FlinkValue
+from tuner.recommend import Recommendation, measure_gain, recommend
 from tuner.report import render_report
 from tuner.rundir import RunDir, RunStatus, claim_run_dir, new_run_dir
+from tuner.search.ablation import Ablation, Minimizer
 from tuner.search.importance import param_importances
 from tuner.search.measure import measure_isolated
 from tuner.search.study import (
+    CURRENT_LABEL,
+    DEFAULT_LABEL,
     Candidate,
     StudyConfig,
     StudyLoop,
@@ -79,6 +84,15 @@ class RunSettings:
     repeats: int = 3
     timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
     rss_margin: int = DEFAULT_RSS_MARGIN
+    # The user's configuration (tuner run --baseline), as read and checked once; a resumed run
+    # keeps these values even if the file changed since.
+    baseline: Mapping[str, FlinkValue] | None = None
+    baseline_source: str | None = None
+    # The minimal recommendation (tuner.search.ablation): repeats per reverted key, and a bound
+    # on its measurements.
+    minimal: bool = True
+    minimal_repeats: int = 2
+    minimal_max_measurements: int = 80
 
 
 @dataclass(frozen=True)
@@ -203,6 +217,18 @@ def run_study(
         objective="pareto" if objective == "pareto" else "throughput",
         repeats=settings.repeats,
         jobs=settings.jobs,
+        current=dict(settings.baseline) if settings.baseline is not None else None,
+    )
+    refine = (
+        Minimizer(
+            workload,
+            settings.baseline,
+            repeats=settings.minimal_repeats,
+            max_measurements=settings.minimal_max_measurements,
+            reference=CURRENT_LABEL if settings.baseline is not None else DEFAULT_LABEL,
+        )
+        if settings.minimal
+        else None
     )
     disk = disk_from(settings.disk) if settings.disk else workload.disk
     rd.set_status(
@@ -238,6 +264,7 @@ def run_study(
         on_progress=on_progress,
         should_stop=should_stop,
         column_families=len(column_families),
+        refine=refine,
     )
     try:
         outcome = loop.run()
@@ -251,7 +278,7 @@ def run_study(
             f"{measured[0].reason.splitlines()[0] if measured[0].reason else 'no reason given'} "
             f"(trials.csv in {rd.path} has them all)"
         )
-    rec = finish(workload, rd, study, outcome, column_families)
+    rec = finish(workload, rd, study, outcome, column_families, settings)
     status: RunStatus = "incomplete" if outcome.interrupted else "complete"
     rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"))
     render_report(rd.path)
@@ -270,17 +297,34 @@ def finish(
     study: optuna.Study,
     outcome: StudyOutcome,
     column_families: list[str],
+    settings: RunSettings | None = None,
 ) -> Recommendation | None:
-    """Write recommendation.json and the Flink config files for the best trial so far."""
+    """Write recommendation.json and the Flink config files for the best trial so far: the
+    minimal recommendation when one was made, with the full search winner beside it."""
     if outcome.best_settings is None:
         return None
+    ablation = outcome.refinement if isinstance(outcome.refinement, Ablation) else None
+    importances = param_importances(study) or {}
+    minimal = contributions = None
+    if ablation is not None:
+        minimal = {k: ablation.settings[k] for k in ablation.kept}
+        effects = {e.key: e for e in ablation.effects}
+        contributions = {
+            k: f"reverting it cost {effects[k].cost:+.1%} "
+            f"({effects[k].low:+.1%} .. {effects[k].high:+.1%}, {effects[k].n} repeats)"
+            for k in ablation.kept
+        }
     rec = recommend(
         workload,
         outcome.best_settings,
         outcome.best_trial_number,
         outcome.records,
-        param_importances(study) or {},
+        importances,
+        minimal=minimal,
+        contributions=contributions,
     )
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in outcome.best_settings.items()}
+    default_gain = measure_gain(outcome.records, reference=DEFAULT_LABEL)
     payload: dict[str, Any] = {
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in rec.settings.items()},
         "comments": dict(rec.comments),
@@ -289,6 +333,21 @@ def finish(
         "gain": asdict(rec.gain) if rec.gain is not None else None,
         "pareto_trial_numbers": outcome.pareto_trial_numbers,
         "interrupted": outcome.interrupted,
+        # The full search winner stays available beside the minimal recommendation.
+        "search_winner": {"trial_number": outcome.best_trial_number, "settings": plain},
+        "minimal": ablation.to_json() if ablation is not None else None,
+        "importances": importances,
+        "gain_vs_default": asdict(default_gain) if default_gain is not None else None,
+        "baseline": (
+            {
+                "source": settings.baseline_source,
+                "settings": {
+                    k: list(v) if isinstance(v, tuple) else v for k, v in settings.baseline.items()
+                },
+            }
+            if settings is not None and settings.baseline is not None
+            else None
+        ),
     }
     atomic_write_text(rd.path / "recommendation.json", json.dumps(payload, indent=2) + "\n")
     config_files.write_config_files(rd.path, rec, workload, column_families)
@@ -330,6 +389,8 @@ def resume_run(path: Path, overrides: Mapping[str, Any] | None = None) -> Resume
     if unknown:
         raise TunerError(f"unknown run settings {unknown}; expected some of {sorted(fields)}")
     given = dict(overrides or {})
+    if isinstance(saved.get("baseline"), Mapping):
+        saved["baseline"] = settings_from_json(saved["baseline"])
     settings = RunSettings(**{**saved, **given})
     changed = tuple(k for k in given if saved.get(k, getattr(RunSettings(), k)) != given[k])
     kept = tuple(k for k in saved if k not in given)

@@ -18,6 +18,7 @@ from tuner.fileio import atomic_write_text
 from tuner.flink.options import FlinkValue
 from tuner.recommend import Gain, show_value
 from tuner.report import data, plots
+from tuner.report import minimal as minimal_report
 from tuner.results import Run, load_run
 from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT
 
@@ -183,20 +184,21 @@ def _headline(run: Run, gain: Gain | None) -> list[str]:
         if not gain.significant:
             lines.append(
                 "The re-measurements do not agree on whether the recommendation is faster than "
-                "Flink's default: on this machine and workload the difference is within the "
-                "noise, so there is no gain to claim."
+                f"{gain.reference_name}: on this machine and workload the difference is within "
+                "the noise, so there is no gain to claim."
             )
         elif gain.median_gain < 0:
             lines.append(
-                "The recommendation was **slower** than Flink's default in every re-measured "
-                "pair: keep Flink's default."
+                f"The recommendation was **slower** than {gain.reference_name} in every "
+                f"re-measured pair: keep {gain.reference_name}."
             )
         else:
             lines.append(
                 f"Median {format_ops(gain.recommended_median)} ops/s recommended vs "
-                f"{format_ops(gain.default_median)} ops/s with Flink's default, measured back to "
-                "back in pairs."
+                f"{format_ops(gain.default_median)} ops/s with {gain.reference_name}, measured "
+                "back to back in pairs."
             )
+        lines += minimal_report.headline_extra(run.recommendation())
         return lines
     best = run.best_search()
     default = [
@@ -369,6 +371,7 @@ def render_markdown(
         _measurement_section(run),
         _headline(run, run.gain()),
         _recommendation_section(run, recommendation),
+        minimal_report.section(recommendation),
         _configurations_section(run),
         _plots_section(run, plot_files),
         _failures_section(run),

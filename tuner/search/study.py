@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -27,7 +27,7 @@ from tuner.workload import Workload, column_family_count
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["baseline", "search", "remeasure"]
+Kind = Literal["baseline", "search", "remeasure", "ablation"]
 Objective = Literal["throughput", "pareto"]
 
 BASELINES: tuple[str, ...] = (
@@ -37,6 +37,7 @@ BASELINES: tuple[str, ...] = (
     "FLASH_SSD_OPTIMIZED",
 )
 DEFAULT_LABEL = "DEFAULT"
+CURRENT_LABEL = "current"  # the user's own configuration (tuner run --baseline)
 RECOMMENDED_LABEL = "recommended"
 THROUGHPUT = "ops_per_s"
 READ_P99 = "read_p99_us"
@@ -74,6 +75,26 @@ class TrialRecord:
 
 Measure = Callable[[Candidate], Measurement]
 Sink = Callable[[TrialRecord], None]
+RunBatch = Callable[[Sequence[Candidate]], list[TrialRecord]]
+
+
+class Refine(Protocol):
+    """A step between the search and the re-measurement that may change what is recommended
+    (the minimal recommendation, tuner.search.ablation). It measures through ``run_batch``
+    (records land in trials.csv), finds earlier records in ``records`` on resume, and returns
+    the settings to recommend with what it found; None when it was asked to stop."""
+
+    def __call__(
+        self,
+        best: Mapping[str, fo.FlinkValue],
+        records: Sequence[TrialRecord],
+        run_batch: RunBatch,
+        should_stop: Callable[[], bool],
+    ) -> tuple[dict[str, fo.FlinkValue], object] | None: ...
+
+    def planned(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
+        """Measurements it will make at most (for the progress total)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,9 @@ class StudyConfig:
     baselines: Sequence[str] = BASELINES
     max_skips_per_trial: int = 50
     jobs: int = 1  # measurements at once; >1 shares the CPUs (see README: parallel trials)
+    # The user's configuration, measured beside Flink's option sets and re-measured as the
+    # reference of the headline gain (tuner run --baseline); None: Flink's default is.
+    current: Mapping[str, fo.FlinkValue] | None = None
 
 
 @dataclass
@@ -110,6 +134,10 @@ class StudyOutcome:
     best_settings: dict[str, fo.FlinkValue] | None
     interrupted: bool = False
     pareto_trial_numbers: list[int] = field(default_factory=list)
+    # What was re-measured and is recommended: the minimal change set when a Refine hook
+    # shrank the search winner (best_settings), else best_settings itself.
+    recommended_settings: dict[str, fo.FlinkValue] | None = None
+    refinement: object | None = None  # what the Refine hook found (tuner.search.ablation)
 
 
 def create_study(storage_url: str, name: str, config: StudyConfig) -> optuna.Study:
@@ -150,8 +178,11 @@ class StudyLoop:
         on_progress: Callable[[StudyProgress], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         column_families: int | None = None,
+        refine: Refine | None = None,
     ) -> None:
         self.workload = workload
+        self._refine = refine
+        self._refined: tuple[dict[str, fo.FlinkValue], object] | None = None
         self.study = study
         self.config = config
         self._measure = measure
@@ -167,8 +198,25 @@ class StudyLoop:
         self._durations: list[float] = [r.wall_s for r in earlier if r.status != "skipped"]
 
     # -- bookkeeping -----------------------------------------------------------------------
+    def _reference(self) -> list[tuple[str, Mapping[str, fo.FlinkValue]]]:
+        """The configurations re-measured beside the recommendation."""
+        out: list[tuple[str, Mapping[str, fo.FlinkValue]]] = [
+            (DEFAULT_LABEL, {fo.PREDEFINED_OPTIONS: "DEFAULT"})
+        ]
+        if self.config.current is not None:
+            out.append((CURRENT_LABEL, self.config.current))
+        return out
+
     def _total(self) -> int:
-        return len(self.config.baselines) + self.config.trials + 2 * self.config.repeats
+        extra = 0 if self.config.current is None else 1
+        refine = 0 if self._refine is None else self._refine.planned(self._best_trial()[1])
+        return (
+            len(self.config.baselines)
+            + extra
+            + self.config.trials
+            + refine
+            + (len(self._reference()) + 1) * self.config.repeats
+        )
 
     def _done(self) -> int:
         return sum(1 for r in self.records if r.status != "skipped")
@@ -250,6 +298,10 @@ class StudyLoop:
             self._run_batch(chunk)
         return True
 
+    def _run_batch_progress(self, candidates: Sequence[Candidate]) -> list[TrialRecord]:
+        self._progress(f"minimal {', '.join(c.label for c in candidates)}")
+        return self._run_batch(candidates)
+
     def _has(self, label: str, kind: Kind, repeat: int = 0) -> bool:
         return any(
             r.candidate.label == label and r.candidate.kind == kind and r.candidate.repeat == repeat
@@ -265,17 +317,26 @@ class StudyLoop:
             for name in self.config.baselines
             if not self._has(name, "baseline")
         ]
+        if self.config.current is not None and not self._has(CURRENT_LABEL, "baseline"):
+            baselines.append(Candidate(CURRENT_LABEL, "baseline", dict(self.config.current)))
         if not self._run_in_chunks(baselines, "baseline"):
             return self._outcome(interrupted=True)
         if not self._search():
             return self._outcome(interrupted=True)
         best_number, best_settings = self._best_trial()
+        if best_settings is not None and self._refine is not None:
+            self._refined = self._refine(
+                best_settings, self.records, self._run_batch_progress, self._should_stop
+            )
+            if self._refined is None:
+                return self._outcome(interrupted=True)
+            best_settings = self._refined[0]
         if best_settings is not None:
             pending = [
                 Candidate(label, "remeasure", settings, best_number, i)
                 for i in range(self.config.repeats)
                 for label, settings in (
-                    (DEFAULT_LABEL, {fo.PREDEFINED_OPTIONS: "DEFAULT"}),
+                    *self._reference(),
                     (RECOMMENDED_LABEL, best_settings),
                 )
                 if not self._has(label, "remeasure", i)
@@ -359,12 +420,15 @@ class StudyLoop:
     def _outcome(self, *, interrupted: bool) -> StudyOutcome:
         number, settings = self._best_trial()
         front = pareto_front([r for r in self.records if r.candidate.kind == "search" and r.ok])
+        refined = self._refined
         return StudyOutcome(
             self.records,
             number,
             settings,
             interrupted,
             [r.candidate.trial_number for r in front if r.candidate.trial_number is not None],
+            recommended_settings=refined[0] if refined is not None else settings,
+            refinement=refined[1] if refined is not None else None,
         )
 
 
