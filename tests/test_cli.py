@@ -136,7 +136,20 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real study on real RocksDB: 4 baselines, 3 trials, 1 re-measurement pair."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
     r = CliRunner().invoke(
-        cli, ["run", str(TINY), "--trials", "3", "--repeats", "1", "--out", str(out)]
+        cli,
+        # The minimal recommendation has its own end-to-end test (tests/test_cli_baseline.py).
+        [
+            "run",
+            str(TINY),
+            "--trials",
+            "3",
+            "--repeats",
+            "1",
+            "--minimal-repeats",
+            "0",
+            "--out",
+            str(out),
+        ],
     )
     assert r.exit_code == 0, r.output
     return out
@@ -208,6 +221,8 @@ def test_resume_keeps_how_the_run_was_measured(tmp_path: Path) -> None:
         "1",
         "--disk",
         "hdd",
+        "--minimal-repeats",
+        "0",
         "--out",
         str(out),
     ]

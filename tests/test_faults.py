@@ -40,6 +40,8 @@ def _start(out: Path, trials: int) -> subprocess.Popen[bytes]:
             str(trials),
             "--repeats",
             "1",
+            "--minimal-repeats",
+            "0",
             "--out",
             str(out),
         ],
