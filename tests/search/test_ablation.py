@@ -62,11 +62,13 @@ def _run(
     speed: Speed,
     baseline: Mapping[str, fo.FlinkValue] | None = None,
     records: list[TrialRecord] | None = None,
-    **kw: int,
+    repeats: int = 2,
+    max_measurements: int = 80,
 ) -> tuple[Ablation, Batch]:
     recs = records if records is not None else []
     batch = Batch(speed, recs)
-    out = Minimizer(WORKLOAD, baseline, **kw)(winner, recs, batch, lambda: False)
+    m = Minimizer(WORKLOAD, baseline, repeats=repeats, max_measurements=max_measurements)
+    out = m(winner, recs, batch, lambda: False)
     assert out is not None
     settings, ab = out
     assert isinstance(ab, Ablation)
@@ -122,7 +124,10 @@ def test_bloom_bits_without_the_filter_are_inert() -> None:
     assert set(dead) == {fo.BLOOM_FILTER_BITS_PER_KEY}
     on = {fo.USE_BLOOM_FILTER: True, fo.BLOOM_FILTER_BITS_PER_KEY: 8.0}
     assert inert_keys(on, Memory()) == {}
-    level = {fo.COMPACTION_STYLE: "LEVEL", fo.MAX_SIZE_LEVEL_BASE: 512 * MIB}
+    level: dict[str, fo.FlinkValue] = {
+        fo.COMPACTION_STYLE: "LEVEL",
+        fo.MAX_SIZE_LEVEL_BASE: 512 * MIB,
+    }
     assert without_inert(level, Memory()) == level
     # Every rule names real Flink keys.
     assert all(k in fo.DEFAULTS for rule in INERT_RULES for k in rule.keys)
