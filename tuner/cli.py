@@ -532,6 +532,58 @@ def noise(workload_file: Path, repeats: int, predefined: str, disk: str | None, 
     click.echo(result.render())
 
 
+@cli.command()
+@click.argument("workload_file", metavar="WORKLOAD", type=click.Path(path_type=Path))
+@click.argument("configs", metavar="CONFIG_OR_PREDEFINED...", nargs=-1, required=True)
+@repeats_option(3, 1, "Measurements of each configuration (interleaved).")
+@disk_option("Disk to price counted I/O for (default: the workload's).")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write every measurement (all metrics) to this CSV file.",
+)
+def compare(
+    workload_file: Path,
+    configs: tuple[str, ...],
+    repeats: int,
+    disk: str | None,
+    csv_path: Path | None,
+) -> None:
+    """Measure configurations side by side on WORKLOAD, interleaved, each in its own process.
+
+    Each CONFIG_OR_PREDEFINED is one of Flink's option sets (DEFAULT, SPINNING_DISK_OPTIMIZED,
+    SPINNING_DISK_OPTIMIZED_HIGH_MEM, FLASH_SSD_OPTIMIZED), a config.yaml / flink-conf.yaml /
+    FlinkDeployment (checked as check-config checks it), or a run directory (its config.yaml).
+    Prints median ops/s (the cost model's counted throughput), min–max, CV and the change
+    against the first configuration. Example: tuner compare w.yaml my-config.yaml
+    SPINNING_DISK_OPTIMIZED_HIGH_MEM
+    """
+    from tuner.compare import compare as run_compare
+    from tuner.compare import contender
+    from tuner.costmodel import disk_from
+    from tuner.workload import load_workload
+
+    w = load_workload(workload_file)
+    contenders = [contender(c, w.flink_version) for c in configs]
+    target = disk_from(disk) if disk else w.disk
+
+    def tick(done: int, total: int, name: str) -> None:
+        click.echo(f"[{done + 1}/{total}] {name}", err=True)
+
+    result = run_compare(w, contenders, repeats, target, on_measure=tick)
+    click.echo(
+        f"{w.name}: {len(contenders)} configurations x {repeats}, interleaved ({target.describe()})"
+    )
+    click.echo(result.render())
+    if csv_path is not None:
+        import pandas as pd
+
+        pd.DataFrame(result.rows()).to_csv(csv_path, index=False)
+        click.echo(str(csv_path))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user mistakes into one line and exit code 2."""
     try:
