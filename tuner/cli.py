@@ -584,6 +584,136 @@ def compare(
         click.echo(str(csv_path))
 
 
+@cli.command()
+@click.argument("workload_file", metavar="WORKLOAD", type=click.Path(path_type=Path))
+@click.option(
+    "--run",
+    "run_dir",
+    metavar="RUN_DIR",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Size for this run's recommendation; the outputs go into RUN_DIR and its report.md.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="CONFIG",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Size for this config.yaml / flink-conf.yaml / FlinkDeployment instead.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Throughput a smaller size may lose against the budget's.",
+)
+@click.option(
+    "--factors",
+    default="0.25,0.5,0.75,1,1.25,1.5,2",
+    show_default=True,
+    help="Memory per slot to measure, as multiples of the workload's budget.",
+)
+@click.option(
+    "--total-flink-memory",
+    metavar="SIZE",
+    default=None,
+    help="taskmanager.memory.flink.size (e.g. 4 gb): also give the advice as "
+    "taskmanager.memory.managed.fraction.",
+)
+@repeats_option(2, 1, "Measurements of each configuration at each size (interleaved).")
+@disk_option("Disk to price counted I/O for (default: the workload's).")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory for sizing.csv, sizing.md, sizing.png (default: RUN_DIR with --run, "
+    "else results/<workload>-size-<timestamp>/).",
+)
+def size(
+    workload_file: Path,
+    run_dir: Path | None,
+    config_file: Path | None,
+    tolerance: float,
+    factors: str,
+    total_flink_memory: str | None,
+    repeats: int,
+    disk: str | None,
+    out: Path | None,
+) -> None:
+    """Throughput against managed memory per slot (about 0.25x to 2x the workload's budget)
+    for Flink's default and the recommendation (--run) or a config (--config).
+
+    Recommends the smallest measured memory within --tolerance (5 %) of the budget's throughput
+    as the Flink keys that set it (taskmanager.memory.managed.size, or the fixed-per-slot/tm
+    key), and what it saves per TaskManager. Writes sizing.png, sizing.md and sizing.csv.
+    """
+    from tuner.compare import contender
+    from tuner.costmodel import disk_from
+    from tuner.report import render_report
+    from tuner.report.sizing import write_sizing
+    from tuner.sizing import recommendation_contender, size_memory
+    from tuner.units import parse_memory_size
+    from tuner.workload import load_workload
+
+    if run_dir is not None and config_file is not None:
+        raise TunerError("give --run or --config, not both", where="--config")
+    w = load_workload(workload_file)
+    try:
+        steps = [float(f) for f in factors.split(",") if f.strip()]
+    except ValueError:
+        raise TunerError(f"not a list of numbers: {factors!r}", where="--factors") from None
+    if not steps or any(f <= 0 for f in steps):
+        raise TunerError(f"factors must be > 0, got {factors!r}", where="--factors")
+    total = None
+    if total_flink_memory is not None:
+        try:
+            total = parse_memory_size(total_flink_memory)
+        except ValueError as exc:
+            raise TunerError(str(exc), where="--total-flink-memory") from None
+    contenders = [contender("DEFAULT", w.flink_version)]
+    if run_dir is not None:
+        contenders.append(recommendation_contender(run_dir))
+    elif config_file is not None:
+        contenders.append(contender(str(config_file), w.flink_version))
+    target = disk_from(disk) if disk else w.disk
+
+    def tick(done: int, n: int, label: str) -> None:
+        click.echo(f"[{done + 1}/{n}] {label}", err=True)
+
+    result = size_memory(
+        w,
+        contenders,
+        factors=steps,
+        repeats=repeats,
+        disk=target,
+        tolerance=tolerance,
+        total_flink_memory=total,
+        on_measure=tick,
+    )
+    if out is None:
+        out = run_dir if run_dir is not None else _stamped(Path("results"), f"{w.name}-size")
+    parts = [f"tuner size {workload_file}"]
+    parts += [f"--run {run_dir}"] if run_dir is not None else []
+    parts += [f"--config {config_file}"] if config_file is not None else []
+    parts += [f"--repeats {repeats}", f"--tolerance {tolerance:g}", f"--factors {factors}"]
+    parts += [f"--disk {disk}"] if disk else []
+    command = " ".join(parts)
+    files = write_sizing(result, out, command)
+    if run_dir is not None:
+        render_report(run_dir)
+    click.echo(result.render())
+    for f in files:
+        click.echo(str(f))
+
+
+def _stamped(root: Path, name: str) -> Path:
+    return root / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user mistakes into one line and exit code 2."""
     try:

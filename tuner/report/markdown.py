@@ -377,6 +377,7 @@ def render_markdown(
         _failures_section(run),
         _status_section(run),
         _validation_section(run),
+        _sizing_section(run),
         _deviations_section(run),
     ]
     return "\n\n".join("\n".join(s) for s in sections) + "\n"
@@ -390,6 +391,19 @@ def _validation_section(run: Run) -> list[str]:
             "## Validation on real Flink",
             "",
             f"Not validated yet: `tuner validate {run.path}` replays this stream on real Flink.",
+        ]
+    return path.read_text().strip().splitlines()
+
+
+def _sizing_section(run: Run) -> list[str]:
+    """`tuner size --run`'s findings (sizing.md, a level-2 section), if any."""
+    path = run.path / "sizing.md"
+    if not path.is_file():
+        return [
+            "## Memory right-sizing",
+            "",
+            f"Not sized yet: `tuner size WORKLOAD --run {run.path}` measures throughput against "
+            "managed memory per slot and advises the smallest size that keeps it.",
         ]
     return path.read_text().strip().splitlines()
 
