@@ -188,10 +188,20 @@ def cli(verbose: bool) -> None:
 @click.option("--seed", type=int, default=None, help="Sampler seed (default: the workload's seed).")
 @click.option(
     "--objective",
-    type=click.Choice(["throughput", "pareto"]),
+    type=click.Choice(["throughput", "pareto", "checkpoint"]),
     default=None,
     help="throughput (default): maximise replay ops/s within the budget; pareto: throughput "
-    "vs p99 read latency (a Pareto front). A resumed run keeps its own.",
+    "vs p99 read latency (a Pareto front); checkpoint: minimise the incremental checkpoint "
+    "size while throughput stays at least --throughput-floor of the reference's (your "
+    "--baseline, else Flink's default). A resumed run keeps its own.",
+)
+@click.option(
+    "--throughput-floor",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="--objective checkpoint: the least throughput a candidate keeps, as a share of the "
+    "reference's baseline measurement.",
 )
 @repeats_option(3, 1, "Interleaved re-measurements of the recommendation and of Flink's default.")
 @disk_option(
@@ -259,6 +269,7 @@ def run(
     results_dir: Path,
     baseline: Path | None,
     minimal_repeats: int,
+    throughput_floor: float,
 ) -> None:
     """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run
     directory).
@@ -285,6 +296,7 @@ def run(
             ("jobs", jobs),
             ("engine", engine),
             ("timeout_s", trial_timeout),
+            ("throughput_floor", throughput_floor),
         )
         if ctx.get_parameter_source("trial_timeout" if name == "timeout_s" else name)
         == click.core.ParameterSource.COMMANDLINE
@@ -327,6 +339,7 @@ def run(
             baseline_source=str(baseline) if baseline is not None else None,
             minimal=minimal_repeats > 0,
             minimal_repeats=max(1, minimal_repeats),
+            throughput_floor=throughput_floor,
         )
     progress = ProgressLine()
     started = time.monotonic()

@@ -33,8 +33,10 @@ from tuner.search.ablation import Ablation, Minimizer
 from tuner.search.importance import param_importances
 from tuner.search.measure import measure_isolated
 from tuner.search.study import (
+    CHECKPOINT_BYTES,
     CURRENT_LABEL,
     DEFAULT_LABEL,
+    THROUGHPUT,
     Candidate,
     StudyConfig,
     StudyLoop,
@@ -93,6 +95,8 @@ class RunSettings:
     minimal: bool = True
     minimal_repeats: int = 2
     minimal_max_measurements: int = 80
+    # --objective checkpoint: the least throughput, as a share of the reference's.
+    throughput_floor: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -201,23 +205,35 @@ def run_study(
     meta = rd.read_meta()
     seed = settings.seed if settings.seed is not None else workload.seed
     objective = settings.objective
-    if objective not in ("throughput", "pareto"):
-        raise TunerError(f"unknown objective {objective!r}; expected throughput or pareto")
+    if objective not in ("throughput", "pareto", "checkpoint"):
+        raise TunerError(
+            f"unknown objective {objective!r}; expected throughput, pareto or checkpoint"
+        )
+    if not 0 < settings.throughput_floor <= 1:
+        raise TunerError(
+            f"the throughput floor must be in (0, 1], got {settings.throughput_floor}",
+            where="--throughput-floor",
+        )
     if settings.engine not in ("rocksdict", "flink"):
         raise TunerError(f"unknown engine {settings.engine!r}; expected rocksdict or flink")
-    if settings.engine == "flink" and objective == "pareto":
+    if settings.engine == "flink" and objective in ("pareto", "checkpoint"):
         raise TunerError(
-            "--objective pareto needs read latencies, which the Flink engine does not report; "
-            "use the rocksdict engine",
+            f"--objective {objective} needs read latencies or checkpoint sizes, which the Flink "
+            "engine does not report; use the rocksdict engine",
             where="--objective",
         )
     config = StudyConfig(
         trials=settings.trials,
         seed=seed,
-        objective="pareto" if objective == "pareto" else "throughput",
+        objective="pareto"
+        if objective == "pareto"
+        else "checkpoint"
+        if objective == "checkpoint"
+        else "throughput",
         repeats=settings.repeats,
         jobs=settings.jobs,
         current=dict(settings.baseline) if settings.baseline is not None else None,
+        throughput_floor=settings.throughput_floor,
     )
     refine = (
         Minimizer(
@@ -226,6 +242,8 @@ def run_study(
             repeats=settings.minimal_repeats,
             max_measurements=settings.minimal_max_measurements,
             reference=CURRENT_LABEL if settings.baseline is not None else DEFAULT_LABEL,
+            metric=CHECKPOINT_BYTES if objective == "checkpoint" else THROUGHPUT,
+            lower_is_better=objective == "checkpoint",
         )
         if settings.minimal
         else None
@@ -323,6 +341,15 @@ def finish(
         minimal=minimal,
         contributions=contributions,
     )
+    checkpoint_gain = measure_gain(outcome.records, CHECKPOINT_BYTES)
+    if settings is not None and settings.objective == "checkpoint" and checkpoint_gain is not None:
+        # The objective's figure first: smaller checkpoints, then what throughput it kept.
+        rec = dataclasses.replace(
+            rec,
+            headline=f"incremental checkpoint size {checkpoint_gain.median_gain:+.1%} "
+            f"(pairwise {checkpoint_gain.low:+.1%} .. {checkpoint_gain.high:+.1%}) and "
+            + rec.headline,
+        )
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in outcome.best_settings.items()}
     default_gain = measure_gain(outcome.records, reference=DEFAULT_LABEL)
     payload: dict[str, Any] = {
@@ -338,6 +365,9 @@ def finish(
         "minimal": ablation.to_json() if ablation is not None else None,
         "importances": importances,
         "gain_vs_default": asdict(default_gain) if default_gain is not None else None,
+        "checkpoint_gain": asdict(checkpoint_gain) if checkpoint_gain is not None else None,
+        "objective": settings.objective if settings is not None else "throughput",
+        "throughput_floor": settings.throughput_floor if settings is not None else None,
         "baseline": (
             {
                 "source": settings.baseline_source,

@@ -45,6 +45,16 @@ def headline_extra(rec: Mapping[str, Any] | None) -> list[str]:
             f"{_pct(other.get('median_gain'))} "
             f"(pairwise {_pct(other.get('low'))} .. {_pct(other.get('high'))}).",
         ]
+    ckpt = rec.get("checkpoint_gain")
+    if rec.get("objective") == "checkpoint" and isinstance(ckpt, Mapping):
+        out += [
+            "",
+            "**Objective checkpoint:** incremental checkpoint size "
+            f"{_pct(ckpt.get('median_gain'))} "
+            f"(pairwise {_pct(ckpt.get('low'))} .. {_pct(ckpt.get('high'))}, negative is smaller) "
+            f"against the same reference, with a throughput floor of "
+            f"{float(rec.get('throughput_floor') or 0):.0%} of the reference's.",
+        ]
     minimal = rec.get("minimal")
     if isinstance(minimal, Mapping):
         kept = minimal.get("kept") or []
@@ -88,8 +98,10 @@ def section(rec: Mapping[str, Any] | None) -> list[str]:
         f"revert costs more than the measured noise ({_pct(noise).lstrip('+')}: the winner's "
         "own range over its repeats, 0.5 % at least). Keys within noise were then reverted "
         "greedily, cheapest first, as long as the set stayed within noise of the winner. "
-        f"{minimal.get('measurements')} measurements. Contribution: winner / reverted − 1 "
-        "(median, min..max over repeats); importance: PED-ANOVA over the search trials."
+        f"{minimal.get('measurements')} measurements. Contribution on "
+        f"`{minimal.get('metric', 'ops_per_s')}`: how much worse the reverted configuration "
+        "is than the winner (median, min..max over repeats); importance: PED-ANOVA over the "
+        "search trials."
     )
     lines.append("")
     imp = rec.get("importances") or {}

@@ -78,6 +78,7 @@ class Ablation:
     inert: Mapping[str, str]  # key -> rule that made it inert, dropped without measuring
     settings: Mapping[str, fo.FlinkValue]  # the minimal configuration, complete
     winner: Mapping[str, fo.FlinkValue]  # the search winner, as the search chose it
+    metric: str = THROUGHPUT  # what the contributions are measured on
 
     @property
     def kept(self) -> tuple[str, ...]:
@@ -136,6 +137,16 @@ class Minimizer:
     repeats: int = 2
     max_measurements: int = 80
     reference: str = "DEFAULT"
+    # What the decisions are made on: the objective's counted figure (throughput, higher is
+    # better; for --objective checkpoint the incremental checkpoint size, lower is better).
+    metric: str = THROUGHPUT
+    lower_is_better: bool = False
+
+    def _cost(self, winner: float, reverted: float) -> float:
+        """What a revert costs, relative (positive: the reverted configuration is worse)."""
+        if self.lower_is_better:
+            return reverted / winner - 1 if winner > 0 else 0.0
+        return winner / reverted - 1 if reverted > 0 else float("inf")
 
     def _base(self) -> Mapping[str, fo.FlinkValue]:
         return self.baseline or {}
@@ -200,8 +211,8 @@ class Minimizer:
                 for i, (label, _) in enumerate(labelled):
                     rec = _find(records, label, r)
                     made += 1
-                    ok = rec is not None and rec.ok and THROUGHPUT in rec.metrics
-                    values[i].append(float(rec.metrics[THROUGHPUT]) if ok else float("nan"))  # type: ignore[union-attr]
+                    ok = rec is not None and rec.ok and self.metric in rec.metrics
+                    values[i].append(float(rec.metrics[self.metric]) if ok else float("nan"))  # type: ignore[union-attr]
             return values
 
         try:
@@ -230,9 +241,7 @@ class Minimizer:
             costs: dict[str, list[float]] = {}
             for k, vals in zip(changed, one[1:], strict=True):
                 costs[k] = [
-                    a / b - 1
-                    for a, b in zip(one[0], vals, strict=True)
-                    if a == a and b == b and b > 0
+                    self._cost(a, b) for a, b in zip(one[0], vals, strict=True) if a == a and b == b
                 ]
             decisions: dict[str, tuple[bool, str]] = {}
             droppable = []
@@ -257,7 +266,7 @@ class Minimizer:
                 cand = _revert(current, k, base)
                 (vals,) = measure([(f"minimal:greedy-{i}-{short(k)}", cand)])
                 ok = [v for v in vals if v == v]
-                loss = win_median / statistics.median(ok) - 1 if ok else float("inf")
+                loss = self._cost(win_median, statistics.median(ok)) if ok else float("inf")
                 if loss <= noise:
                     current = cand
                     current_median = statistics.median(ok)
@@ -302,6 +311,7 @@ class Minimizer:
             inert,
             current,
             dict(best),
+            self.metric,
         )
         return current, ab
 

@@ -28,7 +28,7 @@ from tuner.workload import Workload, column_family_count
 log = logging.getLogger(__name__)
 
 Kind = Literal["baseline", "search", "remeasure", "ablation"]
-Objective = Literal["throughput", "pareto"]
+Objective = Literal["throughput", "pareto", "checkpoint"]
 
 BASELINES: tuple[str, ...] = (
     "DEFAULT",
@@ -41,6 +41,9 @@ CURRENT_LABEL = "current"  # the user's own configuration (tuner run --baseline)
 RECOMMENDED_LABEL = "recommended"
 THROUGHPUT = "ops_per_s"
 READ_P99 = "read_p99_us"
+# Bytes of new SST files each incremental checkpoint uploads (counted, not timed).
+CHECKPOINT_BYTES = "checkpoint_incremental_bytes_mean"
+CHECKPOINT_DURATION = "checkpoint_p50_s"
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,9 @@ class StudyConfig:
     # The user's configuration, measured beside Flink's option sets and re-measured as the
     # reference of the headline gain (tuner run --baseline); None: Flink's default is.
     current: Mapping[str, fo.FlinkValue] | None = None
+    # --objective checkpoint: a candidate counts only while its throughput is at least this
+    # share of the reference's (current when given, else Flink's default) as a baseline measured.
+    throughput_floor: float = 0.9
 
 
 @dataclass
@@ -144,10 +150,18 @@ def create_study(storage_url: str, name: str, config: StudyConfig) -> optuna.Stu
     """Create or load the Optuna study kept in the run directory's SQLite file."""
     n_startup = max(4, config.trials // 3)
     sampler = optuna.samplers.TPESampler(
-        seed=config.seed, n_startup_trials=n_startup, multivariate=True
+        seed=config.seed,
+        n_startup_trials=n_startup,
+        multivariate=True,
+        # The throughput floor of --objective checkpoint, as Optuna's constraint (<= 0 holds).
+        constraints_func=_constraint if config.objective == "checkpoint" else None,
     )
     directions: list[Literal["minimize", "maximize"]] = (
-        ["maximize"] if config.objective == "throughput" else ["maximize", "minimize"]
+        ["maximize"]
+        if config.objective == "throughput"
+        else ["minimize"]
+        if config.objective == "checkpoint"
+        else ["maximize", "minimize"]
     )
     return optuna.create_study(
         storage=storage_url,
@@ -158,9 +172,18 @@ def create_study(storage_url: str, name: str, config: StudyConfig) -> optuna.Stu
     )
 
 
+def _constraint(trial: optuna.trial.FrozenTrial) -> list[float]:
+    return [float(trial.user_attrs.get(CONSTRAINT_ATTR, 0.0))]
+
+
+CONSTRAINT_ATTR = "throughput_below_floor"
+
+
 def _values(config: StudyConfig, metrics: Mapping[str, float]) -> list[float]:
     if config.objective == "throughput":
         return [float(metrics[THROUGHPUT])]
+    if config.objective == "checkpoint":
+        return [float(metrics[CHECKPOINT_BYTES])]
     return [float(metrics[THROUGHPUT]), float(metrics[READ_P99])]
 
 
@@ -395,17 +418,35 @@ class StudyLoop:
             self._progress(f"trial {done + 1}/{self.config.trials}")
             for (trial, _), rec in zip(batch, self._run_batch([c for _, c in batch]), strict=True):
                 if rec.ok:
+                    floor = self.floor()
+                    if floor is not None:
+                        below = floor - float(rec.metrics.get(THROUGHPUT, 0.0))
+                        trial.set_user_attr(CONSTRAINT_ATTR, below)
                     self.study.tell(trial, _values(self.config, rec.metrics))
                 else:
                     trial.set_user_attr("reason", rec.reason)
                     self.study.tell(trial, state=TrialState.FAIL)
         return True
 
+    def floor(self) -> float | None:
+        """--objective checkpoint: the least throughput a candidate must keep (ops/s), from the
+        reference's baseline measurement; None for other objectives or before it is measured."""
+        if self.config.objective != "checkpoint":
+            return None
+        label = CURRENT_LABEL if self.config.current is not None else DEFAULT_LABEL
+        for r in self.records:
+            c = r.candidate
+            if c.label == label and c.kind == "baseline" and r.ok and THROUGHPUT in r.metrics:
+                return self.config.throughput_floor * float(r.metrics[THROUGHPUT])
+        return None
+
     def _best_trial(self) -> tuple[int | None, dict[str, fo.FlinkValue] | None]:
         search = [r for r in self.records if r.candidate.kind == "search" and r.ok]
         if not search:
             return None, None
-        if self.config.objective == "throughput":
+        if self.config.objective == "checkpoint":
+            best = pick_checkpoint(search, self.floor())
+        elif self.config.objective == "throughput":
             best = max(search, key=lambda r: r.metrics[THROUGHPUT])
         else:
             best = pick_knee(search, self._default_metrics())
@@ -462,3 +503,14 @@ def pick_knee(records: Sequence[TrialRecord], default: Mapping[str, float] | Non
         if within:
             return max(within, key=lambda r: r.metrics[THROUGHPUT])
     return max(front, key=lambda r: r.metrics[THROUGHPUT])
+
+
+def pick_checkpoint(records: Sequence[TrialRecord], floor: float | None) -> TrialRecord:
+    """--objective checkpoint: the smallest incremental checkpoint among candidates whose
+    throughput keeps ``floor``; the fastest candidate when none does (or the floor is unknown
+    and nothing has a checkpoint figure)."""
+    usable = [r for r in records if not math.isnan(r.metrics.get(CHECKPOINT_BYTES, math.nan))]
+    feasible = [r for r in usable if floor is None or r.metrics.get(THROUGHPUT, 0.0) >= floor]
+    if feasible:
+        return min(feasible, key=lambda r: (r.metrics[CHECKPOINT_BYTES], -r.metrics[THROUGHPUT]))
+    return max(records, key=lambda r: r.metrics.get(THROUGHPUT, 0.0))
