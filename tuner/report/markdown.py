@@ -48,6 +48,8 @@ _PLOT_CAPTIONS: Mapping[str, str] = {
     "Pareto front (right).",
     "spread": "Median throughput per configuration; error bars span min..max over repeats.",
     "amplification": "Write and space amplification of Flink's option sets and the recommendation.",
+    "minimal": "The minimal recommendation: what reverting each changed key cost (kept keys in "
+    "green) beside its PED-ANOVA importance.",
 }
 
 

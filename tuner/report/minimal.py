@@ -10,9 +10,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
 from tuner.recommend import show_value
 
-__all__ = ["headline_extra", "section"]
+__all__ = ["contributions", "headline_extra", "section"]
 
 
 def _value(key: str, value: Any) -> str:
@@ -149,3 +151,26 @@ def section(rec: Mapping[str, Any] | None) -> list[str]:
             ", ".join(f"`{_short(k)}: {_value(k, v)}`" for k, v in ws.items()),
         ]
     return lines
+
+
+def contributions(rec: Mapping[str, Any] | None) -> pd.DataFrame:
+    """Each changed key's measured contribution beside its PED-ANOVA importance, largest
+    contribution first: columns key, cost, low, high, importance (NaN when none), kept."""
+    cols = ["key", "cost", "low", "high", "importance", "kept"]
+    minimal = rec.get("minimal") if rec is not None else None
+    if not isinstance(minimal, Mapping) or rec is None:
+        return pd.DataFrame(columns=cols)
+    imp = rec.get("importances") or {}
+    rows = [
+        {
+            "key": _short(str(e["key"])),
+            "cost": float(e["cost"]),
+            "low": float(e["low"]),
+            "high": float(e["high"]),
+            "importance": float(imp.get(e["key"], math.nan)),
+            "kept": bool(e["kept"]),
+        }
+        for e in minimal.get("effects") or []
+    ]
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values("cost", ascending=False).reset_index(drop=True)
