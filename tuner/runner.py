@@ -262,6 +262,8 @@ def run_study(
     )
     trace = prepare_trace(workload, rd)
     column_families = list(read_trace(trace).header.names)
+    if refine is not None:
+        refine.column_families = len(column_families)
     study = create_study(rd.storage_url, STUDY_NAME, config)
     earlier = rd.read_records()
     records: list[TrialRecord] = list(earlier)

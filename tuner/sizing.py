@@ -294,14 +294,24 @@ def size_memory(
         trace = trace_file(workload, root / "trace.parquet")
         cfs = len(read_trace(trace).header.names)
 
+        durations: list[float] = []
+
         def isolated(w: Workload, settings: Mapping[str, fo.FlinkValue], wd: Path) -> Measurement:
-            return measure_isolated(
-                w, trace, settings, wd, timeout_s=timeout_s, rss_margin=rss_margin
-            )
+            # As the study does: once measurements finished, a much slower one (a size so small
+            # that RocksDB flushes on nearly every write) stops at 10x their median, 2 min at
+            # least, and is recorded as failed instead of holding the sizing for --timeout.
+            limit = timeout_s
+            if durations:
+                limit = min(timeout_s, max(120.0, 10 * statistics.median(durations)))
+            m = measure_isolated(w, trace, settings, wd, timeout_s=limit, rss_margin=rss_margin)
+            if m.status == "ok":
+                durations.append(m.wall_s)
+            return m
 
         run = measure or isolated
         plan = []
-        for size in sizes:
+        # The budget first: it is the reference, and it sets the adaptive timeout.
+        for size in sorted(sizes, key=lambda b: (b != budget, b)):
             w = scaled(workload, size)
             for c in contenders:
                 reason = fo.invalid_reason(c.settings, w.memory, cfs)

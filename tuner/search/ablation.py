@@ -15,6 +15,8 @@ known in advance, so the progress line can show it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -23,7 +25,7 @@ from typing import Any
 from tuner.flink import options as fo
 from tuner.flink.inert import inert_keys
 from tuner.search.study import THROUGHPUT, Candidate, RunBatch, TrialRecord
-from tuner.workload import Workload
+from tuner.workload import Workload, column_family_count
 
 __all__ = [
     "NOISE_FLOOR",
@@ -31,6 +33,7 @@ __all__ = [
     "KeyEffect",
     "Minimizer",
     "changed_keys",
+    "measured_noise",
     "short",
 ]
 
@@ -137,6 +140,7 @@ class Minimizer:
     repeats: int = 2
     max_measurements: int = 80
     reference: str = "DEFAULT"
+    column_families: int | None = None  # of the replayed instance (the trace header's)
     # What the decisions are made on: the objective's counted figure (throughput, higher is
     # better; for --objective checkpoint the incremental checkpoint size, lower is better).
     metric: str = THROUGHPUT
@@ -183,6 +187,18 @@ class Minimizer:
         b_eff = fo.effective({**mem, **base})
         changed, inert = changed_keys(best, base, self.workload)
         winner = {**base, **{k: w_eff[k] for k in changed}}
+        invalid_why: dict[str, str] = {}
+
+        def invalid(settings: Mapping[str, fo.FlinkValue]) -> bool:
+            """A configuration Flink would refuse or RocksDB would misbehave with is never a
+            revert (it could not be recommended)."""
+            cfs = self.column_families or column_family_count(self.workload.states)
+            why = fo.invalid_reason(settings, self.workload.memory, cfs)
+            if why is not None:
+                for k in changed:
+                    invalid_why.setdefault(k, why)
+            return why is not None
+
         repeats = self._repeats(len(changed))
         if not changed:
             ab = Ablation(
@@ -216,10 +232,14 @@ class Minimizer:
             return values
 
         try:
-            one = measure(
+            valid = [k for k in changed if not invalid(_revert(winner, k, base))]
+            measured = measure(
                 [(WINNER_LABEL, winner)]
-                + [(f"minimal:-{short(k)}", _revert(winner, k, base)) for k in changed]
+                + [(f"minimal:-{short(k)}", _revert(winner, k, base)) for k in valid]
             )
+            nan_row = [float("nan")] * len(measured[0])
+            by_key = dict(zip(valid, measured[1:], strict=True))
+            one = [measured[0], *(by_key.get(k, nan_row) for k in changed)]
             # The noise comes from the winner's own repeats: two at least, whatever --repeats.
             extra = measure([(WINNER_LABEL, winner)], range(repeats, 2))[0] if repeats < 2 else []
             win = [v for v in [*one[0], *extra] if v == v]
@@ -237,7 +257,7 @@ class Minimizer:
                     best,
                 )
             win_median = statistics.median(win)
-            noise = max(NOISE_FLOOR, (max(win) - min(win)) / win_median if len(win) > 1 else 0.0)
+            noise = measured_noise([win, *one[1:]])
             costs: dict[str, list[float]] = {}
             for k, vals in zip(changed, one[1:], strict=True):
                 costs[k] = [
@@ -247,7 +267,9 @@ class Minimizer:
             droppable = []
             for k in changed:
                 c = costs[k]
-                if not c:
+                if invalid(_revert(winner, k, base)):
+                    decisions[k] = (True, f"kept: reverting it alone is invalid ({invalid_why[k]})")
+                elif not c:
                     decisions[k] = (True, "kept: its revert failed to measure")
                 elif statistics.median(c) > noise:
                     decisions[k] = (
@@ -264,7 +286,11 @@ class Minimizer:
                     decisions[k] = (True, "kept: not tried, the measurement bound was reached")
                     continue
                 cand = _revert(current, k, base)
-                (vals,) = measure([(f"minimal:greedy-{i}-{short(k)}", cand)])
+                if invalid(cand):
+                    decisions[k] = (True, "kept: reverting it with the cheaper keys is invalid")
+                    continue
+                label = f"minimal:greedy-{i}-{short(k)}-{_digest(cand)}"
+                (vals,) = measure([(label, cand)])
                 ok = [v for v in vals if v == v]
                 loss = self._cost(win_median, statistics.median(ok)) if ok else float("inf")
                 if loss <= noise:
@@ -272,8 +298,8 @@ class Minimizer:
                     current_median = statistics.median(ok)
                     decisions[k] = (
                         False,
-                        f"dropped: with it and the cheaper keys reverted the minimal set is "
-                        f"{-loss:+.1%} vs the winner, within noise",
+                        f"dropped: with it and the cheaper keys reverted the set measures "
+                        f"{-loss:+.1%} against the winner (no worse than the noise)",
                     )
                 else:
                     decisions[k] = (
@@ -318,6 +344,30 @@ class Minimizer:
 
 class _Stopped(Exception):
     """Raised inside the Minimizer when the study is asked to stop."""
+
+
+def measured_noise(runs: Sequence[Sequence[float]]) -> float:
+    """The relative spread the repeats of one configuration show: the median, over every
+    configuration measured more than once, of (max - min) / median; NOISE_FLOOR at least.
+
+    Every reverted configuration is repeated as often as the winner, so the estimate rests on
+    all of them rather than on the winner's two or three values alone.
+    """
+    spreads = []
+    for values in runs:
+        ok = [v for v in values if v == v]
+        if len(ok) > 1 and statistics.median(ok) > 0:
+            spreads.append((max(ok) - min(ok)) / statistics.median(ok))
+    return max(NOISE_FLOOR, statistics.median(spreads)) if spreads else NOISE_FLOOR
+
+
+def _digest(settings: Mapping[str, fo.FlinkValue]) -> str:
+    """A short stable name for a set of settings (labels of greedy steps, so a resumed run
+    never reuses a measurement of another set)."""
+    text = json.dumps(
+        {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(settings.items())}
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def _find(records: Sequence[TrialRecord], label: str, repeat: int) -> TrialRecord | None:
