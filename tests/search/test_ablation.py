@@ -12,7 +12,7 @@ import pytest
 from tuner.flink import options as fo
 from tuner.flink.inert import INERT_RULES, inert_keys, without_inert
 from tuner.rundir import claim_run_dir
-from tuner.search.ablation import Ablation, Minimizer, changed_keys
+from tuner.search.ablation import NOISE_FLOOR, Ablation, Minimizer, changed_keys, measured_noise
 from tuner.search.study import (
     RECOMMENDED_LABEL,
     Candidate,
@@ -197,3 +197,24 @@ def test_study_loop_re_measures_the_minimal_set(tmp_path: Path) -> None:
     assert any(c.kind == "ablation" for c in calls)
     # The progress total counted the ablation's measurements.
     assert loop._total() >= len([c for c in calls])
+
+
+def test_noise_is_the_median_spread_of_every_repeated_configuration() -> None:
+    runs = [[100.0, 110.0], [100.0, 102.0], [50.0, 51.0], [7.0]]
+    assert measured_noise(runs) == pytest.approx(2 / 101)
+    assert measured_noise([[100.0, 100.0]]) == NOISE_FLOOR
+
+
+def test_a_revert_flink_would_refuse_is_never_measured() -> None:
+    # Reverting writebuffer.count to the user's 2 under number-to-merge 3 breaks RocksDB's rule.
+    current: dict[str, fo.FlinkValue] = {fo.MAX_WRITE_BUFFER_NUMBER: 2}
+    winner: dict[str, fo.FlinkValue] = {
+        fo.MAX_WRITE_BUFFER_NUMBER: 4,
+        fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 3,
+        fo.BLOCK_SIZE: 16 * KIB,
+    }
+    ab, batch = _run(winner, _speed, baseline=current)
+    effect = {e.key: e for e in ab.effects}[fo.MAX_WRITE_BUFFER_NUMBER]
+    assert effect.kept and "invalid" in effect.decision
+    assert not any(c.label == "minimal:-writebuffer.count" for c in batch.measured)
+    assert fo.invalid_reason(ab.settings, WORKLOAD.memory, 1) is None
