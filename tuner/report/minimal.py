@@ -97,9 +97,10 @@ def section(rec: Mapping[str, Any] | None) -> list[str]:
     lines.append(
         "Each key the search winner changes was reverted to the baseline's value, one at a time, "
         f"{minimal.get('repeats')} time(s) interleaved with the winner; a key is kept when its "
-        f"revert costs more than the measured noise ({_pct(noise).lstrip('+')}: the winner's "
-        "own range over its repeats, 0.5 % at least). Keys within noise were then reverted "
-        "greedily, cheapest first, as long as the set stayed within noise of the winner. "
+        f"revert costs more than the measured noise ({_pct(noise).lstrip('+')}: the median "
+        "relative range (max − min) / median over every configuration measured more than once, "
+        "0.5 % at least). Keys within noise were then reverted greedily, cheapest first, each "
+        "revert kept while the set measured no worse than the winner by more than the noise. "
         f"{minimal.get('measurements')} measurements. Contribution on "
         f"`{minimal.get('metric', 'ops_per_s')}`: how much worse the reverted configuration "
         "is than the winner (median, min..max over repeats); importance: PED-ANOVA over the "
