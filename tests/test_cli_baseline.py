@@ -79,8 +79,15 @@ def test_headline_and_minimal_recommendation_are_against_current(baseline_run: P
     assert rec["baseline"]["settings"][fo.THREAD_NUM] == 4
     assert rec["search_winner"]["settings"]  # the full winner stays available
     minimal = rec["minimal"]
-    emitted = {k for k in rec["settings"] if k != fo.MEMORY_MANAGED}
-    assert emitted == set(minimal["kept"])
+    # The files are the complete measured configuration: the kept changes, then the user's
+    # other keys marked unchanged.
+    changed = {k for k, why in rec["comments"].items() if why.startswith("searched:")}
+    assert changed == set(minimal["kept"])
+    unchanged = {k for k, why in rec["comments"].items() if why.startswith("unchanged")}
+    assert unchanged == set(rec["baseline"]["settings"]) - changed
+    assert all(rec["settings"][k] == minimal["settings"][k] for k in changed | unchanged)
+    header = (baseline_run / "config.yaml").read_text().splitlines()[2]
+    assert f"Changes {len(changed)} key(s) of your current configuration" in header
     for e in minimal["effects"]:
         if e["key"] == fo.THREAD_NUM:
             assert e["baseline"] == 4  # reverted to the user's value, not Flink's default

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,7 +33,17 @@ def test_contenders_are_predefined_sets_files_or_run_directories(tmp_path: Path)
     assert contender("DEFAULT", "2.x").settings == {fo.PREDEFINED_OPTIONS: "DEFAULT"}
     f = _config(tmp_path)
     assert contender(str(f), "2.x").settings == {fo.THREAD_NUM: 4}
-    assert contender(str(tmp_path), "2.x").source == str(f)  # a run directory's config.yaml
+    # A run directory: its recommendation as re-measured (complete, with the user's keys).
+    run = tmp_path / "run"
+    run.mkdir()
+    minimal = {"settings": {fo.THREAD_NUM: 4, fo.COMPRESSION_PER_LEVEL: ["LZ4_COMPRESSION"]}}
+    (run / "recommendation.json").write_text(json.dumps({"settings": {}, "minimal": minimal}))
+    from_run = contender(str(run), "2.x")
+    assert from_run.settings == {fo.THREAD_NUM: 4, fo.COMPRESSION_PER_LEVEL: ("LZ4_COMPRESSION",)}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(TunerError, match=r"no recommendation\.json"):
+        contender(str(empty), "2.x")
     with pytest.raises(TunerError, match="neither a file"):
         contender("HIGH_MEM", "2.x")
     with pytest.raises(TunerError, match="did you mean"):

@@ -568,7 +568,7 @@ def compare(
 
     Each CONFIG_OR_PREDEFINED is one of Flink's option sets (DEFAULT, SPINNING_DISK_OPTIMIZED,
     SPINNING_DISK_OPTIMIZED_HIGH_MEM, FLASH_SSD_OPTIMIZED), a config.yaml / flink-conf.yaml /
-    FlinkDeployment (checked as check-config checks it), or a run directory (its config.yaml).
+    FlinkDeployment (checked as check-config checks it), or a run directory (its recommendation).
     Prints median ops/s (the cost model's counted throughput), min–max, CV and the change
     against the first configuration. Example: tuner compare w.yaml my-config.yaml
     SPINNING_DISK_OPTIMIZED_HIGH_MEM

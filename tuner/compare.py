@@ -4,28 +4,31 @@ its own process (as a trial is), and a table with the spread.
 A configuration is one of Flink's predefined option sets by name (``DEFAULT``,
 ``SPINNING_DISK_OPTIMIZED_HIGH_MEM``, ...), a Flink config file (config.yaml, flink-conf.yaml or
 FlinkDeployment, read and checked as ``tuner check-config`` does), or a run directory (its
-emitted config.yaml). Throughput is the cost model's counted ``ops_per_s``.
+recommendation as re-measured, from recommendation.json). Throughput is the cost model's
+counted ``ops_per_s``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from tuner.costmodel import Disk, score
 from tuner.errors import TunerError
 from tuner.flink import options as fo
-from tuner.flink.baseline import read_user_config
+from tuner.flink.baseline import read_user_config, settings_from_json
 from tuner.noise import MetricSpread, spread
 from tuner.search.measure import measure_isolated
 from tuner.search.worker import Measurement
 from tuner.trace.source import trace_file
 from tuner.workload import Workload
 
-__all__ = ["CompareResult", "Contender", "compare", "contender"]
+__all__ = ["CompareResult", "Contender", "compare", "contender", "recommendation_contender"]
 
 THROUGHPUT = "ops_per_s"
 # Figures shown beside throughput (medians), when measured.
@@ -53,10 +56,8 @@ def contender(spec: str, flink_version: str) -> Contender:
         return Contender(spec, {fo.PREDEFINED_OPTIONS: spec}, "predefined")
     path = Path(spec)
     if path.is_dir():
-        if not (path / "config.yaml").is_file():
-            raise TunerError("a run directory must hold config.yaml", file=spec)
-        path = path / "config.yaml"
-    elif not path.exists():
+        return replace(recommendation_contender(path), name=spec)
+    if not path.exists():
         raise TunerError(
             f"neither a file nor one of Flink's option sets ({', '.join(fo.PREDEFINED)})",
             file=spec,
@@ -118,6 +119,23 @@ class CompareResult:
             for i, m in enumerate(self.runs[c.name]):
                 out.append({"configuration": c.name, "repeat": i, **m})
         return out
+
+
+def recommendation_contender(run_dir: Path) -> Contender:
+    """A run's recommendation as measured: the minimal configuration when the run made one
+    (complete, with the user's own keys), else the emitted settings."""
+    path = run_dir / "recommendation.json"
+    try:
+        rec: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TunerError(
+            "no recommendation.json in this run directory", file=str(run_dir)
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise TunerError(f"not valid JSON: {exc}", file=str(path)) from None
+    minimal = rec.get("minimal")
+    raw = minimal["settings"] if isinstance(minimal, dict) else rec.get("settings") or {}
+    return Contender("recommended", settings_from_json(raw), str(path))
 
 
 def compare(

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tuner.flink import options as fo
-from tuner.flink.inert import without_inert
+from tuner.flink.inert import inert_keys, without_inert
 from tuner.search.study import (
     CURRENT_LABEL,
     DEFAULT_LABEL,
@@ -123,6 +123,8 @@ class Recommendation:
     trial_number: int | None
     gain: Gain | None
     headline: str
+    changed: int | None = None  # keys changed against the baseline (None: no baseline given)
+    baseline_source: str | None = None
 
 
 def recommend(
@@ -134,6 +136,8 @@ def recommend(
     *,
     minimal: Mapping[str, fo.FlinkValue] | None = None,
     contributions: Mapping[str, str] | None = None,
+    baseline: Mapping[str, fo.FlinkValue] | None = None,
+    baseline_source: str | None = None,
 ) -> Recommendation:
     """Assemble the recommendation: the memory keys of the budget, the searched keys (pinned
     explicitly, even where they equal Flink's default, so the result is reproducible), each with
@@ -143,6 +147,10 @@ def recommend(
     ``minimal`` (the keys the minimal recommendation keeps, tuner.search.ablation) replaces the
     winner's keys: only they are emitted, each commented with ``contributions[key]``. Keys that
     do nothing under the chosen settings (tuner.flink.inert) are never emitted.
+
+    ``baseline`` (the user's configuration, tuner run --baseline): its keys the recommendation
+    does not change are emitted too, marked unchanged, so the files are the complete measured
+    configuration and the changes are the keys with a reason.
     """
     gain = measure_gain(records)
     settings: dict[str, fo.FlinkValue] = {}
@@ -176,11 +184,26 @@ def recommend(
         measured_text = f"; {measured}" if measured else ""
         comments[key] = f"searched: {show_value(key, value)} ({base}){effect}{measured_text}"
         settings[key] = value
+    full = {**(baseline or {}), **chosen}
+    dead = inert_keys(full, workload.memory)
+    source = baseline_source or "baseline"
+    for key, value in (baseline or {}).items():
+        if key not in settings and key not in dead:
+            settings[key] = value
+            comments[key] = f"unchanged from your current configuration ({source})"
     headline = (
         gain.describe()
         if gain is not None
         else "not re-measured against Flink's default (the run stopped early)"
     )
     return Recommendation(
-        workload.name, workload.flink_version, settings, comments, best_trial, gain, headline
+        workload.name,
+        workload.flink_version,
+        settings,
+        comments,
+        best_trial,
+        gain,
+        headline,
+        len(chosen) if baseline is not None else None,
+        baseline_source,
     )

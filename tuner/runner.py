@@ -342,6 +342,8 @@ def finish(
         importances,
         minimal=minimal,
         contributions=contributions,
+        baseline=settings.baseline if settings is not None else None,
+        baseline_source=settings.baseline_source if settings is not None else None,
     )
     checkpoint_gain = measure_gain(outcome.records, CHECKPOINT_BYTES)
     if settings is not None and settings.objective == "checkpoint" and checkpoint_gain is not None:

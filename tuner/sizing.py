@@ -10,22 +10,19 @@ as the Flink keys that set it, and what that saves per TaskManager.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from tuner.compare import Contender
+from tuner.compare import Contender, recommendation_contender
 from tuner.costmodel import Disk, score
 from tuner.errors import TunerError
 from tuner.flink import options as fo
-from tuner.flink.baseline import settings_from_json
 from tuner.search.measure import measure_isolated
 from tuner.search.worker import Measurement
 from tuner.trace.parquet import read_trace
@@ -248,23 +245,6 @@ class SizingResult:
         if self.advice is not None:
             lines += ["", self.advice.describe()]
         return "\n".join(lines)
-
-
-def recommendation_contender(run_dir: Path) -> Contender:
-    """A run's recommendation as measured: the minimal configuration when the run made one
-    (complete, with the user's own keys), else the emitted settings."""
-    path = run_dir / "recommendation.json"
-    try:
-        rec: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise TunerError(
-            "no recommendation.json in this run directory", file=str(run_dir)
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise TunerError(f"not valid JSON: {exc}", file=str(path)) from None
-    minimal = rec.get("minimal")
-    raw = minimal["settings"] if isinstance(minimal, dict) else rec.get("settings") or {}
-    return Contender("recommended", settings_from_json(raw), str(path))
 
 
 def size_memory(

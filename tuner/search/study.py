@@ -322,7 +322,7 @@ class StudyLoop:
         return True
 
     def _run_batch_progress(self, candidates: Sequence[Candidate]) -> list[TrialRecord]:
-        self._progress(f"minimal recommendation, {len(candidates)} at once")
+        self._progress(f"minimal recommendation ({len(candidates)} configurations)")
         return self._run_batch(candidates)
 
     def _has(self, label: str, kind: Kind, repeat: int = 0) -> bool:
