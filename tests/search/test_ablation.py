@@ -215,6 +215,6 @@ def test_a_revert_flink_would_refuse_is_never_measured() -> None:
     }
     ab, batch = _run(winner, _speed, baseline=current)
     effect = {e.key: e for e in ab.effects}[fo.MAX_WRITE_BUFFER_NUMBER]
-    assert effect.kept and "invalid" in effect.decision
+    assert effect.kept and "invalid (writebuffer.number-to-merge must be below" in effect.decision
     assert not any(c.label == "minimal:-writebuffer.count" for c in batch.measured)
     assert fo.invalid_reason(ab.settings, WORKLOAD.memory, 1) is None

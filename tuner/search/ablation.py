@@ -187,17 +187,12 @@ class Minimizer:
         b_eff = fo.effective({**mem, **base})
         changed, inert = changed_keys(best, base, self.workload)
         winner = {**base, **{k: w_eff[k] for k in changed}}
-        invalid_why: dict[str, str] = {}
 
-        def invalid(settings: Mapping[str, fo.FlinkValue]) -> bool:
-            """A configuration Flink would refuse or RocksDB would misbehave with is never a
-            revert (it could not be recommended)."""
+        def invalid(settings: Mapping[str, fo.FlinkValue]) -> str | None:
+            """Why Flink would refuse these settings or RocksDB misbehave with them (such a
+            configuration is never a revert: it could not be recommended); None when fine."""
             cfs = self.column_families or column_family_count(self.workload.states)
-            why = fo.invalid_reason(settings, self.workload.memory, cfs)
-            if why is not None:
-                for k in changed:
-                    invalid_why.setdefault(k, why)
-            return why is not None
+            return fo.invalid_reason(settings, self.workload.memory, cfs)
 
         repeats = self._repeats(len(changed))
         if not changed:
@@ -232,7 +227,7 @@ class Minimizer:
             return values
 
         try:
-            valid = [k for k in changed if not invalid(_revert(winner, k, base))]
+            valid = [k for k in changed if invalid(_revert(winner, k, base)) is None]
             measured = measure(
                 [(WINNER_LABEL, winner)]
                 + [(f"minimal:-{short(k)}", _revert(winner, k, base)) for k in valid]
@@ -267,8 +262,9 @@ class Minimizer:
             droppable = []
             for k in changed:
                 c = costs[k]
-                if invalid(_revert(winner, k, base)):
-                    decisions[k] = (True, f"kept: reverting it alone is invalid ({invalid_why[k]})")
+                why = invalid(_revert(winner, k, base))
+                if why is not None:
+                    decisions[k] = (True, f"kept: reverting it alone is invalid ({why})")
                 elif not c:
                     decisions[k] = (True, "kept: its revert failed to measure")
                 elif statistics.median(c) > noise:
@@ -286,7 +282,7 @@ class Minimizer:
                     decisions[k] = (True, "kept: not tried, the measurement bound was reached")
                     continue
                 cand = _revert(current, k, base)
-                if invalid(cand):
+                if invalid(cand) is not None:
                     decisions[k] = (True, "kept: reverting it with the cheaper keys is invalid")
                     continue
                 label = f"minimal:greedy-{i}-{short(k)}-{_digest(cand)}"
