@@ -295,7 +295,8 @@ class Minimizer:
                     decisions[k] = (
                         False,
                         f"dropped: with it and the cheaper keys reverted the set measures "
-                        f"{-loss:+.1%} against the winner (no worse than the noise)",
+                        f"{abs(loss):.1%} {'worse' if loss > 0 else 'better'} than the winner "
+                        f"on {self.metric} (within the noise, or better)",
                     )
                 else:
                     decisions[k] = (
