@@ -274,8 +274,10 @@ def run(
     """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run
     directory).
 
-    Measures Flink's default and its four predefined option sets, runs the Optuna search, then
-    re-measures the best candidate against the default. Writes config.yaml (Flink 2.x),
+    Measures Flink's default, its four predefined option sets and your --baseline config (as
+    `current`), runs the Optuna search, reduces the winner to the keys whose revert costs more
+    than the noise (the minimal recommendation), then re-measures it against the default (and
+    `current`). Writes config.yaml (Flink 2.x),
     flink-conf.yaml (Flink 1.x), flink-deployment.yaml (Kubernetes), rocksdb-options.ini,
     trials.csv, study.db, workload.yaml and report.md with plots into the run directory.
     Ctrl-C stops after the current trial; `tuner run --resume DIR` continues.
