@@ -247,6 +247,8 @@ def test_a_run_in_which_every_measurement_fails_exits_1(tmp_path: Path) -> None:
             "1",
             "--trial-timeout",
             "1",
+            "--minimal-repeats",
+            "0",
             "-o",
             str(out),
         ],
