@@ -137,7 +137,19 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny"
     r = CliRunner().invoke(
         cli,
-        ["run", str(TINY), "--trials", "3", "--repeats", "1", "--no-confirm", "--out", str(out)],
+        [
+            "run",
+            str(TINY),
+            "--trials",
+            "3",
+            "--repeats",
+            "1",
+            "--no-confirm",
+            "--minimal-repeats",
+            "0",
+            "--out",
+            str(out),
+        ],
     )
     assert r.exit_code == 0, r.output
     return out
@@ -211,7 +223,8 @@ def _tiny(out: Path, *extra: str) -> list[str]:
 
 def test_resume_keeps_how_the_run_was_measured(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert CliRunner().invoke(cli, _tiny(out, "--disk", "hdd", "--no-confirm")).exit_code == 0
+    first = _tiny(out, "--disk", "hdd", "--no-confirm", "--minimal-repeats", "0")
+    assert CliRunner().invoke(cli, first).exit_code == 0
     r = CliRunner().invoke(
         cli, ["run", "--resume", str(out), "--trials", "2", "--repeats", "1", "--no-confirm"]
     )
@@ -228,7 +241,9 @@ def test_a_run_in_which_every_measurement_fails_exits_1(tmp_path: Path) -> None:
 
     w = load_workload(TINY)
     rd = start_run(w, tmp_path / "run", tmp_path)
-    settings = RunSettings(trials=1, repeats=1, confirm=False, rss_margin=1 - w.memory.budget)
+    settings = RunSettings(
+        trials=1, repeats=1, confirm=False, minimal=False, rss_margin=1 - w.memory.budget
+    )
     with pytest.raises(TunerRuntimeError, match=r"every one of \d+ measurements failed"):
         run_study(w, rd, settings)
     assert json.loads((rd.path / "run.json").read_text())["status"] == "failed"

@@ -41,6 +41,8 @@ def _start(out: Path, trials: int) -> subprocess.Popen[bytes]:
             "--repeats",
             "1",
             "--no-confirm",
+            "--minimal-repeats",
+            "0",
             "--out",
             str(out),
         ],

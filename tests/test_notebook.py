@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,11 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.report.fakerun import make_run
+from tests.report.test_minimal import _rec as minimal_payload
 from tuner.report import plots
+from tuner.report.sizing import write_sizing
 from tuner.results import load_run
+from tuner.sizing import SizeAdvice, SizePoint, SizingResult
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "review.ipynb"
@@ -47,6 +51,13 @@ def test_notebook_runs_on_the_run_named_by_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir = make_run(tmp_path / "run", trials=6, repeats=2, fail_labels={"FLASH_SSD_OPTIMIZED"})
+    # A minimal recommendation and a sizing, as `tuner run` and `tuner size --run` leave them.
+    rec_path = run_dir / "recommendation.json"
+    rec_path.write_text(json.dumps({**json.loads(rec_path.read_text()), **minimal_payload()}))
+    point = SizePoint("recommended", 1.0, 256 << 20, (1000.0, 1010.0), (), "")
+    advice = SizeAdvice("recommended", 256 << 20, 128 << 20, 0.5, 1005.0, 990.0, 0.05, {}, 1)
+    sized = SizingResult("fake", 256 << 20, (), (point,), advice, 2, "page-cache")
+    write_sizing(sized, run_dir, "tuner size fake.yaml --run x")
     monkeypatch.setenv("TUNER_RUN_DIR", str(run_dir))
     nb = _execute(tmp_path, monkeypatch)
     text = _text(nb)
@@ -57,6 +68,8 @@ def test_notebook_runs_on_the_run_named_by_the_environment(
     assert gain.describe() in text
     assert "recommended (re-measured)" in text  # the baselines table
     assert "TimeoutError: fake timeout" in text  # the failures table
+    assert "block.blocksize" in text  # the minimal recommendation's contributions
+    assert "128 mb per slot" in text  # the sizing advice
     expected = len(plots.figures(run))
     assert f"{expected} plots" in text
     assert _images(nb) == expected

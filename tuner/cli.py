@@ -193,10 +193,20 @@ def cli(verbose: bool) -> None:
 @click.option("--seed", type=int, default=None, help="Sampler seed (default: the workload's seed).")
 @click.option(
     "--objective",
-    type=click.Choice(["throughput", "pareto"]),
+    type=click.Choice(["throughput", "pareto", "checkpoint"]),
     default=None,
     help="throughput (default): maximise replay ops/s within the budget; pareto: throughput "
-    "vs p99 read latency (a Pareto front). A resumed run keeps its own.",
+    "vs p99 read latency (a Pareto front); checkpoint: minimise the incremental checkpoint "
+    "size while throughput stays at least --throughput-floor of the reference's (your "
+    "--baseline, else Flink's default). A resumed run keeps its own.",
+)
+@click.option(
+    "--throughput-floor",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="--objective checkpoint: the least throughput a candidate keeps, as a share of the "
+    "reference's baseline measurement.",
 )
 @repeats_option(3, 1, "Interleaved re-measurements of the recommendation and of Flink's default.")
 @disk_option(
@@ -266,6 +276,25 @@ def cli(verbose: bool) -> None:
     help='Replay a model of F of the job ("1/100" or 0.01), overriding the workload\'s '
     "`scale:`; option values stay in production units (README: Production-size jobs).",
 )
+@click.option(
+    "--baseline",
+    "baseline",
+    metavar="CONFIG",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Your current config.yaml, flink-conf.yaml or FlinkDeployment: checked as check-config "
+    "checks it, measured next to Flink's option sets as `current`, and the reference of the "
+    "headline gain and of the minimal recommendation. A resumed run keeps its own.",
+)
+@click.option(
+    "--minimal-repeats",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Repeats per reverted key for the minimal recommendation (each changed key reverted "
+    "to the baseline, one at a time and greedily, at most 80 measurements); 0 skips it and "
+    "recommends the search winner.",
+)
 def run(
     target: Path,
     trials: int,
@@ -284,17 +313,23 @@ def run(
     storage: str | None,
     study_name: str | None,
     scale_factor: str | None,
+    baseline: Path | None,
+    minimal_repeats: int,
+    throughput_floor: float,
 ) -> None:
     """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run
     directory).
 
-    Measures Flink's default and its four predefined option sets, runs the Optuna search, then
-    re-measures the best candidate against the default, then (when Flink 2.x is installed)
-    confirms the top candidates on Flink's own state backend. Writes config.yaml (Flink 2.x),
+    Measures Flink's default, its four predefined option sets and your --baseline config (as
+    `current`), runs the Optuna search, reduces the winner to the keys whose revert costs more
+    than the noise (the minimal recommendation), re-measures it against the default (and
+    `current`), then (when Flink 2.x is installed) confirms the top candidates on Flink's own
+    state backend. Writes config.yaml (Flink 2.x),
     flink-conf.yaml (Flink 1.x), flink-deployment.yaml (Kubernetes), rocksdb-options.ini,
     trials.csv, study.db, workload.yaml and report.md with plots into the run directory.
     Ctrl-C stops after the current trial; `tuner run --resume DIR` continues.
     """
+    from tuner.flink.baseline import read_user_config
     from tuner.runner import RunSettings, resume_run, run_study, start_run
     from tuner.scale import load_scaled, parse_factor
 
@@ -303,7 +338,7 @@ def run(
 
         public_url(storage)  # a malformed URL is refused before a run directory exists
     ctx = click.get_current_context()
-    given = {
+    given: dict[str, Any] = {
         name: value
         for name, value in (
             ("trials", trials),
@@ -318,17 +353,24 @@ def run(
             ("study_name", study_name),
             ("confirm", confirm),
             ("confirm_top", confirm_top),
+            ("throughput_floor", throughput_floor),
         )
         if ctx.get_parameter_source("trial_timeout" if name == "timeout_s" else name)
         == click.core.ParameterSource.COMMANDLINE
     }
     factor = None if scale_factor is None else parse_factor(scale_factor, where="--scale")
+    if ctx.get_parameter_source("minimal_repeats") == click.core.ParameterSource.COMMANDLINE:
+        given.update(minimal=minimal_repeats > 0, minimal_repeats=max(1, minimal_repeats))
     if resume:
         if factor is not None:
             raise TunerError("a resumed run keeps its scale", where="--scale")
         run_path = out if out is not None and (out / "run.json").exists() else target
         if factor is not None:
             raise TunerError("a resumed run keeps the scale it was started with", where="--scale")
+        if baseline is not None:
+            earlier = resume_run(run_path).workload
+            again = read_user_config(baseline, earlier.flink_version)
+            given.update(baseline=dict(again.settings), baseline_source=str(baseline))
         resumed = resume_run(run_path, given)
         workload, rd, settings = resumed.workload, resumed.run_dir, resumed.settings
         scale = settings.scale
@@ -341,6 +383,10 @@ def run(
             click.echo(f"  changed on the command line: {changed}", err=True)
     else:
         workload, scale = load_scaled(target, factor)
+        user = read_user_config(baseline, workload.flink_version) if baseline else None
+        if user is not None:
+            for key, why in user.ignored.items():
+                click.echo(f"baseline: {key} not applied ({why})", err=True)
         rd = start_run(workload, out, results_dir, scale)
         click.echo(f"run directory: {rd.path}", err=True)
         settings = RunSettings(
@@ -357,6 +403,11 @@ def run(
             scale=scale,
             confirm=confirm,
             confirm_top=confirm_top,
+            baseline=dict(user.settings) if user is not None else None,
+            baseline_source=str(baseline) if baseline is not None else None,
+            minimal=minimal_repeats > 0,
+            minimal_repeats=max(1, minimal_repeats),
+            throughput_floor=throughput_floor,
         )
     if settings.storage:
         from tuner.search.storage import public_url
@@ -890,6 +941,188 @@ def noise(workload_file: Path, repeats: int, predefined: str, disk: str | None, 
         f"{w.name}: {predefined} measured {repeats} times, {jobs} at once ({target.describe()})"
     )
     click.echo(result.render())
+
+
+@cli.command()
+@click.argument("workload_file", metavar="WORKLOAD", type=click.Path(path_type=Path))
+@click.argument("configs", metavar="CONFIG_OR_PREDEFINED...", nargs=-1, required=True)
+@repeats_option(3, 1, "Measurements of each configuration (interleaved).")
+@disk_option("Disk to price counted I/O for (default: the workload's).")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write every measurement (all metrics) to this CSV file.",
+)
+def compare(
+    workload_file: Path,
+    configs: tuple[str, ...],
+    repeats: int,
+    disk: str | None,
+    csv_path: Path | None,
+) -> None:
+    """Measure configurations side by side on WORKLOAD, interleaved, each in its own process.
+
+    Each CONFIG_OR_PREDEFINED is one of Flink's option sets (DEFAULT, SPINNING_DISK_OPTIMIZED,
+    SPINNING_DISK_OPTIMIZED_HIGH_MEM, FLASH_SSD_OPTIMIZED), a config.yaml / flink-conf.yaml /
+    FlinkDeployment (checked as check-config checks it), or a run directory (its recommendation).
+    Prints median ops/s (the cost model's counted throughput), min–max, CV and the change
+    against the first configuration. Example: tuner compare w.yaml my-config.yaml
+    SPINNING_DISK_OPTIMIZED_HIGH_MEM
+    """
+    from tuner.compare import compare as run_compare
+    from tuner.compare import contender
+    from tuner.costmodel import disk_from
+    from tuner.workload import load_workload
+
+    w = load_workload(workload_file)
+    contenders = [contender(c, w.flink_version) for c in configs]
+    target = disk_from(disk) if disk else w.disk
+
+    def tick(done: int, total: int, name: str) -> None:
+        click.echo(f"[{done + 1}/{total}] {name}", err=True)
+
+    result = run_compare(w, contenders, repeats, target, on_measure=tick)
+    click.echo(
+        f"{w.name}: {len(contenders)} configurations x {repeats}, interleaved ({target.describe()})"
+    )
+    click.echo(result.render())
+    if csv_path is not None:
+        import pandas as pd
+
+        pd.DataFrame(result.rows()).to_csv(csv_path, index=False)
+        click.echo(str(csv_path))
+
+
+@cli.command()
+@click.argument("workload_file", metavar="WORKLOAD", type=click.Path(path_type=Path))
+@click.option(
+    "--run",
+    "run_dir",
+    metavar="RUN_DIR",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Size for this run's recommendation; the outputs go into RUN_DIR and its report.md.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="CONFIG",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Size for this config.yaml / flink-conf.yaml / FlinkDeployment instead.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Throughput a smaller size may lose against the budget's.",
+)
+@click.option(
+    "--factors",
+    default="0.25,0.5,0.75,1,1.25,1.5,2",
+    show_default=True,
+    help="Memory per slot to measure, as multiples of the workload's budget.",
+)
+@click.option(
+    "--total-flink-memory",
+    metavar="SIZE",
+    default=None,
+    help="taskmanager.memory.flink.size (e.g. 4 gb): also give the advice as "
+    "taskmanager.memory.managed.fraction.",
+)
+@repeats_option(2, 1, "Measurements of each configuration at each size (interleaved).")
+@disk_option("Disk to price counted I/O for (default: the workload's).")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory for sizing.csv, sizing.md, sizing.png (default: RUN_DIR with --run, "
+    "else results/<workload>-size-<timestamp>/).",
+)
+def size(
+    workload_file: Path,
+    run_dir: Path | None,
+    config_file: Path | None,
+    tolerance: float,
+    factors: str,
+    total_flink_memory: str | None,
+    repeats: int,
+    disk: str | None,
+    out: Path | None,
+) -> None:
+    """Throughput against managed memory per slot (about 0.25x to 2x the workload's budget)
+    for Flink's default and the recommendation (--run) or a config (--config).
+
+    Recommends the smallest measured memory within --tolerance (5 %) of the budget's throughput
+    as the Flink keys that set it (taskmanager.memory.managed.size, or the fixed-per-slot/tm
+    key), and what it saves per TaskManager. Writes sizing.png, sizing.md and sizing.csv.
+    """
+    from tuner.compare import contender
+    from tuner.costmodel import disk_from
+    from tuner.report import render_report
+    from tuner.report.sizing import write_sizing
+    from tuner.sizing import recommendation_contender, size_memory
+    from tuner.units import parse_memory_size
+    from tuner.workload import load_workload
+
+    if run_dir is not None and config_file is not None:
+        raise TunerError("give --run or --config, not both", where="--config")
+    w = load_workload(workload_file)
+    try:
+        steps = [float(f) for f in factors.split(",") if f.strip()]
+    except ValueError:
+        raise TunerError(f"not a list of numbers: {factors!r}", where="--factors") from None
+    if not steps or any(f <= 0 for f in steps):
+        raise TunerError(f"factors must be > 0, got {factors!r}", where="--factors")
+    total = None
+    if total_flink_memory is not None:
+        try:
+            total = parse_memory_size(total_flink_memory)
+        except ValueError as exc:
+            raise TunerError(str(exc), where="--total-flink-memory") from None
+    contenders = [contender("DEFAULT", w.flink_version)]
+    if run_dir is not None:
+        contenders.append(recommendation_contender(run_dir))
+    elif config_file is not None:
+        contenders.append(contender(str(config_file), w.flink_version))
+    target = disk_from(disk) if disk else w.disk
+
+    def tick(done: int, n: int, label: str) -> None:
+        click.echo(f"[{done + 1}/{n}] {label}", err=True)
+
+    result = size_memory(
+        w,
+        contenders,
+        factors=steps,
+        repeats=repeats,
+        disk=target,
+        tolerance=tolerance,
+        total_flink_memory=total,
+        on_measure=tick,
+    )
+    if out is None:
+        out = run_dir if run_dir is not None else _stamped(Path("results"), f"{w.name}-size")
+    parts = [f"tuner size {workload_file}"]
+    parts += [f"--run {run_dir}"] if run_dir is not None else []
+    parts += [f"--config {config_file}"] if config_file is not None else []
+    parts += [f"--repeats {repeats}", f"--tolerance {tolerance:g}", f"--factors {factors}"]
+    parts += [f"--disk {disk}"] if disk else []
+    command = " ".join(parts)
+    files = write_sizing(result, out, command)
+    if run_dir is not None:
+        render_report(run_dir)
+    click.echo(result.render())
+    for f in files:
+        click.echo(str(f))
+
+
+def _stamped(root: Path, name: str) -> Path:
+    return root / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def main(argv: list[str] | None = None) -> None:

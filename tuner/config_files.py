@@ -55,7 +55,10 @@ def header_lines(rec: Recommendation, flink_version: str) -> str:
         [
             f"RocksDB state backend settings for '{rec.workload}' (Flink {flink_version}),",
             f"measured by tuner ({trial}): {rec.headline}.",
-            "Paste into the job's Flink configuration; keys not listed keep Flink's defaults.",
+            "Paste into the job's Flink configuration; keys not listed keep Flink's defaults."
+            if rec.changed is None
+            else f"Changes {rec.changed} key(s) of your current configuration "
+            f"({rec.baseline_source}); its other RocksDB keys follow, marked unchanged.",
         ]
     )
 

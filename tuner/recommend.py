@@ -8,7 +8,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tuner.flink import options as fo
-from tuner.search.study import DEFAULT_LABEL, RECOMMENDED_LABEL, THROUGHPUT, TrialRecord
+from tuner.flink.inert import inert_keys, without_inert
+from tuner.search.study import (
+    CURRENT_LABEL,
+    DEFAULT_LABEL,
+    RECOMMENDED_LABEL,
+    THROUGHPUT,
+    TrialRecord,
+)
 from tuner.units import format_memory_size
 from tuner.workload import Workload
 
@@ -37,6 +44,14 @@ class Gain:
     low: float  # smallest pairwise gain
     high: float  # largest pairwise gain
     engine: str = "rocksdict"  # what measured it (tuner.recommend.ENGINE_NAMES)
+    reference: str = DEFAULT_LABEL  # what it is a gain over: DEFAULT or current (--baseline)
+
+    @property
+    def reference_name(self) -> str:
+        """The reference as the report words it."""
+        return (
+            "your current configuration" if self.reference == CURRENT_LABEL else ("Flink's default")
+        )
 
     @property
     def significant(self) -> bool:
@@ -47,9 +62,9 @@ class Gain:
         """One line for comments and the report."""
         verdict = "" if self.significant else " (within noise: the pairs disagree on the sign)"
         return (
-            f"{self.median_gain:+.1%} median {self.metric} over Flink's default, measured on "
-            f"{engine_name(self.engine)} ({self.n} interleaved runs each, pairwise range "
-            f"{self.low:+.1%} .. {self.high:+.1%}){verdict}"
+            f"{self.median_gain:+.1%} median {self.metric} over {self.reference_name}, "
+            f"measured on {engine_name(self.engine)} ({self.n} interleaved runs each, pairwise "
+            f"range {self.low:+.1%} .. {self.high:+.1%}){verdict}"
         )
 
 
@@ -66,20 +81,34 @@ def engine_name(engine: str) -> str:
     return ENGINE_NAMES.get(engine, engine)
 
 
+def reference_label(records: Sequence[TrialRecord]) -> str:
+    """What the headline gain is measured against: the user's configuration (``current``)
+    when the run re-measured one (tuner run --baseline), else Flink's default."""
+    for r in records:
+        if r.candidate.kind == "remeasure" and r.candidate.label == CURRENT_LABEL:
+            return CURRENT_LABEL
+    return DEFAULT_LABEL
+
+
 def measure_gain(
-    records: Sequence[TrialRecord], metric: str = THROUGHPUT, engine: str = "rocksdict"
+    records: Sequence[TrialRecord],
+    metric: str = THROUGHPUT,
+    engine: str = "rocksdict",
+    reference: str | None = None,
 ) -> Gain | None:
-    """The gain of the re-measured recommendation over the re-measured default, measured on
-    ``engine``."""
-    runs: dict[str, dict[int, float]] = {DEFAULT_LABEL: {}, RECOMMENDED_LABEL: {}}
+    """The gain of the re-measured recommendation over the re-measured reference, measured on
+    ``engine``: ``current`` when the run has one, else Flink's default (``reference`` picks
+    one explicitly)."""
+    ref = reference or reference_label(records)
+    runs: dict[str, dict[int, float]] = {ref: {}, RECOMMENDED_LABEL: {}}
     for r in records:
         c = r.candidate
         if c.kind == "remeasure" and r.ok and metric in r.metrics and c.label in runs:
             runs[c.label][c.repeat] = r.metrics[metric]
-    pairs = sorted(set(runs[DEFAULT_LABEL]) & set(runs[RECOMMENDED_LABEL]))
+    pairs = sorted(set(runs[ref]) & set(runs[RECOMMENDED_LABEL]))
     if not pairs:
         return None
-    d = [runs[DEFAULT_LABEL][i] for i in pairs]
+    d = [runs[ref][i] for i in pairs]
     rec = [runs[RECOMMENDED_LABEL][i] for i in pairs]
     ratios = [b / a - 1 for a, b in zip(d, rec, strict=True) if a > 0]
     if not ratios:
@@ -94,6 +123,7 @@ def measure_gain(
         min(ratios),
         max(ratios),
         engine,
+        ref,
     )
 
 
@@ -119,6 +149,8 @@ class Recommendation:
     trial_number: int | None
     gain: Gain | None
     headline: str
+    changed: int | None = None  # keys changed against the baseline (None: no baseline given)
+    baseline_source: str | None = None
 
 
 def recommend(
@@ -128,11 +160,24 @@ def recommend(
     records: Sequence[TrialRecord],
     importances: Mapping[str, float],
     engine: str = "rocksdict",
+    *,
+    minimal: Mapping[str, fo.FlinkValue] | None = None,
+    contributions: Mapping[str, str] | None = None,
+    baseline: Mapping[str, fo.FlinkValue] | None = None,
+    baseline_source: str | None = None,
 ) -> Recommendation:
     """Assemble the recommendation: the memory keys of the budget, the searched keys (pinned
     explicitly, even where they equal Flink's default, so the result is reproducible), each with
     its reason. ``importances`` are per Flink key
     (:func:`tuner.search.importance.param_importances`).
+
+    ``minimal`` (the keys the minimal recommendation keeps, tuner.search.ablation) replaces the
+    winner's keys: only they are emitted, each commented with ``contributions[key]``. Keys that
+    do nothing under the chosen settings (tuner.flink.inert) are never emitted.
+
+    ``baseline`` (the user's configuration, tuner run --baseline): its keys the recommendation
+    does not change are emitted too, marked unchanged, so the files are the complete measured
+    configuration and the changes are the keys with a reason.
     """
     gain = measure_gain(records, engine=engine)
     settings: dict[str, fo.FlinkValue] = {}
@@ -148,7 +193,8 @@ def recommend(
             settings[key] = memory[key]
             comments[key] = "the workload's fixed RocksDB memory"
     imp = importances
-    for key, value in best_settings.items():
+    chosen = minimal if minimal is not None else without_inert(best_settings, workload.memory)
+    for key, value in chosen.items():
         if key == fo.PREDEFINED_OPTIONS:
             continue
         default = fo.DEFAULTS.get(key)
@@ -161,17 +207,30 @@ def recommend(
         )
         share = imp.get(key)
         effect = f"; importance for throughput {share:.0%}" if share is not None else ""
-        comments[key] = f"searched: {show_value(key, value)} ({base}){effect}"
+        measured = (contributions or {}).get(key)
+        measured_text = f"; {measured}" if measured else ""
+        comments[key] = f"searched: {show_value(key, value)} ({base}){effect}{measured_text}"
         settings[key] = value
-    # Bits per key only matter with the filter on; keep the emitted config free of dead keys.
-    if not settings.get(fo.USE_BLOOM_FILTER):
-        settings.pop(fo.BLOOM_FILTER_BITS_PER_KEY, None)
-        comments.pop(fo.BLOOM_FILTER_BITS_PER_KEY, None)
+    full = {**(baseline or {}), **chosen}
+    dead = inert_keys(full, workload.memory)
+    source = baseline_source or "baseline"
+    for key, value in (baseline or {}).items():
+        if key not in settings and key not in dead:
+            settings[key] = value
+            comments[key] = f"unchanged from your current configuration ({source})"
     headline = (
         gain.describe()
         if gain is not None
         else "not re-measured against Flink's default (the run stopped early)"
     )
     return Recommendation(
-        workload.name, workload.flink_version, settings, comments, best_trial, gain, headline
+        workload.name,
+        workload.flink_version,
+        settings,
+        comments,
+        best_trial,
+        gain,
+        headline,
+        len(chosen) if baseline is not None else None,
+        baseline_source,
     )

@@ -35,7 +35,9 @@ from tuner.costmodel import PRESETS, Disk, disk_from, score
 from tuner.engine import flink_backend
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.fileio import atomic_write_text
-from tuner.recommend import Recommendation, recommend
+from tuner.flink.baseline import settings_from_json
+from tuner.flink.options import FlinkValue
+from tuner.recommend import Recommendation, measure_gain, recommend
 from tuner.report import render_report
 from tuner.rundir import (
     RunDir,
@@ -53,9 +55,14 @@ from tuner.scale import (
     production_bytes,
     read_scale,
 )
+from tuner.search.ablation import Ablation, Minimizer
 from tuner.search.importance import param_importances
 from tuner.search.measure import ENGINES, measure_isolated
 from tuner.search.study import (
+    CHECKPOINT_BYTES,
+    CURRENT_LABEL,
+    DEFAULT_LABEL,
+    THROUGHPUT,
     Candidate,
     StudyConfig,
     StudyLoop,
@@ -116,6 +123,17 @@ class RunSettings:
     heartbeat_s: int = 10
     # The workload's `scale:` (tuner.scale): trials replay a model of the production job.
     scale: ScaleSpec = field(default_factory=ScaleSpec)
+    # The user's configuration (tuner run --baseline), as read and checked once; a resumed run
+    # keeps these values even if the file changed since.
+    baseline: Mapping[str, FlinkValue] | None = None
+    baseline_source: str | None = None
+    # The minimal recommendation (tuner.search.ablation): repeats per reverted key, and a bound
+    # on its measurements.
+    minimal: bool = True
+    minimal_repeats: int = 2
+    minimal_max_measurements: int = 80
+    # --objective checkpoint: the least throughput, as a share of the reference's.
+    throughput_floor: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -247,8 +265,15 @@ def run_study(
     meta = rd.read_meta()
     seed = settings.seed if settings.seed is not None else workload.seed
     objective = settings.objective
-    if objective not in ("throughput", "pareto"):
-        raise TunerError(f"unknown objective {objective!r}; expected throughput or pareto")
+    if objective not in ("throughput", "pareto", "checkpoint"):
+        raise TunerError(
+            f"unknown objective {objective!r}; expected throughput, pareto or checkpoint"
+        )
+    if not 0 < settings.throughput_floor <= 1:
+        raise TunerError(
+            f"the throughput floor must be in (0, 1], got {settings.throughput_floor}",
+            where="--throughput-floor",
+        )
     engines = (*ENGINES, "flink", "fake")
     if settings.engine not in engines:
         raise TunerError(
@@ -271,18 +296,37 @@ def run_study(
             "scaled to the model inside Flink; use the rocksdict engine or scale 1",
             where="--engine",
         )
-    if settings.engine == "flink" and objective == "pareto":
+    if settings.engine == "flink" and objective in ("pareto", "checkpoint"):
         raise TunerError(
-            "--objective pareto needs read latencies, which the Flink engine does not report; "
-            "use the rocksdict engine",
+            f"--objective {objective} needs read latencies or checkpoint sizes, which the Flink "
+            "engine does not report; use the rocksdict engine",
             where="--objective",
         )
     config = StudyConfig(
         trials=settings.trials,
         seed=seed,
-        objective="pareto" if objective == "pareto" else "throughput",
+        objective="pareto"
+        if objective == "pareto"
+        else "checkpoint"
+        if objective == "checkpoint"
+        else "throughput",
         repeats=settings.repeats,
         jobs=settings.jobs,
+        current=dict(settings.baseline) if settings.baseline is not None else None,
+        throughput_floor=settings.throughput_floor,
+    )
+    refine = (
+        Minimizer(
+            workload,
+            settings.baseline,
+            repeats=settings.minimal_repeats,
+            max_measurements=settings.minimal_max_measurements,
+            reference=CURRENT_LABEL if settings.baseline is not None else DEFAULT_LABEL,
+            metric=CHECKPOINT_BYTES if objective == "checkpoint" else THROUGHPUT,
+            lower_is_better=objective == "checkpoint",
+        )
+        if settings.minimal
+        else None
     )
     disk = disk_from(settings.disk) if settings.disk else workload.disk
     rd.set_status(
@@ -299,6 +343,8 @@ def run_study(
     )
     trace = prepare_trace(model, rd)
     column_families = list(read_trace(trace).header.names)
+    if refine is not None:
+        refine.column_families = len(column_families)
     measure = (
         _flink_measure(model, rd, trace, settings)
         if settings.engine == "flink"
@@ -331,6 +377,7 @@ def run_study(
         on_progress=on_progress,
         should_stop=should_stop,
         column_families=len(column_families),
+        refine=refine,
     )
     confirmation: Confirmation | None = None
     note = ""
@@ -353,7 +400,17 @@ def run_study(
             f"{measured[0].reason.splitlines()[0] if measured[0].reason else 'no reason given'} "
             f"(trials.csv in {rd.path} has them all)"
         )
-    rec = finish(workload, rd, study, outcome, column_families, confirmation, note, settings.engine)
+    rec = finish(
+        workload,
+        rd,
+        study,
+        outcome,
+        column_families,
+        confirmation,
+        note,
+        settings.engine,
+        settings,
+    )
     status: RunStatus = "incomplete" if outcome.interrupted else "complete"
     rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"))
     render_report(rd.path)
@@ -442,13 +499,25 @@ def finish(
     confirmation: Confirmation | None = None,
     confirm_note: str = "",
     engine: str = "rocksdict",
+    settings: RunSettings | None = None,
 ) -> Recommendation | None:
     """Write recommendation.json and the Flink config files: the confirmation's choice when
-    there is one (or "keep your configuration"), else the best search trial, marked
+    there is one (or "keep your configuration"), else the best search trial (the minimal
+    recommendation when one was made, with the full search winner beside it), marked
     unconfirmed."""
     if outcome.best_settings is None:
         return None
+    ablation = outcome.refinement if isinstance(outcome.refinement, Ablation) else None
     importances = param_importances(study) or {}
+    minimal = contributions = None
+    if ablation is not None:
+        minimal = {k: ablation.settings[k] for k in ablation.kept}
+        effects = {e.key: e for e in ablation.effects}
+        contributions = {
+            k: f"reverting it cost {effects[k].cost:+.1%} "
+            f"({effects[k].low:+.1%} .. {effects[k].high:+.1%}, {effects[k].n} repeats)"
+            for k in ablation.kept
+        }
     rec = recommend(
         workload,
         outcome.best_settings,
@@ -456,7 +525,20 @@ def finish(
         outcome.records,
         importances,
         engine,
+        minimal=minimal,
+        contributions=contributions,
+        baseline=settings.baseline if settings is not None else None,
+        baseline_source=settings.baseline_source if settings is not None else None,
     )
+    checkpoint_gain = measure_gain(outcome.records, CHECKPOINT_BYTES)
+    if settings is not None and settings.objective == "checkpoint" and checkpoint_gain is not None:
+        # The objective's figure first: smaller checkpoints, then what throughput it kept.
+        rec = dataclasses.replace(
+            rec,
+            headline=f"incremental checkpoint size {checkpoint_gain.median_gain:+.1%} "
+            f"(pairwise {checkpoint_gain.low:+.1%} .. {checkpoint_gain.high:+.1%}) and "
+            + rec.headline,
+        )
     replay_gain = rec.gain
     if confirmation is not None:
         rec = confirmed_recommendation(workload, rec, confirmation, outcome, importances, engine)
@@ -466,6 +548,8 @@ def finish(
             headline=f"{rec.headline}; UNCONFIRMED: not re-measured on Flink's own state "
             f"backend ({confirm_note})",
         )
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in outcome.best_settings.items()}
+    default_gain = measure_gain(outcome.records, reference=DEFAULT_LABEL)
     payload: dict[str, Any] = {
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in rec.settings.items()},
         "comments": dict(rec.comments),
@@ -478,6 +562,24 @@ def finish(
         else {"status": "unconfirmed", "reason": confirm_note},
         "pareto_trial_numbers": outcome.pareto_trial_numbers,
         "interrupted": outcome.interrupted,
+        # The full search winner stays available beside the minimal recommendation.
+        "search_winner": {"trial_number": outcome.best_trial_number, "settings": plain},
+        "minimal": ablation.to_json() if ablation is not None else None,
+        "importances": importances,
+        "gain_vs_default": asdict(default_gain) if default_gain is not None else None,
+        "checkpoint_gain": asdict(checkpoint_gain) if checkpoint_gain is not None else None,
+        "objective": settings.objective if settings is not None else "throughput",
+        "throughput_floor": settings.throughput_floor if settings is not None else None,
+        "baseline": (
+            {
+                "source": settings.baseline_source,
+                "settings": {
+                    k: list(v) if isinstance(v, tuple) else v for k, v in settings.baseline.items()
+                },
+            }
+            if settings is not None and settings.baseline is not None
+            else None
+        ),
     }
     atomic_write_text(rd.path / "recommendation.json", json.dumps(payload, indent=2) + "\n")
     config_files.write_config_files(rd.path, rec, workload, column_families)
@@ -523,6 +625,8 @@ def resume_run(path: Path, overrides: Mapping[str, Any] | None = None) -> Resume
     if unknown:
         raise TunerError(f"unknown run settings {unknown}; expected some of {sorted(fields)}")
     given = dict(overrides or {})
+    if isinstance(saved.get("baseline"), Mapping):
+        saved["baseline"] = settings_from_json(saved["baseline"])
     settings = RunSettings(**{**saved, **given})
     changed = tuple(k for k in given if saved.get(k, getattr(RunSettings(), k)) != given[k])
     kept = tuple(k for k in saved if k not in given)

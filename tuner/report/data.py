@@ -17,6 +17,7 @@ import pandas as pd
 from tuner.search.importance import MIN_TRIALS_FOR_IMPORTANCE, param_importances
 from tuner.search.study import (
     BASELINES,
+    CURRENT_LABEL,
     DEFAULT_LABEL,
     READ_P99,
     RECOMMENDED_LABEL,
@@ -108,7 +109,7 @@ def _configs(trials: pd.DataFrame) -> list[tuple[str, str, str, pd.DataFrame]]:
         label = str(best["label"].iloc[0])
         out.append((f"best trial ({label})", "best trial", label, best))
     again = trials[trials["kind"] == "remeasure"]
-    for lb in (DEFAULT_LABEL, RECOMMENDED_LABEL):
+    for lb in (DEFAULT_LABEL, CURRENT_LABEL, RECOMMENDED_LABEL):
         rows = again[again["label"] == lb]
         if len(rows):
             out.append((f"{lb} (re-measured)", "re-measured", lb, rows))

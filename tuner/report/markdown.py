@@ -19,6 +19,7 @@ from tuner.fileio import atomic_write_text
 from tuner.flink.options import FlinkValue
 from tuner.recommend import Gain, engine_name, show_value
 from tuner.report import data, plots
+from tuner.report import minimal as minimal_report
 from tuner.results import Run, load_run
 from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT
 
@@ -48,6 +49,8 @@ _PLOT_CAPTIONS: Mapping[str, str] = {
     "Pareto front (right).",
     "spread": "Median throughput per configuration; error bars span min..max over repeats.",
     "amplification": "Write and space amplification of Flink's option sets and the recommendation.",
+    "minimal": "The minimal recommendation: what reverting each changed key cost (kept keys in "
+    "green) beside its PED-ANOVA importance.",
 }
 
 
@@ -184,20 +187,21 @@ def _headline(run: Run, gain: Gain | None) -> list[str]:
         if not gain.significant:
             lines.append(
                 "The re-measurements do not agree on whether the recommendation is faster than "
-                "Flink's default: on this machine and workload the difference is within the "
-                "noise, so there is no gain to claim."
+                f"{gain.reference_name}: on this machine and workload the difference is within "
+                "the noise, so there is no gain to claim."
             )
         elif gain.median_gain < 0:
             lines.append(
-                "The recommendation was **slower** than Flink's default in every re-measured "
-                "pair: keep Flink's default."
+                f"The recommendation was **slower** than {gain.reference_name} in every "
+                f"re-measured pair: keep {gain.reference_name}."
             )
         else:
             lines.append(
                 f"Median {format_ops(gain.recommended_median)} ops/s recommended vs "
-                f"{format_ops(gain.default_median)} ops/s with Flink's default, measured back to "
-                "back in pairs."
+                f"{format_ops(gain.default_median)} ops/s with {gain.reference_name}, measured "
+                "back to back in pairs."
             )
+        lines += minimal_report.headline_extra(run.recommendation())
         return lines
     best = run.best_search()
     default = [
@@ -426,11 +430,13 @@ def render_markdown(
         _headline(run, run.gain()),
         _confirmation_section(recommendation),
         _recommendation_section(run, recommendation),
+        minimal_report.section(recommendation),
         _configurations_section(run),
         _plots_section(run, plot_files),
         _failures_section(run),
         _status_section(run),
         _validation_section(run),
+        _sizing_section(run),
         _deviations_section(run),
     ]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
@@ -444,6 +450,19 @@ def _validation_section(run: Run) -> list[str]:
             "## Validation on real Flink",
             "",
             f"Not validated yet: `tuner validate {run.path}` replays this stream on real Flink.",
+        ]
+    return path.read_text().strip().splitlines()
+
+
+def _sizing_section(run: Run) -> list[str]:
+    """`tuner size --run`'s findings (sizing.md, a level-2 section), if any."""
+    path = run.path / "sizing.md"
+    if not path.is_file():
+        return [
+            "## Memory right-sizing",
+            "",
+            f"Not sized yet: `tuner size WORKLOAD --run {run.path}` measures throughput against "
+            "managed memory per slot and advises the smallest size that keeps it.",
         ]
     return path.read_text().strip().splitlines()
 

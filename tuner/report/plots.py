@@ -19,6 +19,7 @@ from matplotlib.ticker import FuncFormatter
 
 from tuner.fileio import atomic_write_bytes
 from tuner.report import data
+from tuner.report.minimal import contributions
 from tuner.results import Run
 from tuner.search.study import READ_P99, THROUGHPUT
 
@@ -29,6 +30,7 @@ __all__ = [
     "history_figure",
     "importance_figure",
     "memory_figure",
+    "minimal_figure",
     "save_plots",
     "spread_figure",
 ]
@@ -40,6 +42,7 @@ PLOT_FILES: Mapping[str, str] = {
     "memory": "throughput-memory.png",
     "spread": "baselines-vs-recommended.png",
     "amplification": "amplification.png",
+    "minimal": "minimal.png",
 }
 _GROUP_COLOURS = {"baseline": "tab:gray", "best trial": "tab:blue", "re-measured": "tab:green"}
 _MIB = float(1 << 20)
@@ -193,6 +196,28 @@ def amplification_figure(amp: pd.DataFrame) -> Figure:
     return fig
 
 
+def minimal_figure(df: pd.DataFrame) -> Figure:
+    """Left: what reverting each changed key cost (median, min..max), kept keys coloured.
+    Right: the same keys' PED-ANOVA importance."""
+    keys = df["key"].tolist()[::-1]
+    fig = Figure(figsize=(11, 0.45 * len(keys) + 1.6), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    cost = df["cost"].tolist()[::-1]
+    low = [c - lo for c, lo in zip(cost, df["low"].tolist()[::-1], strict=True)]
+    high = [hi - c for c, hi in zip(cost, df["high"].tolist()[::-1], strict=True)]
+    colours = ["tab:green" if k else "tab:gray" for k in df["kept"].tolist()[::-1]]
+    left.barh(keys, cost, color=colours, xerr=[low, high], capsize=3)
+    left.axvline(0, color="black", linewidth=0.8)
+    left.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:+.0%}"))
+    left.set_xlabel("cost of reverting the key (green: kept)")
+    left.set_title("Measured contribution")
+    right.barh(keys, [0.0 if v != v else v for v in df["importance"].tolist()[::-1]])
+    right.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0%}"))
+    right.set_xlabel("importance for the objective (PED-ANOVA)")
+    right.set_title("Importance over the search")
+    return fig
+
+
 def figures(run: Run) -> dict[str, Figure]:
     """Every plot the run has data for, by name (keys of PLOT_FILES, in report order).
 
@@ -206,6 +231,7 @@ def figures(run: Run) -> dict[str, Figure]:
         "memory": lambda: _memory(run),
         "spread": lambda: _nonempty(data.config_spread(trials), spread_figure),
         "amplification": lambda: _nonempty(data.amplification(trials), amplification_figure),
+        "minimal": lambda: _nonempty(contributions(run.recommendation()), minimal_figure),
     }
     out = {}
     for name, make in makers.items():

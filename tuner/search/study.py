@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -27,8 +27,8 @@ from tuner.workload import Workload, column_family_count
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["baseline", "search", "remeasure"]
-Objective = Literal["throughput", "pareto"]
+Kind = Literal["baseline", "search", "remeasure", "ablation"]
+Objective = Literal["throughput", "pareto", "checkpoint"]
 
 BASELINES: tuple[str, ...] = (
     "DEFAULT",
@@ -37,9 +37,13 @@ BASELINES: tuple[str, ...] = (
     "FLASH_SSD_OPTIMIZED",
 )
 DEFAULT_LABEL = "DEFAULT"
+CURRENT_LABEL = "current"  # the user's own configuration (tuner run --baseline)
 RECOMMENDED_LABEL = "recommended"
 THROUGHPUT = "ops_per_s"
 READ_P99 = "read_p99_us"
+# Bytes of new SST files each incremental checkpoint uploads (counted, not timed).
+CHECKPOINT_BYTES = "checkpoint_incremental_bytes_mean"
+CHECKPOINT_DURATION = "checkpoint_p50_s"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,26 @@ class TrialRecord:
 
 Measure = Callable[[Candidate], Measurement]
 Sink = Callable[[TrialRecord], None]
+RunBatch = Callable[[Sequence[Candidate]], list[TrialRecord]]
+
+
+class Refine(Protocol):
+    """A step between the search and the re-measurement that may change what is recommended
+    (the minimal recommendation, tuner.search.ablation). It measures through ``run_batch``
+    (records land in trials.csv), finds earlier records in ``records`` on resume, and returns
+    the settings to recommend with what it found; None when it was asked to stop."""
+
+    def __call__(
+        self,
+        best: Mapping[str, fo.FlinkValue],
+        records: Sequence[TrialRecord],
+        run_batch: RunBatch,
+        should_stop: Callable[[], bool],
+    ) -> tuple[dict[str, fo.FlinkValue], object] | None: ...
+
+    def planned(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
+        """Measurements it will make at most (for the progress total)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +123,12 @@ class StudyConfig:
     baselines: Sequence[str] = BASELINES
     max_skips_per_trial: int = 50
     jobs: int = 1  # measurements at once; >1 shares the CPUs (see README: parallel trials)
+    # The user's configuration, measured beside Flink's option sets and re-measured as the
+    # reference of the headline gain (tuner run --baseline); None: Flink's default is.
+    current: Mapping[str, fo.FlinkValue] | None = None
+    # --objective checkpoint: a candidate counts only while its throughput is at least this
+    # share of the reference's (current when given, else Flink's default) as a baseline measured.
+    throughput_floor: float = 0.9
 
 
 @dataclass
@@ -110,6 +140,10 @@ class StudyOutcome:
     best_settings: dict[str, fo.FlinkValue] | None
     interrupted: bool = False
     pareto_trial_numbers: list[int] = field(default_factory=list)
+    # What was re-measured and is recommended: the minimal change set when a Refine hook
+    # shrank the search winner (best_settings), else best_settings itself.
+    recommended_settings: dict[str, fo.FlinkValue] | None = None
+    refinement: object | None = None  # what the Refine hook found (tuner.search.ablation)
 
 
 def create_study(
@@ -130,9 +164,15 @@ def create_study(
         n_startup_trials=n_startup,
         multivariate=True,
         constant_liar=constant_liar,
+        # The throughput floor of --objective checkpoint, as Optuna's constraint (<= 0 holds).
+        constraints_func=_constraint if config.objective == "checkpoint" else None,
     )
     directions: list[Literal["minimize", "maximize"]] = (
-        ["maximize"] if config.objective == "throughput" else ["maximize", "minimize"]
+        ["maximize"]
+        if config.objective == "throughput"
+        else ["minimize"]
+        if config.objective == "checkpoint"
+        else ["maximize", "minimize"]
     )
     return optuna.create_study(
         storage=storage_url,
@@ -143,9 +183,18 @@ def create_study(
     )
 
 
+def _constraint(trial: optuna.trial.FrozenTrial) -> list[float]:
+    return [float(trial.user_attrs.get(CONSTRAINT_ATTR, 0.0))]
+
+
+CONSTRAINT_ATTR = "throughput_below_floor"
+
+
 def _values(config: StudyConfig, metrics: Mapping[str, float]) -> list[float]:
     if config.objective == "throughput":
         return [float(metrics[THROUGHPUT])]
+    if config.objective == "checkpoint":
+        return [float(metrics[CHECKPOINT_BYTES])]
     return [float(metrics[THROUGHPUT]), float(metrics[READ_P99])]
 
 
@@ -163,8 +212,11 @@ class StudyLoop:
         on_progress: Callable[[StudyProgress], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         column_families: int | None = None,
+        refine: Refine | None = None,
     ) -> None:
         self.workload = workload
+        self._refine = refine
+        self._refined: tuple[dict[str, fo.FlinkValue], object] | None = None
         self.study = study
         self.config = config
         self._measure = measure
@@ -180,8 +232,25 @@ class StudyLoop:
         self._durations: list[float] = [r.wall_s for r in earlier if r.status != "skipped"]
 
     # -- bookkeeping -----------------------------------------------------------------------
+    def _reference(self) -> list[tuple[str, Mapping[str, fo.FlinkValue]]]:
+        """The configurations re-measured beside the recommendation."""
+        out: list[tuple[str, Mapping[str, fo.FlinkValue]]] = [
+            (DEFAULT_LABEL, {fo.PREDEFINED_OPTIONS: "DEFAULT"})
+        ]
+        if self.config.current is not None:
+            out.append((CURRENT_LABEL, self.config.current))
+        return out
+
     def _total(self) -> int:
-        return len(self.config.baselines) + self.config.trials + 2 * self.config.repeats
+        extra = 0 if self.config.current is None else 1
+        refine = 0 if self._refine is None else self._refine.planned(self._best_trial()[1])
+        return (
+            len(self.config.baselines)
+            + extra
+            + self.config.trials
+            + refine
+            + (len(self._reference()) + 1) * self.config.repeats
+        )
 
     def _done(self) -> int:
         return sum(1 for r in self.records if r.status != "skipped")
@@ -265,6 +334,10 @@ class StudyLoop:
             self._run_batch(chunk)
         return True
 
+    def _run_batch_progress(self, candidates: Sequence[Candidate]) -> list[TrialRecord]:
+        self._progress(f"minimal recommendation ({len(candidates)} configurations)")
+        return self._run_batch(candidates)
+
     def _has(self, label: str, kind: Kind, repeat: int = 0) -> bool:
         return any(
             r.candidate.label == label and r.candidate.kind == kind and r.candidate.repeat == repeat
@@ -280,17 +353,26 @@ class StudyLoop:
             for name in self.config.baselines
             if not self._has(name, "baseline")
         ]
+        if self.config.current is not None and not self._has(CURRENT_LABEL, "baseline"):
+            baselines.append(Candidate(CURRENT_LABEL, "baseline", dict(self.config.current)))
         if not self._run_in_chunks(baselines, "baseline"):
             return self._outcome(interrupted=True)
         if not self._search():
             return self._outcome(interrupted=True)
         best_number, best_settings = self._best_trial()
+        if best_settings is not None and self._refine is not None:
+            self._refined = self._refine(
+                best_settings, self.records, self._run_batch_progress, self._should_stop
+            )
+            if self._refined is None:
+                return self._outcome(interrupted=True)
+            best_settings = self._refined[0]
         if best_settings is not None:
             pending = [
                 Candidate(label, "remeasure", settings, best_number, i)
                 for i in range(self.config.repeats)
                 for label, settings in (
-                    (DEFAULT_LABEL, {fo.PREDEFINED_OPTIONS: "DEFAULT"}),
+                    *self._reference(),
                     (RECOMMENDED_LABEL, best_settings),
                 )
                 if not self._has(label, "remeasure", i)
@@ -349,17 +431,35 @@ class StudyLoop:
             self._progress(f"trial {done + 1}/{self.config.trials}")
             for (trial, _), rec in zip(batch, self._run_batch([c for _, c in batch]), strict=True):
                 if rec.ok:
+                    floor = self.floor()
+                    if floor is not None:
+                        below = floor - float(rec.metrics.get(THROUGHPUT, 0.0))
+                        trial.set_user_attr(CONSTRAINT_ATTR, below)
                     self.study.tell(trial, _values(self.config, rec.metrics))
                 else:
                     trial.set_user_attr("reason", rec.reason)
                     self.study.tell(trial, state=TrialState.FAIL)
         return True
 
+    def floor(self) -> float | None:
+        """--objective checkpoint: the least throughput a candidate must keep (ops/s), from the
+        reference's baseline measurement; None for other objectives or before it is measured."""
+        if self.config.objective != "checkpoint":
+            return None
+        label = CURRENT_LABEL if self.config.current is not None else DEFAULT_LABEL
+        for r in self.records:
+            c = r.candidate
+            if c.label == label and c.kind == "baseline" and r.ok and THROUGHPUT in r.metrics:
+                return self.config.throughput_floor * float(r.metrics[THROUGHPUT])
+        return None
+
     def _best_trial(self) -> tuple[int | None, dict[str, fo.FlinkValue] | None]:
         search = [r for r in self.records if r.candidate.kind == "search" and r.ok]
         if not search:
             return None, None
-        if self.config.objective == "throughput":
+        if self.config.objective == "checkpoint":
+            best = pick_checkpoint(search, self.floor())
+        elif self.config.objective == "throughput":
             best = max(search, key=lambda r: r.metrics[THROUGHPUT])
         else:
             best = pick_knee(search, self._default_metrics())
@@ -374,12 +474,15 @@ class StudyLoop:
     def _outcome(self, *, interrupted: bool) -> StudyOutcome:
         number, settings = self._best_trial()
         front = pareto_front([r for r in self.records if r.candidate.kind == "search" and r.ok])
+        refined = self._refined
         return StudyOutcome(
             self.records,
             number,
             settings,
             interrupted,
             [r.candidate.trial_number for r in front if r.candidate.trial_number is not None],
+            recommended_settings=refined[0] if refined is not None else settings,
+            refinement=refined[1] if refined is not None else None,
         )
 
 
@@ -413,3 +516,14 @@ def pick_knee(records: Sequence[TrialRecord], default: Mapping[str, float] | Non
         if within:
             return max(within, key=lambda r: r.metrics[THROUGHPUT])
     return max(front, key=lambda r: r.metrics[THROUGHPUT])
+
+
+def pick_checkpoint(records: Sequence[TrialRecord], floor: float | None) -> TrialRecord:
+    """--objective checkpoint: the smallest incremental checkpoint among candidates whose
+    throughput keeps ``floor``; the fastest candidate when none does (or the floor is unknown
+    and nothing has a checkpoint figure)."""
+    usable = [r for r in records if not math.isnan(r.metrics.get(CHECKPOINT_BYTES, math.nan))]
+    feasible = [r for r in usable if floor is None or r.metrics.get(THROUGHPUT, 0.0) >= floor]
+    if feasible:
+        return min(feasible, key=lambda r: (r.metrics[CHECKPOINT_BYTES], -r.metrics[THROUGHPUT]))
+    return max(records, key=lambda r: r.metrics.get(THROUGHPUT, 0.0))

@@ -1,0 +1,87 @@
+"""--objective checkpoint: the smallest incremental checkpoint that keeps the throughput floor."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import optuna
+from click.testing import CliRunner
+
+from tests.report.fakerun import rec
+from tuner.cli import cli
+from tuner.flink import options as fo
+from tuner.rundir import claim_run_dir
+from tuner.search.study import (
+    CHECKPOINT_BYTES,
+    CONSTRAINT_ATTR,
+    Candidate,
+    StudyConfig,
+    StudyLoop,
+    create_study,
+    pick_checkpoint,
+)
+from tuner.search.worker import Measurement
+from tuner.units import MIB
+from tuner.workload import Memory, StateSpec, Workload
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "data" / "cli" / "tiny.yaml"
+
+
+def test_pick_checkpoint_honours_the_floor() -> None:
+    small_slow = rec(0, "a", "search", {"ops_per_s": 500.0, CHECKPOINT_BYTES: 1.0})
+    mid = rec(1, "b", "search", {"ops_per_s": 950.0, CHECKPOINT_BYTES: 5.0})
+    big_fast = rec(2, "c", "search", {"ops_per_s": 1200.0, CHECKPOINT_BYTES: 9.0})
+    assert pick_checkpoint([small_slow, mid, big_fast], 900.0) is mid
+    assert pick_checkpoint([small_slow, mid, big_fast], None) is small_slow
+    assert pick_checkpoint([small_slow], 900.0) is small_slow  # none feasible: the fastest
+
+
+def _metrics(settings: Mapping[str, fo.FlinkValue]) -> dict[str, float]:
+    """Bigger write buffers: fewer, larger flushes (smaller checkpoints here) but slower."""
+    v = fo.effective(settings)
+    wb = float(v[fo.WRITE_BUFFER_SIZE]) / MIB  # type: ignore[arg-type]
+    return {"ops_per_s": 1000.0 - 5 * wb, CHECKPOINT_BYTES: 100.0 / wb}
+
+
+def test_the_study_minimises_checkpoints_within_the_floor(tmp_path: Path) -> None:
+    rd = claim_run_dir(tmp_path / "run")
+    config = StudyConfig(trials=8, seed=2, repeats=1, objective="checkpoint", throughput_floor=0.9)
+    study = create_study(rd.storage_url, "t", config)
+    workload = Workload(
+        "w", "", "2.3", 1, Memory(managed_per_slot=512 * MIB), (StateSpec("s", "value", 100),)
+    )
+
+    def measure(c: Candidate) -> Measurement:
+        return Measurement("ok", "", _metrics(c.settings), 0.01, 1)
+
+    loop = StudyLoop(workload, study, config, measure, lambda r: None)
+    outcome = loop.run()
+    floor = loop.floor()
+    assert floor == 0.9 * _metrics({})["ops_per_s"]
+    assert outcome.best_settings is not None
+    best = _metrics(outcome.best_settings)
+    feasible = [
+        r.metrics[CHECKPOINT_BYTES]
+        for r in outcome.records
+        if r.candidate.kind == "search" and r.ok and r.metrics["ops_per_s"] >= floor
+    ]
+    assert best["ops_per_s"] >= floor and best[CHECKPOINT_BYTES] == min(feasible)
+    assert study.directions == [optuna.study.StudyDirection.MINIMIZE]
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert all(CONSTRAINT_ATTR in t.user_attrs for t in done)
+
+
+def test_checkpoint_objective_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["run", str(TINY), "--objective", "checkpoint", "--trials", "2", "--repeats", "1"]
+    r = CliRunner().invoke(cli, [*args, "--minimal-repeats", "0", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    recommendation = json.loads((out / "recommendation.json").read_text())
+    assert recommendation["objective"] == "checkpoint"
+    assert recommendation["checkpoint_gain"]["metric"] == CHECKPOINT_BYTES
+    assert recommendation["headline"].startswith("incremental checkpoint size")
+    assert "**Objective checkpoint:**" in (out / "report.md").read_text()

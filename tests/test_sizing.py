@@ -1,0 +1,98 @@
+"""tuner size: the advice rule, the Flink keys per memory mode, the outputs; one real run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tuner.cli import cli
+from tuner.compare import Contender
+from tuner.costmodel import PRESETS
+from tuner.errors import TunerError
+from tuner.flink import options as fo
+from tuner.report.sizing import write_sizing
+from tuner.search.worker import Measurement
+from tuner.sizing import MANAGED_SIZE, SizePoint, advise, flink_keys, scaled, size_memory
+from tuner.units import MIB
+from tuner.workload import Workload, load_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "cli" / "tiny.yaml"
+
+
+def _w(slots: int = 2) -> Workload:
+    w = load_workload(TINY)  # managed, 32 mb per slot
+    return replace(w, memory=replace(w.memory, slots_per_tm=slots))
+
+
+def _pt(mib: int, *ops: float) -> SizePoint:
+    return SizePoint("rec", mib / 32, mib * MIB, tuple(ops), (), "")
+
+
+def test_advice_is_the_smallest_size_within_tolerance_all_the_way_to_the_budget() -> None:
+    points = [_pt(8, 940.0), _pt(16, 900.0), _pt(24, 960.0), _pt(32, 1000.0), _pt(64, 1010.0)]
+    a = advise(points, "rec", _w(), 0.05)
+    assert a is not None
+    # 16 mb is 10 % slower: 8 mb (within 6 %) is not reachable past it.
+    assert a.recommended == 24 * MIB
+    assert a.keys == {MANAGED_SIZE: "48 mb"}  # two slots per TaskManager
+    assert a.saves_per_tm == 2 * 8 * MIB
+    assert "Saves 16 mb" in a.describe()
+    loose = advise(points, "rec", _w(), 0.15)
+    assert loose is not None and loose.recommended == 8 * MIB
+
+
+def test_keep_the_budget_when_nothing_smaller_holds() -> None:
+    a = advise([_pt(16, 500.0), _pt(32, 1000.0)], "rec", _w(), 0.05)
+    assert a is not None and a.recommended == 32 * MIB and "keep 32 mb" in a.describe()
+    assert advise([_pt(16, 500.0)], "rec", _w(), 0.05) is None
+
+
+def test_flink_keys_per_memory_mode() -> None:
+    w = _w()
+    fixed = replace(w, memory=replace(w.memory, mode="fixed-per-slot", fixed_per_slot=32 * MIB))
+    assert flink_keys(fixed, 16 * MIB, None) == {fo.MEMORY_FIXED_PER_SLOT: "16 mb"}
+    keys = flink_keys(w, 16 * MIB, 1024 * MIB)
+    assert keys["taskmanager.memory.managed.fraction"] == "0.031"
+    assert scaled(fixed, 8 * MIB).memory.budget == 8 * MIB
+    with pytest.raises(TunerError, match="managed or fixed"):
+        scaled(replace(w, memory=replace(w.memory, mode="unmanaged")), MIB)
+
+
+def test_sizes_flink_would_refuse_are_not_run_and_the_rest_interleaved(tmp_path: Path) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def fake(w: Workload, settings: Mapping[str, fo.FlinkValue], wd: Path) -> Measurement:
+        seen.append((str(settings.get(fo.PREDEFINED_OPTIONS, "rec")), w.memory.budget))
+        return Measurement("ok", metrics={"ops_per_s": 1000.0 + w.memory.budget / MIB})
+
+    a = Contender("DEFAULT", {fo.PREDEFINED_OPTIONS: "DEFAULT"}, "predefined")
+    b = Contender("rec", {fo.WRITE_BUFFER_SIZE: 4 * MIB}, "x")
+    result = size_memory(
+        _w(), [a, b], factors=(0.5, 1.0), repeats=2, disk=PRESETS["page-cache"], measure=fake
+    )
+    # DEFAULT's 64 mb write buffers do not fit a 16 mb budget's write buffer manager.
+    default16 = [p for p in result.points if p.config == "DEFAULT" and p.budget == 16 * MIB]
+    assert default16[0].not_run and not default16[0].values
+    assert seen == [("DEFAULT", 32 * MIB), ("rec", 32 * MIB), ("rec", 16 * MIB)] * 2
+    assert result.advice is not None and result.advice.config == "rec"
+    assert result.advice.recommended == 16 * MIB  # 1016 vs 1032 ops/s: within 5 %
+    files = write_sizing(result, tmp_path / "out", "tuner size x")
+    assert [f.name for f in files] == ["sizing.csv", "sizing.md", "sizing.png"]
+    md = (tmp_path / "out" / "sizing.md").read_text()
+    assert "not run: writebuffer.size/8" in md and "**Advice:**" in md
+
+
+def test_size_command_on_real_rocksdb(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("state.backend.rocksdb.writebuffer.size: 4 mb\n")
+    out = tmp_path / "out"
+    args = ["size", str(TINY), "--config", str(config), "--factors", "0.5,1", "--repeats", "1"]
+    r = CliRunner().invoke(cli, [*args, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "per slot" in r.output and (out / "sizing.png").stat().st_size > 0
+    assert "taskmanager.memory.managed.size" in (out / "sizing.md").read_text()

@@ -1,0 +1,329 @@
+"""``tuner size``: how much managed memory a job's RocksDB really needs.
+
+Throughput (the cost model's counted ``ops_per_s``) is measured against the memory per slot,
+from about a quarter to twice the workload's budget, for Flink's default and for the
+recommendation (or a given config), interleaved, each measurement in its own process. The advice
+is the smallest measured size whose median throughput stays within ``tolerance`` (5 %) of the
+budget's, and stays so at every measured size up to the budget (one lucky point does not count),
+as the Flink keys that set it, and what that saves per TaskManager.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from tuner.compare import Contender, recommendation_contender
+from tuner.costmodel import Disk, score
+from tuner.errors import TunerError
+from tuner.flink import options as fo
+from tuner.search.measure import measure_isolated
+from tuner.search.worker import Measurement
+from tuner.trace.parquet import read_trace
+from tuner.trace.source import trace_file
+from tuner.units import MIB, format_memory_size
+from tuner.workload import Workload
+
+__all__ = [
+    "FACTORS",
+    "MANAGED_SIZE",
+    "SizeAdvice",
+    "SizePoint",
+    "SizingResult",
+    "advise",
+    "recommendation_contender",
+    "scaled",
+    "size_memory",
+]
+
+FACTORS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+THROUGHPUT = "ops_per_s"
+# TaskManagerOptions.MANAGED_MEMORY_SIZE / MANAGED_MEMORY_FRACTION (flink-core).
+MANAGED_SIZE = "taskmanager.memory.managed.size"
+MANAGED_FRACTION = "taskmanager.memory.managed.fraction"
+
+MeasureFn = Callable[[Workload, Mapping[str, fo.FlinkValue], Path], Measurement]
+
+
+def scaled(workload: Workload, budget: int) -> Workload:
+    """``workload`` with ``budget`` bytes of RocksDB memory per slot, in its own memory mode."""
+    m = workload.memory
+    if m.mode == "managed":
+        memory = replace(m, managed_per_slot=budget)
+    elif m.mode == "fixed-per-slot":
+        memory = replace(m, fixed_per_slot=budget)
+    elif m.mode == "fixed-per-tm":
+        memory = replace(m, fixed_per_tm=budget * m.slots_per_tm)
+    else:
+        raise TunerError(
+            "tuner size needs managed or fixed RocksDB memory; with memory.managed: false the "
+            "cache and write buffers are sized by block.cache-size and writebuffer.* instead",
+            where="memory.mode",
+        )
+    return replace(workload, memory=memory)
+
+
+def flink_keys(workload: Workload, budget: int, total_flink_memory: int | None) -> dict[str, str]:
+    """The Flink keys that give each slot ``budget`` bytes of RocksDB memory."""
+    m = workload.memory
+    if m.mode == "fixed-per-slot":
+        return {fo.MEMORY_FIXED_PER_SLOT: format_memory_size(budget)}
+    if m.mode == "fixed-per-tm":
+        return {fo.MEMORY_FIXED_PER_TM: format_memory_size(budget * m.slots_per_tm)}
+    # A TaskManager's managed memory is split equally between its slots
+    # (TaskExecutorResourceUtils.generateDefaultSlotResourceProfile).
+    total = budget * m.slots_per_tm
+    out = {MANAGED_SIZE: format_memory_size(total)}
+    if total_flink_memory:
+        out[MANAGED_FRACTION] = f"{total / total_flink_memory:.3f}"
+    return out
+
+
+@dataclass(frozen=True)
+class SizePoint:
+    """One configuration at one memory size."""
+
+    config: str
+    factor: float
+    budget: int  # bytes per slot
+    values: tuple[float, ...]  # ops/s of each finished repeat
+    failures: tuple[str, ...]
+    not_run: str  # why it was not measured ("" when it was)
+
+    @property
+    def median(self) -> float:
+        """Median ops/s, NaN when nothing finished."""
+        return statistics.median(self.values) if self.values else math.nan
+
+    @property
+    def low(self) -> float:
+        """Smallest ops/s."""
+        return min(self.values) if self.values else math.nan
+
+    @property
+    def high(self) -> float:
+        """Largest ops/s."""
+        return max(self.values) if self.values else math.nan
+
+    @property
+    def cv(self) -> float:
+        """stddev / mean over the repeats (NaN with fewer than 2)."""
+        if len(self.values) < 2:
+            return math.nan
+        return statistics.stdev(self.values) / statistics.fmean(self.values)
+
+
+@dataclass(frozen=True)
+class SizeAdvice:
+    """The smallest memory per slot within tolerance of the budget's throughput."""
+
+    config: str
+    budget: int
+    recommended: int
+    factor: float
+    budget_ops: float
+    recommended_ops: float
+    tolerance: float
+    keys: Mapping[str, str]
+    saves_per_tm: int
+
+    def describe(self) -> str:
+        """One paragraph for the terminal and sizing.md."""
+        keys = ", ".join(f"{k}: {v}" for k, v in self.keys.items())
+        if self.recommended >= self.budget:
+            return (
+                f"{self.config}: keep {format_memory_size(self.budget)} per slot; no smaller "
+                f"measured size stays within {self.tolerance:.0%} of its throughput "
+                f"({self.budget_ops:,.0f} ops/s). Keys: {keys}."
+            )
+        return (
+            f"{self.config}: {format_memory_size(self.recommended)} per slot "
+            f"({self.factor:g}x the budget) keeps {self.recommended_ops:,.0f} ops/s, "
+            f"{self.recommended_ops / self.budget_ops - 1:+.1%} against "
+            f"{self.budget_ops:,.0f} ops/s at {format_memory_size(self.budget)} (tolerance "
+            f"{self.tolerance:.0%}). Set {keys}. Saves {format_memory_size(self.saves_per_tm)} "
+            "of managed memory per TaskManager."
+        )
+
+
+def advise(
+    points: Sequence[SizePoint],
+    config: str,
+    workload: Workload,
+    tolerance: float,
+    total_flink_memory: int | None = None,
+) -> SizeAdvice | None:
+    """The advice for ``config`` from its points; None when the budget itself was not measured.
+
+    The smallest size whose median is within ``tolerance`` of the budget's median, and every
+    measured size between it and the budget too.
+    """
+    budget = workload.memory.budget
+    mine = sorted((p for p in points if p.config == config), key=lambda p: p.budget)
+    at_budget = [p for p in mine if p.budget == budget and p.values]
+    if not at_budget:
+        return None
+    ref = at_budget[0].median
+    chosen = at_budget[0]
+    for p in reversed([p for p in mine if p.budget < budget]):
+        if not p.values or p.median < (1 - tolerance) * ref:
+            break
+        chosen = p
+    saves = (budget - chosen.budget) * workload.memory.slots_per_tm
+    return SizeAdvice(
+        config,
+        budget,
+        chosen.budget,
+        chosen.factor,
+        ref,
+        chosen.median,
+        tolerance,
+        flink_keys(workload, chosen.budget, total_flink_memory),
+        saves,
+    )
+
+
+@dataclass(frozen=True)
+class SizingResult:
+    """Every point measured, and the advice."""
+
+    workload: str
+    budget: int
+    contenders: tuple[Contender, ...]
+    points: tuple[SizePoint, ...]
+    advice: SizeAdvice | None
+    repeats: int
+    disk: str
+
+    def frame(self) -> pd.DataFrame:
+        """One row per configuration and size: median, min, max, CV, n, not_run."""
+        rows = [
+            {
+                "config": p.config,
+                "factor": p.factor,
+                "memory_per_slot_bytes": p.budget,
+                "n": len(p.values),
+                "ops_per_s": p.median,
+                "ops_per_s_min": p.low,
+                "ops_per_s_max": p.high,
+                "cv": p.cv,
+                "failed": len(p.failures),
+                "not_run": p.not_run,
+            }
+            for p in self.points
+        ]
+        return pd.DataFrame(rows)
+
+    def render(self) -> str:
+        """The table for the terminal."""
+        lines = [
+            f"{'configuration':<28}{'per slot':>10}{'n':>3}{'median ops/s':>14}"
+            f"{'min–max':>22}{'CV':>7}{'vs budget':>11}"
+        ]
+        ref = {p.config: p.median for p in self.points if p.budget == self.budget}
+        for p in sorted(self.points, key=lambda p: (p.config, p.budget)):
+            size = format_memory_size(p.budget)
+            if p.not_run:
+                lines.append(f"{p.config[:27]:<28}{size:>10}   not run: {p.not_run}")
+                continue
+            if not p.values:
+                lines.append(f"{p.config[:27]:<28}{size:>10}   every measurement failed")
+                continue
+            cv = "–" if math.isnan(p.cv) else f"{p.cv:.1%}"
+            r = ref.get(p.config, math.nan)
+            rel = f"{p.median / r - 1:+.1%}" if r == r and r else "–"
+            lines.append(
+                f"{p.config[:27]:<28}{size:>10}{len(p.values):>3}{p.median:>14,.0f}"
+                f"{f'{p.low:,.0f}–{p.high:,.0f}':>22}{cv:>7}{rel:>11}"
+            )
+        if self.advice is not None:
+            lines += ["", self.advice.describe()]
+        return "\n".join(lines)
+
+
+def size_memory(
+    workload: Workload,
+    contenders: Sequence[Contender],
+    *,
+    factors: Sequence[float] = FACTORS,
+    repeats: int = 2,
+    disk: Disk,
+    tolerance: float = 0.05,
+    total_flink_memory: int | None = None,
+    timeout_s: float = 900.0,
+    rss_margin: int = 384 << 20,
+    on_measure: Callable[[int, int, str], None] | None = None,
+    measure: MeasureFn | None = None,
+) -> SizingResult:
+    """Measure every contender at every size (interleaved per repeat) and advise for the last
+    contender (the recommendation or the given config; Flink's default when it is alone)."""
+    scaled(workload, workload.memory.budget)  # refuses unmanaged memory before measuring
+    budget = workload.memory.budget
+    sizes = sorted({max(MIB, round(f * budget / MIB) * MIB) for f in factors} | {budget})
+    values: dict[tuple[str, int], list[float]] = {}
+    failures: dict[tuple[str, int], list[str]] = {}
+    not_run: dict[tuple[str, int], str] = {}
+    with tempfile.TemporaryDirectory(prefix="tuner-size-") as tmp:
+        root = Path(tmp)
+        trace = trace_file(workload, root / "trace.parquet")
+        cfs = len(read_trace(trace).header.names)
+
+        durations: list[float] = []
+
+        def isolated(w: Workload, settings: Mapping[str, fo.FlinkValue], wd: Path) -> Measurement:
+            # As the study does: once measurements finished, a much slower one (a size so small
+            # that RocksDB flushes on nearly every write) stops at 10x their median, 2 min at
+            # least, and is recorded as failed instead of holding the sizing for --timeout.
+            limit = timeout_s
+            if durations:
+                limit = min(timeout_s, max(120.0, 10 * statistics.median(durations)))
+            m = measure_isolated(w, trace, settings, wd, timeout_s=limit, rss_margin=rss_margin)
+            if m.status == "ok":
+                durations.append(m.wall_s)
+            return m
+
+        run = measure or isolated
+        plan = []
+        # The budget first: it is the reference, and it sets the adaptive timeout.
+        for size in sorted(sizes, key=lambda b: (b != budget, b)):
+            w = scaled(workload, size)
+            for c in contenders:
+                reason = fo.invalid_reason(c.settings, w.memory, cfs)
+                if reason is not None:
+                    not_run[(c.name, size)] = reason
+                else:
+                    plan.append((size, w, c))
+        total, done = repeats * len(plan), 0
+        for r in range(repeats):
+            for size, w, c in plan:
+                if on_measure is not None:
+                    on_measure(done, total, f"{c.name} at {format_memory_size(size)}")
+                m = run(w, c.settings, root / f"m-{r}-{done}")
+                done += 1
+                if m.status == "ok":
+                    scored = score(m.metrics, disk)
+                    values.setdefault((c.name, size), []).append(float(scored[THROUGHPUT]))
+                else:
+                    failures.setdefault((c.name, size), []).append(m.reason)
+    points = tuple(
+        SizePoint(
+            c.name,
+            size / budget,
+            size,
+            tuple(values.get((c.name, size), [])),
+            tuple(failures.get((c.name, size), [])),
+            not_run.get((c.name, size), ""),
+        )
+        for c in contenders
+        for size in sizes
+    )
+    advice = advise(points, contenders[-1].name, workload, tolerance, total_flink_memory)
+    return SizingResult(
+        workload.name, budget, tuple(contenders), points, advice, repeats, disk.name
+    )
