@@ -52,7 +52,11 @@ def baseline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp / "run"
     args = ["run", str(TINY), "--baseline", str(config), "--trials", "1", "--repeats", "1"]
     # Two at once: this test checks what is measured and written, not the figures.
-    r = CliRunner().invoke(cli, [*args, "--minimal-repeats", "1", "-j", "2", "--out", str(out)])
+    # The confirmation on flink-backend still measures against Flink's default, not `current`
+    # (noted on issue 11), so this test of the baseline runs without it.
+    r = CliRunner().invoke(
+        cli, [*args, "--minimal-repeats", "1", "-j", "2", "--no-confirm", "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     assert "your current configuration" in r.output
     return out

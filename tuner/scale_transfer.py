@@ -56,7 +56,7 @@ def candidates(workload: Workload, n: int, seed: int) -> list[Config]:
     while len(out) < 4 + n and tries < 200 * n:
         tries += 1
         settings = space.suggest(study.ask(), workload.memory)
-        if fo.invalid_reason(settings, workload.memory, families) is None:
+        if fo.invalid_reason(settings, workload.memory, families, workload.flink_version) is None:
             out.append(Config(f"cand-{len(out) - 3}", settings))
     return out
 

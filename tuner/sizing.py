@@ -294,7 +294,7 @@ def size_memory(
         for size in sorted(sizes, key=lambda b: (b != budget, b)):
             w = scaled(workload, size)
             for c in contenders:
-                reason = fo.invalid_reason(c.settings, w.memory, cfs)
+                reason = fo.invalid_reason(c.settings, w.memory, cfs, w.flink_version)
                 if reason is not None:
                     not_run[(c.name, size)] = reason
                 else:

@@ -192,7 +192,9 @@ class Minimizer:
             """Why Flink would refuse these settings or RocksDB misbehave with them (such a
             configuration is never a revert: it could not be recommended); None when fine."""
             cfs = self.column_families or column_family_count(self.workload.states)
-            return fo.invalid_reason(settings, self.workload.memory, cfs)
+            return fo.invalid_reason(
+                settings, self.workload.memory, cfs, self.workload.flink_version
+            )
 
         repeats = self._repeats(len(changed))
         if not changed:

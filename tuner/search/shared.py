@@ -348,7 +348,9 @@ class SharedSearch:
                 self._tell(trial, TrialState.FAIL, None, {"gave_way": True})
                 self.summary.gave_way += 1
                 return False
-            reason = fo.invalid_reason(cand.settings, self.workload.memory, self._cfs)
+            reason = fo.invalid_reason(
+                cand.settings, self.workload.memory, self._cfs, self.workload.flink_version
+            )
             if reason is not None:
                 rec = TrialRecord(0, cand, "skipped", reason, {}, 0.0, 0, time.time())
                 attrs = {
