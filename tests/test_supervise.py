@@ -31,7 +31,15 @@ def test_a_wrapped_child_dies_when_its_parent_is_killed_with_sigkill() -> None:
     assert parent.stdout is not None
     child = psutil.Process(int(parent.stdout.readline()))
     deadline = time.monotonic() + 30
-    while "setpriv" in child.cmdline()[0] and time.monotonic() < deadline:
+
+    def before_exec() -> bool:
+        try:
+            cmd = child.cmdline()
+        except psutil.NoSuchProcess:
+            return False
+        return not cmd or "setpriv" in cmd[0]
+
+    while before_exec() and time.monotonic() < deadline:
         time.sleep(0.02)  # the death signal is set once setpriv has run, just before its exec
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()

@@ -441,6 +441,13 @@ def _confirm(
         return None, "confirmation switched off (--no-confirm)", True
     if settings.engine == "flink":
         return None, "every candidate was measured on a real Flink job", True
+    if settings.objective != "throughput":
+        return (
+            None,
+            f"--objective {settings.objective} is not confirmed: the confirmation compares "
+            "throughput only",
+            True,
+        )
     if settings.scale.factor != 1.0:
         return (
             None,
