@@ -61,7 +61,7 @@ def available() -> bool:
     from tuner.validate.flink import find_flink
 
     try:
-        flink = find_flink()
+        flink = find_flink("2.x")
     except TunerError:
         return False
     return (
@@ -126,7 +126,7 @@ class FlinkBackendEngine(Engine):
             raise ValueError(f"state names must be unique, got {names}")
         if sample_every < 1:
             raise ValueError(f"`sample_every >= 1` must hold, but got {sample_every=}")
-        flink = find_flink()
+        flink = find_flink("2.x")
         if not flink.version.startswith("2."):
             raise TunerError(f"the flink-backend engine needs Flink 2.x, found {flink.version}")
         classes = compile_java(flink, HARNESS_CLASS, with_sources=("ReplayJob",))
