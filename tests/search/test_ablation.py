@@ -218,3 +218,17 @@ def test_a_revert_flink_would_refuse_is_never_measured() -> None:
     assert effect.kept and "invalid (writebuffer.number-to-merge must be below" in effect.decision
     assert not any(c.label == "minimal:-writebuffer.count" for c in batch.measured)
     assert fo.invalid_reason(ab.settings, WORKLOAD.memory, 1) is None
+
+
+def test_a_kept_key_made_inert_by_a_dropped_one_is_dropped_too() -> None:
+    # Measured noise can credit bloom bits while use-bloom-filter itself measures as nothing:
+    # the minimal set must not then emit the bits without the filter (CI found it, issue 11).
+    def bits_only(v: Mapping[str, fo.FlinkValue]) -> float:
+        return 1000.0 * (1.1 if v[fo.BLOOM_FILTER_BITS_PER_KEY] == 12.0 else 1.0)
+
+    winner = {fo.USE_BLOOM_FILTER: True, fo.BLOOM_FILTER_BITS_PER_KEY: 12.0}
+    ab, _ = _run(winner, bits_only)
+    assert inert_keys(ab.settings, WORKLOAD.memory) == {}
+    assert ab.kept == ()
+    bits = {e.key: e for e in ab.effects}[fo.BLOOM_FILTER_BITS_PER_KEY]
+    assert not bits.kept and "does nothing" in bits.decision

@@ -308,6 +308,16 @@ class Minimizer:
                     )
         except _Stopped:
             return None
+        # A kept key can do nothing once another was dropped (bloom bits after use-bloom-filter
+        # went back to false): the measurement could not see it, so the rule drops it.
+        dead = inert_keys(current, self.workload.memory)
+        for k in changed:
+            if decisions[k][0] and k in dead:
+                current = _revert(current, k, base)
+                decisions[k] = (
+                    False,
+                    f"dropped: does nothing once the others were dropped ({dead[k]})",
+                )
         effects = []
         for k in changed:
             c = costs[k] or [float("nan")]
