@@ -51,7 +51,7 @@ def _measure(
         work / f"m-{engine}-{len(list(work.iterdir()))}",
         timeout_s=1800,
         rss_margin=2 << 30,
-        engine=engine,
+        engine_name=engine,
     )
     if m.status != "ok":
         raise SystemExit(f"{engine}: measurement failed: {m.reason}")

@@ -90,3 +90,25 @@ def test_bench_reports_both_speeds(tmp_path: Path) -> None:
     assert r.engine_ops_per_s > 0 and r.bare_ops_per_s > 0
     assert math.isclose(r.ratio, r.engine_ops_per_s / r.bare_ops_per_s)
     assert r.render().startswith("20000 ops: engine ")
+
+
+def test_warm_up_checkpoints_never_collide_with_the_measured_ones(
+    engine_cls: type[Engine], tmp_path: Path
+) -> None:
+    # The warm-up keeps its last checkpoint (chk-1 here); the measured phase's first one must
+    # not be named the same (a one-trial quickstart in CI failed on exactly that).
+    engine = engine_cls()
+    engine.open(small_config(), HEADER, tmp_path / "db")
+    with engine:
+        measure = [_stream(100_000, 10_000, 2_000, seed=2), _stream(105_000, 10_000, 2_000, seed=3)]
+        result = replay(
+            engine,
+            HEADER,
+            [_stream(0, 2_000, 2_000, seed=1)],
+            measure,
+            checkpoint_interval_ms=2_000,
+            workdir=tmp_path / "work",
+            warmup_ops=6_000,  # event time 100000..102999: one checkpoint, at 102000
+        )
+    assert result.ops == 14_000
+    assert result.checkpoint_count == 3  # at 104000, 106000 and 108000

@@ -180,6 +180,7 @@ def replay(
     cp_durations: list[float] = []
     cp_new_bytes: list[int] = []
     last_cp: Path | None = None
+    taken = 0  # checkpoints of the warm-up and the measured phase alike: names never repeat
     next_cp: int | None = None
     ops = 0
     records = 0
@@ -188,9 +189,10 @@ def replay(
     l0_peak = 0
 
     def checkpoint() -> None:
-        nonlocal last_cp, sst_peak, l0_peak
+        nonlocal last_cp, sst_peak, l0_peak, taken
         l0_peak = max(l0_peak, engine.lsm_shape()["l0_files"])  # before the flush adds one
-        dest = cp_dir / f"chk-{len(cp_durations) + 1}"
+        taken += 1
+        dest = cp_dir / f"chk-{taken}"
         stats = engine.flush_and_checkpoint(dest)
         cp_durations.append(stats.duration_s)
         cp_new_bytes.append(stats.new_sst_bytes)
