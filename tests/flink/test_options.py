@@ -106,3 +106,11 @@ def test_minimum_budget_grows_with_column_families() -> None:
     plan = mem.plan_shared(mem.minimum_budget(3, 0.5), 0.5)
     assert plan.write_buffer_manager_bytes is not None
     assert plan.write_buffer_manager_bytes >= 3 * mem.MIN_WRITE_BUFFER_SIZE
+
+
+def test_a_one_slot_flink_run_gets_the_slots_share_of_fixed_per_tm_memory() -> None:
+    tm = Memory(mode="fixed-per-tm", fixed_per_tm=256 * MIB, slots_per_tm=4)
+    assert fo.memory_settings(tm)[fo.MEMORY_FIXED_PER_TM] == 256 * MIB  # what the user emits
+    assert fo.one_slot_memory_settings(tm)[fo.MEMORY_FIXED_PER_TM] == 64 * MIB == tm.budget
+    for other in (Memory(), Memory(mode="fixed-per-slot", fixed_per_slot=64 * MIB)):
+        assert fo.one_slot_memory_settings(other) == fo.memory_settings(other)

@@ -6,6 +6,7 @@ development venv) and java/javac are on PATH; skipped with the reason otherwise.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from tuner.trace.generator import generate, stream_header
 from tuner.trace.ops import Op
 from tuner.validate.flink import FlinkInstall, compile_job
 from tuner.validate.job import count_mismatches, prepare_stream, run_config, settings_entries
+from tuner.workload import Memory
 
 from ._streams import mixed_workload
 
@@ -106,3 +108,34 @@ def test_a_bad_config_value_fails_the_run_with_flinks_message(
             workdir=tmp_path / "run",
             timeout_s=600,
         )
+
+
+@pytest.mark.slow
+def test_flink_120_runs_the_job_with_the_slots_share_of_fixed_per_tm_memory(
+    flink120: FlinkInstall, tmp_path: Path
+) -> None:
+    # A 1.20 workload is validated on 1.20 (its arena rule and catalog). fixed-per-tm names the
+    # TaskManager's memory, shared by its 4 slots; the one-slot run gets the slot's share even
+    # when the configuration under test names the whole (as a recommended config.yaml does).
+    memory = Memory(mode="fixed-per-tm", fixed_per_tm=128 << 20, slots_per_tm=4)
+    w = replace(mixed_workload(), flink_version="1.20", memory=memory)
+    stream = prepare_stream(
+        stream_header(w), generate(w, "preload"), generate(w, "measure"), tmp_path
+    )
+    run = run_config(
+        flink120,
+        compile_job(flink120),
+        stream,
+        "recommended",
+        0,
+        f"{fo.MEMORY_FIXED_PER_TM}: 128 mb\n",
+        settings_entries(fo.one_slot_memory_settings(w.memory), flink120.version),
+        budget_bytes=w.memory.budget,
+        checkpoint_interval_ms=w.checkpointing.interval_ms,
+        incremental=True,
+        workdir=tmp_path / "run",
+        timeout_s=600,
+    )
+    assert count_mismatches(stream, run.counts) == []
+    # The shared cache of 32 MiB (128 MiB / 4 slots), write-buffer ratio 0.5.
+    assert run.properties["rocksdb.block-cache-capacity"] == int((3 - 0.5) * (32 << 20) / 3)

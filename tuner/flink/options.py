@@ -150,6 +150,21 @@ def memory_settings(memory: Memory) -> dict[str, FlinkValue]:
     return out
 
 
+def one_slot_memory_settings(memory: Memory) -> dict[str, FlinkValue]:
+    """:func:`memory_settings` for a Flink run with one slot per TaskManager (validation, the
+    flink-backend engine): ``fixed-per-tm`` becomes the slot's share.
+
+    Flink shares fixed-per-tm memory (one cache, one write-buffer manager) across every slot of
+    the TaskManager; the replay measures one slot with its share (the budget), as when all
+    slots are busy. A one-slot run given the whole TaskManager's memory would measure
+    ``slots_per_tm`` times the memory the search was made for.
+    """
+    out = memory_settings(memory)
+    if MEMORY_FIXED_PER_TM in out:
+        out[MEMORY_FIXED_PER_TM] = memory.budget
+    return out
+
+
 def _int(values: Mapping[str, FlinkValue], key: str) -> int:
     v = values[key]
     assert isinstance(v, int | float) and not isinstance(v, bool), (key, v)

@@ -44,7 +44,7 @@ def make_engine(name: str, workload: Workload, settings: Mapping[str, fo.FlinkVa
         from tuner.engine.flink_backend import FlinkBackendEngine
 
         return FlinkBackendEngine(
-            {**fo.memory_settings(workload.memory), **settings},
+            {**fo.one_slot_memory_settings(workload.memory), **settings},
             managed_bytes=workload.memory.budget,
             incremental=workload.checkpointing.incremental,
         )

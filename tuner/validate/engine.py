@@ -77,7 +77,7 @@ class FlinkMeasure:
     def settings(self, candidate: Candidate) -> dict[str, str]:
         """The candidate's options as the job's Configuration entries (Flink syntax)."""
         merged: Mapping[str, fo.FlinkValue] = {
-            **fo.memory_settings(self.workload.memory),
+            **fo.one_slot_memory_settings(self.workload.memory),
             **candidate.settings,
         }
         return settings_entries(merged)

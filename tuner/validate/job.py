@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from tuner.errors import TunerRuntimeError
 from tuner.flink.catalog import load_catalog
-from tuner.flink.options import FlinkValue
+from tuner.flink.options import MEMORY_FIXED_PER_TM, FlinkValue
 from tuner.flink.state_ops import PAYLOAD
 from tuner.trace.ops import Op, OpBatch, StreamHeader
 from tuner.validate.flink import FlinkInstall, run_job
@@ -291,6 +291,10 @@ def run_config(
     }
     entries.update({f"base.{k}": v for k, v in base.items()})
     harness = harness_settings(workdir, budget_bytes, incremental)
+    if MEMORY_FIXED_PER_TM in base:
+        # The configuration under test (a config.yaml) names the whole TaskManager's memory;
+        # this one-slot run gets the slot's share (tuner.flink.options.one_slot_memory_settings).
+        harness[MEMORY_FIXED_PER_TM] = base[MEMORY_FIXED_PER_TM]
     entries.update({f"conf.{k}": v for k, v in harness.items()})
     entries.update({f"unset.{k}": True for k in UNSET_KEYS})
     spec = workdir / "job.properties"

@@ -326,7 +326,9 @@ def validate_run(
             where="scale",
         )
     yamls = {label: _config_yaml(label, rd) for label in labels}
-    flink = find_flink("2.x")
+    # The job runs on the Flink line the workload targets: its options were searched (arena
+    # rule, catalog, FRocksDB version) for that line, so another line would judge other RocksDB.
+    flink = find_flink(workload.flink_version)
     classes = compile_job(flink)
     # Real Flink runs here on this machine's page cache, so the replay's prediction is priced
     # for that same "disk" (CPU time only), not for the disk the study was tuned for.
@@ -339,7 +341,7 @@ def validate_run(
     try:
         header, preload, measure = _stream(workload, rd)
         stream: PreparedStream = prepare_stream(header, preload, _take(measure, records), work)
-        base = settings_entries(fo.memory_settings(workload.memory))
+        base = settings_entries(fo.one_slot_memory_settings(workload.memory), flink.version)
         plan = [(label, rep) for rep, label in itertools.product(range(repeats), labels)]
         runs: list[FlinkRun] = []
         mismatches: list[str] = []

@@ -86,6 +86,7 @@ import org.apache.flink.runtime.checkpoint.AbstractCheckpointStats;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.checkpoint.TaskStateStats;
 import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
+import org.apache.flink.runtime.jobgraph.JobGraph;
 import org.apache.flink.runtime.jobmaster.JobResult;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
@@ -1022,10 +1023,12 @@ public final class ReplayJob {
             }
             StreamGraph graph = env.getStreamGraph();
             graph.setJobName("tuner-validate");
-            graph.setJobId(new JobID());
+            // A JobGraph (with its own fresh JobID) is what both Flink lines accept: 2.x's
+            // submitJob takes any ExecutionPlan, 1.20's only a JobGraph.
+            JobGraph jobGraph = graph.getJobGraph();
 
             long jobStart = System.nanoTime();
-            JobID jobId = cluster.submitJob(graph).get().getJobID();
+            JobID jobId = cluster.submitJob(jobGraph).get().getJobID();
             CompletableFuture<JobResult> done = cluster.requestJobResult(jobId);
             List<Object> requests = new ArrayList<>();
             while (!done.isDone()) {
