@@ -122,6 +122,7 @@ class ValidationResult:
     csv_path: Path
     md_path: Path
     mismatches: tuple[str, ...]  # state calls Flink executed differently from the stream
+    flink_version: str = ""  # the Flink release the job ran on (the workload's line)
 
     def summary(self) -> str:
         """The fidelity figures as a few lines of text (what the CLI prints)."""
@@ -391,4 +392,6 @@ def validate_run(
     atomic_write_text(
         md_path, render_markdown(runs, fidelity, mismatches, flink.version, trial_records)
     )
-    return ValidationResult(tuple(runs), fidelity, csv_path, md_path, tuple(mismatches))
+    return ValidationResult(
+        tuple(runs), fidelity, csv_path, md_path, tuple(mismatches), flink.version
+    )
