@@ -51,9 +51,8 @@ def baseline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config.write_text(CURRENT)
     out = tmp / "run"
     args = ["run", str(TINY), "--baseline", str(config), "--trials", "1", "--repeats", "1"]
-    # Two at once: this test checks what is measured and written, not the figures.
-    # The confirmation on flink-backend still measures against Flink's default, not `current`
-    # (noted on issue 11), so this test of the baseline runs without it.
+    # Two at once: this test checks what is measured and written, not the figures. The
+    # confirmation against `current` has its own test (tests/validate/test_flink_backend.py).
     r = CliRunner().invoke(
         cli, [*args, "--minimal-repeats", "1", "-j", "2", "--no-confirm", "--out", str(out)]
     )

@@ -138,3 +138,67 @@ def test_a_confirmed_predefined_set_is_emitted_as_that_set() -> None:
     assert rec.settings[fo.PREDEFINED_OPTIONS] == "FLASH_SSD_OPTIMIZED"
     assert fo.WRITE_BUFFER_SIZE not in rec.settings and rec.gain is None
     assert "flink-backend" in rec.headline
+
+
+def test_with_a_baseline_the_reference_is_current_and_the_minimal_set_is_confirmed() -> None:
+    current = {fo.THREAD_NUM: 4}
+    minimal = {fo.THREAD_NUM: 4, fo.BLOCK_SIZE: 16 << 10}
+    records = [
+        _rec("current", "baseline", 100, settings=current),
+        _rec("FLASH_SSD_OPTIMIZED", "baseline", 120),
+        _rec("trial-0", "search", 130, trial=0, settings={fo.WRITE_BUFFER_SIZE: 8 << 20}),
+        _rec("trial-1", "search", 125, trial=1, settings=minimal),  # the minimal set: once
+    ]
+    targets = select_targets(records, top=2, current=current, minimal=minimal)
+    assert [t.label for t in targets] == [
+        "current",
+        "DEFAULT",
+        "minimal",
+        "trial-0",
+        "FLASH_SSD_OPTIMIZED",
+    ]
+    assert confirm_candidates(targets, 1)[0].label == "current"  # each round starts with it
+
+
+def test_gains_are_against_current_and_the_minimal_set_wins_within_the_noise() -> None:
+    rounds = _rounds(
+        {
+            "current": [100, 102, 98],
+            "DEFAULT": [90, 91, 89],
+            "minimal": [118, 119, 117],
+            "trial-7": [120, 121, 119],  # better, but within the reference's 4 % spread
+        }
+    )
+    c = decide(rounds)  # re-rendered from the csv: the reference is found, not told
+    assert c.reference == "current" and c.chosen == "minimal"
+    assert "your current configuration" in c.headline() and "+18.0%" in c.headline()
+    assert "fewer changes" in c.reason
+    assert {x.label for x in c.configs} == {"DEFAULT", "minimal", "trial-7"}
+    # A clear lead beyond the noise goes to the better one.
+    rounds = _rounds({"current": [100, 102, 98], "minimal": [110] * 3, "trial-7": [130] * 3})
+    assert decide(rounds).chosen == "trial-7"
+
+
+def test_keeping_the_current_configuration_emits_it_unchanged() -> None:
+    w = load_workload(TINY)
+    current: dict[str, fo.FlinkValue] = {fo.THREAD_NUM: 4}
+    records = [_rec("trial-7", "search", 150, trial=7)]
+    conf = decide(_rounds({"current": [100, 110, 95], "trial-7": [108, 104, 109]}))
+    searched = recommend(w, records[0].candidate.settings, 7, records, {})
+    rec = confirmed_recommendation(
+        w, searched, conf, _outcome(records), {}, "rocksdict", baseline=current
+    )
+    assert conf.keep and rec.gain is None
+    assert rec.settings[fo.THREAD_NUM] == 4 and fo.WRITE_BUFFER_SIZE not in rec.settings
+    assert rec.comments[fo.THREAD_NUM].startswith("unchanged")
+    assert "your current configuration" in rec.headline
+
+
+def test_a_confirmed_minimal_set_is_emitted_as_the_minimal_recommendation() -> None:
+    w = load_workload(TINY)
+    records = [_rec("trial-7", "search", 150, trial=7)]
+    minimal = recommend(w, {}, 7, records, {}, minimal={fo.BLOCK_SIZE: 16 << 10})
+    conf = decide(_rounds({"DEFAULT": [100, 101, 100], "minimal": [120, 121, 119]}))
+    rec = confirmed_recommendation(w, minimal, conf, _outcome(records), {}, "rocksdict")
+    assert rec.settings == minimal.settings and rec.gain is None
+    assert rec.headline.startswith("+20.0%") and "Flink's default" in rec.headline

@@ -229,8 +229,9 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--confirm/--no-confirm",
     default=None,
-    help="Re-measure the top search candidates and the best predefined set on the "
-    "flink-backend engine, interleaved with Flink's default, and recommend from those figures "
+    help="Re-measure the minimal recommendation, the top search candidates and the best "
+    "predefined set on the flink-backend engine, interleaved with the reference (your "
+    "--baseline, else Flink's default), and recommend from those figures "
     "(or say: keep your configuration). Default: confirm when Flink 2.x is installed; "
     "--confirm fails without it.",
 )

@@ -2,13 +2,15 @@
 backend, interleaved with Flink's default, and the recommendation chosen from those figures.
 
 The search ranks candidates on the rocksdict replay, a model of Flink's backend. Before a
-recommendation is written, the top few search candidates and the best of Flink's predefined
-option sets are measured on the flink-backend engine (:mod:`tuner.engine.flink_backend`), in
-rounds: each round runs Flink's default first, then every candidate (the order rotates from
-round to round). The noise is the spread of the default's own repeats,
-``(max - min) / median``. A candidate is chosen only when its median beats the default's median
-by more than that noise and it beat the default in every round; otherwise the answer is to keep
-the configuration, with these figures as the evidence.
+recommendation is written, the minimal recommendation, the top few search candidates and the best
+of Flink's predefined option sets are measured on the flink-backend engine
+(:mod:`tuner.engine.flink_backend`), in rounds: each round runs the reference first (the user's
+configuration given with ``--baseline``, else Flink's default; Flink's default is then measured
+too), then every candidate (the order rotates from round to round). The noise is the spread of
+the reference's own repeats, ``(max - min) / median``. A candidate is chosen only when its median
+beats the reference's median by more than that noise and it beat the reference in every round;
+the minimal recommendation is preferred when it is within the noise of the best. Otherwise the
+answer is to keep the configuration, with these figures as the evidence.
 
 Measurements are stored in ``confirmation.csv`` (trials.csv's columns); the decision is
 recomputed from that file by :func:`decide`, so a report can be re-rendered without re-running.
@@ -27,6 +29,7 @@ from tuner.flink import options as fo
 from tuner.recommend import Recommendation, engine_name, recommend
 from tuner.search.study import (
     BASELINES,
+    CURRENT_LABEL,
     DEFAULT_LABEL,
     THROUGHPUT,
     Candidate,
@@ -39,6 +42,7 @@ from tuner.workload import Workload
 CONFIRM_ENGINE = "flink-backend"
 CONFIRMATION_CSV = "confirmation.csv"
 DEFAULT_TOP = 3
+MINIMAL_LABEL = "minimal"  # the minimal recommendation (tuner.search.ablation), complete
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,17 @@ class Confirmation:
     reason: str
     flink_version: str = ""
     settings: Mapping[str, fo.FlinkValue] = field(default_factory=dict)  # of the chosen one
+    reference: str = DEFAULT_LABEL  # what the gains are against: DEFAULT or current
 
     @property
     def keep(self) -> bool:
-        """True when nothing beat Flink's default beyond the noise."""
+        """True when nothing beat the reference beyond the noise."""
         return self.chosen is None
+
+    @property
+    def reference_name(self) -> str:
+        """The reference in words."""
+        return _reference_name(self.reference)
 
     def chosen_config(self) -> ConfirmedConfig | None:
         """The chosen configuration's figures."""
@@ -96,9 +106,9 @@ class Confirmation:
         if c is None:
             return f"keep your configuration: {self.reason} (measured on {where})"
         return (
-            f"{c.gain:+.1%} median {self.metric} over Flink's default for {c.label}, measured on "
-            f"{where} ({len(c.values)} interleaved rounds, same-round range {c.low:+.1%} .. "
-            f"{c.high:+.1%}; the default's own spread {self.noise:.1%})"
+            f"{c.gain:+.1%} median {self.metric} over {self.reference_name} for {c.label}, "
+            f"measured on {where} ({len(c.values)} interleaved rounds, same-round range "
+            f"{c.low:+.1%} .. {c.high:+.1%}; the reference's own spread {self.noise:.1%})"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -111,6 +121,10 @@ class Confirmation:
         d["headline"] = self.headline()
         out: dict[str, Any] = _finite(d)
         return out
+
+
+def _reference_name(label: str) -> str:
+    return "your current configuration" if label == CURRENT_LABEL else "Flink's default"
 
 
 def _finite(x: Any) -> Any:
@@ -131,11 +145,26 @@ def _key(settings: Mapping[str, fo.FlinkValue]) -> str:
 
 
 def select_targets(
-    records: Sequence[TrialRecord], top: int = DEFAULT_TOP, metric: str = THROUGHPUT
+    records: Sequence[TrialRecord],
+    top: int = DEFAULT_TOP,
+    metric: str = THROUGHPUT,
+    *,
+    current: Mapping[str, fo.FlinkValue] | None = None,
+    minimal: Mapping[str, fo.FlinkValue] | None = None,
 ) -> list[ConfirmTarget]:
-    """Flink's default, the ``top`` best distinct search candidates on the search's engine, and
-    the best of the other predefined option sets."""
-    out = [ConfirmTarget(DEFAULT_LABEL, "Flink's default", {fo.PREDEFINED_OPTIONS: "DEFAULT"})]
+    """The reference first (``current``, the user's configuration, else Flink's default), Flink's
+    default when it is not the reference, the ``minimal`` recommendation (complete settings),
+    the ``top`` best distinct search candidates on the search's engine, and the best of the
+    other predefined option sets."""
+    default = ConfirmTarget(DEFAULT_LABEL, "Flink's default", {fo.PREDEFINED_OPTIONS: "DEFAULT"})
+    out = [default]
+    seen_settings = {_key(default.settings)}
+    if current is not None:
+        out = [ConfirmTarget(CURRENT_LABEL, "your current configuration", dict(current)), default]
+        seen_settings.add(_key(current))
+    if minimal is not None and _key(minimal) not in seen_settings:
+        seen_settings.add(_key(minimal))
+        out.append(ConfirmTarget(MINIMAL_LABEL, "the minimal recommendation", dict(minimal)))
     search = sorted(
         (r for r in records if r.candidate.kind == "search" and r.ok and metric in r.metrics),
         key=lambda r: -r.metrics[metric],
@@ -145,7 +174,7 @@ def select_targets(
         if len(seen) >= top:
             break
         k = _key(r.candidate.settings)
-        if k in seen:
+        if k in seen or k in seen_settings:
             continue
         seen.add(k)
         out.append(
@@ -178,7 +207,8 @@ def select_targets(
 
 
 def confirm_candidates(targets: Sequence[ConfirmTarget], rounds: int) -> list[Candidate]:
-    """The measurement order: per round the default first, then the others, rotated."""
+    """The measurement order: per round the reference (the first target) first, then the
+    others, rotated."""
     default, others = targets[0], list(targets[1:])
     out = []
     for r in range(rounds):
@@ -229,8 +259,10 @@ def run_confirmation(
 
 
 def _source(c: Candidate) -> str:
-    if c.label == DEFAULT_LABEL:
-        return "Flink's default"
+    if c.label in (DEFAULT_LABEL, CURRENT_LABEL):
+        return _reference_name(c.label)
+    if c.label == MINIMAL_LABEL:
+        return "the minimal recommendation"
     if c.trial_number is not None:
         return f"search trial {c.trial_number}"
     return "one of Flink's predefined option sets"
@@ -243,7 +275,11 @@ def decide(
     engine: str = CONFIRM_ENGINE,
     flink_version: str = "",
 ) -> Confirmation:
-    """The recommendation from the confirmation's measurements (see the module docstring)."""
+    """The recommendation from the confirmation's measurements (see the module docstring).
+
+    The reference is the first target; without ``targets`` (a report re-rendered from
+    confirmation.csv) it is the user's configuration when one was measured, else the default.
+    """
     by: dict[str, dict[int, float]] = {}
     settings: dict[str, Mapping[str, fo.FlinkValue]] = {}
     sources = {t.label: t.source for t in targets or ()}
@@ -252,7 +288,16 @@ def decide(
         if r.ok and metric in r.metrics and math.isfinite(r.metrics[metric]):
             by.setdefault(r.candidate.label, {})[r.candidate.repeat] = r.metrics[metric]
             settings[r.candidate.label] = r.candidate.settings
-    base = by.get(DEFAULT_LABEL, {})
+    if targets:
+        ref = targets[0].label
+    else:
+        ref = (
+            CURRENT_LABEL
+            if any(r.candidate.label == CURRENT_LABEL for r in records)
+            else (DEFAULT_LABEL)
+        )
+    name = _reference_name(ref)
+    base = by.get(ref, {})
     rounds = len(base)
     if not base:
         return Confirmation(
@@ -263,15 +308,16 @@ def decide(
             math.nan,
             (),
             None,
-            "Flink's default could not be measured, so no gain can be confirmed",
+            f"{name} could not be measured, so no gain can be confirmed",
             flink_version,
+            reference=ref,
         )
     bvals = [base[i] for i in sorted(base)]
     bmed = statistics.median(bvals)
     noise = (max(bvals) - min(bvals)) / bmed if len(bvals) >= 2 and bmed > 0 else math.nan
     configs = []
     for label, runs in by.items():
-        if label == DEFAULT_LABEL:
+        if label == ref:
             continue
         vals = [runs[i] for i in sorted(runs)]
         pairs = [runs[i] / base[i] - 1 for i in sorted(runs) if i in base and base[i] > 0]
@@ -286,9 +332,15 @@ def decide(
     winners = [c for c in configs if c.beats_noise]
     if winners:
         w = winners[0]
+        minimal = next((c for c in winners if c.label == MINIMAL_LABEL), None)
+        preferred = ""
+        if minimal is not None and minimal is not w and minimal.median >= w.median * (1 - noise):
+            # Fewer changes for a difference the rounds cannot resolve.
+            preferred = f" (within the noise of {w.label}'s {w.gain:+.1%}, with fewer changes)"
+            w = minimal
         reason = (
-            f"{w.label} beat Flink's default by {w.gain:+.1%} (median), more than the default's "
-            f"own spread of {noise:.1%}, and in every round"
+            f"{w.label} beat {name} by {w.gain:+.1%} (median), more than the reference's "
+            f"own spread of {noise:.1%}, and in every round{preferred}"
         )
         return Confirmation(
             engine,
@@ -301,20 +353,30 @@ def decide(
             reason,
             flink_version,
             dict(settings[w.label]),
+            ref,
         )
     if not math.isfinite(noise):
         reason = "one round cannot measure the noise (run with --repeats 2 or more)"
     elif configs:
         best = configs[0]
         reason = (
-            f"no candidate beat Flink's default beyond the noise: the best, {best.label}, "
+            f"no candidate beat {name} beyond the noise: the best, {best.label}, "
             f"{best.gain:+.1%} (same-round range {best.low:+.1%} .. {best.high:+.1%}), "
-            f"the default's own spread {noise:.1%}"
+            f"the reference's own spread {noise:.1%}"
         )
     else:
         reason = "no candidate could be measured"
     return Confirmation(
-        engine, metric, rounds, tuple(bvals), noise, tuple(configs), None, reason, flink_version
+        engine,
+        metric,
+        rounds,
+        tuple(bvals),
+        noise,
+        tuple(configs),
+        None,
+        reason,
+        flink_version,
+        reference=ref,
     )
 
 
@@ -325,15 +387,31 @@ def confirmed_recommendation(
     outcome: StudyOutcome,
     importances: dict[str, float],
     engine: str,
+    *,
+    baseline: Mapping[str, fo.FlinkValue] | None = None,
+    baseline_source: str | None = None,
 ) -> Recommendation:
-    """The recommendation the confirmation chose: a search trial's settings, a predefined
-    option set, or none beyond the workload's memory keys ("keep your configuration"). The gain
-    is the search engine's only when it measured the same settings."""
+    """The recommendation the confirmation chose, as the settings it measured: the minimal
+    recommendation (``searched``, when it was made), a search trial's settings, a predefined
+    option set, or "keep your configuration": the user's ``baseline`` unchanged, or none beyond
+    the workload's memory keys. The gain is the search engine's only when it measured the same
+    settings."""
     chosen = confirmation.chosen_config()
     headline = confirmation.headline()
     if chosen is None:
-        base = recommend(workload, {}, None, outcome.records, importances, engine)
+        base = recommend(
+            workload,
+            {},
+            None,
+            outcome.records,
+            importances,
+            engine,
+            baseline=baseline,
+            baseline_source=baseline_source,
+        )
         return replace(base, gain=None, headline=headline)
+    if chosen.label == MINIMAL_LABEL:
+        return replace(searched, gain=None, headline=headline)
     settings = dict(confirmation.settings)
     predefined = settings.pop(fo.PREDEFINED_OPTIONS, None)
     trial = next(
@@ -352,7 +430,7 @@ def confirmed_recommendation(
         out_settings[fo.PREDEFINED_OPTIONS] = predefined
         comments[fo.PREDEFINED_OPTIONS] = (
             f"Flink's predefined option set, chosen by the confirmation on "
-            f"{confirmation.engine}: {chosen.gain:+.1%} over Flink's default"
+            f"{confirmation.engine}: {chosen.gain:+.1%} over {confirmation.reference_name}"
         )
     return replace(rec, settings=out_settings, comments=comments, gain=gain, headline=headline)
 
@@ -361,6 +439,7 @@ __all__ = [
     "CONFIRMATION_CSV",
     "CONFIRM_ENGINE",
     "DEFAULT_TOP",
+    "MINIMAL_LABEL",
     "ConfirmTarget",
     "Confirmation",
     "ConfirmedConfig",

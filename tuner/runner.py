@@ -384,8 +384,17 @@ def run_study(
     try:
         outcome = loop.run()
         if not outcome.interrupted and outcome.best_settings is not None:
+            ablation = outcome.refinement if isinstance(outcome.refinement, Ablation) else None
             confirmation, note, complete = _confirm(
-                workload, rd, trace, settings, disk, outcome.records, should_stop, on_progress
+                workload,
+                rd,
+                trace,
+                settings,
+                disk,
+                outcome.records,
+                should_stop,
+                on_progress,
+                minimal=dict(ablation.settings) if ablation is not None else None,
             )
             outcome.interrupted = not complete
     finally:
@@ -434,9 +443,12 @@ def _confirm(
     records: list[TrialRecord],
     should_stop: Callable[[], bool],
     on_progress: Callable[[StudyProgress], None] | None = None,
+    *,
+    minimal: Mapping[str, FlinkValue] | None = None,
 ) -> tuple[Confirmation | None, str, bool]:
     """The confirmation on the flink-backend engine, when asked for and available: (the
-    decision, why there is none, whether every measurement ran)."""
+    decision, why there is none, whether every measurement ran). ``minimal`` is the minimal
+    recommendation's complete settings, confirmed beside the search's best."""
     if settings.confirm is False:
         return None, "confirmation switched off (--no-confirm)", True
     if settings.engine == "flink":
@@ -471,7 +483,9 @@ def _confirm(
         done.append(rec)
         atomic_write_text(path, records_to_csv(done))
 
-    targets = select_targets(records, settings.confirm_top)
+    targets = select_targets(
+        records, settings.confirm_top, current=settings.baseline, minimal=minimal
+    )
     measure = _measure_candidate(workload, rd, trace, settings, disk, CONFIRM_ENGINE)
     started = time.monotonic()
 
@@ -548,7 +562,16 @@ def finish(
         )
     replay_gain = rec.gain
     if confirmation is not None:
-        rec = confirmed_recommendation(workload, rec, confirmation, outcome, importances, engine)
+        rec = confirmed_recommendation(
+            workload,
+            rec,
+            confirmation,
+            outcome,
+            importances,
+            engine,
+            baseline=settings.baseline if settings is not None else None,
+            baseline_source=settings.baseline_source if settings is not None else None,
+        )
     else:
         rec = replace(
             rec,

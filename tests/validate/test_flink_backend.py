@@ -142,9 +142,12 @@ def test_run_confirms_on_flink_backend_and_labels_every_gain(tmp_path: Path) -> 
     r = CliRunner().invoke(cli, [*args, "--confirm", "--out", str(out)])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader((out / "confirmation.csv").open()))
-    # 2 rounds of: the default, the best trial, the best other predefined set.
+    # 2 rounds of: the default, the minimal recommendation (when it differs from the trial),
+    # the best trial, the best other predefined set.
+    labels = {row["label"] for row in rows}
     assert [row["label"] for row in rows[:1]] == ["DEFAULT"]
-    assert len(rows) == 6 and all(row["status"] == "ok" for row in rows)
+    assert {"DEFAULT", "trial-0"} <= labels and len(labels) in (3, 4)
+    assert len(rows) == 2 * len(labels) and all(row["status"] == "ok" for row in rows)
     rec = json.loads((out / "recommendation.json").read_text())
     conf = rec["confirmation"]
     assert conf["engine"] == "flink-backend" and conf["rounds"] == 2
@@ -155,3 +158,22 @@ def test_run_confirms_on_flink_backend_and_labels_every_gain(tmp_path: Path) -> 
     report = (out / "report.md").read_text()
     assert "## Confirmation on Flink's own state backend" in report
     assert "measured on the rocksdict replay" in report  # the search's gain names its engine
+
+
+def test_with_a_baseline_the_confirmation_measures_against_current(tmp_path: Path) -> None:
+    config = tmp_path / "current.yaml"
+    config.write_text("state.backend.rocksdb.thread.num: 4\n")
+    out = tmp_path / "run"
+    args = ["run", str(TINY), "--trials", "1", "--repeats", "2", "--confirm-top", "1"]
+    r = CliRunner().invoke(cli, [*args, "--baseline", str(config), "--confirm", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader((out / "confirmation.csv").open()))
+    assert rows[0]["label"] == "current" and "DEFAULT" in {row["label"] for row in rows}
+    rec = json.loads((out / "recommendation.json").read_text())
+    conf = rec["confirmation"]
+    assert conf["reference"] == "current"
+    assert "your current configuration" in rec["headline"] == conf["headline"]
+    if conf["keep"]:
+        # Keep: the user's configuration as it is, every key marked unchanged.
+        assert rec["settings"]["state.backend.rocksdb.thread.num"] == 4
+    assert "running your current configuration first" in (out / "report.md").read_text()

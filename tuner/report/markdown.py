@@ -245,17 +245,19 @@ def _confirmation_section(rec: Mapping[str, Any] | None) -> list[str]:
         return lines
     decision = "keep your configuration" if conf.get("keep") else f"recommend {conf.get('chosen')}"
     noise = conf.get("noise")
+    ref = str(conf.get("reference") or "DEFAULT")
+    ref_name = "your current configuration" if ref == "current" else "Flink's default"
     lines.append(
         f"Measured on {engine_name(str(conf['engine']))}, Flink {conf.get('flink_version', '?')}:"
-        f" {conf.get('rounds', 0)} rounds, each running Flink's default first and then every "
+        f" {conf.get('rounds', 0)} rounds, each running {ref_name} first and then every "
         "candidate. **Decision: " + decision + f"**: {conf.get('reason', '')}."
     )
     lines.append("")
     base = [float(v) for v in conf.get("baseline") or []]
     rows = [
         [
-            "DEFAULT",
-            "Flink's default",
+            ref,
+            ref_name,
             ", ".join(format_ops(v) for v in base),
             format_ops(statistics.median(base)) if base else "–",
             "–",
