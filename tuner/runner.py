@@ -450,7 +450,7 @@ def _confirm(
     decision, why there is none, whether every measurement ran). ``minimal`` is the minimal
     recommendation's complete settings, confirmed beside the search's best."""
     if settings.confirm is False:
-        return None, "confirmation switched off (--no-confirm)", True
+        return None, "confirmation switched off by --no-confirm", True
     if settings.engine == "flink":
         return None, "every candidate was measured on a real Flink job", True
     if settings.objective != "throughput":
