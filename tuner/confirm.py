@@ -330,32 +330,23 @@ def decide(
         configs.append(ConfirmedConfig(label, source, tuple(vals), med, gain, low, high, beats))
     configs.sort(key=lambda c: -c.median)
     winners = [c for c in configs if c.beats_noise]
+    chosen: ConfirmedConfig | None = None
     if winners:
-        w = winners[0]
+        chosen = winners[0]
         minimal = next((c for c in winners if c.label == MINIMAL_LABEL), None)
         preferred = ""
-        if minimal is not None and minimal is not w and minimal.median >= w.median * (1 - noise):
+        close = minimal is not None and minimal.median >= chosen.median * (1 - noise)
+        if minimal is not None and minimal is not chosen and close:
             # Fewer changes for a difference the rounds cannot resolve.
-            preferred = f" (within the noise of {w.label}'s {w.gain:+.1%}, with fewer changes)"
-            w = minimal
+            preferred = (
+                f" (within the noise of {chosen.label}'s {chosen.gain:+.1%}, with fewer changes)"
+            )
+            chosen = minimal
         reason = (
-            f"{w.label} beat {name} by {w.gain:+.1%} (median), more than the reference's "
-            f"own spread of {noise:.1%}, and in every round{preferred}"
+            f"{chosen.label} beat {name} by {chosen.gain:+.1%} (median), more than the "
+            f"reference's own spread of {noise:.1%}, and in every round{preferred}"
         )
-        return Confirmation(
-            engine,
-            metric,
-            rounds,
-            tuple(bvals),
-            noise,
-            tuple(configs),
-            w.label,
-            reason,
-            flink_version,
-            dict(settings[w.label]),
-            ref,
-        )
-    if not math.isfinite(noise):
+    elif not math.isfinite(noise):
         reason = "one round cannot measure the noise (run with --repeats 2 or more)"
     elif configs:
         best = configs[0]
@@ -373,10 +364,11 @@ def decide(
         tuple(bvals),
         noise,
         tuple(configs),
-        None,
+        chosen.label if chosen is not None else None,
         reason,
         flink_version,
-        reference=ref,
+        dict(settings[chosen.label]) if chosen is not None else {},
+        ref,
     )
 
 
