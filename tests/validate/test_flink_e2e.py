@@ -17,8 +17,15 @@ from tuner.flink import options as fo
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.ops import Op
 from tuner.validate.flink import FlinkInstall, compile_job
-from tuner.validate.job import count_mismatches, prepare_stream, run_config, settings_entries
-from tuner.workload import Memory
+from tuner.validate.job import (
+    FlinkRun,
+    PreparedStream,
+    count_mismatches,
+    prepare_stream,
+    run_config,
+    settings_entries,
+)
+from tuner.workload import Memory, Workload
 
 from ._streams import mixed_workload
 
@@ -26,6 +33,32 @@ from ._streams import mixed_workload
 @pytest.fixture(scope="module")
 def flink_job(flink2: FlinkInstall) -> tuple[FlinkInstall, Path]:
     return flink2, compile_job(flink2)
+
+
+def _run(
+    flink: FlinkInstall,
+    classes: Path,
+    stream: PreparedStream,
+    w: Workload,
+    label: str,
+    config_yaml: str,
+    tmp_path: Path,
+) -> FlinkRun:
+    """One run of the job under ``config_yaml``, with the base memory keys of a one-slot run."""
+    return run_config(
+        flink,
+        classes,
+        stream,
+        label,
+        0,
+        config_yaml,
+        settings_entries(fo.one_slot_memory_settings(w.memory), flink.version),
+        budget_bytes=w.memory.budget,
+        checkpoint_interval_ms=w.checkpointing.interval_ms,
+        incremental=True,
+        workdir=tmp_path / "run",
+        timeout_s=600,
+    )
 
 
 @pytest.mark.slow
@@ -40,20 +73,8 @@ def test_job_executes_exactly_the_streams_state_calls(
     assert {"value", "list", "map", "aggregating", "reducing", "timers"} <= kinds
     assert stream.ops.rows < 50_000  # a tiny stream: the test is about semantics, not speed
 
-    run = run_config(
-        flink,
-        classes,
-        stream,
-        "FLASH_SSD_OPTIMIZED",
-        0,
-        f"{fo.PREDEFINED_OPTIONS}: FLASH_SSD_OPTIMIZED\n",
-        settings_entries(fo.memory_settings(w.memory)),
-        budget_bytes=w.memory.budget,
-        checkpoint_interval_ms=w.checkpointing.interval_ms,
-        incremental=True,
-        workdir=tmp_path / "run",
-        timeout_s=600,
-    )
+    config = f"{fo.PREDEFINED_OPTIONS}: FLASH_SSD_OPTIMIZED\n"
+    run = _run(flink, classes, stream, w, "FLASH_SSD_OPTIMIZED", config, tmp_path)
     assert count_mismatches(stream, run.counts) == []
     assert run.measure_rows == stream.ops.measure_rows
     assert run.records_per_s > 0
@@ -122,20 +143,8 @@ def test_flink_120_runs_the_job_with_the_slots_share_of_fixed_per_tm_memory(
     stream = prepare_stream(
         stream_header(w), generate(w, "preload"), generate(w, "measure"), tmp_path
     )
-    run = run_config(
-        flink120,
-        compile_job(flink120),
-        stream,
-        "recommended",
-        0,
-        f"{fo.MEMORY_FIXED_PER_TM}: 128 mb\n",
-        settings_entries(fo.one_slot_memory_settings(w.memory), flink120.version),
-        budget_bytes=w.memory.budget,
-        checkpoint_interval_ms=w.checkpointing.interval_ms,
-        incremental=True,
-        workdir=tmp_path / "run",
-        timeout_s=600,
-    )
+    config = f"{fo.MEMORY_FIXED_PER_TM}: 128 mb\n"
+    run = _run(flink120, compile_job(flink120), stream, w, "recommended", config, tmp_path)
     assert count_mismatches(stream, run.counts) == []
     # The shared cache of 32 MiB (128 MiB / 4 slots), write-buffer ratio 0.5.
     assert run.properties["rocksdb.block-cache-capacity"] == int((3 - 0.5) * (32 << 20) / 3)
