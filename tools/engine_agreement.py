@@ -70,6 +70,10 @@ def _med(xs: Sequence[float]) -> float:
     return statistics.median(xs) if xs else math.nan
 
 
+def _range(xs: Sequence[float]) -> str:
+    return f"{min(xs):,.1f} .. {max(xs):,.1f}" if xs else "–"
+
+
 def _spread(xs: Sequence[float]) -> str:
     return f"{min(xs):,.0f} .. {max(xs):,.0f}" if xs else "–"
 
@@ -225,8 +229,8 @@ def counters(paths: Sequence[Path], repeats: int, configs: Sequence[str]) -> Non
     engines, not of the Flink lines.
     """
     print(
-        "| workload | configuration | counter | rocksdict | flink-backend | flink / rocksdict "
-        "| within 15% |"
+        "| workload | configuration | counter | rocksdict (range) | flink-backend (range) "
+        "| flink / rocksdict (medians) | within 15% |"
     )
     print("|---|---|---|---:|---:|---:|---|")
     misses = []
@@ -245,16 +249,17 @@ def counters(paths: Sequence[Path], repeats: int, configs: Sequence[str]) -> Non
                         runs[e].append(_measure(w, trace, {fo.PREDEFINED_OPTIONS: name}, e, work))
                 calls = _med([m["ops"] for m in runs["rocksdict"]]) / 1000
                 for key, label in COUNTERS:
-                    a = _med([m.get(key, math.nan) for m in runs["rocksdict"]]) / calls
-                    b = _med([m.get(key, math.nan) for m in runs["flink-backend"]]) / calls
+                    xa = [m.get(key, math.nan) / calls for m in runs["rocksdict"]]
+                    xb = [m.get(key, math.nan) / calls for m in runs["flink-backend"]]
+                    a, b = _med(xa), _med(xb)
                     both_small = a < 1 and b < 1  # nothing to speak of on either side
                     ratio = b / a if a > 0 else math.nan
                     ok = both_small or (math.isfinite(ratio) and abs(ratio - 1) <= AGREE)
                     if not ok:
                         misses.append(f"{w.name} {name} {label}")
                     print(
-                        f"| {w.name} | {name} | {label} | {a:,.1f} | {b:,.1f} | "
-                        f"{ratio:.2f} | {'yes' if ok else 'no'} |",
+                        f"| {w.name} | {name} | {label} | {a:,.1f} ({_range(xa)}) | "
+                        f"{b:,.1f} ({_range(xb)}) | {ratio:.2f} | {'yes' if ok else 'no'} |",
                         flush=True,
                     )
     print(f"\n{len(misses)} counters outside 15 %: " + ("; ".join(misses) or "none"))

@@ -22,7 +22,15 @@ from tuner.search.study import Candidate, TrialRecord
 from tuner.validate import run as vrun
 from tuner.validate.flink import FlinkInstall
 from tuner.validate.job import FlinkRun, PreparedStream
-from tuner.workload import Memory, Replay, SizeDist, StateSpec, Workload, dump_workload
+from tuner.workload import (
+    Memory,
+    Replay,
+    SizeDist,
+    StateSpec,
+    Workload,
+    dump_workload,
+    load_workload,
+)
 
 FLINK_RATES = {
     "DEFAULT": 50.0,
@@ -88,6 +96,7 @@ class FakeFlink:
         self.calls: list[tuple[str, int, str | None, dict[str, str]]] = []
         self.workdirs: list[Path] = []
         self.wrong_counts = wrong_counts
+        self.versions_asked: list[str | None] = []
 
     def __call__(
         self,
@@ -156,9 +165,24 @@ def make_run(
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeFlink:
     f = FakeFlink()
     monkeypatch.setattr(vrun, "run_config", f)
-    monkeypatch.setattr(vrun, "find_flink", lambda *a, **k: FlinkInstall(Path("/nowhere"), "2.3.0"))
+
+    def find_flink(version: str | None = None) -> FlinkInstall:
+        f.versions_asked.append(version)
+        return FlinkInstall(Path("/nowhere"), "2.3.0")
+
+    monkeypatch.setattr(vrun, "find_flink", find_flink)
     monkeypatch.setattr(vrun, "compile_job", lambda flink: Path("/nowhere/classes"))
     return f
+
+
+def test_the_job_runs_on_the_flink_line_the_workload_targets(
+    run_dir: RunDir, fake: FakeFlink
+) -> None:
+    # A 1.20 workload's options were searched under 1.20's rules (its arena size, catalog):
+    # judging them on another line's RocksDB would not validate them.
+    result = vrun.validate_run(run_dir.path, ["default"], repeats=1)
+    assert fake.versions_asked == [load_workload(run_dir.workload_yaml).flink_version]
+    assert result.flink_version == "2.3.0"
 
 
 def test_runs_are_interleaved_and_configs_reach_the_job(run_dir: RunDir, fake: FakeFlink) -> None:
