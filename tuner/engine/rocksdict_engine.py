@@ -21,9 +21,10 @@ from typing import Any
 import psutil
 import rocksdict as rd
 
+from tuner.flink.keys import KeyLayout
 from tuner.flink.rocksdb_config import Compression, RocksDBConfig
 from tuner.flink.state_ops import ColumnOps, Entry, WriteOp
-from tuner.trace.ops import StreamHeader
+from tuner.trace.ops import StateInfo, StreamHeader
 
 from .base import Engine
 
@@ -211,7 +212,7 @@ class RocksdictEngine(Engine):
             )
             db_opts.set_write_buffer_manager(self._wbm)
 
-        def cf_options() -> Any:
+        def cf_options(info: StateInfo | None = None) -> Any:
             if self._shared_cache is not None:
                 cache = self._shared_cache
             else:
@@ -219,13 +220,23 @@ class RocksdictEngine(Engine):
                 self._caches.append(cache)
             opts = rd.Options(raw_mode=True)
             _apply_cf_options(opts, config, _table_options(config, cache))
+            if info is not None and info.kind == "list" and config.bloom_bits_per_key is not None:
+                # Flink reads a list with a point get on `key|ns`, which its bloom filter answers
+                # file by file. The replay stores each element under `key|ns|seq` and reads the
+                # list with a prefix scan (tuner.flink.state_ops.ListAppendModel); a prefix
+                # extractor of exactly `key|ns` lets that scan consult the filter for the same
+                # key, instead of reading a block of every file it passes.
+                layout = KeyLayout.for_state(info, header.max_parallelism)
+                opts.set_prefix_extractor(
+                    rd.SliceTransform.create_fixed_prefix(layout.entry_prefix_bytes)
+                )
             return opts
 
         # The default column family holds nothing but still gets its own options, as in Flink
         # (and passing it avoids rocksdict's reopen trap).
         _apply_cf_options(db_opts, config, _table_options(config, self._cache_for_default(config)))
         names = [s.name for s in header.states]
-        families = {"default": cf_options(), **{n: cf_options() for n in names}}
+        families = {"default": cf_options(), **{s.name: cf_options(s) for s in header.states}}
         self._db = rd.Rdict(str(path), db_opts, column_families=families)
         self._db_opts = db_opts
         wo = rd.WriteOptions()

@@ -145,8 +145,10 @@ class ListAppendModel:
 
     * ``add``: same write volume (one blind write of the element) plus 8 key bytes per element.
     * ``get``: an iterator seek plus one ``next`` per element instead of a point lookup that
-      gathers merge operands; the bloom filter is not consulted (no prefix extractor), so a get
-      of an absent list costs a seek, not a filter probe.
+      gathers merge operands. With a bloom filter configured the engine gives the list's column
+      family a prefix extractor of exactly ``key|ns`` (tuner.engine.rocksdict_engine), so the
+      seek probes the filter for the same key Flink's get would; the filter also holds every
+      element's whole key (rocksdict cannot switch whole-key filtering off), so it is larger.
     * compaction never folds the elements into one value: a long-lived list stays one entry per
       element, where Flink's compaction would merge them (fewer, larger entries).
     * ``update``: a prefix scan, a delete per old element and one put of the whole new list,
