@@ -264,7 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workloads", default="", help="comma-separated names (default: all bundled)")
     p.add_argument("--trials", type=int, default=3, help="search trials per workload")
     p.add_argument("--repeats", type=int, default=3, help="repeats per configuration, both sides")
-    p.add_argument("--records", type=int, default=40_000, help="measured calls sent to Flink")
+    p.add_argument(
+        "--records",
+        type=int,
+        default=40_000,
+        help="measured calls sent to Flink; 0: the whole measured phase (what the replay's "
+        "prediction covers, so counters and gains compare like for like)",
+    )
     p.add_argument("--fresh", action="store_true", help="forget rows already measured")
     p.add_argument(
         "--shared-validation",
@@ -309,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                     out,
                     args.trials,
                     args.repeats,
-                    args.records,
+                    args.records or None,
                     args.lock,
                     exclusive=not args.shared_validation,
                 )
