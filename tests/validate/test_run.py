@@ -170,7 +170,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeFlink:
         f.versions_asked.append(version)
         return FlinkInstall(Path("/nowhere"), "2.3.0")
 
-    monkeypatch.setattr(vrun, "find_flink", find_flink)
+    monkeypatch.setattr(vrun, "find_or_install_flink", find_flink)
     monkeypatch.setattr(vrun, "compile_job", lambda flink: Path("/nowhere/classes"))
     return f
 
@@ -239,7 +239,7 @@ def test_files_and_fidelity(run_dir: RunDir, fake: FakeFlink) -> None:
 def test_count_mismatch_is_reported(run_dir: RunDir, monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = FakeFlink(wrong_counts=True)
     monkeypatch.setattr(vrun, "run_config", wrong)
-    monkeypatch.setattr(vrun, "find_flink", lambda *a, **k: FlinkInstall(Path("/nowhere"), "2.3.0"))
+    monkeypatch.setattr(vrun, "find_or_install_flink", lambda *a, **k: FlinkInstall(Path("/nowhere"), "2.3.0"))
     monkeypatch.setattr(vrun, "compile_job", lambda flink: Path("/nowhere/classes"))
     result = vrun.validate_run(run_dir.path, ["default"], repeats=1)
     n = int(wrong.stream.counts[0, 0])

@@ -10,7 +10,6 @@ Blocks between ``//flink2{`` and ``//}flink2`` are Flink 2.x-only methods and ar
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import secrets
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from tuner.errors import TunerError
 from tuner.flink.versions import major
-from tuner.validate.flink import FlinkInstall, compile_java, find_flink, install_flink
+from tuner.validate.flink import FlinkInstall, compile_java, find_or_install_flink
 
 __all__ = [
     "FACTORY_CLASS",
@@ -33,7 +32,6 @@ __all__ = [
     "recorder_source",
 ]
 
-log = logging.getLogger(__name__)
 
 FACTORY_CLASS = "TunerRecorderFactory"
 FLINK_VERSIONS = ("2.x", "1.20")
@@ -58,12 +56,7 @@ def check_version(flink_version: str) -> str:
 def find_flink_version(flink_version: str) -> FlinkInstall:
     """The Flink jars to compile against for ``flink_version`` (``2.x`` or ``1.20``): this
     machine's, else that line's jars fetched once from PyPI into tuner's cache."""
-    line = check_version(flink_version)
-    try:
-        return find_flink(line)
-    except TunerError:
-        log.info("no Flink %s here: fetching its jars from PyPI (once)", line)
-        return install_flink(line)
+    return find_or_install_flink(check_version(flink_version))
 
 
 def recorder_source(flink_version: str) -> str:

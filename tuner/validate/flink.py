@@ -40,6 +40,7 @@ __all__ = [
     "compile_java",
     "compile_job",
     "find_flink",
+    "find_or_install_flink",
     "flink_in_venv",
     "install_flink",
     "java_command",
@@ -174,6 +175,16 @@ def find_flink(version: str | None = None, venvs: Sequence[str] = FALLBACK_VENVS
             return found
     wanted = f"Flink {version}" if version is not None else "Flink"
     raise TunerError(f"no {wanted} installation found: {INSTALL_HINT}")
+
+
+def find_or_install_flink(version: str) -> FlinkInstall:
+    """Flink of ``version``'s line: this machine's (:func:`find_flink`), else that line's jars
+    fetched once from PyPI into tuner's cache (:func:`install_flink`)."""
+    try:
+        return find_flink(version)
+    except TunerError:
+        log.info("no Flink %s here: fetching its jars from PyPI (once)", version)
+        return install_flink(version)
 
 
 def install_flink(version: str) -> FlinkInstall:

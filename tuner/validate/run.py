@@ -36,7 +36,7 @@ from tuner.trace.ops import OpBatch, StreamHeader
 from tuner.trace.source import operation_stream
 from tuner.validate.counters import compare_counters, render_counters
 from tuner.validate.fidelity import Fidelity, compute_fidelity
-from tuner.validate.flink import compile_job, find_flink
+from tuner.validate.flink import compile_job, find_or_install_flink
 from tuner.validate.job import (
     FlinkRun,
     PreparedStream,
@@ -329,7 +329,7 @@ def validate_run(
     yamls = {label: _config_yaml(label, rd) for label in labels}
     # The job runs on the Flink line the workload targets: its options were searched (arena
     # rule, catalog, FRocksDB version) for that line, so another line would judge other RocksDB.
-    flink = find_flink(workload.flink_version)
+    flink = find_or_install_flink(workload.flink_version)
     classes = compile_job(flink)
     # Real Flink runs here on this machine's page cache, so the replay's prediction is priced
     # for that same "disk" (CPU time only), not for the disk the study was tuned for.
