@@ -239,7 +239,9 @@ def test_files_and_fidelity(run_dir: RunDir, fake: FakeFlink) -> None:
 def test_count_mismatch_is_reported(run_dir: RunDir, monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = FakeFlink(wrong_counts=True)
     monkeypatch.setattr(vrun, "run_config", wrong)
-    monkeypatch.setattr(vrun, "find_or_install_flink", lambda *a, **k: FlinkInstall(Path("/nowhere"), "2.3.0"))
+    monkeypatch.setattr(
+        vrun, "find_or_install_flink", lambda *a, **k: FlinkInstall(Path("/nowhere"), "2.3.0")
+    )
     monkeypatch.setattr(vrun, "compile_job", lambda flink: Path("/nowhere/classes"))
     result = vrun.validate_run(run_dir.path, ["default"], repeats=1)
     n = int(wrong.stream.counts[0, 0])
