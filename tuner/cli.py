@@ -364,10 +364,8 @@ def run(
         given.update(minimal=minimal_repeats > 0, minimal_repeats=max(1, minimal_repeats))
     if resume:
         if factor is not None:
-            raise TunerError("a resumed run keeps its scale", where="--scale")
-        run_path = out if out is not None and (out / "run.json").exists() else target
-        if factor is not None:
             raise TunerError("a resumed run keeps the scale it was started with", where="--scale")
+        run_path = out if out is not None and (out / "run.json").exists() else target
         if baseline is not None:
             earlier = resume_run(run_path).workload
             again = read_user_config(baseline, earlier.flink_version)
