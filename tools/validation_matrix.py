@@ -33,8 +33,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tuner.costmodel import PRESETS
+from tuner.results import rescored
+from tuner.rundir import RunDir
 from tuner.scale import read_scale
 from tuner.validate import spearman, validate_run
+from tuner.validate.fidelity import compute_fidelity
 from tuner.validate.job import FlinkRun
 from tuner.validate.run import ValidationResult
 from tuner.workload import load_workload
@@ -48,6 +52,8 @@ COLUMNS = (
     "repeats",
     "spearman",
     "spearman_cpu",
+    "resolved",
+    "concordant",
     "predicted_gain",
     "real_gain",
     "real_gain_low",
@@ -147,12 +153,14 @@ def run_workload(
     records: int | None,
     lock: Path | None,
     exclusive: bool = True,
+    fresh: bool = False,
 ) -> dict[str, object]:
-    """Tune and validate one workload; its matrix row."""
+    """Tune and validate one workload; its matrix row. A finished study is validated again
+    unless ``fresh``, which tunes anew."""
     started = time.perf_counter()
     workload = load_workload(path)
     run_dir = out / path.stem
-    if run_dir.exists() and not _complete(run_dir):
+    if run_dir.exists() and (fresh or not _complete(run_dir)):
         shutil.rmtree(run_dir)
     cmd = [
         _tuner(),
@@ -189,6 +197,8 @@ def run_workload(
         "repeats": repeats,
         "spearman": f.spearman,
         "spearman_cpu": cpu_spearman(result),
+        "resolved": f.resolved,
+        "concordant": f.concordant,
         "predicted_gain": f.predicted_gain,
         "real_gain": f.real_gain,
         "real_gain_low": f.real_gain_low,
@@ -215,15 +225,16 @@ def render(rows: list[dict[str, object]], missing: list[str], command: str) -> s
         f"Command: `{command}`",
         "",
         "| workload | its Flink | validated on | configs × repeats | Spearman (records/s) "
-        "| Spearman (calls per task-CPU s) | predicted gain | real gain (pairs) "
-        "| real / predicted | resolution | goal met |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| Spearman (calls per task-CPU s) | pairs Flink resolves, ordered alike by the replay "
+        "| predicted gain | real gain (pairs) | real / predicted | resolution | goal met |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
+        pairs = f"{r.get('concordant', '?')} of {r.get('resolved', '?')}"
         lines.append(
             f"| {r['workload']} | {r['workload_flink']} | {r['validated_on']} | "
             f"{r['configs']} × {r['repeats']} | {_fmt(r['spearman'], '+.2f')} | "
-            f"{_fmt(r['spearman_cpu'], '+.2f')} | {_fmt(r['predicted_gain'], '+.1%')} | "
+            f"{_fmt(r['spearman_cpu'], '+.2f')} | {pairs} | {_fmt(r['predicted_gain'], '+.1%')} | "
             f"{_fmt(r['real_gain'], '+.1%')} ({_fmt(r['real_gain_low'], '+.1%')} .. "
             f"{_fmt(r['real_gain_high'], '+.1%')}) | {_fmt(r['real_over_predicted'], '.0%')} | "
             f"{_fmt(r['resolution'], '.1%')} | {r['goal_met']} |"
@@ -239,6 +250,21 @@ def render(rows: list[dict[str, object]], missing: list[str], command: str) -> s
     if missing:
         lines += ["", "Not measured: " + ", ".join(missing)]
     return "\n".join(lines) + "\n"
+
+
+def pairs_from_run(run_dir: Path) -> tuple[int, int] | None:
+    """(pairs Flink resolves, of those ordered alike by the replay) from a validated run's
+    files, for rows measured before the matrix had the column; None when not validated."""
+    path = run_dir / "validation.csv"
+    if not path.exists():
+        return None
+    by: dict[str, dict[int, float]] = {}
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            by.setdefault(row["label"], {})[int(row["repeat"])] = float(row["records_per_s"])
+    records = rescored(RunDir(run_dir).read_records(), PRESETS["page-cache"])
+    fidelity = compute_fidelity(records, by)
+    return fidelity.resolved, fidelity.concordant
 
 
 def _read_rows(path: Path) -> list[dict[str, object]]:
@@ -271,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         help="measured calls sent to Flink; 0: the whole measured phase (what the replay's "
         "prediction covers, so counters and gains compare like for like)",
     )
-    p.add_argument("--fresh", action="store_true", help="forget rows already measured")
+    p.add_argument("--fresh", action="store_true", help="forget rows and studies already measured")
     p.add_argument(
         "--shared-validation",
         action="store_true",
@@ -290,14 +316,17 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     # Production-size workloads replay as scaled models, which Flink cannot validate (their
     # options are in production units): scale_transfer covers them.
-    paths = [
-        q for q in sorted((ROOT / "workloads").glob("*.yaml")) if read_scale(q).factor == 1.0
-    ]
+    paths = [q for q in sorted((ROOT / "workloads").glob("*.yaml")) if read_scale(q).factor == 1.0]
     if args.workloads:
         wanted = {w.strip() for w in args.workloads.split(",")}
         paths = [q for q in paths if q.stem in wanted]
     csv_path = out / "matrix.csv"
     rows = [] if args.fresh else _read_rows(csv_path)
+    for r in rows:
+        if r.get("resolved") in (None, ""):
+            found = pairs_from_run(out / str(r["workload"]))
+            if found is not None:
+                r["resolved"], r["concordant"] = found
     done = {str(r["workload"]) for r in rows}
     command = (
         f"python tools/validation_matrix.py --trials {args.trials} --repeats {args.repeats} "
@@ -318,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.records or None,
                     args.lock,
                     exclusive=not args.shared_validation,
+                    fresh=args.fresh,
                 )
             )
         except Exception as exc:  # one workload failing must not lose the others' rows

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 
 from tuner.search.study import Candidate, TrialRecord
 from tuner.validate.fidelity import (
+    ConfigFidelity,
     compute_fidelity,
     medians,
     pairwise_gains,
     replay_rates,
+    resolved_pairs,
     spearman,
 )
 
@@ -127,3 +129,20 @@ def test_compute_fidelity_without_a_replay_figure_for_a_config() -> None:
     assert f.ranked == 0 and math.isnan(f.spearman)
     assert math.isnan(f.predicted_gain)
     assert f.real_gain == pytest.approx(0.2)
+
+
+def test_only_pairs_flink_tells_apart_count_and_the_replay_must_order_them_alike() -> None:
+    def c(label: str, replay: float, lo: float, hi: float, runs: int = 3) -> ConfigFidelity:
+        return ConfigFidelity(label, replay, (lo + hi) / 2, lo, hi, runs)
+
+    configs = [
+        c("DEFAULT", 100, 90, 100),
+        c("A", 105, 95, 110),  # overlaps DEFAULT: a tie on Flink, whatever the replay says
+        c("B", 150, 120, 130),  # above both on Flink and on the replay
+        c("C", 160, 112, 118),  # above DEFAULT and A on Flink, but below B there: discordant
+        c("D", 500, 200, 300, runs=1),  # one run has no range: never resolved
+        c("E", math.nan, 400, 500),  # no replay figure
+    ]
+    resolved, concordant, discordant = resolved_pairs(configs)
+    assert (resolved, concordant) == (5, 4)
+    assert discordant == ("B > C on Flink, not on the replay",)

@@ -139,6 +139,9 @@ class ValidationResult:
             f"{_fmt(f.spearman, '+.2f')}"
         )
         lines.append(
+            f"pairs Flink tells apart: {f.resolved}, ordered alike by the replay: {f.concordant}"
+        )
+        lines.append(
             f"recommended vs default: predicted {_fmt(f.predicted_gain, '+.1%')}, "
             f"Flink {_fmt(f.real_gain, '+.1%')} (pairs {_fmt(f.real_gain_low, '+.1%')} .. "
             f"{_fmt(f.real_gain_high, '+.1%')})"
@@ -268,6 +271,9 @@ def render_markdown(
         "",
         f"- Spearman rank correlation of the configurations (replay vs Flink, "
         f"{fidelity.ranked} configurations): **{_fmt(fidelity.spearman, '+.2f')}**",
+        f"- Pairs of configurations Flink tells apart (repeat ranges that do not overlap): "
+        f"{fidelity.resolved}; the replay orders **{fidelity.concordant} of {fidelity.resolved}** "
+        "the same way" + (f" ({'; '.join(fidelity.discordant)})" if fidelity.discordant else ""),
         f"- Recommended vs Flink's default: predicted by the study "
         f"**{_fmt(fidelity.predicted_gain, '+.1%')}**, measured on Flink "
         f"**{_fmt(fidelity.real_gain, '+.1%')}** (same-repeat pairs "
