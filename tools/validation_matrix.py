@@ -321,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {w.strip() for w in args.workloads.split(",")}
         paths = [q for q in paths if q.stem in wanted]
     csv_path = out / "matrix.csv"
-    rows = [] if args.fresh else _read_rows(csv_path)
+    rows = _read_rows(csv_path)
+    if args.fresh:  # the chosen workloads start over; the other rows stay
+        rows = [r for r in rows if r["workload"] not in {q.stem for q in paths}]
     for r in rows:
         if r.get("resolved") in (None, ""):
             found = pairs_from_run(out / str(r["workload"]))
