@@ -880,9 +880,12 @@ def validate(run_dir: Path, configs: str, records: int | None, repeats: int) -> 
     """Replay RUN_DIR's operation stream on real Flink (RocksDB backend) under each
     configuration, and compare with the replay's prediction.
 
-    Needs `pip install 'tuner[flink]'` (Flink 2.3 from PyPI; Java 17). Compiles the bundled job
-    with javac on first use. Writes validation.csv and validation.md into RUN_DIR, prints the
-    rank correlation and the predicted vs real gain, and adds them to report.md.
+    Runs on the Flink line the workload targets, in one slot with the slot's share of the
+    memory: Flink 2.3 (`pip install 'tuner[flink]'`) for 2.x, Flink 1.20 for 1.20 (its jars
+    are fetched from PyPI once when missing); Java 17. Compiles the bundled job with javac on
+    first use. Writes validation.csv and validation.md into RUN_DIR, prints the rank
+    correlation, the pairs of configurations Flink tells apart and how many the replay orders
+    alike, and the predicted vs real gain, and adds them to report.md.
     """
     from tuner.report import render_report
     from tuner.validate import validate_run
