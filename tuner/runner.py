@@ -279,13 +279,14 @@ def run_study(
         raise TunerError(
             f"unknown engine {settings.engine!r}; expected one of {', '.join(engines[:-1])}"
         )
-    if settings.confirm and settings.engine != "flink" and not flink_backend.available():
+    line = workload.flink_version
+    if settings.confirm and settings.engine != "flink" and not flink_backend.available(line):
         # Said before the search, not after it.
         raise TunerError(
             f"--confirm needs the flink-backend engine: {flink_backend.INSTALL_HINT}",
             where="--confirm",
         )
-    if settings.engine == "flink-backend" and not flink_backend.available():
+    if settings.engine == "flink-backend" and not flink_backend.available(line):
         raise TunerError(
             f"--engine flink-backend needs Flink 2.x and a JDK 17: {flink_backend.INSTALL_HINT}",
             where="--engine",
@@ -467,7 +468,7 @@ def _confirm(
             "Flink's options at full size only",
             True,
         )
-    if not flink_backend.available():
+    if not flink_backend.available(workload.flink_version):
         if settings.confirm:
             raise TunerError(
                 f"--confirm needs the flink-backend engine: {flink_backend.INSTALL_HINT}",
@@ -507,7 +508,7 @@ def _confirm(
             f"`tuner run --resume {rd.path}` finishes it",
             False,
         )
-    version = find_flink("2.x").version
+    version = find_flink(workload.flink_version).version
     return decide(measured, targets, flink_version=version), "", True
 
 

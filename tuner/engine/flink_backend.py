@@ -37,6 +37,7 @@ from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, PAYLOAD, ColumnOps, StateOpExecutor
+from tuner.flink.versions import major
 from tuner.trace.ops import Op, OpBatch, StreamHeader
 
 log = logging.getLogger(__name__)
@@ -56,19 +57,45 @@ class HarnessError(RuntimeError):
     """The JVM failed a command, or died."""
 
 
-def available() -> bool:
-    """Whether Flink 2.x and a JDK are installed, so the engine can run."""
+def available(flink_version: str = "2.x") -> bool:
+    """Whether the engine can run for a workload of ``flink_version``: a JDK, and Flink 2.x
+    installed (the ``flink`` extra). A 1.20 workload runs on Flink 1.20, whose jars are fetched
+    from PyPI on first use when missing (tuner.validate.flink.find_or_install_flink)."""
     from tuner.validate.flink import find_flink
 
+    if shutil.which("java") is None or shutil.which("javac") is None:
+        return False
+    if major(flink_version) == 1:
+        return True
     try:
         flink = find_flink("2.x")
     except TunerError:
         return False
-    return (
-        flink.version.startswith("2.")
-        and shutil.which("java") is not None
-        and shutil.which("javac") is not None
-    )
+    return flink.version.startswith("2.")
+
+
+LEVEL_READ_TICKERS = ("rocksdb.last.level.read.bytes", "rocksdb.non.last.level.read.bytes")
+
+
+def storage_counters(statistics: str) -> dict[str, float]:
+    """RocksDB's statistics dump as counters: tickers, and ``<histogram>.count``/``.sum``.
+
+    FRocksDB 6.20 (Flink 1.20) has no per-level read tickers: the bytes read from SST files are
+    then estimated as compaction input plus the bytes of every block inserted into the cache
+    (uncompressed, so at most what the files gave), and ``sst_bytes_read_estimated`` says so.
+    """
+    tickers, hists = parse_statistics(statistics)
+    out: dict[str, float] = dict(tickers)
+    for name, h in hists.items():
+        out[f"{name}.count"] = h["count"]
+        out[f"{name}.sum"] = h["sum"]
+    if tickers and not any(t in tickers for t in LEVEL_READ_TICKERS):
+        out[LEVEL_READ_TICKERS[0]] = 0.0
+        out[LEVEL_READ_TICKERS[1]] = tickers.get("rocksdb.compact.read.bytes", 0.0) + tickers.get(
+            "rocksdb.block.cache.bytes.write", 0.0
+        )
+        out["sst_bytes_read_estimated"] = 1.0
+    return out
 
 
 class FlinkBackendEngine(Engine):
@@ -89,9 +116,12 @@ class FlinkBackendEngine(Engine):
         managed_bytes: int = 256 << 20,
         incremental: bool = True,
         jvm_args: tuple[str, ...] = DEFAULT_JVM_ARGS,
+        flink_line: str = "2.x",
     ) -> None:
         super().__init__()
         self.settings = dict(settings or {})
+        # The workload's Flink line: its FRocksDB (6.20 for 1.20, 8.10 for 2.x) is the backend's.
+        self.flink_line = flink_line
         self.managed_bytes = managed_bytes
         self.incremental = incremental
         self.jvm_args = jvm_args
@@ -115,7 +145,7 @@ class FlinkBackendEngine(Engine):
         sample_every: int = 16,
     ) -> None:
         """Start the JVM and build the backend in ``path`` (see :meth:`Engine.open`)."""
-        from tuner.validate.flink import compile_java, find_flink, java_command
+        from tuner.validate.flink import compile_java, find_or_install_flink, java_command
         from tuner.validate.job import harness_settings, settings_entries
         from tuner.validate.stream import state_entries, write_job_spec
 
@@ -126,9 +156,7 @@ class FlinkBackendEngine(Engine):
             raise ValueError(f"state names must be unique, got {names}")
         if sample_every < 1:
             raise ValueError(f"`sample_every >= 1` must hold, but got {sample_every=}")
-        flink = find_flink("2.x")
-        if not flink.version.startswith("2."):
-            raise TunerError(f"the flink-backend engine needs Flink 2.x, found {flink.version}")
+        flink = find_or_install_flink(self.flink_line)
         classes = compile_java(flink, HARNESS_CLASS, with_sources=("ReplayJob",))
         work = Path(path)
         work.mkdir(parents=True, exist_ok=True)
@@ -281,21 +309,12 @@ class FlinkBackendEngine(Engine):
         return self._command("S")
 
     def _storage_counters(self) -> dict[str, float]:
-        tickers, hists = parse_statistics(str(self._stats()["statistics"]))
-        out = dict(tickers)
-        for name, h in hists.items():
-            out[f"{name}.count"] = h["count"]
-            out[f"{name}.sum"] = h["sum"]
-        return out
+        return storage_counters(str(self._stats()["statistics"]))
 
     def snapshot_counters(self) -> dict[str, float]:
         """RocksDB's statistics plus ``state.ops`` and ``state.calls.<op>``."""
         res = self._stats()
-        tickers, hists = parse_statistics(str(res["statistics"]))
-        out: dict[str, float] = dict(tickers)
-        for name, h in hists.items():
-            out[f"{name}.count"] = h["count"]
-            out[f"{name}.sum"] = h["sum"]
+        out = storage_counters(str(res["statistics"]))
         counts = np.asarray(res["counts"], dtype=np.int64)
         out["state.ops"] = float(res["ops"])
         for o in Op:

@@ -20,7 +20,12 @@ from pathlib import Path
 
 from tuner.errors import TunerError
 from tuner.flink.versions import major
-from tuner.validate.flink import FlinkInstall, compile_java, find_or_install_flink
+from tuner.validate.flink import (
+    FlinkInstall,
+    compile_java,
+    find_or_install_flink,
+    for_flink_line,
+)
 
 __all__ = [
     "FACTORY_CLASS",
@@ -36,8 +41,6 @@ __all__ = [
 FACTORY_CLASS = "TunerRecorderFactory"
 FLINK_VERSIONS = ("2.x", "1.20")
 JAR_NAME = "tuner-recorder.jar"
-_BEGIN_2X = "//flink2{"
-_END_2X = "//}flink2"
 
 
 @dataclass(frozen=True)
@@ -62,19 +65,7 @@ def find_flink_version(flink_version: str) -> FlinkInstall:
 def recorder_source(flink_version: str) -> str:
     """The recorder's Java source for ``flink_version`` (2.x-only blocks dropped for 1.20)."""
     text = resources.files("tuner.recorder").joinpath("java", f"{FACTORY_CLASS}.java").read_text()
-    if check_version(flink_version) == "2.x":
-        return text
-    out: list[str] = []
-    skipping = False
-    for line in text.splitlines(keepends=True):
-        mark = line.strip()
-        if mark == _BEGIN_2X:
-            skipping = True
-        elif mark == _END_2X:
-            skipping = False
-        elif not skipping:
-            out.append(line)
-    return "".join(out)
+    return for_flink_line(text, check_version(flink_version))
 
 
 def _cache_root() -> Path:

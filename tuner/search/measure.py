@@ -47,6 +47,7 @@ def make_engine(name: str, workload: Workload, settings: Mapping[str, fo.FlinkVa
             {**fo.one_slot_memory_settings(workload.memory), **settings},
             managed_bytes=workload.memory.budget,
             incremental=workload.checkpointing.incremental,
+            flink_line=workload.flink_version,
         )
     raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
 

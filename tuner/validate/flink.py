@@ -42,6 +42,7 @@ __all__ = [
     "find_flink",
     "find_or_install_flink",
     "flink_in_venv",
+    "for_flink_line",
     "install_flink",
     "java_command",
     "java_source",
@@ -248,6 +249,32 @@ def java_source(class_name: str = JOB_CLASS) -> str:
     return resources.files("tuner.validate").joinpath("java", f"{class_name}.java").read_text()
 
 
+# Lines between these markers in a shipped Java program are kept for one Flink line only, for
+# the few calls whose API differs between 1.20 and 2.x (a package move, a changed signature).
+_LINE_BLOCKS: Mapping[str, tuple[str, str]] = {
+    "2.x": ("//flink2{", "//}flink2"),
+    "1.20": ("//flink1{", "//}flink1"),
+}
+
+
+def for_flink_line(text: str, flink_version: str) -> str:
+    """Java source ``text`` for ``flink_version``'s line: the other line's marked blocks
+    dropped."""
+    keep = "2.x" if catalog_id(flink_version) != "1.20" else "1.20"
+    drop = {marks for line, marks in _LINE_BLOCKS.items() if line != keep}
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        mark = line.strip()
+        if any(mark == begin for begin, _ in drop):
+            skipping = True
+        elif any(mark == end for _, end in drop):
+            skipping = False
+        elif not skipping:
+            out.append(line)
+    return "".join(out)
+
+
 def job_source() -> str:
     """The Java source of the replay job."""
     return java_source(JOB_CLASS)
@@ -272,8 +299,11 @@ def compile_java(
     The cache key is a hash of the sources and the Flink version. Concurrent callers are safe:
     each compiles into its own temporary directory and the first rename wins.
     """
+    shipped = {name: for_flink_line(java_source(name), flink.version) for name in with_sources}
     sources = {class_name: source if source is not None else java_source(class_name)}
-    sources.update({name: java_source(name) for name in with_sources})
+    if source is None:
+        sources[class_name] = for_flink_line(sources[class_name], flink.version)
+    sources.update(shipped)
     key = "\0".join(f"{n}\0{s}" for n, s in sources.items())
     digest = hashlib.sha256(f"{flink.version}\0{key}".encode()).hexdigest()[:16]
     root = cache_dir if cache_dir is not None else _cache_root()

@@ -101,7 +101,12 @@ import org.apache.flink.runtime.state.filesystem.FsCheckpointStreamFactory;
 import org.apache.flink.runtime.state.internal.InternalKvState;
 import org.apache.flink.runtime.state.ttl.TtlTimeProvider;
 import org.apache.flink.runtime.taskmanager.TaskManagerRuntimeInfo;
+//flink2{
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+//}flink2
+//flink1{
+import org.apache.flink.contrib.streaming.state.EmbeddedRocksDBStateBackend;
+//}flink1
 import org.apache.flink.streaming.api.operators.InternalTimeServiceManagerImpl;
 import org.apache.flink.streaming.api.operators.InternalTimer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
@@ -205,10 +210,18 @@ public final class BackendHarness {
         };
         // The backend is the timer queues' factory, as in StreamTaskStateInitializerImpl: heap
         // queues or RocksDB column families per state.backend.rocksdb.timer-service.factory.
+        //flink2{
         timers = InternalTimeServiceManagerImpl.create(
                 UnregisteredMetricGroups.createUnregisteredTaskMetricGroup().getIOMetricGroup(),
                 backend, range, cl, keys, processingTime(), Collections.emptyList(),
                 StreamTaskCancellationContext.alwaysRunning());
+        //}flink2
+        //flink1{
+        timers = InternalTimeServiceManagerImpl.create(
+                UnregisteredMetricGroups.createUnregisteredTaskMetricGroup().getIOMetricGroup(),
+                backend, cl, keys, processingTime(), Collections.emptyList(),
+                StreamTaskCancellationContext.alwaysRunning());
+        //}flink1
 
         states = new Object[n];
         windowed = new InternalKvState[n];
