@@ -40,7 +40,7 @@ from tuner.scale import read_scale
 from tuner.validate import spearman, validate_run
 from tuner.validate.fidelity import compute_fidelity
 from tuner.validate.job import FlinkRun
-from tuner.validate.run import ValidationResult
+from tuner.validate.run import ValidationResult, recommended_stand_in
 from tuner.workload import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,7 +263,7 @@ def pairs_from_run(run_dir: Path) -> tuple[int, int] | None:
         for row in csv.DictReader(f):
             by.setdefault(row["label"], {})[int(row["repeat"])] = float(row["records_per_s"])
     records = rescored(RunDir(run_dir).read_records(), PRESETS["page-cache"])
-    fidelity = compute_fidelity(records, by)
+    fidelity = compute_fidelity(records, by, recommended_stand_in(run_dir))
     return fidelity.resolved, fidelity.concordant
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +293,35 @@ def test_flink_works_in_a_short_directory_whatever_the_run_directory(
     (work,) = fake.workdirs
     assert run_dir.path not in work.parents
     assert len(str(work / "rocksdb")) <= 60
+
+
+def test_a_kept_configuration_is_predicted_as_the_reference_not_as_the_search_winner(
+    run_dir: RunDir, fake: FakeFlink
+) -> None:
+    # The confirmation kept the configuration: config.yaml holds no RocksDB change, so the
+    # prediction to check is the default's own (a gain of 0), not the search winner's +20 %.
+    (run_dir.path / "recommendation.json").write_text(
+        json.dumps({"confirmation": {"engine": "flink-backend", "chosen": None}})
+    )
+    result = vrun.validate_run(run_dir.path, ["default", "recommended"], repeats=1)
+    assert result.fidelity.predicted_gain == 0.0
+    assert "holds `DEFAULT`" in (run_dir.path / "validation.md").read_text()
+    # A predefined set chosen instead: its replay figure stands for the recommendation.
+    (run_dir.path / "recommendation.json").write_text(
+        json.dumps({"confirmation": {"engine": "flink-backend", "chosen": "FLASH_SSD_OPTIMIZED"}})
+    )
+    result = vrun.validate_run(run_dir.path, ["default", "recommended"], repeats=1)
+    by = {c.label: c for c in result.fidelity.configs}
+    assert by["recommended"].replay_ops_per_s == REPLAY_RATES["FLASH_SSD_OPTIMIZED"]
+
+
+def test_recommended_stand_in_follows_the_confirmation(tmp_path: Path) -> None:
+    def said(conf: dict[str, Any] | None) -> str | None:
+        (tmp_path / "recommendation.json").write_text(json.dumps({"confirmation": conf}))
+        return vrun.recommended_stand_in(tmp_path)
+
+    assert vrun.recommended_stand_in(tmp_path) is None  # no recommendation yet
+    assert said({"status": "unconfirmed", "reason": "x"}) is None
+    assert said({"engine": "flink-backend", "chosen": "minimal"}) is None
+    assert said({"engine": "flink-backend", "chosen": None, "reference": "current"}) == "current"
+    assert said({"engine": "flink-backend", "chosen": "trial-3"}) == "trial-3"

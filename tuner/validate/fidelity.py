@@ -64,14 +64,17 @@ def medians(values: Mapping[str, Sequence[float]]) -> dict[str, float]:
 
 
 def replay_rates(
-    records: Sequence[TrialRecord], metric: str = THROUGHPUT
+    records: Sequence[TrialRecord],
+    metric: str = THROUGHPUT,
+    kinds: tuple[str, ...] = ("baseline", "remeasure"),
 ) -> dict[str, list[float]]:
-    """The replay's measurements per configuration label: successful baseline and
-    re-measurement rows (search trials are single draws of other settings, left out)."""
+    """The replay's measurements per configuration label: successful rows of ``kinds`` (by
+    default baseline and re-measurement rows; search trials are single draws of other settings,
+    left out)."""
     out: dict[str, list[float]] = {}
     for r in records:
         c = r.candidate
-        if r.ok and c.kind in ("baseline", "remeasure") and metric in r.metrics:
+        if r.ok and c.kind in kinds and metric in r.metrics:
             out.setdefault(c.label, []).append(float(r.metrics[metric]))
     return out
 
@@ -146,10 +149,20 @@ def resolved_pairs(configs: Sequence[ConfigFidelity]) -> tuple[int, int, tuple[s
 
 
 def compute_fidelity(
-    records: Sequence[TrialRecord], flink: Mapping[str, Mapping[int, float]]
+    records: Sequence[TrialRecord],
+    flink: Mapping[str, Mapping[int, float]],
+    recommended_as: str | None = None,
 ) -> Fidelity:
-    """Fidelity from the run's trial records and Flink's records/s by label and repeat."""
+    """Fidelity from the run's trial records and Flink's records/s by label and repeat.
+
+    ``recommended_as`` names the configuration the run's config.yaml holds when it is not the
+    re-measured search result (the confirmation chose another one, or kept the reference): the
+    replay's figures of that label then stand for the recommendation's prediction.
+    """
     replay = medians(replay_rates(records))
+    if recommended_as is not None:
+        every = medians(replay_rates(records, kinds=("baseline", "remeasure", "search")))
+        replay[RECOMMENDED_LABEL] = every.get(recommended_as, math.nan)
     configs = []
     for label, runs in flink.items():
         vals = [v for v in runs.values() if math.isfinite(v)]
@@ -169,7 +182,7 @@ def compute_fidelity(
         if math.isfinite(c.replay_ops_per_s) and math.isfinite(c.flink_records_per_s)
     ]
     rho = spearman([c.replay_ops_per_s for c in both], [c.flink_records_per_s for c in both])
-    gain = measure_gain(records)
+    gain = measure_gain(records) if recommended_as is None else None
     if gain is not None:
         predicted = gain.median_gain
     elif RECOMMENDED_LABEL in replay and replay.get(DEFAULT_LABEL, 0) > 0:

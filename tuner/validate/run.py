@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import logging
 import math
 import shutil
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuner.confirm import MINIMAL_LABEL
 from tuner.costmodel import PRESETS
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
@@ -198,6 +200,24 @@ def _config_yaml(label: str, rd: RunDir) -> str | None:
     raise TunerError(f"no configuration called {label!r}")
 
 
+def recommended_stand_in(run_dir: Path) -> str | None:
+    """The label whose replay figures predict the run's config.yaml when that is not the
+    re-measured search result: the configuration the confirmation chose, or the reference it
+    kept (Flink's default, or `current`); None when config.yaml is the re-measured result."""
+    path = run_dir / "recommendation.json"
+    if not path.exists():
+        return None
+    conf = json.loads(path.read_text()).get("confirmation") or {}
+    if "engine" not in conf:  # unconfirmed: config.yaml is the re-measured result
+        return None
+    chosen = conf.get("chosen")
+    if chosen == MINIMAL_LABEL:
+        return None
+    if chosen is None:
+        return str(conf.get("reference") or DEFAULT_LABEL)
+    return str(chosen)
+
+
 def _take(batches: Iterable[OpBatch], limit: int | None) -> Iterator[OpBatch]:
     """The first ``limit`` rows of ``batches`` (all when None)."""
     if limit is None:
@@ -248,6 +268,7 @@ def render_markdown(
     mismatches: Sequence[str],
     flink_version: str,
     records: Sequence[TrialRecord] = (),
+    stand_in: str | None = None,
 ) -> str:
     """validation.md: the fidelity table, the figures, time per run and the deviations."""
     lines = [
@@ -274,6 +295,14 @@ def render_markdown(
         f"- Pairs of configurations Flink tells apart (repeat ranges that do not overlap): "
         f"{fidelity.resolved}; the replay orders **{fidelity.concordant} of {fidelity.resolved}** "
         "the same way" + (f" ({'; '.join(fidelity.discordant)})" if fidelity.discordant else ""),
+        *(
+            [
+                f"- The run's config.yaml holds `{stand_in}` (the confirmation's decision), so "
+                f"`recommended` is predicted by the replay's figure for `{stand_in}`"
+            ]
+            if stand_in is not None
+            else []
+        ),
         f"- Recommended vs Flink's default: predicted by the study "
         f"**{_fmt(fidelity.predicted_gain, '+.1%')}**, measured on Flink "
         f"**{_fmt(fidelity.real_gain, '+.1%')}** (same-repeat pairs "
@@ -391,12 +420,14 @@ def validate_run(
     by_label: dict[str, dict[int, float]] = {}
     for r in runs:
         by_label.setdefault(r.label, {})[r.repeat] = r.records_per_s
-    fidelity = compute_fidelity(trial_records, by_label)
+    stand_in = recommended_stand_in(rd.path)
+    fidelity = compute_fidelity(trial_records, by_label, stand_in)
     csv_path = rd.path / VALIDATION_CSV
     md_path = rd.path / VALIDATION_MD
     atomic_write_text(csv_path, runs_to_csv(runs))
     atomic_write_text(
-        md_path, render_markdown(runs, fidelity, mismatches, flink.version, trial_records)
+        md_path,
+        render_markdown(runs, fidelity, mismatches, flink.version, trial_records, stand_in),
     )
     return ValidationResult(
         tuple(runs), fidelity, csv_path, md_path, tuple(mismatches), flink.version
