@@ -17,6 +17,7 @@ Counters keep the rocksdict engine's names: RocksDB's statistics as RocksDB prin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -59,14 +60,17 @@ class HarnessError(RuntimeError):
 
 def available(flink_version: str = "2.x") -> bool:
     """Whether the engine can run for a workload of ``flink_version``: a JDK, and Flink 2.x
-    installed (the ``flink`` extra). A 1.20 workload runs on Flink 1.20, whose jars are fetched
-    from PyPI on first use when missing (tuner.validate.flink.find_or_install_flink)."""
+    installed (the ``flink`` extra). A 1.20 workload runs on Flink 1.20: found here, or (with the
+    extra installed) its jars fetched from PyPI on first use
+    (tuner.validate.flink.find_or_install_flink)."""
     from tuner.validate.flink import find_flink
 
     if shutil.which("java") is None or shutil.which("javac") is None:
         return False
     if major(flink_version) == 1:
-        return True
+        with contextlib.suppress(TunerError):
+            find_flink("1.20")
+            return True
     try:
         flink = find_flink("2.x")
     except TunerError:

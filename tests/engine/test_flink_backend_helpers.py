@@ -1,0 +1,66 @@
+"""The flink-backend engine's helpers that need no JVM: its counters from RocksDB's statistics
+dump, and when the engine counts as available."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import tuner.engine.flink_backend as fb
+import tuner.validate.flink as vf
+from tuner.engine.flink_backend import LEVEL_READ_TICKERS, storage_counters
+from tuner.errors import TunerError
+
+FROCKSDB_8 = """\
+rocksdb.block.cache.bytes.write COUNT : 4000
+rocksdb.compact.read.bytes COUNT : 1000
+rocksdb.last.level.read.bytes COUNT : 2500
+rocksdb.non.last.level.read.bytes COUNT : 700
+rocksdb.db.get.micros P50 : 1.0 P95 : 2.0 P99 : 3.0 P100 : 4.0 COUNT : 10 SUM : 20
+"""
+# FRocksDB 6.20 (Flink 1.20) has no per-level read tickers.
+FROCKSDB_6 = """\
+rocksdb.block.cache.bytes.write COUNT : 4000
+rocksdb.compact.read.bytes COUNT : 1000
+"""
+
+
+def test_level_read_bytes_are_taken_as_counted_when_rocksdb_counts_them() -> None:
+    c = storage_counters(FROCKSDB_8)
+    assert (c[LEVEL_READ_TICKERS[0]], c[LEVEL_READ_TICKERS[1]]) == (2500.0, 700.0)
+    assert "sst_bytes_read_estimated" not in c
+    assert c["rocksdb.db.get.micros.count"] == 10 and c["rocksdb.db.get.micros.sum"] == 20
+
+
+def test_without_level_tickers_sst_reads_are_estimated_and_marked() -> None:
+    c = storage_counters(FROCKSDB_6)
+    # Compaction input plus the bytes of the blocks the cache took in.
+    assert c[LEVEL_READ_TICKERS[0]] + c[LEVEL_READ_TICKERS[1]] == 5000.0
+    assert c["sst_bytes_read_estimated"] == 1.0
+    assert storage_counters("") == {}  # no statistics, nothing made up
+
+
+@pytest.mark.parametrize(
+    ("jdk", "installed", "line", "expected"),
+    [
+        (False, {"2.x", "1.20"}, "2.x", False),  # no JDK, no engine
+        (True, {"2.x"}, "2.x", True),
+        (True, set(), "2.x", False),
+        (True, {"1.20"}, "1.20", True),  # Flink 1.20 here: its own backend
+        (True, {"2.x"}, "1.20", True),  # the flink extra: 1.20's jars fetched on first use
+        (True, set(), "1.20", False),  # no Flink at all: nothing fetched behind the user's back
+    ],
+)
+def test_availability_follows_the_workloads_flink_line(
+    monkeypatch: pytest.MonkeyPatch, jdk: bool, installed: set[str], line: str, expected: bool
+) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}" if jdk else None)
+
+    def find_flink(version: str) -> vf.FlinkInstall:
+        if version not in installed:
+            raise TunerError(f"no Flink {version}")
+        return vf.FlinkInstall(Path("/nowhere"), "2.3.0" if version == "2.x" else "1.20.5")
+
+    monkeypatch.setattr(vf, "find_flink", find_flink)
+    assert fb.available(line) is expected
