@@ -475,7 +475,7 @@ def _confirm(
                 where="--confirm",
             )
         hint = flink_backend.INSTALL_HINT
-        return None, f"the flink-backend engine is not installed ({hint})", True
+        return None, f"the flink-backend engine is not installed: {hint}", True
     path = rd.path / CONFIRMATION_CSV
     earlier = records_from_csv(path.read_text(), str(path)) if path.exists() else []
     done: list[TrialRecord] = list(earlier)

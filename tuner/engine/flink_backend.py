@@ -51,7 +51,7 @@ DEFAULT_JVM_ARGS: tuple[str, ...] = ("-Xms256m", "-Xmx512m", "-XX:+UseSerialGC")
 
 # HotSpot's JIT compiler threads (their names as /proc shows them, cut to 15 characters).
 _JIT_THREADS: tuple[str, ...] = ("C1 CompilerThre", "C2 CompilerThre", "CompilerThread")
-INSTALL_HINT = "pip install 'tuner[flink]' (apache-flink 2.x) and a JDK 17 (java, javac)"
+INSTALL_HINT = "pip install 'tuner[flink]' for apache-flink 2.x, and a JDK 17 with java and javac"
 
 
 class HarnessError(RuntimeError):
