@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from tuner.flink import options as fo
-from tuner.recommend import Recommendation, engine_name, recommend
+from tuner.recommend import Recommendation, engine_name, recommend, reference_name
 from tuner.search.study import (
     BASELINES,
     CURRENT_LABEL,
@@ -93,7 +93,7 @@ class Confirmation:
     @property
     def reference_name(self) -> str:
         """The reference in words."""
-        return _reference_name(self.reference)
+        return reference_name(self.reference)
 
     def chosen_config(self) -> ConfirmedConfig | None:
         """The chosen configuration's figures."""
@@ -121,10 +121,6 @@ class Confirmation:
         d["headline"] = self.headline()
         out: dict[str, Any] = _finite(d)
         return out
-
-
-def _reference_name(label: str) -> str:
-    return "your current configuration" if label == CURRENT_LABEL else "Flink's default"
 
 
 def _finite(x: Any) -> Any:
@@ -260,7 +256,7 @@ def run_confirmation(
 
 def _source(c: Candidate) -> str:
     if c.label in (DEFAULT_LABEL, CURRENT_LABEL):
-        return _reference_name(c.label)
+        return reference_name(c.label)
     if c.label == MINIMAL_LABEL:
         return "the minimal recommendation"
     if c.trial_number is not None:
@@ -296,7 +292,7 @@ def decide(
             if any(r.candidate.label == CURRENT_LABEL for r in records)
             else (DEFAULT_LABEL)
         )
-    name = _reference_name(ref)
+    name = reference_name(ref)
     base = by.get(ref, {})
     rounds = len(base)
     if not base:

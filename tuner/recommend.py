@@ -32,6 +32,11 @@ _SIZE_KEYS = frozenset(
 )
 
 
+def reference_name(label: str) -> str:
+    """A gain's reference label (DEFAULT or current) as the report words it."""
+    return "your current configuration" if label == CURRENT_LABEL else "Flink's default"
+
+
 @dataclass(frozen=True)
 class Gain:
     """Recommended vs default, from interleaved re-measurements (pairs run back to back)."""
@@ -49,9 +54,7 @@ class Gain:
     @property
     def reference_name(self) -> str:
         """The reference as the report words it."""
-        return (
-            "your current configuration" if self.reference == CURRENT_LABEL else ("Flink's default")
-        )
+        return reference_name(self.reference)
 
     @property
     def significant(self) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tuner.fileio import atomic_write_text
 from tuner.flink.options import FlinkValue
-from tuner.recommend import Gain, engine_name, show_value
+from tuner.recommend import Gain, engine_name, reference_name, show_value
 from tuner.report import data, plots
 from tuner.report import minimal as minimal_report
 from tuner.results import Run, load_run
@@ -246,7 +246,7 @@ def _confirmation_section(rec: Mapping[str, Any] | None) -> list[str]:
     decision = "keep your configuration" if conf.get("keep") else f"recommend {conf.get('chosen')}"
     noise = conf.get("noise")
     ref = str(conf.get("reference") or "DEFAULT")
-    ref_name = "your current configuration" if ref == "current" else "Flink's default"
+    ref_name = reference_name(ref)
     lines.append(
         f"Measured on {engine_name(str(conf['engine']))}, Flink {conf.get('flink_version', '?')}:"
         f" {conf.get('rounds', 0)} rounds, each running {ref_name} first and then every "
