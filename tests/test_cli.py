@@ -293,3 +293,23 @@ def test_the_library_resume_rule_keeps_every_setting(tiny_run: Path) -> None:
     assert changed.settings.trials == 5 and changed.changed == ("trials",)
     with pytest.raises(TunerError, match="unknown run settings"):
         resume_run(tiny_run, {"trails": 5})
+
+
+def test_fixed_per_tm_shared_by_slots_is_listed_as_a_deviation(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tuner.flink.memory import Memory
+    from tuner.runner import DEVIATIONS, shared_tm_deviation, start_run
+    from tuner.workload import load_workload
+
+    w = load_workload(TINY)
+    shared = Memory(mode="fixed-per-tm", fixed_per_tm=128 << 20, slots_per_tm=4)
+    assert shared_tm_deviation(w.memory) is None
+    assert shared_tm_deviation(replace(shared, slots_per_tm=1)) is None
+    why = shared_tm_deviation(shared)
+    assert why is not None and "shared by 4 slots" in why and "1/4 share" in why
+    # run.json carries it into every report of the run
+    rd = start_run(replace(w, memory=shared), tmp_path / "run", tmp_path)
+    assert rd.read_meta()["deviations"] == [*DEVIATIONS, why]
+    rd = start_run(w, tmp_path / "managed", tmp_path)
+    assert rd.read_meta()["deviations"] == list(DEVIATIONS)

@@ -331,7 +331,13 @@ def run(
     Ctrl-C stops after the current trial; `tuner run --resume DIR` continues.
     """
     from tuner.flink.baseline import read_user_config
-    from tuner.runner import RunSettings, resume_run, run_study, start_run
+    from tuner.runner import (
+        RunSettings,
+        resume_run,
+        run_study,
+        shared_tm_deviation,
+        start_run,
+    )
     from tuner.scale import load_scaled, parse_factor
 
     if storage is not None:
@@ -418,6 +424,9 @@ def run(
             f"tuner worker --storage {shared} --study {name}",
             err=True,
         )
+    shared_tm = shared_tm_deviation(workload.memory)
+    if shared_tm:
+        click.echo(f"tuner: warning: {shared_tm}", err=True)
     if scale.factor != 1.0:
         from tuner.scale import model_warnings, model_workload
 

@@ -45,7 +45,7 @@ def batch(*rows: dict[str, Any], header: StreamHeader = HEADER) -> OpBatch:
     return OpBatch.from_columns(names, out)
 
 
-ENGINES = {"rocksdict": RocksdictEngine, "fake": FakeEngine}
+ENGINES: dict[str, type[Engine]] = {"rocksdict": RocksdictEngine, "fake": FakeEngine}
 
 
 @pytest.fixture(params=sorted(ENGINES))

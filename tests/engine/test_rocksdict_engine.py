@@ -96,6 +96,27 @@ def test_wal_is_off(tmp_path: Path) -> None:
         assert logs and all(p.stat().st_size == 0 for p in logs)
 
 
+def test_direct_reads_bypass_the_page_cache_and_still_read_the_data(tmp_path: Path) -> None:
+    e = RocksdictEngine(direct_reads=True)
+    e.open(small_config(block_cache_size=1 << 20), HEADER, tmp_path / "db")
+    with e:
+        e.apply(
+            batch(
+                *[{"state": "v", "op": Op.UPDATE, "key": k, "value_size": 500} for k in range(4000)]
+            )
+        )
+        e.flush()
+        e.apply(batch(*[{"state": "v", "op": Op.GET, "key": k} for k in range(0, 4000, 7)]))
+        assert e.snapshot_counters()["rocksdb.block.cache.data.miss"] > 0
+    saved = parse_options(sorted((tmp_path / "db").glob("OPTIONS-*"))[-1].read_text())
+    assert saved["DBOptions"]["use_direct_reads"] == "true"
+    plain = RocksdictEngine()
+    plain.open(small_config(), HEADER, tmp_path / "plain")
+    plain.close()
+    saved = parse_options(sorted((tmp_path / "plain").glob("OPTIONS-*"))[-1].read_text())
+    assert saved["DBOptions"]["use_direct_reads"] == "false"
+
+
 def test_statistics_parse() -> None:
     text = (
         "rocksdb.block.cache.miss COUNT : 28\n"

@@ -1,6 +1,6 @@
 """`tuner run --storage` (or `--resume`, when OUT holds a run) with the fake engine, for tests of
 the coordination (the CLI offers only real engines):
-python -m tests.remote._coordinator WORKLOAD OUT STORAGE STUDY TRIALS [ENGINE]."""
+python -m tests.remote._coordinator WORKLOAD OUT STORAGE STUDY TRIALS [ENGINE [no-minimal]]."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def main(argv: list[str]) -> None:
         storage=storage if storage != "-" else None,
         study_name=study if study != "-" else None,
         heartbeat_s=1,
+        # The minimal recommendation runs on the coordinator alone, after the study: tests of
+        # the coordination can leave it out (tests/search/test_ablation.py covers it).
+        minimal=argv[6:7] != ["no-minimal"],
     )
     summary = run_study(workload, rd, settings)
     print(summary.status)

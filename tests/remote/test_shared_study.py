@@ -64,7 +64,7 @@ def _worker(url: str, study: str, log: Path, *extra: str) -> subprocess.Popen[by
 
 
 def _coordinator(
-    url: str, study: str, out: Path, log: Path, trials: int = TRIALS
+    url: str, study: str, out: Path, log: Path, trials: int = TRIALS, *, minimal: bool = True
 ) -> subprocess.Popen[bytes]:
     with log.open("wb") as f:
         return subprocess.Popen(
@@ -77,6 +77,8 @@ def _coordinator(
                 url,
                 study,
                 str(trials),
+                "fake",
+                *([] if minimal else ["no-minimal"]),
             ],
             cwd=ROOT,
             env=_env(),
@@ -173,7 +175,7 @@ def test_a_worker_killed_mid_trial_loses_nothing_and_counts_nothing_twice(
     victim = _worker(pg_url, "k", logs[0])
     other = _worker(pg_url, "k", logs[1])
     out = tmp_path / "run"
-    coordinator = _coordinator(pg_url, "k", out, logs[2])
+    coordinator = _coordinator(pg_url, "k", out, logs[2], minimal=False)
 
     def victim_mid_trial() -> bool:
         assert victim.poll() is None, logs[0].read_text()
@@ -210,7 +212,7 @@ def test_a_database_restart_during_the_study_is_ridden_out(
     logs = [tmp_path / "w.log", tmp_path / "coordinator.log"]
     worker = _worker(pg_url, "r", logs[0])
     out = tmp_path / "run"
-    coordinator = _coordinator(pg_url, "r", out, logs[1], trials=4)
+    coordinator = _coordinator(pg_url, "r", out, logs[1], trials=4, minimal=False)
     _wait_for(lambda: len(_counted(_trials_or_empty(pg_url, "r"))) >= 1)
     _wait_for(lambda: _measuring(worker, pg_url, "r"))  # its heartbeat must meet the outage
     pg_cluster.stop("fast")  # every connection is cut
@@ -225,13 +227,13 @@ def test_a_database_restart_during_the_study_is_ridden_out(
 
 def test_a_coordinator_killed_mid_study_resumes_its_own_study(pg_url: str, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    first = _coordinator(pg_url, "c", out, tmp_path / "c1.log", trials=4)
+    first = _coordinator(pg_url, "c", out, tmp_path / "c1.log", trials=4, minimal=False)
     _wait_for(lambda: len(_counted(_trials_or_empty(pg_url, "c"))) >= 2)
     _wait_for(lambda: _measuring(first, pg_url, "c"))
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
     # `tuner run --resume DIR`: the same study (by run id), the password again from the URL.
-    again = _coordinator(pg_url, "-", out, tmp_path / "c2.log", trials=4)
+    again = _coordinator(pg_url, "-", out, tmp_path / "c2.log", trials=4, minimal=False)
     _finish([again], [tmp_path / "c2.log"])
     trials = _trials(pg_url, "c")
     assert len(_counted(trials)) == 4
@@ -355,6 +357,11 @@ def test_real_replay_with_a_worker_and_no_password_anywhere(
                 pg_url,
                 "--study",
                 "real",
+                # What is checked is the storage and the password: no confirmation on Flink's
+                # backend, no minimal recommendation (tested elsewhere, slow here).
+                "--no-confirm",
+                "--minimal-repeats",
+                "0",
             ],
             cwd=ROOT,
             env=_env(),

@@ -68,6 +68,22 @@ def test_flink_settings_reach_flinks_backend(tmp_path: Path) -> None:
     e.close()
 
 
+def test_direct_reads_reach_flinks_rocksdb_through_its_options_factory(tmp_path: Path) -> None:
+    e = FlinkBackendEngine(managed_bytes=64 << 20, direct_reads=True)
+    e.open(small_config(), HEADER, tmp_path / "db")
+    with e:
+        e.apply(
+            batch(
+                *[{"state": "v", "op": Op.UPDATE, "key": k, "value_size": 100} for k in range(500)]
+            )
+        )
+        e.flush()
+        e.apply(batch(*[{"state": "v", "op": Op.GET, "key": k} for k in range(0, 500, 5)]))
+        options = sorted((tmp_path / "db").rglob("OPTIONS-*"))
+        assert options, "Flink's RocksDB wrote no OPTIONS file"
+        assert "use_direct_reads=true" in options[-1].read_text()
+
+
 def test_list_appends_use_the_merge_operator(engine: Engine) -> None:
     w = {"ns_start": 0, "ns_end": 1000}
     engine.apply(

@@ -121,9 +121,12 @@ class FlinkBackendEngine(Engine):
         incremental: bool = True,
         jvm_args: tuple[str, ...] = DEFAULT_JVM_ARGS,
         flink_line: str = "2.x",
+        direct_reads: bool = False,
     ) -> None:
         super().__init__()
         self.settings = dict(settings or {})
+        # Reads past the page cache (tools/disk_pricing.py: misses paid on this machine's disk).
+        self.direct_reads = direct_reads
         # The workload's Flink line: its FRocksDB (6.20 for 1.20, 8.10 for 2.x) is the backend's.
         self.flink_line = flink_line
         self.managed_bytes = managed_bytes
@@ -180,6 +183,8 @@ class FlinkBackendEngine(Engine):
         entries.update({f"base.{k}": v for k, v in settings_entries(typed).items()})
         entries.update({f"base.{k}": v for k, v in text.items()})
         harness = harness_settings(work, self.managed_bytes, self.incremental)
+        if self.direct_reads:
+            harness["state.backend.rocksdb.options-factory"] = f"{HARNESS_CLASS}$DirectReads"
         entries.update({f"conf.{k}": v for k, v in harness.items()})
         spec = work / "harness.properties"
         write_job_spec(spec, entries)

@@ -167,13 +167,34 @@ def parse_statistics(text: str) -> tuple[dict[str, float], dict[str, dict[str, f
     return tickers, hists
 
 
+class TaskManagerMemory:
+    """One TaskManager's RocksDB memory under ``fixed-per-tm``: one LRU cache and one write
+    buffer manager charged to it, used by the RocksDB instance of every slot (Flink allocates
+    them once per TaskManager, as a SharedResources entry). The replay measures one slot with
+    its share instead; tools/shared_tm_memory.py measures what the sharing changes."""
+
+    def __init__(self, cache_bytes: int, write_buffer_manager_bytes: int) -> None:
+        self.cache = rd.Cache(cache_bytes)
+        self.write_buffer_manager = rd.WriteBufferManager.new_write_buffer_manager_with_cache(
+            write_buffer_manager_bytes, False, self.cache
+        )
+
+
 class RocksdictEngine(Engine):
     """RocksDB 9.8 via rocksdict, configured as Flink configures its RocksDB instances."""
 
     name = "rocksdict"
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, direct_reads: bool = False, tm_memory: TaskManagerMemory | None = None
+    ) -> None:
+        """``direct_reads``: read SST files past the page cache (O_DIRECT), so a block-cache
+        miss is paid on this machine's disk instead of in memory (tools/disk_pricing/run.py).
+        ``tm_memory``: a TaskManager's shared cache and write buffer manager, used instead of
+        the instance's own when the config shares memory (several slots in one process)."""
         super().__init__()
+        self.direct_reads = direct_reads
+        self.tm_memory = tm_memory
         self._db: Any = None
         self._db_opts: Any = None
         self._cfs: dict[str, Any] = {}
@@ -198,6 +219,7 @@ class RocksdictEngine(Engine):
         db_opts.set_stats_dump_period_sec(config.stats_dump_period_sec)
         db_opts.set_max_background_jobs(config.max_background_jobs)
         db_opts.set_max_open_files(config.max_open_files)
+        db_opts.set_use_direct_reads(self.direct_reads)
         if config.shared_memory:
             if config.shared_cache_bytes is None or config.write_buffer_manager_bytes is None:
                 raise ValueError(
@@ -206,10 +228,11 @@ class RocksdictEngine(Engine):
                 )
             # RocksDBMemoryControllerUtils.allocateRocksDBSharedResources: one LRUCache and a
             # WriteBufferManager(capacity, cache) with allowStall false.
-            self._shared_cache = rd.Cache(config.shared_cache_bytes)
-            self._wbm = rd.WriteBufferManager.new_write_buffer_manager_with_cache(
-                config.write_buffer_manager_bytes, False, self._shared_cache
+            tm = self.tm_memory or TaskManagerMemory(
+                config.shared_cache_bytes, config.write_buffer_manager_bytes
             )
+            self._shared_cache = tm.cache
+            self._wbm = tm.write_buffer_manager
             db_opts.set_write_buffer_manager(self._wbm)
 
         def cf_options(info: StateInfo | None = None) -> Any:

@@ -31,11 +31,18 @@ _RENAMED = {"wall_s": "replay_wall_s", "rss_peak_bytes": "replay_rss_peak_bytes"
 ENGINES: tuple[str, ...] = ("rocksdict", "flink-backend")
 
 
-def make_engine(name: str, workload: Workload, settings: Mapping[str, fo.FlinkValue]) -> Engine:
+def make_engine(
+    name: str,
+    workload: Workload,
+    settings: Mapping[str, fo.FlinkValue],
+    *,
+    direct_reads: bool = False,
+) -> Engine:
     """A closed engine of kind ``name`` for a candidate's ``settings``: rocksdict (the model),
-    or flink-backend (Flink's own backend in a JVM, configured by the same Flink keys)."""
+    or flink-backend (Flink's own backend in a JVM, configured by the same Flink keys).
+    ``direct_reads``: SST reads bypass the page cache (real engines only)."""
     if name == "rocksdict":
-        return RocksdictEngine()
+        return RocksdictEngine(direct_reads=direct_reads)
     if name == "fake":  # deterministic, for tests of the machinery around a trial
         from tuner.engine.fake import FakeEngine
 
@@ -48,6 +55,7 @@ def make_engine(name: str, workload: Workload, settings: Mapping[str, fo.FlinkVa
             managed_bytes=workload.memory.budget,
             incremental=workload.checkpointing.incremental,
             flink_line=workload.flink_version,
+            direct_reads=direct_reads,
         )
     raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
 
@@ -60,6 +68,7 @@ def measure_settings(
     engine_name: str = "rocksdict",
     scale: float = 1.0,
     warmup_fraction: float = WARMUP_FRACTION,
+    direct_reads: bool = False,
 ) -> dict[str, float]:
     """Replay the trace under ``settings`` and return the trial's metrics (``engine_name``
     ``fake``: the deterministic fake engine, for tests of the machinery around a trial).
@@ -75,7 +84,7 @@ def measure_settings(
     assert isinstance(cache_size, int)
     trace = read_trace(Path(trace_path))
     root = Path(workdir)
-    engine = make_engine(engine_name, workload, settings)
+    engine = make_engine(engine_name, workload, settings, direct_reads=direct_reads)
     engine.open(config, trace.header, root / "db", timer_cache_size=cache_size)
     try:
         result = replay(
@@ -91,6 +100,7 @@ def measure_settings(
         engine.close()
     metrics = result.as_dict()
     metrics["scale"] = scale
+    metrics["direct_reads"] = float(direct_reads)
     metrics["model_clamped"] = float(clamped)
     return {_RENAMED.get(k, k): v for k, v in metrics.items()}
 
@@ -105,6 +115,7 @@ def measure_isolated(
     rss_margin: int,
     engine_name: str = "rocksdict",
     scale: float = 1.0,
+    direct_reads: bool = False,
 ) -> Measurement:
     """:func:`measure_settings` in its own process, watched for time and memory (the budget
     plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened. On the
@@ -119,6 +130,7 @@ def measure_isolated(
             "workdir": str(workdir),
             "engine_name": engine_name,
             "scale": scale,
+            "direct_reads": direct_reads,
         },
         workdir=workdir,
         timeout_s=timeout_s,

@@ -103,9 +103,11 @@ import org.apache.flink.runtime.state.ttl.TtlTimeProvider;
 import org.apache.flink.runtime.taskmanager.TaskManagerRuntimeInfo;
 //flink2{
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.state.rocksdb.RocksDBOptionsFactory;
 //}flink2
 //flink1{
 import org.apache.flink.contrib.streaming.state.EmbeddedRocksDBStateBackend;
+import org.apache.flink.contrib.streaming.state.RocksDBOptionsFactory;
 //}flink1
 import org.apache.flink.streaming.api.operators.InternalTimeServiceManagerImpl;
 import org.apache.flink.streaming.api.operators.InternalTimer;
@@ -120,6 +122,26 @@ import org.apache.flink.util.SimpleUserCodeClassLoader;
 import org.apache.flink.util.clock.SystemClock;
 
 public final class BackendHarness {
+
+    /**
+     * Reads past the page cache (O_DIRECT), so a block-cache miss costs a read of the disk, as
+     * on a TaskManager whose container leaves no page cache; set through Flink's own
+     * state.backend.rocksdb.options-factory, which Flink applies after the configured options.
+     */
+    public static final class DirectReads implements RocksDBOptionsFactory {
+        @Override
+        public org.rocksdb.DBOptions createDBOptions(
+                org.rocksdb.DBOptions currentOptions, java.util.Collection<AutoCloseable> handlesToClose) {
+            return currentOptions.setUseDirectReads(true);
+        }
+
+        @Override
+        public org.rocksdb.ColumnFamilyOptions createColumnOptions(
+                org.rocksdb.ColumnFamilyOptions currentOptions,
+                java.util.Collection<AutoCloseable> handlesToClose) {
+            return currentOptions;
+        }
+    }
 
     static final int GET = ReplayJob.GET, UPDATE = ReplayJob.UPDATE, ADD = ReplayJob.ADD,
             CLEAR = ReplayJob.CLEAR, PUT = ReplayJob.PUT, REMOVE = ReplayJob.REMOVE,
