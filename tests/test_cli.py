@@ -313,3 +313,15 @@ def test_fixed_per_tm_shared_by_slots_is_listed_as_a_deviation(tmp_path: Path) -
     assert rd.read_meta()["deviations"] == [*DEVIATIONS, why]
     rd = start_run(w, tmp_path / "managed", tmp_path)
     assert rd.read_meta()["deviations"] == list(DEVIATIONS)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"), [("90", "give a unit"), ("ten min", "expected"), ("10 ms", "1 s")]
+)
+def test_a_time_budget_needs_a_duration_with_a_unit(
+    value: str, fragment: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    r = CliRunner().invoke(cli, ["run", str(TINY), "--time-budget", value, "--out", str(out)])
+    assert r.exit_code == 2 and "--time-budget" in r.output and fragment in r.output, r.output
+    assert not out.exists()

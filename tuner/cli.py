@@ -35,6 +35,23 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
+def _time_budget(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    """--time-budget as seconds (a Flink duration: `15 min`, `900 s`, `1 h`)."""
+    if value is None:
+        return None
+    from tuner.units import parse_duration_ms
+
+    try:
+        ms = parse_duration_ms(value, iso8601=False)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; e.g. `15 min` or `1 h`") from None
+    if not str(value).strip() or not any(c.isalpha() for c in str(value)):
+        raise click.BadParameter(f"give a unit, e.g. `{value} min`; got {value!r}")
+    if ms < 1000:
+        raise click.BadParameter(f"at least 1 s, got {value!r}")
+    return ms / 1000
+
+
 def _fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -288,6 +305,18 @@ def cli(verbose: bool) -> None:
     "headline gain and of the minimal recommendation. A resumed run keeps its own.",
 )
 @click.option(
+    "--time-budget",
+    "time_budget",
+    metavar="DURATION",
+    callback=_time_budget,
+    default=None,
+    help="Wall time this run may take, e.g. `15 min` or `1 h`: the search stops early when one "
+    "more trial would leave too little time for the minimal recommendation, the "
+    "re-measurements and the confirmation (estimated from the trials so far), and the minimal "
+    "recommendation is bounded to what is left. At least one search trial always runs; a "
+    "resumed run gets the budget again.",
+)
+@click.option(
     "--minimal-repeats",
     type=click.IntRange(min=0),
     default=2,
@@ -317,6 +346,7 @@ def run(
     baseline: Path | None,
     minimal_repeats: int,
     throughput_floor: float,
+    time_budget: float | None,
 ) -> None:
     """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run
     directory).
@@ -361,8 +391,11 @@ def run(
             ("confirm", confirm),
             ("confirm_top", confirm_top),
             ("throughput_floor", throughput_floor),
+            ("time_budget_s", time_budget),
         )
-        if ctx.get_parameter_source("trial_timeout" if name == "timeout_s" else name)
+        if ctx.get_parameter_source(
+            {"timeout_s": "trial_timeout", "time_budget_s": "time_budget"}.get(name, name)
+        )
         == click.core.ParameterSource.COMMANDLINE
     }
     factor = None if scale_factor is None else parse_factor(scale_factor, where="--scale")
@@ -413,6 +446,7 @@ def run(
             minimal=minimal_repeats > 0,
             minimal_repeats=max(1, minimal_repeats),
             throughput_floor=throughput_floor,
+            time_budget_s=time_budget,
         )
     if settings.storage:
         from tuner.search.storage import public_url
@@ -455,6 +489,11 @@ def run(
     if summary.failed or summary.skipped:
         click.echo(
             f"  {summary.failed} failed, {summary.skipped} skipped (over budget): see report.md"
+        )
+    if summary.time_budget_trials is not None:
+        click.echo(
+            f"  the time budget ended the search after {summary.time_budget_trials} of "
+            f"{settings.trials} trials"
         )
     for name in ("config.yaml", "flink-conf.yaml", "flink-deployment.yaml", "report.md"):
         if (summary.run_dir / name).exists():

@@ -175,3 +175,100 @@ def test_suggested_ratios_are_clean_decimals(tmp_path: Path) -> None:
         ratio = r.candidate.settings.get(fo.WRITE_BUFFER_RATIO)
         if ratio is not None:
             assert ratio == round(float(ratio), 2), ratio  # type: ignore[arg-type]
+
+
+class Clock:
+    """Seconds that pass only when a measurement takes them."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedMeasure(FakeMeasure):
+    """Every measurement takes ``seconds`` on ``clock``."""
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def __call__(self, c: Candidate) -> Measurement:
+        self.calls.append(c)
+        self.clock.now += self.seconds
+        return Measurement("ok", "", fake_metrics(c.settings), self.seconds, 1)
+
+
+class CountingRefine:
+    """A Refine step that makes ``planned`` measurements, bounded by ``fit_to``."""
+
+    def __init__(self, planned: int) -> None:
+        self.bound = planned
+        self.fitted: list[int] = []
+
+    def planned(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
+        return 0 if best is None else self.bound
+
+    def fit_to(self, measurements: int) -> None:
+        self.fitted.append(measurements)
+        self.bound = min(self.bound, measurements)
+
+    def __call__(self, best, records, run_batch, should_stop):  # type: ignore[no-untyped-def]
+        run_batch(
+            [Candidate(f"minimal-{i}", "ablation", dict(best), None, 0) for i in range(self.bound)]
+        )
+        return dict(best), None
+
+
+def _timed_loop(
+    rd: RunDir, clock: Clock, budget: float, refine: CountingRefine | None = None
+) -> tuple[StudyLoop, TimedMeasure]:
+    config = StudyConfig(trials=30, seed=3, repeats=2, deadline=clock() + budget, reserve_after=3)
+    records: list[TrialRecord] = []
+    measure = TimedMeasure(clock, 10.0)
+    study = create_study(rd.storage_url, "t", config)
+    loop = StudyLoop(WORKLOAD, study, config, measure, records.append, refine=refine, clock=clock)
+    return loop, measure
+
+
+def test_a_time_budget_ends_the_search_early_and_leaves_time_for_what_follows(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    start = clock()
+    refine = CountingRefine(planned=6)
+    loop, measure = _timed_loop(claim_run_dir(tmp_path / "run"), clock, 400.0, refine)
+    outcome = loop.run()
+    searched = [c for c in measure.calls if c.kind == "search"]
+    assert not outcome.interrupted and outcome.best_settings is not None
+    assert outcome.time_budget_trials == len(searched) < 30
+    # Everything after the search ran: the refine step and both re-measurement rounds.
+    assert sum(c.kind == "ablation" for c in measure.calls) == 6
+    assert sum(c.kind == "remeasure" for c in measure.calls) == 4
+    # ...within the budget, less the 3 measurements reserved for the confirmation after it.
+    assert clock() - start <= 400.0 - 3 * 10.0
+    # One more trial would not have left the time: the search used what it could.
+    assert clock() - start + 10.0 > 400.0 - 3 * 10.0
+
+
+def test_a_budget_too_small_for_anything_still_measures_one_trial(tmp_path: Path) -> None:
+    clock = Clock()
+    refine = CountingRefine(planned=6)
+    loop, measure = _timed_loop(claim_run_dir(tmp_path / "run"), clock, 20.0, refine)
+    outcome = loop.run()
+    assert outcome.time_budget_trials == 1 and outcome.best_settings is not None
+    # The refine step is bounded to what is left (nothing), the re-measurement still runs.
+    assert refine.fitted == [0]
+    assert sum(c.kind == "remeasure" for c in measure.calls) == 4
+
+
+def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
+    clock = Clock()
+    config = StudyConfig(trials=5, seed=3, repeats=1)
+    records: list[TrialRecord] = []
+    measure = TimedMeasure(clock, 1e6)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    outcome = StudyLoop(WORKLOAD, study, config, measure, records.append, clock=clock).run()
+    assert outcome.time_budget_trials is None
+    assert sum(c.kind == "search" for c in measure.calls) == 5

@@ -176,6 +176,21 @@ def _status_section(run: Run) -> list[str]:
             f"phases ran. So far: {progress} Continue it with {resume}; what was measured is "
             "kept and is not run again."
         )
+    budget = run.meta.get("time_budget_s")
+    if isinstance(budget, int | float):
+        cut = run.meta.get("time_budget_trials")
+        elapsed = run.meta.get("elapsed_s")
+        took = f"; this run took {elapsed / 60:.1f} min" if isinstance(elapsed, int | float) else ""
+        lines += [
+            "",
+            f"Time budget: {budget / 60:g} min{took}. "
+            + (
+                f"It ended the search after {cut} of {planned} trials, leaving time for the "
+                "minimal recommendation, the re-measurements and the confirmation."
+                if isinstance(cut, int)
+                else "Every trial asked for fitted in it."
+            ),
+        ]
     return lines
 
 

@@ -173,6 +173,11 @@ class Minimizer:
         one_at_a_time = (keys + 1) * r + max(0, 2 - r)
         return max(one_at_a_time, min(self.max_measurements, one_at_a_time + keys * r))
 
+    def fit_to(self, measurements: int) -> None:
+        """Lower the bound to ``measurements`` (tuner run --time-budget). The one-at-a-time
+        step still runs whole (see :meth:`planned`): without it nothing can be decided."""
+        self.max_measurements = min(self.max_measurements, measurements)
+
     def __call__(
         self,
         best: Mapping[str, fo.FlinkValue],

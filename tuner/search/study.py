@@ -99,6 +99,10 @@ class Refine(Protocol):
         """Measurements it will make at most (for the progress total)."""
         ...
 
+    def fit_to(self, measurements: int) -> None:
+        """Make at most about ``measurements`` (what the time budget leaves)."""
+        ...
+
 
 @dataclass(frozen=True)
 class StudyProgress:
@@ -129,6 +133,10 @@ class StudyConfig:
     # --objective checkpoint: a candidate counts only while its throughput is at least this
     # share of the reference's (current when given, else Flink's default) as a baseline measured.
     throughput_floor: float = 0.9
+    # tuner run --time-budget: when the run must end (time.monotonic() seconds), and how many
+    # measurements of a search trial's length the run makes after the loop (the confirmation).
+    deadline: float | None = None
+    reserve_after: int = 0
 
 
 @dataclass
@@ -144,6 +152,8 @@ class StudyOutcome:
     # shrank the search winner (best_settings), else best_settings itself.
     recommended_settings: dict[str, fo.FlinkValue] | None = None
     refinement: object | None = None  # what the Refine hook found (tuner.search.ablation)
+    # Search trials finished when the time budget ended the search early (None: it did not).
+    time_budget_trials: int | None = None
 
 
 def create_study(
@@ -213,8 +223,11 @@ class StudyLoop:
         should_stop: Callable[[], bool] = lambda: False,
         column_families: int | None = None,
         refine: Refine | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.workload = workload
+        self._clock = clock
+        self._time_budget_trials: int | None = None
         self._refine = refine
         self._refined: tuple[dict[str, fo.FlinkValue], object] | None = None
         self.study = study
@@ -344,6 +357,28 @@ class StudyLoop:
             for r in self.records
         )
 
+    def _after_search(self) -> int:
+        """Measurements the run makes after the search: refine, re-measure, confirmation."""
+        refine = 0 if self._refine is None else self._refine.planned(self._best_trial()[1])
+        remeasure = (len(self._reference()) + 1) * self.config.repeats
+        return refine + remeasure + self.config.reserve_after
+
+    def _left(self) -> tuple[float, float] | None:
+        """(seconds left in the time budget, seconds per measurement), or None without a
+        budget or before anything was measured."""
+        if self.config.deadline is None or not self._durations:
+            return None
+        return self.config.deadline - self._clock(), statistics.median(self._durations)
+
+    def _out_of_time(self) -> bool:
+        """Whether one more search trial would leave too little time for what follows it.
+        Never before the first search trial: a recommendation needs one."""
+        left = self._left()
+        if left is None or not self._finished_trials():
+            return False
+        seconds, per = left
+        return seconds < per * (1 + self._after_search())
+
     # -- phases ----------------------------------------------------------------------------
     def run(self) -> StudyOutcome:
         """Run (or finish) the study; stops early, cleanly, when ``should_stop`` says so."""
@@ -360,6 +395,11 @@ class StudyLoop:
         if not self._search():
             return self._outcome(interrupted=True)
         best_number, best_settings = self._best_trial()
+        left = self._left()
+        if best_settings is not None and self._refine is not None and left is not None:
+            seconds, per = left
+            later = (len(self._reference()) + 1) * self.config.repeats + self.config.reserve_after
+            self._refine.fit_to(max(0, int(seconds / per) - later))
         if best_settings is not None and self._refine is not None:
             self._refined = self._refine(
                 best_settings, self.records, self._run_batch_progress, self._should_stop
@@ -409,6 +449,16 @@ class StudyLoop:
         while (done := len(self._finished_trials())) < self.config.trials:
             if self._should_stop():
                 return False
+            if self._out_of_time():
+                self._time_budget_trials = done
+                log.warning(
+                    "time budget: search stopped after %d of %d trials, leaving time for the "
+                    "%d measurements that follow",
+                    done,
+                    self.config.trials,
+                    self._after_search(),
+                )
+                return True
             batch: list[tuple[optuna.trial.Trial, Candidate]] = []
             while len(batch) < min(self.config.jobs, self.config.trials - done):
                 trial = self.study.ask()
@@ -483,6 +533,7 @@ class StudyLoop:
             [r.candidate.trial_number for r in front if r.candidate.trial_number is not None],
             recommended_settings=refined[0] if refined is not None else settings,
             refinement=refined[1] if refined is not None else None,
+            time_budget_trials=self._time_budget_trials,
         )
 
 
