@@ -139,9 +139,9 @@ def compare(path: Path, engine: str, repeats: int, configs: Sequence[str]) -> No
         "| configuration | misses / 1k calls | cached wall s | predicted read wait s "
         "(local-nvme) | predicted read wait s (probed) | measured extra wall s, direct - cached "
         "(range) | measured / predicted | predicted direct-read ops/s | measured direct-read "
-        "ops/s (range) |"
+        "ops/s (range) | cost model's ops/s (local-nvme) | write stalls s, direct |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     predicted: dict[str, float] = {}
     nvme: dict[str, float] = {}
     measured: dict[str, float] = {}
@@ -166,7 +166,8 @@ def compare(path: Path, engine: str, repeats: int, configs: Sequence[str]) -> No
         print(
             f"| {name} | {misses:,.1f} | {wall:.2f} | {wait_nvme:.2f} | {wait:.2f} | "
             f"{_med(extra):.2f} ({_span(extra)}) | {ratio:.2f} | {predicted[name]:,.0f} | "
-            f"{measured[name]:,.0f} ({_span(direct_ops, '{:,.0f}')}) |",
+            f"{measured[name]:,.0f} ({_span(direct_ops, '{:,.0f}')}) | {nvme[name]:,.0f} | "
+            f"{_med([d.get('stall_micros', math.nan) / 1e6 for d in direct]):.2f} |",
             flush=True,
         )
     names = list(configs)
