@@ -212,3 +212,25 @@ def test_render_report_refuses_a_broken_recommendation(
     (run / "recommendation.json").write_text(json.dumps([1, 2]))
     with pytest.raises(TunerError, match="expected a JSON object"):
         render_report(run)
+
+
+@pytest.mark.parametrize(("wait_share", "warned"), [(0.8, True), (0.5, True), (0.2, False)])
+def test_a_disk_bound_default_is_called_out(
+    tmp_path: Path, wait_share: float, warned: bool
+) -> None:
+    # 1,000 calls at 100 ops/s: 10 s modelled, of which wait_share waiting for block reads.
+    default = ops(100, ops=1000, foreground_read_s=10 * wait_share)
+    run = _run(tmp_path, [rec(0, "DEFAULT", "baseline", default)])
+    text = _section(
+        markdown.render_markdown(run, plot_files={}, recommendation=None),
+        "How throughput is measured",
+    )
+    assert ("**Disk-bound:**" in text) is warned
+    if warned:
+        assert f"{wait_share:.0%} of the modelled time" in text
+
+
+def test_no_disk_warning_without_the_counters(tmp_path: Path) -> None:
+    run = _run(tmp_path, [rec(0, "DEFAULT", "baseline", ops(100))])
+    text = markdown.render_markdown(run, plot_files={}, recommendation=None)
+    assert "Disk-bound" not in text

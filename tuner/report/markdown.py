@@ -484,6 +484,27 @@ def _sizing_section(run: Run) -> list[str]:
     return path.read_text().strip().splitlines()
 
 
+# Where the read wait dominates the modelled time, the disk pricing is least reliable
+# (tools/disk_pricing/run.py: 0.84-2.2x on the replay, up to 8.7x on Flink's backend).
+DISK_BOUND_SHARE = 0.5
+
+
+def _read_wait_share(run: Run) -> float | None:
+    """The share of Flink's default's modelled time spent waiting for block reads (None when it
+    was not measured or the counters are missing)."""
+    b = run.baselines()
+    if b.empty or not {"foreground_read_s", "ops", "ops_per_s"} <= set(b.columns):
+        return None
+    rows = b[(b["label"] == "DEFAULT") & (b["status"] == "ok")]
+    if rows.empty:
+        return None
+    r = rows.iloc[0]
+    ops, rate, wait = float(r["ops"]), float(r["ops_per_s"]), float(r["foreground_read_s"])
+    if not (rate > 0 and ops > 0) or math.isnan(wait):
+        return None
+    return wait / (ops / rate)
+
+
 def _measurement_section(run: Run) -> list[str]:
     """How the numbers were obtained, so nobody reads modelled figures as wall-clock ones."""
     model = run.meta.get("scored_disk_model") or run.meta.get("disk_model")
@@ -499,6 +520,17 @@ def _measurement_section(run: Run) -> list[str]:
     )
     if model:
         lines += ["", f"Disk model: {model}."]
+    share = _read_wait_share(run)
+    if share is not None and share >= DISK_BOUND_SHARE:
+        lines += [
+            "",
+            f"> **Disk-bound:** under Flink's default, {share:.0%} of the modelled time is "
+            "waiting for block reads the cache missed. Measured with direct reads on a real "
+            "disk (README: Disk pricing against a real disk), such jobs paid 1.3-8.7x the "
+            "modelled price per miss when compactions shared the disk, and the model's ranking "
+            "of Flink's option sets did not hold there: treat these gains as uncertain by that "
+            "much, and prefer a confirmed recommendation.",
+        ]
     if run.meta.get("scored_disk") and run.meta.get("scored_disk") != run.meta.get("disk"):
         lines += [
             "",
