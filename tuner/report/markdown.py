@@ -186,7 +186,8 @@ def _status_section(run: Run) -> list[str]:
             f"Time budget: {budget / 60:g} min{took}. "
             + (
                 f"It ended the search after {cut} of {planned} trials, leaving time for the "
-                "minimal recommendation, the re-measurements and the confirmation."
+                "measurements that follow it (minimal recommendation, re-measurements, "
+                "confirmation)."
                 if isinstance(cut, int)
                 else "Every trial asked for fitted in it."
             ),

@@ -173,6 +173,14 @@ class Minimizer:
         one_at_a_time = (keys + 1) * r + max(0, 2 - r)
         return max(one_at_a_time, min(self.max_measurements, one_at_a_time + keys * r))
 
+    def least(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
+        """The one-at-a-time step with one repeat (what :meth:`planned` is at the smallest
+        bound): each changed key reverted once, the winner twice."""
+        if best is None:
+            return 0
+        keys = len(changed_keys(best, self._base(), self.workload)[0])
+        return keys + 2 if keys else 0
+
     def fit_to(self, measurements: int) -> None:
         """Lower the bound to ``measurements`` (tuner run --time-budget). The one-at-a-time
         step still runs whole (see :meth:`planned`): without it nothing can be decided."""

@@ -99,6 +99,10 @@ class Refine(Protocol):
         """Measurements it will make at most (for the progress total)."""
         ...
 
+    def least(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
+        """Measurements it needs at the least, however little time is left."""
+        ...
+
     def fit_to(self, measurements: int) -> None:
         """Make at most about ``measurements`` (what the time budget leaves)."""
         ...
@@ -358,8 +362,9 @@ class StudyLoop:
         )
 
     def _after_search(self) -> int:
-        """Measurements the run makes after the search: refine, re-measure, confirmation."""
-        refine = 0 if self._refine is None else self._refine.planned(self._best_trial()[1])
+        """Measurements the run makes after the search at the least: refine (bounded to what
+        is left, so only its floor is reserved), re-measure, confirmation."""
+        refine = 0 if self._refine is None else self._refine.least(self._best_trial()[1])
         remeasure = (len(self._reference()) + 1) * self.config.repeats
         return refine + remeasure + self.config.reserve_after
 
