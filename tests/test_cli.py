@@ -325,3 +325,39 @@ def test_a_time_budget_needs_a_duration_with_a_unit(
     r = CliRunner().invoke(cli, ["run", str(TINY), "--time-budget", value, "--out", str(out)])
     assert r.exit_code == 2 and "--time-budget" in r.output and fragment in r.output, r.output
     assert not out.exists()
+
+
+def test_no_trial_runs_past_the_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from tuner import runner
+    from tuner.costmodel import PRESETS
+    from tuner.search.study import Candidate
+    from tuner.search.worker import Measurement
+    from tuner.workload import load_workload
+
+    timeouts: list[float] = []
+
+    def fake_isolated(*args: object, timeout_s: float, **kwargs: object) -> Measurement:
+        timeouts.append(timeout_s)
+        return Measurement("failed", "not measured here")
+
+    monkeypatch.setattr(runner, "measure_isolated", fake_isolated)
+    w = load_workload(TINY)
+    rd = runner.start_run(w, tmp_path / "run", tmp_path)
+    settings = runner.RunSettings(timeout_s=900.0)
+    cand = Candidate("DEFAULT", "baseline", {"state.backend.rocksdb.predefined-options": "DEFAULT"})
+    soon = time.monotonic() + 60
+    runner._measure_candidate(w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake", soon)(
+        cand
+    )
+    late = time.monotonic() - 5
+    runner._measure_candidate(w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake", late)(
+        cand
+    )
+    runner._measure_candidate(w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake")(cand)
+    assert 55 < timeouts[0] <= 60
+    assert timeouts[1] == runner.BUDGET_TIMEOUT_FLOOR_S
+    assert timeouts[2] == 900.0

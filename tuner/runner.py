@@ -86,6 +86,7 @@ STUDY_NAME = "tuner"
 DEFAULT_RSS_MARGIN = 384 << 20
 DEFAULT_TRIAL_TIMEOUT_S = 900.0
 ADAPTIVE_TIMEOUT_FLOOR_S = 120.0
+BUDGET_TIMEOUT_FLOOR_S = 10.0
 
 # What the replay cannot do as Flink does; run.json carries it into every report.
 DEVIATIONS: tuple[str, ...] = (
@@ -189,9 +190,11 @@ def _measure_candidate(
     settings: RunSettings,
     disk: Disk,
     engine: str = "rocksdict",
+    deadline: float | None = None,
 ) -> Callable[[Candidate], Measurement]:
     """Measure a candidate on ``workload`` (the replayed model); a trial whose peak SST bytes,
-    scaled back to production, exceed the scale's disk budget is infeasible (failed)."""
+    scaled back to production, exceed the scale's disk budget is infeasible (failed). With a
+    ``deadline`` (--time-budget, time.monotonic() seconds) no trial runs past it."""
     factor = settings.scale.factor
     disk_budget = settings.scale.disk_budget
     counter = iter(range(1 << 30))
@@ -204,6 +207,10 @@ def _measure_candidate(
         timeout = settings.timeout_s
         if durations:
             timeout = min(timeout, max(ADAPTIVE_TIMEOUT_FLOOR_S, 10 * statistics.median(durations)))
+        if deadline is not None:
+            # A trial that would outlast the budget is stopped with it (a few seconds at least,
+            # so that a late measurement still gets to start and say why it failed).
+            timeout = min(timeout, max(BUDGET_TIMEOUT_FLOOR_S, deadline - time.monotonic()))
         m = measure_isolated(
             workload,
             trace,
@@ -385,7 +392,7 @@ def run_study(
     measure = (
         _flink_measure(model, rd, trace, settings)
         if settings.engine == "flink"
-        else _measure_candidate(model, rd, trace, settings, disk, settings.engine)
+        else _measure_candidate(model, rd, trace, settings, disk, settings.engine, config.deadline)
     )
     storage = settings.storage or meta.get("storage")
     loop_class: Callable[..., StudyLoop] = StudyLoop
