@@ -361,3 +361,19 @@ def test_no_trial_runs_past_the_time_budget(
     assert 55 < timeouts[0] <= 60
     assert timeouts[1] == runner.BUDGET_TIMEOUT_FLOOR_S
     assert timeouts[2] == 900.0
+
+    # Once a trial took 2 s, a slow one is stopped at 10x that, 2 min at least, or under a
+    # budget 30 s at least.
+    def quick(*args: object, timeout_s: float, **kwargs: object) -> Measurement:
+        timeouts.append(timeout_s)
+        return Measurement("ok", "", {}, wall_s=2.0)
+
+    monkeypatch.setattr(runner, "measure_isolated", quick)
+    far = time.monotonic() + 3600
+    for deadline, floor in ((None, 120.0), (far, runner.BUDGET_ADAPTIVE_FLOOR_S)):
+        measure = runner._measure_candidate(
+            w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake", deadline
+        )
+        measure(cand)
+        measure(cand)
+        assert timeouts[-1] == floor
