@@ -128,16 +128,18 @@ def test_examples_load_and_say_what_they_model(path: Path) -> None:
     assert w.name == path.stem
     assert w.description
     assert w.states
-    # Modest enough to replay in well under a minute: production-size examples as their model.
+    # Modest enough to replay in well under a minute: production-size examples as their model
+    # (the largest, production-dedup-ttl at 1/50: 720k records and 3.8M preloaded ids of 36
+    # bytes, 21 s per trial measured).
     from tuner.scale import model_workload, read_scale
 
     w = model_workload(w, read_scale(path))
-    assert w.replay.records <= 200_000
+    assert w.replay.records <= 1_000_000
     preload = sum(
         s.keys * s.entries_per_key * s.elements_per_key * w.replay.preload_fraction
         for s in w.states
     )
-    assert preload <= 1_000_000
+    assert preload <= 4_000_000
 
 
 def test_quickstart_is_small_and_its_budget_matters() -> None:
