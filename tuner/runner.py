@@ -208,8 +208,9 @@ def _measure_candidate(
         timeout = settings.timeout_s
         if durations:
             # Under a time budget a shorter floor: a trial ten times slower than the median is
-            # far from winning, and two minutes each would spend the budget on such trials (measured:
-            # 5 of 8 trials of production-keyed-aggregation, 8 s median, ran into 120 s).
+            # far from winning, and two minutes each would spend the budget on such trials
+            # (measured: 5 of 8 trials of production-keyed-aggregation, 8 s median, ran into
+            # 120 s).
             floor = ADAPTIVE_TIMEOUT_FLOOR_S if deadline is None else BUDGET_ADAPTIVE_FLOOR_S
             timeout = min(timeout, max(floor, 10 * statistics.median(durations)))
         if deadline is not None:

@@ -125,7 +125,7 @@ class FlinkBackendEngine(Engine):
     ) -> None:
         super().__init__()
         self.settings = dict(settings or {})
-        # Reads past the page cache (tools/disk_pricing.py: misses paid on this machine's disk).
+        # Reads past the page cache (tools/disk_pricing/run.py: misses paid on this machine's disk).
         self.direct_reads = direct_reads
         # The workload's Flink line: its FRocksDB (6.20 for 1.20, 8.10 for 2.x) is the backend's.
         self.flink_line = flink_line

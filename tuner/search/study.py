@@ -361,12 +361,15 @@ class StudyLoop:
             for r in self.records
         )
 
+    def _after_refine(self) -> int:
+        """Measurements the run makes after the refine step: re-measure, confirmation."""
+        return (len(self._reference()) + 1) * self.config.repeats + self.config.reserve_after
+
     def _after_search(self) -> int:
         """Measurements the run makes after the search at the least: refine (bounded to what
-        is left, so only its floor is reserved), re-measure, confirmation."""
+        is left, so only its floor is reserved), then :meth:`_after_refine`."""
         refine = 0 if self._refine is None else self._refine.least(self._best_trial()[1])
-        remeasure = (len(self._reference()) + 1) * self.config.repeats
-        return refine + remeasure + self.config.reserve_after
+        return refine + self._after_refine()
 
     def _left(self) -> tuple[float, float] | None:
         """(seconds left in the time budget, seconds per measurement), or None without a
@@ -403,8 +406,7 @@ class StudyLoop:
         left = self._left()
         if best_settings is not None and self._refine is not None and left is not None:
             seconds, per = left
-            later = (len(self._reference()) + 1) * self.config.repeats + self.config.reserve_after
-            self._refine.fit_to(max(0, int(seconds / per) - later))
+            self._refine.fit_to(max(0, int(seconds / per) - self._after_refine()))
         if best_settings is not None and self._refine is not None:
             self._refined = self._refine(
                 best_settings, self.records, self._run_batch_progress, self._should_stop
