@@ -135,6 +135,18 @@ def test_model_config_scales_sizes_in_the_replay_only() -> None:
     assert model_config(config, 1.0) == (config, False)
 
 
+@pytest.mark.parametrize("factor", [0.1, 0.01, 0.005, 0.0001])
+def test_the_arena_block_keeps_its_share_of_the_model_write_buffer(factor: float) -> None:
+    # Flink's default on FRocksDB 8.10: a 1 MiB arena block for a 64 MiB write buffer (1/64). A
+    # model memtable opened with the production arena filled past its write buffer at once.
+    config = fo.resolve({fo.PREDEFINED_OPTIONS: "DEFAULT"}, _memory())
+    assert config.arena_block_size == 1 << 20
+    scaled, _ = model_config(config, factor)
+    assert scaled.arena_block_size % (4 << 10) == 0
+    assert scaled.arena_block_size < scaled.write_buffer_size
+    assert abs(scaled.arena_block_size - max(4 << 10, (1 << 20) * factor)) <= 2 << 10
+
+
 def test_write_buffer_below_rocksdb_floor_is_clamped_and_flagged() -> None:
     config = RocksDBConfig(write_buffer_size=2 << 20)
     scaled, clamped = model_config(config, 0.01)
