@@ -377,3 +377,27 @@ def test_no_trial_runs_past_the_time_budget(
         measure(cand)
         measure(cand)
         assert timeouts[-1] == floor
+
+
+def test_a_run_in_which_most_measurements_failed_gives_no_advice() -> None:
+    """The field case: 38 of 43 measurements killed by a memory limit, 2 finished. Such a run
+    must fail and say why, not advise; a minority of failures is the study's business."""
+    from tuner.runner import _mostly_failed
+    from tuner.search.study import Candidate, TrialRecord
+
+    def rec(i: int, status: str, reason: str = "") -> TrialRecord:
+        cand = Candidate(f"trial {i}", "search", {}, trial_number=i)
+        metrics = {"ops_per_s": 1.0} if status == "ok" else {}
+        return TrialRecord(i, cand, status, reason, metrics, 1.0, 0, 0.0)  # type: ignore[arg-type]
+
+    guard = "memory guard: RocksDB held 99 MiB (block cache 99 MiB), over the limit 96 MiB"
+    records = [rec(i, "failed", guard) for i in range(3)] + [rec(3, "ok"), rec(4, "ok")]
+    why = _mostly_failed(records)
+    assert why.startswith("3 of 5 measurements failed (3 of them 'memory guard')")
+    assert guard in why
+    assert _mostly_failed(records[1:]) == ""  # 2 of 4: half is not most
+    # Skipped candidates were never measured; an infeasible one with figures is a result.
+    infeasible = TrialRecord(
+        9, records[0].candidate, "failed", "over the disk budget", {"x": 1.0}, 1, 0, 0
+    )
+    assert _mostly_failed([*records[3:], infeasible, rec(5, "skipped")]) == ""

@@ -23,7 +23,7 @@ from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.flink.baseline import read_user_config, settings_from_json
 from tuner.noise import MetricSpread, spread
-from tuner.search.measure import measure_isolated
+from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.search.worker import Measurement
 from tuner.trace.source import trace_file
 from tuner.workload import Workload
@@ -145,7 +145,7 @@ def compare(
     disk: Disk,
     *,
     timeout_s: float = 900.0,
-    rss_margin: int = 384 << 20,
+    rss_margin: int = PROCESS_ALLOWANCE,
     on_measure: Callable[[int, int, str], None] | None = None,
     measure: MeasureFn | None = None,
 ) -> CompareResult:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tuner.costmodel import Disk, score
 from tuner.flink import options as fo
-from tuner.search.measure import measure_isolated
+from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.search.worker import Measurement
 from tuner.trace.source import trace_file
 from tuner.workload import Workload
@@ -108,7 +108,7 @@ def measure_noise(
     settings: Mapping[str, fo.FlinkValue] | None = None,
     *,
     timeout_s: float = 900.0,
-    rss_margin: int = 384 << 20,
+    rss_margin: int = PROCESS_ALLOWANCE,
     on_repeat: Callable[[int, int], None] | None = None,
     jobs: int = 1,
     scale: float = 1.0,

@@ -13,7 +13,8 @@ import logging
 import shutil
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ from tuner.scale import (
 )
 from tuner.search.ablation import Ablation, Minimizer
 from tuner.search.importance import param_importances
-from tuner.search.measure import ENGINES, measure_isolated
+from tuner.search.measure import ENGINES, PROCESS_ALLOWANCE, measure_isolated
 from tuner.search.study import (
     CHECKPOINT_BYTES,
     CURRENT_LABEL,
@@ -81,9 +82,6 @@ from tuner.workload import Workload, dump_workload, load_workload
 log = logging.getLogger(__name__)
 
 STUDY_NAME = "tuner"
-# Headroom over the RocksDB budget before the watchdog stops a trial: the Python interpreter,
-# numpy/pyarrow and the operation batches in flight are not part of what Flink budgets.
-DEFAULT_RSS_MARGIN = 384 << 20
 DEFAULT_TRIAL_TIMEOUT_S = 900.0
 ADAPTIVE_TIMEOUT_FLOOR_S = 120.0
 BUDGET_TIMEOUT_FLOOR_S = 10.0
@@ -145,7 +143,7 @@ class RunSettings:
     confirm: bool | None = None
     confirm_top: int = DEFAULT_TOP
     timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
-    rss_margin: int = DEFAULT_RSS_MARGIN
+    rss_margin: int = PROCESS_ALLOWANCE
     # A study shared by many machines (tuner.remote): the database URL and the study's name
     # (default: the run directory's name); how often a trial's worker says it is alive.
     storage: str | None = None
@@ -449,16 +447,10 @@ def run_study(
             outcome.interrupted = not complete
     finally:
         shutil.rmtree(rd.work, ignore_errors=True)
-    # A runtime failure when no measurement produced figures at all (crashes, timeouts); a
-    # candidate measured but infeasible (over a disk budget) is a result, not a failure.
-    measured = [r for r in outcome.records if r.status != "skipped"]
-    if measured and not any(r.ok or r.metrics for r in measured) and not outcome.interrupted:
+    failure = _mostly_failed(outcome.records)
+    if failure and not outcome.interrupted:
         rd.set_status("failed", finished_at=time.time(), created_at=meta.get("created_at"))
-        raise TunerRuntimeError(
-            f"every one of {len(measured)} measurements failed; the first: "
-            f"{measured[0].reason.splitlines()[0] if measured[0].reason else 'no reason given'} "
-            f"(trials.csv in {rd.path} has them all)"
-        )
+        raise TunerRuntimeError(f"{failure}; no advice given (trials.csv in {rd.path})")
     rec = finish(
         workload,
         rd,
@@ -490,6 +482,24 @@ def run_study(
         note,
         outcome.time_budget_trials,
     )
+
+
+def _mostly_failed(records: Sequence[TrialRecord]) -> str:
+    """Why a run's measurements cannot carry advice, or "": more than half of them produced no
+    figures (crashed, timed out, stopped by a guard). A candidate measured but infeasible (over
+    a disk budget) is a result, not a failure; skipped candidates were never measured."""
+    measured = [r for r in records if r.status != "skipped"]
+    failed = [r for r in measured if not (r.ok or r.metrics)]
+    if not measured or 2 * len(failed) <= len(measured):
+        return ""
+    lines = [r.reason.splitlines()[0] if r.reason else "no reason given" for r in failed]
+    common, count = Counter(line.split(":")[0] for line in lines).most_common(1)[0]
+    head = (
+        f"every one of {len(measured)} measurements failed"
+        if len(failed) == len(measured)
+        else f"{len(failed)} of {len(measured)} measurements failed"
+    )
+    return f"{head} ({count} of them {common!r}); the first: {lines[0]}"
 
 
 # A measurement on the flink-backend engine against one on the replay, in wall time (README:

@@ -23,7 +23,7 @@ from tuner.compare import Contender, recommendation_contender
 from tuner.costmodel import Disk, score
 from tuner.errors import TunerError
 from tuner.flink import options as fo
-from tuner.search.measure import measure_isolated
+from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.search.worker import Measurement
 from tuner.trace.parquet import read_trace
 from tuner.trace.source import trace_file
@@ -257,7 +257,7 @@ def size_memory(
     tolerance: float = 0.05,
     total_flink_memory: int | None = None,
     timeout_s: float = 900.0,
-    rss_margin: int = 384 << 20,
+    rss_margin: int = PROCESS_ALLOWANCE,
     on_measure: Callable[[int, int, str], None] | None = None,
     measure: MeasureFn | None = None,
 ) -> SizingResult:

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from tuner.errors import TunerRuntimeError
+from tuner.flink.memory import covered_bytes
 from tuner.trace.ops import COLUMNS, OpBatch, StreamHeader
 
 from .base import Engine
@@ -85,6 +87,45 @@ class ReplayResult:
         out = {k: float(v) for k, v in d.items()}
         out.update({k: float(v) for k, v in extra.items()})
         return out
+
+
+class MemoryBudgetExceeded(TunerRuntimeError):
+    """RocksDB itself reported more memory than the slot's budget allows (the memory guard)."""
+
+
+class _MemoryGuard:
+    """Watches the memory Flink's budget covers, as RocksDB reports it (block cache with the
+    memtables charged to it, index and filter blocks: :func:`tuner.flink.memory.covered_bytes`),
+    not the process's RSS, which also holds Python, Arrow and the stream's buffers. Sampled at
+    most every ``every_s`` seconds: on Flink's backend a sample is a round trip to the JVM."""
+
+    def __init__(self, engine: Engine, limit: int | None, every_s: float = 0.2) -> None:
+        self._engine = engine
+        self._limit = limit
+        self._every_s = every_s
+        self._last = -math.inf
+        self.peak = 0
+
+    def check(self, *, now: bool = False) -> None:
+        t = time.monotonic()
+        if not now and t - self._last < self._every_s:
+            return
+        self._last = t
+        mem = self._engine.memory()
+        config = self._engine.config
+        used = covered_bytes(
+            mem, shared=config.shared_memory, index_in_cache=config.cache_index_and_filter_blocks
+        )
+        self.peak = max(self.peak, used)
+        if self._limit is not None and used > self._limit:
+            mib = 1 << 20
+            outside = 0 if config.cache_index_and_filter_blocks else mem["table_readers_bytes"]
+            raise MemoryBudgetExceeded(
+                f"memory guard: RocksDB held {used / mib:.0f} MiB (block cache "
+                f"{mem['block_cache_usage'] / mib:.0f} MiB, memtables "
+                f"{mem['memtables_bytes'] / mib:.0f} MiB, index and filters outside the cache "
+                f"{outside / mib:.0f} MiB), over the limit {self._limit / mib:.0f} MiB"
+            )
 
 
 def _slice(batch: OpBatch, start: int, stop: int) -> OpBatch:
@@ -147,6 +188,7 @@ def replay(
     settle_end: bool = True,
     scan_live: bool = True,
     warmup_ops: int = 0,
+    memory_limit_bytes: int | None = None,
 ) -> ReplayResult:
     """Replay ``preload`` then ``measure`` on the open ``engine``; checkpoints go to
     ``workdir/checkpoints`` (only the latest is kept).
@@ -155,6 +197,10 @@ def replay(
     docstring); ``scan_live`` counts the live bytes for the space amplification. The first
     ``warmup_ops`` calls of ``measure`` run (with their checkpoints) before the measurement
     starts, followed by a settle: the measured phase begins with a warm cache.
+
+    ``memory_limit_bytes``: the memory guard's limit on what RocksDB reports it holds of the
+    slot's budget (:class:`MemoryBudgetExceeded` past it); its peak is
+    ``rocksdb_memory_peak_bytes``, beside the process's ``rss_peak_bytes``.
     """
     if engine.header != header:
         raise ValueError("the engine was opened with another stream header")
@@ -163,10 +209,12 @@ def replay(
             f"`checkpoint_interval_ms > 0` must hold, but got {checkpoint_interval_ms=}"
         )
     rss_peak = engine.rss_bytes()
+    guard = _MemoryGuard(engine, memory_limit_bytes)
 
     done = 0
     for batch in preload:
         engine.apply(batch)
+        guard.check()
         done += len(batch)
         if progress:
             progress("preload", done)
@@ -220,6 +268,7 @@ def replay(
                 due = np.flatnonzero(ts[start:] >= next_cp)
                 if due.size == 0:
                     engine.apply(_slice(batch, start, n) if start else batch)
+                    guard.check()
                     break
                 cut = start + int(due[0])
                 if cut > start:
@@ -272,6 +321,7 @@ def replay(
         else shape_end["pending_compaction_bytes"]
     )
     after = engine.snapshot_counters()
+    guard.check(now=True)
     reads, writes = engine.take_latencies()
     mem = engine.memory()
     sto = engine.storage()
@@ -318,6 +368,7 @@ def replay(
     extra["settle_end_cpu_s"] = settle_cpu
     extra["settled_end"] = float(settled_end)
     extra["live_bytes"] = live
+    extra["rocksdb_memory_peak_bytes"] = guard.peak
     extra["sst_bytes_peak"] = sst_peak
     extra["space_amplification_estimate"] = _ratio(sto["total_sst_bytes"], sto["live_data_bytes"])
     for name in ("rocksdb.db.get.micros", "rocksdb.db.write.micros", "rocksdb.db.seek.micros"):

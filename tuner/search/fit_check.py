@@ -25,8 +25,6 @@ from tuner.workload import Workload
 
 __all__ = ["Agreement", "rank_agreement"]
 
-RSS_MARGIN = 384 << 20
-
 
 @dataclass(frozen=True)
 class Agreement:
@@ -52,9 +50,7 @@ class Agreement:
 
 def _measure(workload: Workload, trace: Path, settings: Mapping[str, fo.FlinkValue]) -> float:
     with tempfile.TemporaryDirectory(prefix="tuner-fitcheck-") as tmp:
-        m = measure_isolated(
-            workload, trace, settings, Path(tmp) / "trial", timeout_s=1800, rss_margin=RSS_MARGIN
-        )
+        m = measure_isolated(workload, trace, settings, Path(tmp) / "trial", timeout_s=1800)
     if m.status != "ok":
         raise TunerRuntimeError(f"a replay of {trace.name} failed ({m.status}): {m.reason}")
     return modelled_ops_per_s(m.metrics, workload.disk)

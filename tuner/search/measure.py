@@ -14,6 +14,8 @@ from tuner.engine.base import Engine
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
+from tuner.flink.memory import GUARD_FACTOR
+from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.scale import model_config
 from tuner.search.worker import Measurement, run_isolated
 from tuner.trace.parquet import read_trace
@@ -29,6 +31,11 @@ _RENAMED = {"wall_s": "replay_wall_s", "rss_peak_bytes": "replay_rss_peak_bytes"
 
 
 ENGINES: tuple[str, ...] = ("rocksdict", "flink-backend")
+
+# The replay process's own memory beyond the budget (Python, the RocksDB library, Arrow, a slice
+# of the stream): the process watchdog's margin, a net that protects the machine. What the
+# budget covers is watched by the memory guard on RocksDB's own figures (tuner.engine.replay).
+PROCESS_ALLOWANCE = 1 << 30
 
 
 def make_engine(
@@ -58,6 +65,15 @@ def make_engine(
             direct_reads=direct_reads,
         )
     raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
+
+
+def guard_limit(workload: Workload, config: RocksDBConfig) -> int | None:
+    """The memory guard's limit for one measurement: the slot's budget with Flink's own
+    overshoot (:data:`tuner.flink.memory.GUARD_FACTOR`), under Flink's shared memory; None where
+    Flink bounds nothing (``unmanaged``: the configuration's own sizes are the memory)."""
+    if not config.shared_memory:
+        return None
+    return int(workload.memory.budget * GUARD_FACTOR)
 
 
 def measure_settings(
@@ -95,6 +111,7 @@ def measure_settings(
             workload.checkpointing.interval_ms,
             root,
             warmup_ops=int(trace.phase_rows.get("measure", 0) * warmup_fraction),
+            memory_limit_bytes=guard_limit(workload, config),
         )
     finally:
         engine.close()
@@ -112,15 +129,16 @@ def measure_isolated(
     workdir: Path,
     *,
     timeout_s: float,
-    rss_margin: int,
+    rss_margin: int = PROCESS_ALLOWANCE,
     engine_name: str = "rocksdict",
     scale: float = 1.0,
     direct_reads: bool = False,
 ) -> Measurement:
-    """:func:`measure_settings` in its own process, watched for time and memory (the budget
-    plus ``rss_margin``); ``workdir`` is removed afterwards whatever happened. On the
-    flink-backend engine the watched process is the Python side; the JVM's peak RSS is the
-    metric ``replay_rss_peak_bytes``."""
+    """:func:`measure_settings` in its own process, watched for time and for the process's
+    memory (the budget plus ``rss_margin``: a net for the machine, the budget itself being
+    guarded inside on RocksDB's own figures); ``workdir`` is removed afterwards whatever
+    happened. On the flink-backend engine the watched process is the Python side; the JVM's peak
+    RSS is the metric ``replay_rss_peak_bytes``."""
     return run_isolated(
         measure_settings,
         {

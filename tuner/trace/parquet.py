@@ -50,6 +50,8 @@ __all__ = ["FORMAT", "PHASES", "VERSION", "Trace", "read_trace", "write_trace"]
 
 FORMAT = "tuner-trace"
 VERSION = 1
+# Calls per batch the replay reads at a time (a slice of a row group).
+STREAM_ROWS = 1 << 16
 PHASES: tuple[Literal["preload", "measure"], ...] = ("preload", "measure")
 TracePhase = Literal["preload", "measure"]
 
@@ -137,22 +139,30 @@ class Trace:
         code = PHASES.index(phase)
         pf = _open(self.path)
         for rg in self._row_groups[phase]:
-            try:
-                table = pf.read_row_group(rg)
-            except (OSError, pa.ArrowException) as e:
-                raise self._error(
-                    f"row group {rg} is unreadable (truncated or corrupt): {e}"
-                ) from e
-            cols = {name: table.column(name).to_numpy() for name, _ in COLUMNS}
-            try:
-                batch = OpBatch.from_columns(names, cols)
-            except (ValueError, TypeError) as e:
-                raise self._error(f"row group {rg} has a column of the wrong type: {e}") from e
-            if np.any(table.column("phase").to_numpy() != code):
-                raise self._error(f"row group {rg} mixes phases; expected only {phase} rows")
-            _check_range(self, rg, "op", batch.op, 0, max(Op))
-            _check_range(self, rg, "state", batch.state, 0, n_states - 1)
-            yield batch
+            # A row group can hold millions of calls (an imported recording writes 1M a group);
+            # read in slices, so the replay's buffers stay small beside the budget it measures.
+            slices = pf.iter_batches(batch_size=STREAM_ROWS, row_groups=[rg])
+            while True:
+                try:
+                    table = next(slices, None)
+                except (OSError, pa.ArrowException) as e:
+                    raise self._error(
+                        f"row group {rg} is unreadable (truncated or corrupt): {e}"
+                    ) from e
+                if table is None:
+                    break
+                cols = {
+                    name: table.column(name).to_numpy(zero_copy_only=False) for name, _ in COLUMNS
+                }
+                try:
+                    batch = OpBatch.from_columns(names, cols)
+                except (ValueError, TypeError) as e:
+                    raise self._error(f"row group {rg} has a column of the wrong type: {e}") from e
+                if np.any(table.column("phase").to_numpy(zero_copy_only=False) != code):
+                    raise self._error(f"row group {rg} mixes phases; expected only {phase} rows")
+                _check_range(self, rg, "op", batch.op, 0, max(Op))
+                _check_range(self, rg, "state", batch.state, 0, n_states - 1)
+                yield batch
 
     def _error(self, message: str) -> TunerError:
         return TunerError(message, file=str(self.path))
