@@ -691,11 +691,14 @@ def trace_import(recording_dir: Path, output: Path, subtask: int | None) -> None
     if stats.other_namespaces:
         click.echo(f"{stats.other_namespaces} calls in other namespaces replayed as VoidNamespace")
     share = stats.time_share.share if stats.time_share else None
-    if share is not None:
+    doubt = stats.time_share.doubt(stats.iterations) if stats.time_share else ""
+    if share is not None and not doubt:
         click.echo(
             f"state calls took {share:.1%} of the task threads' CPU time (sampled): a state "
             "backend gain of g speeds the job up by 1/(1 - share + share/(1+g)) - 1"
         )
+    elif doubt:
+        click.echo(f"no share of task time in state calls: {doubt}")
 
 
 @cli.group()

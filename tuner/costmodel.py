@@ -191,3 +191,19 @@ def score(metrics: Mapping[str, float], disk: Disk) -> dict[str, float]:
     out["background_io_s"] = background_io_s(metrics, disk)
     out["ops_per_s"] = modelled_ops_per_s(metrics, disk)
     return out
+
+
+# Where the read wait dominates the modelled time, the disk pricing is least reliable
+# (tools/disk_pricing/run.py: 0.84-2.2x on the replay, up to 8.7x on Flink's backend).
+DISK_BOUND_SHARE = 0.5
+
+
+def read_wait_share(metrics: Mapping[str, float]) -> float | None:
+    """The share of a scored measurement's modelled time spent waiting for block reads the cache
+    missed (None when the counters are missing)."""
+    ops, rate, wait = (
+        float(metrics.get(k, math.nan)) for k in ("ops", "ops_per_s", "foreground_read_s")
+    )
+    if not (rate > 0 and ops > 0) or math.isnan(wait):
+        return None
+    return wait / (ops / rate)

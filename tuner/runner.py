@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import shutil
 import statistics
 import time
@@ -26,19 +27,21 @@ from tuner.confirm import (
     CONFIRM_ENGINE,
     CONFIRMATION_CSV,
     DEFAULT_TOP,
+    MINIMAL_LABEL,
     Confirmation,
     confirmed_recommendation,
     decide,
     run_confirmation,
     select_targets,
 )
-from tuner.costmodel import PRESETS, Disk, disk_from, score
+from tuner.costmodel import PRESETS, Disk, disk_from, read_wait_share, score
 from tuner.engine import flink_backend
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.fileio import atomic_write_text
 from tuner.flink.baseline import settings_from_json
 from tuner.flink.memory import Memory
 from tuner.flink.options import FlinkValue
+from tuner.promise import promise_of, state_share
 from tuner.recommend import Recommendation, measure_gain, recommend
 from tuner.report import render_report
 from tuner.rundir import (
@@ -57,7 +60,7 @@ from tuner.scale import (
     production_bytes,
     read_scale,
 )
-from tuner.search.ablation import Ablation, Minimizer
+from tuner.search.ablation import Ablation, KeyEffect, Minimizer
 from tuner.search.importance import param_importances
 from tuner.search.measure import ENGINES, PROCESS_ALLOWANCE, measure_isolated
 from tuner.search.study import (
@@ -601,6 +604,18 @@ def _confirm(
     return decide(measured, targets, flink_version=version), "", True
 
 
+def _contribution(effect: KeyEffect) -> str:
+    """What a kept key's revert cost, for its comment; why there is no figure when the revert
+    was not measured (its decision says why: Flink refuses it, or it failed)."""
+    figures = (effect.cost, effect.low, effect.high)
+    if effect.n == 0 or not all(math.isfinite(x) for x in figures):
+        return f"not reverted ({effect.decision})"
+    return (
+        f"reverting it cost {effect.cost:+.1%} ({effect.low:+.1%} .. {effect.high:+.1%}, "
+        f"{effect.n} repeats)"
+    )
+
+
 def finish(
     workload: Workload,
     rd: RunDir,
@@ -624,11 +639,7 @@ def finish(
     if ablation is not None:
         minimal = {k: ablation.settings[k] for k in ablation.kept}
         effects = {e.key: e for e in ablation.effects}
-        contributions = {
-            k: f"reverting it cost {effects[k].cost:+.1%} "
-            f"({effects[k].low:+.1%} .. {effects[k].high:+.1%}, {effects[k].n} repeats)"
-            for k in ablation.kept
-        }
+        contributions = {k: _contribution(effects[k]) for k in ablation.kept}
     rec = recommend(
         workload,
         outcome.best_settings,
@@ -642,14 +653,7 @@ def finish(
         baseline_source=settings.baseline_source if settings is not None else None,
     )
     checkpoint_gain = measure_gain(outcome.records, CHECKPOINT_BYTES)
-    if settings is not None and settings.objective == "checkpoint" and checkpoint_gain is not None:
-        # The objective's figure first: smaller checkpoints, then what throughput it kept.
-        rec = dataclasses.replace(
-            rec,
-            headline=f"incremental checkpoint size {checkpoint_gain.median_gain:+.1%} "
-            f"(pairwise {checkpoint_gain.low:+.1%} .. {checkpoint_gain.high:+.1%}) and "
-            + rec.headline,
-        )
+    # Measured on the re-measured settings, which are the emitted ones when unconfirmed.
     replay_gain = rec.gain
     if confirmation is not None:
         rec = confirmed_recommendation(
@@ -662,18 +666,38 @@ def finish(
             baseline=settings.baseline if settings is not None else None,
             baseline_source=settings.baseline_source if settings is not None else None,
         )
-    else:
-        rec = replace(
-            rec,
-            headline=f"{rec.headline}; UNCONFIRMED: not re-measured on Flink's own state "
-            f"backend ({confirm_note})",
+    promise = promise_of(
+        MINIMAL_LABEL if ablation is not None else f"search trial {outcome.best_trial_number}",
+        state_share(workload),
+        confirmation=confirmation,
+        replay_gain=replay_gain,
+        read_wait=next(
+            (
+                read_wait_share(r.metrics)
+                for r in outcome.records
+                if r.ok and r.candidate.kind == "baseline" and r.candidate.label == DEFAULT_LABEL
+            ),
+            None,
+        ),
+    )
+    headline = promise.describe() if promise is not None else rec.headline
+    if settings is not None and settings.objective == "checkpoint" and checkpoint_gain is not None:
+        # The objective's figure first: smaller checkpoints, then what throughput it kept.
+        headline = (
+            f"incremental checkpoint size {checkpoint_gain.median_gain:+.1%} (pairwise "
+            f"{checkpoint_gain.low:+.1%} .. {checkpoint_gain.high:+.1%}) and {headline}"
         )
+    if confirmation is None:
+        headline += f"; UNCONFIRMED: not re-measured on Flink's own state backend ({confirm_note})"
+    rec = replace(rec, headline=headline)
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in outcome.best_settings.items()}
     default_gain = measure_gain(outcome.records, reference=DEFAULT_LABEL)
     payload: dict[str, Any] = {
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in rec.settings.items()},
         "comments": dict(rec.comments),
         "headline": rec.headline,
+        # The one figure: of exactly the emitted settings, from the most faithful engine.
+        "promise": promise.as_dict() if promise is not None else None,
         "trial_number": rec.trial_number,
         "gain": asdict(rec.gain) if rec.gain is not None else None,
         "search_gain": asdict(replay_gain) if replay_gain is not None else None,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tuner.costmodel import DISK_BOUND_SHARE, read_wait_share
 from tuner.fileio import atomic_write_text
 from tuner.flink.options import FlinkValue
 from tuner.recommend import Gain, engine_name, reference_name, show_value
@@ -195,8 +196,42 @@ def _status_section(run: Run) -> list[str]:
     return lines
 
 
+def _promise_headline(promise: Mapping[str, Any], gain: Gain | None) -> list[str]:
+    """The run's one figure (recommendation.json's ``promise``), then the other engines'
+    figures, labelled as secondary."""
+    lines = [f"**{promise['text']}**", ""]
+    ref = reference_name(str(promise.get("reference") or DEFAULT_LABEL))
+    if promise.get("gain") is None:
+        lines.append(f"Nothing measured beat {ref} beyond the noise: keep it.")
+    elif not promise.get("significant"):
+        lines.append(
+            f"The rounds do not agree on whether config.yaml is faster than {ref}: on this "
+            "machine and workload the difference is within the noise, so there is no gain to "
+            "claim."
+        )
+    elif float(promise["gain"]) < 0:
+        lines.append(f"config.yaml was **slower** than {ref}: keep {ref}.")
+    else:
+        lines.append(
+            "This is the one figure of this run: the gain of exactly the configuration in "
+            "config.yaml, from the most faithful engine that measured it."
+        )
+    if gain is not None and gain.engine != promise.get("engine"):
+        lines += [
+            "",
+            "Secondary, not the promise: the search's recommendation re-measured on "
+            f"{engine_name(gain.engine)}: {gain.median_gain:+.1%} (pairwise {gain.low:+.1%} .. "
+            f"{gain.high:+.1%}, {gain.n} runs each).",
+        ]
+    return lines
+
+
 def _headline(run: Run, gain: Gain | None) -> list[str]:
     lines = ["## Result", ""]
+    rec = run.recommendation()
+    promise = (rec or {}).get("promise")
+    if isinstance(promise, Mapping) and promise.get("text"):
+        return lines + _promise_headline(promise, gain) + minimal_report.headline_extra(rec)
     if gain is not None:
         lines.append(f"**{gain.describe()}**")
         lines.append("")
@@ -485,11 +520,6 @@ def _sizing_section(run: Run) -> list[str]:
     return path.read_text().strip().splitlines()
 
 
-# Where the read wait dominates the modelled time, the disk pricing is least reliable
-# (tools/disk_pricing/run.py: 0.84-2.2x on the replay, up to 8.7x on Flink's backend).
-DISK_BOUND_SHARE = 0.5
-
-
 def _read_wait_share(run: Run) -> float | None:
     """The share of Flink's default's modelled time spent waiting for block reads (None when it
     was not measured or the counters are missing)."""
@@ -500,10 +530,7 @@ def _read_wait_share(run: Run) -> float | None:
     if rows.empty:
         return None
     r = rows.iloc[0]
-    ops, rate, wait = float(r["ops"]), float(r["ops_per_s"]), float(r["foreground_read_s"])
-    if not (rate > 0 and ops > 0) or math.isnan(wait):
-        return None
-    return wait / (ops / rate)
+    return read_wait_share({k: float(r[k]) for k in ("foreground_read_s", "ops", "ops_per_s")})
 
 
 def _measurement_section(run: Run) -> list[str]:

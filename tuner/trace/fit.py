@@ -29,7 +29,6 @@ Per state (timer services become their owner's ``timers`` or ``window``):
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable
@@ -39,11 +38,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow.parquet as pq
 
 from tuner.errors import TunerError
 from tuner.trace.ops import TIMER_STATE_PREFIX, Op, OpBatch, StateInfo
-from tuner.trace.parquet import read_trace
+from tuner.trace.parquet import read_trace, recording_meta
 
 __all__ = [
     "FitOutcome",
@@ -189,18 +187,6 @@ def state_figures(b: OpBatch, state: int) -> StateFigures:
     )
 
 
-def _recording_meta(path: Path) -> dict[str, Any]:
-    meta = pq.ParquetFile(path).metadata.metadata or {}
-    raw = meta.get(b"recording")
-    if raw is None:
-        return {}
-    try:
-        value = json.loads(raw.decode())
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _timer_lag(b: OpBatch, timer_state: int, record_of_row: npt.NDArray[np.float64]) -> float:
     """Median number of records between a timer's registration and its fire."""
     mask = b.state == timer_state
@@ -237,7 +223,7 @@ def fit_trace(
         raise TunerError("the trace has no measured rows to fit", file=str(path))
     b = OpBatch.concat(batches)
     header = trace.header
-    meta = _recording_meta(path)
+    meta = recording_meta(path)
     states: list[tuple[int, StateInfo]] = [
         (i, s) for i, s in enumerate(header.states) if s.kind != "timers"
     ]

@@ -221,6 +221,20 @@ def _parse_header(text: str, path: Path) -> StreamHeader:
         raise TunerError(f"malformed `header` metadata: {e}", file=str(path)) from e
 
 
+def recording_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What ``tuner trace import`` stored of the recording a trace came from (records, sample,
+    the share of task time in state calls); {} for a generated trace."""
+    meta = pq.ParquetFile(Path(path)).metadata.metadata or {}
+    raw = meta.get(b"recording")
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw.decode())
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def read_trace(path: str | os.PathLike[str]) -> Trace:
     """Open the trace at ``path`` and check its metadata and schema (rows are checked as read)."""
     p = Path(path)

@@ -1,0 +1,108 @@
+"""The run's one figure: the gain of exactly the emitted configuration, from the most faithful
+engine that measured it, as a job gain where a trusted recorded share allows."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tuner.confirm import decide
+from tuner.promise import Promise, StateShare, job_gain, promise_of, state_share
+from tuner.recommend import Gain
+from tuner.search.study import Candidate, TrialRecord
+from tuner.trace.ops import StateInfo, StreamHeader
+from tuner.trace.parquet import write_trace
+from tuner.workload import load_workload
+
+REPLAY = Gain("ops_per_s", 3, 100.0, 110.6, 0.106, 0.05, 0.15)
+TRUSTED = StateShare(0.4)
+NO_SHARE = StateShare(None, "the workload is not a recording of the job")
+
+
+def _confirmed() -> list[TrialRecord]:
+    def rec(label: str, repeat: int, ops: float) -> TrialRecord:
+        cand = Candidate(label, "remeasure", {}, None, repeat)
+        return TrialRecord(0, cand, "ok", "", {"ops_per_s": ops}, 1.0, 0, 0.0)
+
+    rounds = {"DEFAULT": [100, 101, 99], "minimal": [157, 156, 158]}
+    return [rec(label, i, v) for label, vals in rounds.items() for i, v in enumerate(vals)]
+
+
+def test_amdahl_turns_a_state_call_gain_into_the_jobs() -> None:
+    # The field case: +56.7 % confirmed on state calls, about 40 % of the job's time in them.
+    assert job_gain(0.567, 0.4) == pytest.approx(0.169, abs=1e-3)
+    assert job_gain(0.5, 1.0) == pytest.approx(0.5)
+    assert job_gain(3.0, 0.0) == 0.0
+
+
+def test_the_confirmations_figure_for_the_emitted_config_is_the_promise() -> None:
+    confirmation = decide(_confirmed())
+    p = promise_of("minimal", TRUSTED, confirmation=confirmation, replay_gain=REPLAY)
+    assert p is not None and p.label == "minimal" and p.engine == "flink-backend"
+    assert p.gain == pytest.approx(0.57)
+    assert p.job is not None and p.job[0] == pytest.approx(job_gain(0.57, 0.4))
+    text = p.describe()
+    assert text.startswith(f"{job_gain(0.57, 0.4):+.1%} job throughput")
+    assert "+10.6%" not in text  # the replay's figure is not the promise
+
+
+def test_without_a_confirmation_the_replay_figure_is_stated_as_a_state_call_gain() -> None:
+    p = promise_of("search trial 4", NO_SHARE, confirmation=None, replay_gain=REPLAY)
+    assert p is not None and p.job is None
+    text = p.describe()
+    assert text.startswith("+10.6% on state calls over Flink's default for search trial 4")
+    assert "not a job-level figure: the workload is not a recording" in text
+
+
+def test_a_doubted_share_gives_no_job_figure() -> None:
+    doubted = StateShare(0.042, "the job iterates map state")
+    p = promise_of("minimal", doubted, confirmation=None, replay_gain=REPLAY)
+    assert p is not None and p.job is None
+    assert "not a job-level figure: the job iterates map state" in p.describe()
+
+
+def test_a_disk_bound_run_promises_no_number() -> None:
+    p = promise_of("minimal", TRUSTED, confirmation=None, replay_gain=REPLAY, read_wait=0.8)
+    assert p is not None
+    assert p.describe().startswith("no gain can be promised for minimal: the job is disk-bound")
+    below = promise_of("minimal", TRUSTED, confirmation=None, replay_gain=REPLAY, read_wait=0.2)
+    assert below is not None and below.disk_bound is None
+
+
+def test_no_figure_that_is_not_a_number() -> None:
+    nan = Gain("ops_per_s", 1, 100.0, math.nan, math.nan, math.nan, math.nan)
+    assert promise_of("minimal", TRUSTED, confirmation=None, replay_gain=nan) is None
+    p = Promise("x", "rocksdict", "DEFAULT", 0.1, 0.0, 0.2, 2, False, StateShare(None, "why"))
+    d = p.as_dict()
+    assert d["job_gain"] is None and "nan" not in json.dumps(d)
+
+
+def test_the_share_comes_from_the_recording_the_workload_replays(tmp_path: Path) -> None:
+    header = StreamHeader(states=(StateInfo("counts", "value"),))
+    trace = tmp_path / "t.parquet"
+    meta = {"state_cpu_share": 0.35, "state_cpu_share_doubt": ""}
+    write_trace(trace, header, [], [], extra_metadata={"recording": json.dumps(meta)})
+    wl = tmp_path / "w.yaml"
+    wl.write_text(
+        f"name: w\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\ntrace: {trace}\n"
+    )
+    assert state_share(load_workload(wl)) == StateShare(0.35, "")
+    meta["state_cpu_share_doubt"] = "the timed state calls took longer"
+    write_trace(trace, header, [], [], extra_metadata={"recording": json.dumps(meta)})
+    assert not state_share(load_workload(wl)).trusted
+
+
+def test_the_importer_doubts_a_share_it_cannot_have_measured() -> None:
+    from tuner.trace.recording import StateTimeShare
+
+    fine = StateTimeShare(state_calls=1000, estimated_state_cpu_s=0.4, task_cpu_s=1.0)
+    assert fine.share == pytest.approx(0.4) and fine.doubt(iterations=0) == ""
+    # The GROUP BY job: the timed calls outlasted the thread's CPU time (printed as 100 %).
+    over = StateTimeShare(state_calls=1000, estimated_state_cpu_s=1.3, task_cpu_s=1.0)
+    assert "took longer than the task thread's CPU time" in over.doubt(iterations=0)
+    # The join: map iteration reads entries the recorder cannot time (printed as 4.2 %).
+    assert "iterates map state (12 recorded" in fine.doubt(iterations=12)
+    assert "no task time" in StateTimeShare(0, 0.0, 0.0).doubt(iterations=0)
