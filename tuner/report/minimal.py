@@ -58,7 +58,9 @@ def headline_extra(rec: Mapping[str, Any] | None) -> list[str]:
             f"{float(rec.get('throughput_floor') or 0):.0%} of the reference's.",
         ]
     minimal = rec.get("minimal")
-    if isinstance(minimal, Mapping):
+    promise = rec.get("promise")
+    emitted = promise.get("label") if isinstance(promise, Mapping) else "minimal"
+    if isinstance(minimal, Mapping) and emitted == "minimal":
         kept = minimal.get("kept") or []
         changed = len(minimal.get("effects") or [])
         against = "your configuration" if base else "Flink's default"
@@ -68,6 +70,13 @@ def headline_extra(rec: Mapping[str, Any] | None) -> list[str]:
             f"(of {changed} measured changes of the search winner; "
             f"{len(minimal.get('inert') or {})} more that do nothing under the chosen settings "
             "were dropped by rule).",
+        ]
+    elif isinstance(minimal, Mapping):
+        out += [
+            "",
+            f"config.yaml holds {emitted}, which the confirmation chose over the minimal "
+            "recommendation (see the confirmation below); the minimal recommendation is kept "
+            "in recommendation.json.",
         ]
     return out
 
