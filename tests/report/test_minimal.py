@@ -57,3 +57,14 @@ def test_contributions_frame_and_plot() -> None:
     assert math.isnan(contributions({**_rec(), "importances": {}})["importance"][0])
     fig = minimal_figure(df)
     assert len(fig.axes) == 2
+
+
+def test_the_minimal_key_count_is_shown_only_when_config_yaml_holds_the_minimal_set() -> None:
+    """The field case: the confirmation chose search trial 6, and the headline still counted
+    the minimal recommendation's keys as if config.yaml held it."""
+    confirmed_other = {**_rec(), "promise": {"label": "trial-6"}}
+    extra = "\n".join(headline_extra(confirmed_other))
+    assert "key(s)**" not in extra
+    assert "config.yaml holds trial-6, which the confirmation chose over the minimal" in extra
+    minimal = {**_rec(), "promise": {"label": "minimal"}}
+    assert "changes **1 key(s)**" in "\n".join(headline_extra(minimal))
