@@ -77,7 +77,12 @@ def test_one_file_per_operator_subtask_with_timing(recorded: tuple[DemoRun, Path
     }
     for r in recs:
         assert r.footer["stopped"] is None and r.footer["task_cpu_ns"] > 0
-        assert r.footer["timed_calls"] == (r.footer["state_calls"] + 63) // 64
+        # One call in 64 at random (a fixed stride would time the same call of every record).
+        assert 0.5 < r.footer["timed_calls"] / (r.footer["state_calls"] / 64) < 1.5
+        assert r.footer["state_threads"] == 1
+        if r.operator.startswith("KeyedProcessOperator"):
+            # Its timers iterate the map state: the entries read are timed with the call.
+            assert r.footer["timed_iter_ns"] > 0
         assert r.header["hash"] == "siphash-2-4" and not r.header["random_secret"]
 
 

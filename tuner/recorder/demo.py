@@ -25,6 +25,7 @@ COUNTER_CALLS: dict[str, tuple[str, str]] = {
     "map.get": ("recent", "get"),
     "map.put": ("recent", "put"),
     "map.remove": ("recent", "remove"),
+    "map.iterate": ("recent", "iterate"),
     "list.add": ("buffer", "add"),
     "list.get": ("buffer", "get"),
     "list.clear": ("buffer", "clear"),

@@ -46,8 +46,9 @@ import org.apache.flink.util.Collector;
 public final class RecorderDemoJob {
 
     static final String[] COUNTERS = {
-        "value.get", "value.update", "map.get", "map.put", "map.remove", "list.add", "list.get",
-        "list.clear", "timer.register", "timer.delete", "timer.fire", "window.in"
+        "value.get", "value.update", "map.get", "map.put", "map.remove", "map.iterate",
+        "list.add", "list.get", "list.clear", "timer.register", "timer.delete", "timer.fire",
+        "window.in"
     };
 
     public static void main(String[] args) throws Exception {
@@ -179,6 +180,11 @@ public final class RecorderDemoJob {
                 init();
             }
             inc("timer.fire");
+            // A join's pattern: every entry of the key's map read (the recorder times the reads).
+            for (Map.Entry<Long, Long> e : recent.entries()) {
+                e.getValue();
+            }
+            inc("map.iterate");
             Iterator<Long> it = buffer.get().iterator();
             while (it.hasNext()) {
                 it.next();

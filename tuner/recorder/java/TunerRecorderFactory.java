@@ -245,8 +245,8 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
     static final int BLOCK_HEADER_BYTES = 16;
     static final int FORMAT_VERSION = 1;
     static final byte[] MAGIC = "TUNERREC".getBytes(StandardCharsets.US_ASCII);
-    // One in TIME_EVERY state calls is timed (for the share of task time in state calls).
-    static final int TIME_MASK = 63;
+    // One state call in 64, drawn at random, is timed (for the share of task time in state
+    // calls): the top 6 bits of a 64-bit draw are zero.
     // One in SIZE_EVERY aggregating adds of a sampled key reads the accumulator for its size.
     static final int SIZE_MASK = 15;
     static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
@@ -281,8 +281,16 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
         long timedNanos;
         long firstCallNanos;
         long lastCallNanos;
-        long taskThreadId = -1;
-        long taskCpuStart;
+        // CPU time of each thread that calls state, first and last seen on a timed call (the
+        // thread that first called state need not be the one that processes records, and a
+        // thread may be gone by close).
+        final Map<Long, long[]> threadCpu = new HashMap<>();
+        // Time spent reading the entries of timed map iterations: lazy iterators read RocksDB
+        // in hasNext/next, after the call that started the iteration returned.
+        long timedIterNanos;
+        // Which calls are timed: a linear congruential sequence (Knuth's MMIX constants), seeded
+        // per file.
+        long pick = System.nanoTime();
         final long timerCost;
         // Timed calls by duration, log2 buckets of ns: count and sum (a preempted call is an
         // outlier the importer can leave out).
@@ -449,10 +457,12 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             long c = calls++;
             if (c == 0) {
                 firstCallNanos = System.nanoTime();
-                taskThreadId = Thread.currentThread().getId();
-                taskCpuStart = THREADS.isCurrentThreadCpuTimeSupported() ? cpuNow() : -1;
             }
-            return (c & TIME_MASK) == 0;
+            // One call in 64 at random, not every 64th: a job's calls repeat in a fixed pattern
+            // per record, and every 64th call of an 8-call pattern is always the same call (the
+            // demo job's map iterations were never timed on one subtask).
+            pick = pick * 6364136223846793005L + 1442695040888963407L;
+            return (pick >>> 58) == 0;
         }
 
         /** The mean cost of reading the clock twice, which every timed call pays. */
@@ -482,6 +492,41 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             timedCount[b]++;
             timedSum[b] += d;
             lastCallNanos = System.nanoTime();
+            // After the timed interval: the thread-CPU clock read is a system call.
+            if (THREADS.isCurrentThreadCpuTimeSupported()) {
+                long cpu = cpuNow();
+                long[] seen = threadCpu.computeIfAbsent(
+                        Thread.currentThread().getId(), k -> new long[] {cpu, cpu});
+                seen[1] = cpu;
+            }
+        }
+
+        /** An iterator whose reads are timed into the iteration's sample. */
+        <T> Iterator<T> timedIterator(Iterator<T> d) {
+            return new Iterator<T>() {
+                @Override
+                public boolean hasNext() {
+                    long t0 = System.nanoTime();
+                    boolean r = d.hasNext();
+                    timedIterNanos += System.nanoTime() - t0;
+                    return r;
+                }
+
+                @Override
+                public T next() {
+                    long t0 = System.nanoTime();
+                    T r = d.next();
+                    timedIterNanos += System.nanoTime() - t0;
+                    return r;
+                }
+
+                @Override
+                public void remove() {
+                    long t0 = System.nanoTime();
+                    d.remove();
+                    timedIterNanos += System.nanoTime() - t0;
+                }
+            };
         }
 
         synchronized void event(int state, byte op, long key, long nsA, long nsB, long aux,
@@ -529,10 +574,9 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
                 return;
             }
             flushEvents();
-            long cpu = -1;
-            if (taskThreadId >= 0 && taskCpuStart >= 0) {
-                long now = THREADS.getThreadCpuTime(taskThreadId);
-                cpu = now >= 0 ? now - taskCpuStart : -1;
+            long cpu = threadCpu.isEmpty() ? -1 : 0;
+            for (long[] seen : threadCpu.values()) {
+                cpu += seen[1] - seen[0];
             }
             StringBuilder b = new StringBuilder("{");
             b.append("\"events\":").append(eventCount).append(',');
@@ -561,6 +605,8 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             }
             b.append("},");
             b.append("\"task_cpu_ns\":").append(cpu).append(',');
+            b.append("\"state_threads\":").append(threadCpu.size()).append(',');
+            b.append("\"timed_iter_ns\":").append(timedIterNanos).append(',');
             b.append("\"wall_ns\":").append(Math.max(0, lastCallNanos - firstCallNanos)).append(',');
             b.append("\"key_lengths\":").append(histogram(keyLengths)).append(',');
             b.append("\"user_key_lengths\":{");
@@ -1125,13 +1171,14 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             return r;
         }
 
-        // Iteration is recorded where it starts (the entries read are not visible).
+        // Iteration is recorded where it starts (the entries read are not visible); a timed
+        // iteration's reads are timed too, as the job pays them.
         @Override
         public Iterable<Map.Entry<UK, UV>> entries() throws Exception {
             long t0 = start();
             Iterable<Map.Entry<UK, UV>> r = d.entries();
             done(t0, ITERATE, 0);
-            return r;
+            return t0 != 0 ? timed(r) : r;
         }
 
         @Override
@@ -1139,7 +1186,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             long t0 = start();
             Iterable<UK> r = d.keys();
             done(t0, ITERATE, 0);
-            return r;
+            return t0 != 0 ? timed(r) : r;
         }
 
         @Override
@@ -1147,7 +1194,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             long t0 = start();
             Iterable<UV> r = d.values();
             done(t0, ITERATE, 0);
-            return r;
+            return t0 != 0 ? timed(r) : r;
         }
 
         @Override
@@ -1155,7 +1202,12 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             long t0 = start();
             Iterator<Map.Entry<UK, UV>> r = d.iterator();
             done(t0, ITERATE, 0);
-            return r;
+            return t0 != 0 && r != null ? rec.timedIterator(r) : r;
+        }
+
+        // Flink's heap map state answers null for a key without entries.
+        <T> Iterable<T> timed(Iterable<T> r) {
+            return r == null ? null : () -> rec.timedIterator(r.iterator());
         }
 
         @Override
