@@ -100,9 +100,7 @@ def test_an_atomic_write_syncs_its_directory_after_the_rename(
     assert _ident(tmp_path) in synced
 
 
-def test_a_claimed_run_directory_is_synced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_claimed_run_directory_is_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced = _synced_directories(monkeypatch)
     rd = claim_run_dir(tmp_path / "run")
     assert _ident(rd.path) in synced  # run.json in it

@@ -84,8 +84,7 @@ def test_bad_options_are_not_retried(error: Exception) -> None:
 @pytest.mark.parametrize(
     "message",
     [
-        'connection failed: connection to server at "127.0.0.1", port 1 failed: '
-        "Connection refused",
+        'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused',
         "consuming input failed: server closed the connection unexpectedly",
         "terminating connection due to administrator command",
     ],
@@ -141,8 +140,14 @@ def test_retry_gives_up_after_its_deadline_with_a_scrubbed_message() -> None:
     ("url", "public"),
     [
         ("postgresql://u@h/db?password=s3cret", "postgresql://u@h/db"),
-        ("postgresql://u@h/db?sslmode=require&password=s3cret", "postgresql://u@h/db?sslmode=require"),
-        ("postgresql://u@h/db?sslpassword=k3y&sslmode=verify-full", "postgresql://u@h/db?sslmode=verify-full"),
+        (
+            "postgresql://u@h/db?sslmode=require&password=s3cret",
+            "postgresql://u@h/db?sslmode=require",
+        ),
+        (
+            "postgresql://u@h/db?sslpassword=k3y&sslmode=verify-full",
+            "postgresql://u@h/db?sslmode=verify-full",
+        ),
         ("postgresql://u:s3cret@h/db?password=s3cret", "postgresql://u@h/db"),
     ],
 )

@@ -62,9 +62,7 @@ _SECRET_PARAMS = ("password", "sslpassword")
 # A URL's userinfo password, whatever the URL (``scheme://user:SECRET@``).
 _USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:)[^\s@/]*(@)")
 # ``password=SECRET`` in a URL's query or a libpq conninfo string, quoted or not.
-_KEYWORD = re.compile(
-    r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)", re.IGNORECASE
-)
+_KEYWORD = re.compile(r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)", re.IGNORECASE)
 # A password this short is masked only where it stands as a password (in a URL or after
 # ``password=``): masked wherever it occurs, it would mask letters of every other word.
 _MIN_BARE = 4
