@@ -155,3 +155,10 @@ def test_a_storage_error_no_retry_cures_ends_at_once_in_one_line(
     assert "Traceback" not in r.stderr
     for secret in (pg_cluster.password, "Wr0ngSecret"):
         assert secret not in r.stderr + r.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_help_says_how_to_keep_the_password_off_the_command_line(command: str) -> None:
+    text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
+    for where in ("PGPASSWORD", "~/.pgpass", "service", "TUNER_STORAGE"):
+        assert where in text, where
