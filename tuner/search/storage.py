@@ -4,11 +4,12 @@ Three concerns live here, so that the study loop stays free of them:
 
 * **Secrets.** A password in a storage URL never leaves this module in clear: what is written
   (``run.json``) is the URL without it, what is shown is ``***``, and every message built from a
-  database error is scrubbed. Without a password in the URL, libpq reads ``PGPASSWORD`` or
-  ``~/.pgpass`` as for any PostgreSQL client.
+  database error is scrubbed. Without a password in the URL, libpq reads ``PGPASSWORD``,
+  ``~/.pgpass`` or a service file (``postgresql://?service=NAME``) as for any PostgreSQL client.
 * **Transient failures.** A database restart cuts every connection; calls are retried with
   backoff (and stale pooled connections are detected by SQLAlchemy's pre-ping) instead of
-  ending a study that took hours.
+  ending a study that took hours. What no retry cures (authentication, a missing database, an
+  option libpq refuses) ends at once.
 * **Liveness.** Each running trial is kept alive by a heartbeat; a trial whose worker went
   silent (kill -9, a lost machine) is failed by whichever process looks next, and queued again
   with the same parameters (Optuna's stale-trial handling).
@@ -217,8 +218,9 @@ def is_transient(exc: BaseException) -> bool:
         state = getattr(e, "sqlstate", None)
         if isinstance(state, str) and state.startswith(_PERMANENT_SQLSTATE):
             return False
-        # A parameter the driver could not take (psycopg: ProgrammingError or ValueError).
-        if isinstance(e, ValueError) or type(e).__name__ == "ProgrammingError":
+        # A parameter the driver refused (psycopg: `invalid connection option`), or SQL the
+        # database refused: not the network.
+        if type(e).__name__ == "ProgrammingError":
             return False
     for e in chain:
         if isinstance(e, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
