@@ -130,9 +130,25 @@ def jobs_option(help_text: str) -> Callable[[F], F]:
     )
 
 
+# Where a password for --storage may come from, so that it stays out of `ps`.
+STORAGE_SECRETS = (
+    "Keep the password out of the URL (where `ps` shows it): libpq takes it from PGPASSWORD, "
+    "~/.pgpass (PGPASSFILE) or a service file (postgresql://?service=NAME, PGSERVICEFILE); "
+    "or give the whole URL in TUNER_STORAGE instead of --storage."
+)
+
+
 def storage_option(help_text: str, required: bool = False) -> Callable[[F], F]:
-    """--storage: a database URL for a study shared by many machines."""
-    return click.option("--storage", default=None, required=required, help=help_text)
+    """--storage: a database URL for a study shared by many machines; TUNER_STORAGE when the
+    option is not given (a URL with a password in the environment, not on the command line)."""
+    return click.option(
+        "--storage",
+        default=None,
+        required=required,
+        envvar="TUNER_STORAGE",
+        show_envvar=True,
+        help=f"{help_text} {STORAGE_SECRETS}",
+    )
 
 
 def repeats_option(default: int, minimum: int, help_text: str) -> Callable[[F], F]:
@@ -275,9 +291,9 @@ def cli(verbose: bool) -> None:
     help="Where default run directories are created.",
 )
 @storage_option(
-    "Share the study through this database (postgresql://USER[:PASS]@HOST[:PORT]/DB) so "
-    "that `tuner worker` on other machines measures trials too. Without a password in the URL, "
-    "PGPASSWORD or ~/.pgpass is used. Default: study.db (SQLite) in the run directory."
+    "Share the study through this database (postgresql://USER@HOST[:PORT]/DB) so "
+    "that `tuner worker` on other machines measures trials too. Default: study.db (SQLite) in "
+    "the run directory."
 )
 @click.option(
     "--study",
@@ -405,6 +421,13 @@ def run(
         if factor is not None:
             raise TunerError("a resumed run keeps the scale it was started with", where="--scale")
         run_path = out if out is not None and (out / "run.json").exists() else target
+        if storage is not None and "storage" not in given:  # from TUNER_STORAGE
+            from tuner.search.storage import same_storage
+
+            # The environment gives a resumed run the password of its own database; it never
+            # moves the run to another one (only --storage does).
+            if same_storage(storage, resume_run(run_path).settings.storage):
+                given["storage"] = storage
         if baseline is not None:
             earlier = resume_run(run_path).workload
             again = read_user_config(baseline, earlier.flink_version)
@@ -414,10 +437,10 @@ def run(
         scale = settings.scale
         click.echo(f"resuming {rd.path}", err=True)
         if resumed.kept:
-            kept = ", ".join(f"{k}={getattr(settings, k)}" for k in resumed.kept)
+            kept = ", ".join(f"{k}={_shown(settings, k)}" for k in resumed.kept)
             click.echo(f"  keeping the run's settings: {kept}", err=True)
         if resumed.changed:
-            changed = ", ".join(f"{k}={getattr(settings, k)}" for k in resumed.changed)
+            changed = ", ".join(f"{k}={_shown(settings, k)}" for k in resumed.changed)
             click.echo(f"  changed on the command line: {changed}", err=True)
     else:
         workload, scale = load_scaled(target, factor)
@@ -502,10 +525,19 @@ def run(
         click.echo(f"  incomplete; continue with: tuner run --resume {summary.run_dir}")
 
 
+def _shown(settings: Any, name: str) -> object:
+    """A run setting as printed: the storage URL without its password."""
+    value = getattr(settings, name)
+    if name == "storage" and value:
+        from tuner.search.storage import public_url
+
+        return public_url(value)
+    return value
+
+
 @cli.command()
 @storage_option(
-    "The database of the study (as given to tuner run --storage). Without a password in the "
-    "URL, PGPASSWORD or ~/.pgpass is used.",
+    "The database of the study (as given to tuner run --storage).",
     required=True,
 )
 @click.option("--study", "study_name", required=True, help="The study to join.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import time
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from tuner.errors import TunerError
-from tuner.fileio import atomic_write_text
+from tuner.fileio import atomic_write_text, create_exclusive_text, fsync_dir
 from tuner.flink.options import FlinkValue
 from tuner.search.study import Candidate, Kind, TrialRecord
 
@@ -136,31 +137,50 @@ def new_run_dir(results: Path, name: str, now: float | None = None) -> RunDir:
     """A fresh ``<results>/<name>-<timestamp>`` directory; never an existing one."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     base = results / f"{name}-{stamp}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return claim_run_dir(path)
+    for n in itertools.count(1):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            results.mkdir(parents=True, exist_ok=True)
+            # mkdir is the claim: of runs started in the same second, each creates its own.
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise TunerError(
+                f"cannot create the run directory: {exc.strerror}", file=str(path)
+            ) from None
+        return claim_run_dir(path)
+    raise AssertionError("unreachable")
 
 
 def claim_run_dir(path: Path) -> RunDir:
-    """Create ``path`` for a new run; refuses a directory that already holds anything."""
+    """Create ``path`` for a new run; refuses a directory that already holds anything.
+
+    The claim is run.json, created only where none is (an empty directory made beforehand is
+    claimed too): of two runs started on one directory at once, one gets it and the other is
+    refused, where a check followed by a mkdir would let both write into it."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise TunerError(
-            "output directory exists and is not empty; pass --resume to continue that run, "
-            "or choose another --out",
-            file=str(path),
-        )
+        raise _taken(path)
+    meta = {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "status": "running"}
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        fsync_dir(path.parent)
+        create_exclusive_text(RunDir(path).meta, json.dumps(meta, indent=2) + "\n")
+    except FileExistsError:
+        raise _taken(path) from None
     except OSError as exc:
         raise TunerError(
             f"cannot write the output directory: {exc.strerror}", file=str(path)
         ) from None
     return RunDir(path)
+
+
+def _taken(path: Path) -> TunerError:
+    return TunerError(
+        "output directory exists and is not empty; pass --resume to continue that run, "
+        "or choose another --out",
+        file=str(path),
+    )
 
 
 def _settings_json(settings: Mapping[str, FlinkValue]) -> str:

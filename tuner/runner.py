@@ -741,6 +741,16 @@ class ResumedRun:
     changed: tuple[str, ...]  # settings the caller overrode
 
 
+def _same_setting(name: str, saved: Any, given: Any) -> bool:
+    """Whether a setting given again is the run's own: run.json keeps the storage URL without
+    its password, so the password is not a change."""
+    if name == "storage" and isinstance(saved, str) and isinstance(given, str):
+        from tuner.search.storage import same_storage
+
+        return same_storage(saved, given)
+    return bool(saved == given)
+
+
 # Older run.json files carried these settings at the top level, before "settings" existed.
 _LEGACY_SETTING_KEYS = ("trials", "seed", "objective", "jobs", "engine")
 
@@ -772,7 +782,9 @@ def resume_run(path: Path, overrides: Mapping[str, Any] | None = None) -> Resume
     if isinstance(saved.get("baseline"), Mapping):
         saved["baseline"] = settings_from_json(saved["baseline"])
     settings = RunSettings(**{**saved, **given})
-    changed = tuple(k for k in given if saved.get(k, getattr(RunSettings(), k)) != given[k])
+    changed = tuple(
+        k for k in given if not _same_setting(k, saved.get(k, getattr(RunSettings(), k)), given[k])
+    )
     kept = tuple(k for k in saved if k not in given)
     return ResumedRun(load_workload(rd.workload_yaml), rd, settings, kept, changed)
 

@@ -4,11 +4,12 @@ Three concerns live here, so that the study loop stays free of them:
 
 * **Secrets.** A password in a storage URL never leaves this module in clear: what is written
   (``run.json``) is the URL without it, what is shown is ``***``, and every message built from a
-  database error is scrubbed. Without a password in the URL, libpq reads ``PGPASSWORD`` or
-  ``~/.pgpass`` as for any PostgreSQL client.
+  database error is scrubbed. Without a password in the URL, libpq reads ``PGPASSWORD``,
+  ``~/.pgpass`` or a service file (``postgresql://?service=NAME``) as for any PostgreSQL client.
 * **Transient failures.** A database restart cuts every connection; calls are retried with
   backoff (and stale pooled connections are detected by SQLAlchemy's pre-ping) instead of
-  ending a study that took hours.
+  ending a study that took hours. What no retry cures (authentication, a missing database, an
+  option libpq refuses) ends at once.
 * **Liveness.** Each running trial is kept alive by a heartbeat; a trial whose worker went
   silent (kill -9, a lost machine) is failed by whichever process looks next, and queued again
   with the same parameters (Optuna's stale-trial handling).
@@ -44,12 +45,28 @@ T = TypeVar("T")
 RETRY_FOR_S = 600.0
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
-# Messages that no retry cures.
+# Messages that no retry cures: authentication, a missing database or role, options libpq
+# refuses, TLS the server cannot do. psycopg says "connection is bad" when libpq refused the
+# connection string itself, before any network (a bogus sslmode, an unknown service).
 _PERMANENT = re.compile(
     r"password authentication failed|no password supplied|does not exist|"
-    r"permission denied|role .* is not permitted|no pg_hba.conf entry",
-    re.IGNORECASE,
+    r"permission denied|role .* is not permitted|no pg_hba.conf entry|"
+    r"^connection is bad:|invalid connection option|invalid \S+ value|"
+    r"does not support SSL|certificate",
+    re.IGNORECASE | re.MULTILINE,
 )
+# SQLSTATE classes no retry cures: 28 invalid authorization, 3D invalid catalog (database),
+# 42 syntax or access rule (a missing privilege).
+_PERMANENT_SQLSTATE = ("28", "3D", "42")
+# libpq's connection parameters that hold a secret (the password, and the client key's).
+_SECRET_PARAMS = ("password", "sslpassword")
+# A URL's userinfo password, whatever the URL (``scheme://user:SECRET@``).
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:)[^\s@/]*(@)")
+# ``password=SECRET`` in a URL's query or a libpq conninfo string, quoted or not.
+_KEYWORD = re.compile(r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)", re.IGNORECASE)
+# A password this short is masked only where it stands as a password (in a URL or after
+# ``password=``): masked wherever it occurs, it would mask letters of every other word.
+_MIN_BARE = 4
 # Trials a lost worker left are re-run at most this often (then they stay failed).
 MAX_RERUNS = 3
 RERUN_OF = "rerun_of"
@@ -83,33 +100,83 @@ def driver_url(url: str) -> str:
 
 
 def public_url(url: str) -> str:
-    """The URL without its password: safe for run.json, logs and reports."""
+    """The URL without its password (in the userinfo or as a ``password``/``sslpassword``
+    query parameter): safe for run.json, logs and reports."""
     u = parse_url(url)
     # URL.set(password=None) keeps the password: build the URL anew without it.
     bare = sqlalchemy.URL.create(
-        u.drivername, u.username, None, u.host, u.port, u.database, u.query
+        u.drivername,
+        u.username,
+        None,
+        u.host,
+        u.port,
+        u.database,
+        u.difference_update_query(_SECRET_PARAMS).query,
     )
     return bare.render_as_string(hide_password=False)
 
 
+def same_storage(a: str | None, b: str | None) -> bool:
+    """Whether two storage URLs name the same database, whatever password each carries."""
+    if a is None or b is None:
+        return a is b
+    return public_url(a) == public_url(b)
+
+
+def _spellings(secret: str) -> list[str]:
+    """The ways a secret is written in a URL: as typed, percent-encoded as urllib does, and as
+    SQLAlchemy renders it (``quote(safe=" +")``); longest first."""
+    forms = {
+        secret,
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        urllib.parse.quote(secret, safe=" +"),
+    }
+    return sorted(forms, key=len, reverse=True)
+
+
 class Scrubber:
-    """Removes one URL's password from any text (as typed and URL-encoded)."""
+    """Removes one URL's password from any text, where it stands as a password: the URL as
+    given or rendered, any URL's userinfo, ``password=`` in a query or conninfo string; and,
+    when it is at least ``_MIN_BARE`` characters, as a word of its own anywhere."""
 
     def __init__(self, url: str | None) -> None:
-        secret = parse_url(url).password if url else None
-        self._secrets = (
-            sorted(
-                {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)},
-                key=len,
-                reverse=True,
-            )
-            if secret
-            else []
+        self._urls: list[tuple[str, str]] = []
+        self._userinfo: re.Pattern[str] | None = None
+        self._bare: re.Pattern[str] | None = None
+        if not url:
+            return
+        parsed = parse_url(url)
+        secrets = {parsed.password, *(parsed.query.get(k) for k in _SECRET_PARAMS)}
+        found = sorted(
+            {s for v in secrets if v for s in ([v] if isinstance(v, str) else v)}, key=len
         )
+        if not found:
+            return
+        masked = public_url(url)
+        self._urls = sorted(
+            {(url, masked), (driver_url(url), driver_url(masked))},
+            key=lambda pair: len(pair[0]),
+            reverse=True,
+        )
+        forms = sorted({f for s in found for f in _spellings(s)}, key=len, reverse=True)
+        alternatives = "|".join(re.escape(f) for f in forms)
+        self._userinfo = re.compile(f":(?:{alternatives})@")
+        long = [f for f in forms if len(f) >= _MIN_BARE]
+        if long:
+            self._bare = re.compile(
+                "(?<!\\w)(?:" + "|".join(re.escape(f) for f in long) + ")(?!\\w)"
+            )
 
     def __call__(self, text: str) -> str:
-        for s in self._secrets:
-            text = text.replace(s, "***")
+        for given, masked in self._urls:
+            text = text.replace(given, masked)
+        if self._userinfo is not None:
+            text = self._userinfo.sub(":***@", text)
+        text = _USERINFO.sub(r"\1***\2", text)
+        text = _KEYWORD.sub(r"\1***", text)
+        if self._bare is not None:
+            text = self._bare.sub("***", text)
         return text
 
 
@@ -137,7 +204,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
     e: BaseException | None = exc
     while e is not None and e not in seen:
         seen.append(e)
-        e = e.__cause__ or e.__context__
+        orig = getattr(e, "orig", None)  # SQLAlchemy's wrapper around the driver's error
+        e = orig if isinstance(orig, BaseException) else e.__cause__ or e.__context__
     return seen
 
 
@@ -146,6 +214,14 @@ def is_transient(exc: BaseException) -> bool:
     chain = _chain(exc)
     if any(_PERMANENT.search(str(e)) for e in chain):
         return False
+    for e in chain:
+        state = getattr(e, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_PERMANENT_SQLSTATE):
+            return False
+        # A parameter the driver refused (psycopg: `invalid connection option`), or SQL the
+        # database refused: not the network.
+        if type(e).__name__ == "ProgrammingError":
+            return False
     for e in chain:
         if isinstance(e, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
             return True
@@ -157,6 +233,14 @@ def is_transient(exc: BaseException) -> bool:
         ):
             return True
     return False
+
+
+def _from_the_database(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database's (SQLAlchemy's or the driver's), whose message may
+    quote the connection, not one of tuner's own or Optuna's."""
+    return isinstance(exc, sqlalchemy.exc.SQLAlchemyError) or type(exc).__module__.startswith(
+        "psycopg"
+    )
 
 
 def describe(exc: BaseException, scrub: Scrubber) -> str:
@@ -194,6 +278,11 @@ class Retry:
                     return fn()
                 except Exception as exc:
                     if not is_transient(exc):
+                        if _from_the_database(exc):
+                            raise TunerRuntimeError(
+                                f"storage {self.where} failed while trying to {what}: "
+                                f"{describe(exc, self.scrub)}"
+                            ) from None
                         raise
                     waited = time.monotonic() - start
                     if waited > self.retry_for_s:
