@@ -14,9 +14,9 @@ from nbclient import NotebookClient
 from tests.report.fakerun import make_run
 from tests.report.test_minimal import _rec as minimal_payload
 from tuner.report import plots
-from tuner.report.sizing import write_sizing
 from tuner.results import load_run
 from tuner.sizing import SizeAdvice, SizePoint, SizingResult
+from tuner.sizing_report import write_sizing
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "review.ipynb"

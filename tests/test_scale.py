@@ -32,7 +32,8 @@ from tuner.scale import (
     parse_factor,
     read_scale,
 )
-from tuner.scale_transfer import Config, render, spearman
+from tuner.scale_transfer import Config, render
+from tuner.stats import spearman
 from tuner.trace.generator import generate, stream_header
 from tuner.workload import Memory, load_workload
 

@@ -37,9 +37,9 @@ from tuner.flink import options as fo
 from tuner.rundir import RunDir
 from tuner.search.measure import measure_isolated
 from tuner.search.study import BASELINES
+from tuner.stats import spearman
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import write_trace
-from tuner.validate.fidelity import spearman
 from tuner.workload import Workload, load_workload
 
 ENGINES = ("rocksdict", "flink-backend")

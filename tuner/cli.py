@@ -1150,8 +1150,8 @@ def size(
     from tuner.compare import contender
     from tuner.costmodel import disk_from
     from tuner.report import render_report
-    from tuner.report.sizing import write_sizing
     from tuner.sizing import recommendation_contender, size_memory
+    from tuner.sizing_report import write_sizing
     from tuner.units import parse_memory_size
     from tuner.workload import load_workload
 

@@ -32,7 +32,7 @@ from tuner.search.shared import (
     StudySpec,
     WorkerSummary,
 )
-from tuner.search.storage import Retry, Scrubber, open_storage, public_url, scrub_logs
+from tuner.search.storage import Retry, open_storage, public_url, remember_url, retry_for
 from tuner.search.study import Measure, StudyConfig, create_study
 from tuner.trace.digest import stream_sha256
 from tuner.trace.parquet import read_trace
@@ -44,27 +44,6 @@ log = logging.getLogger(__name__)
 # How long `tuner worker` waits for its study to appear (workers may start before the
 # coordinator, e.g. in one Kubernetes deployment).
 DEFAULT_WAIT_S = 300.0
-
-# Passwords typed in this process, by their URL without one: opening the study again from
-# run.json (the report) needs the password, which run.json must not hold.
-_known_urls: dict[str, str] = {}
-
-
-def _remember(url: str) -> str:
-    public = public_url(url)
-    if url != public:
-        _known_urls[public] = url
-    return public
-
-
-def _with_password(url: str) -> str:
-    return _known_urls.get(url, url)
-
-
-def _retry_for(url: str) -> Retry:
-    scrub = Scrubber(url)
-    scrub_logs(scrub)
-    return Retry(scrub, public_url(url))
 
 
 def open_coordinator(
@@ -84,8 +63,8 @@ def open_coordinator(
             "the stream from the workload; use a workload with states, or run locally",
             where="--storage",
         )
-    public = _remember(url)
-    retry = _retry_for(url)
+    public = remember_url(url)
+    retry = retry_for(url)
     meta = rd.read_meta()
     name = settings.study_name or meta.get("study_name") or rd.path.name
     run_id = str(meta.get("run_id") or uuid.uuid4())
@@ -161,21 +140,6 @@ def create_shared_study(
     return retry("create the study", create)
 
 
-def load_shared_study(url: str, name: str) -> optuna.Study:
-    """The shared study of a finished run, to read (the report's importances). A URL without a
-    password takes it from PGPASSWORD or ~/.pgpass, as any PostgreSQL client does."""
-    full = _with_password(url)
-    retry = _retry_for(full)
-    retry.retry_for_s = 30.0  # a report should not hang for minutes on a database that is away
-    try:
-        storage = open_storage(full, retry=retry)
-        return retry("open the study", lambda: optuna.load_study(study_name=name, storage=storage))
-    except TunerRuntimeError as exc:
-        raise TunerError(str(exc), where="run.json: storage") from None
-    except KeyError:
-        raise TunerError(f"no study {name!r} in {public_url(url)}", where="run.json") from None
-
-
 @dataclass
 class WorkerResult:
     """What ``tuner worker`` did."""
@@ -221,7 +185,7 @@ def run_worker(
     ``trials`` were measured here, or ``should_stop``)."""
     from tuner.runner import RunSettings, _flink_measure, _measure_candidate
 
-    retry = _retry_for(url)
+    retry = retry_for(url)
     probe = open_storage(url, retry=retry)
     spec = _wait_for_spec(probe, name, wait_s, retry)
     probe.engine.dispose()

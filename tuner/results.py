@@ -184,7 +184,7 @@ class Run:
         """
         shared = self.meta.get("storage")
         if isinstance(shared, str):  # a study shared by many machines (tuner run --storage)
-            from tuner.remote import load_shared_study
+            from tuner.search.storage import load_shared_study
 
             return load_shared_study(shared, str(self.meta.get("study_name")))
         db = RunDir(self.path).study_db

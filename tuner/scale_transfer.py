@@ -28,6 +28,7 @@ from tuner.flink import options as fo
 from tuner.scale import ScaleSpec, model_workload
 from tuner.search import space
 from tuner.search.measure import measure_isolated
+from tuner.stats import spearman
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import write_trace
 from tuner.workload import Workload, column_family_count
@@ -71,16 +72,6 @@ def _ranks(values: Sequence[float]) -> np.ndarray:  # type: ignore[type-arg]
         tie = a == v
         ranks[tie] = ranks[tie].mean()
     return ranks
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation (ties averaged); NaN for fewer than 2 pairs."""
-    if len(x) != len(y):
-        raise ValueError(f"`len(x) == len(y)` must hold, but got ({len(x)=}, {len(y)=})")
-    if len(x) < 2:
-        return math.nan
-    rx, ry = _ranks(x), _ranks(y)
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def run(

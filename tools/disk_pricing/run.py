@@ -39,9 +39,9 @@ from tuner.costmodel import PRESETS, Disk, foreground_read_s, modelled_ops_per_s
 from tuner.flink import options as fo
 from tuner.search.measure import measure_isolated
 from tuner.search.study import BASELINES
+from tuner.stats import spearman
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import write_trace
-from tuner.validate.fidelity import spearman
 from tuner.workload import Workload, load_workload
 
 PROBE_FILE_BYTES = 1 << 30  # larger than any cache on the way that the guest controls

@@ -18,9 +18,9 @@ from tuner.costmodel import modelled_ops_per_s
 from tuner.errors import TunerRuntimeError
 from tuner.flink import options as fo
 from tuner.search.measure import measure_isolated
+from tuner.stats import spearman
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import write_trace
-from tuner.validate.fidelity import spearman
 from tuner.workload import Workload
 
 __all__ = ["Agreement", "rank_agreement"]

@@ -411,3 +411,39 @@ def fail_stale(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+# Passwords typed in this process, by their URL without one: opening the study again from
+# run.json (the report) needs the password, which run.json must not hold.
+_known_urls: dict[str, str] = {}
+
+
+def remember_url(url: str) -> str:
+    """Keep ``url``'s password in this process for :func:`load_shared_study`; return the URL
+    without it (what run.json may hold)."""
+    public = public_url(url)
+    if url != public:
+        _known_urls[public] = url
+    return public
+
+
+def retry_for(url: str) -> Retry:
+    """A :class:`Retry` for the database at ``url``, its password scrubbed from logs too."""
+    scrub = Scrubber(url)
+    scrub_logs(scrub)
+    return Retry(scrub, public_url(url))
+
+
+def load_shared_study(url: str, name: str) -> optuna.Study:
+    """The shared study of a finished run, to read (the report's importances). A URL without a
+    password takes it from PGPASSWORD or ~/.pgpass, as any PostgreSQL client does."""
+    full = _known_urls.get(url, url)
+    retry = retry_for(full)
+    retry.retry_for_s = 30.0  # a report should not hang for minutes on a database that is away
+    try:
+        storage = open_storage(full, retry=retry)
+        return retry("open the study", lambda: optuna.load_study(study_name=name, storage=storage))
+    except TunerRuntimeError as exc:
+        raise TunerError(str(exc), where="run.json: storage") from None
+    except KeyError:
+        raise TunerError(f"no study {name!r} in {public_url(url)}", where="run.json") from None

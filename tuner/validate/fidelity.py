@@ -21,10 +21,9 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import pandas as pd
-
 from tuner.recommend import measure_gain
 from tuner.search.study import DEFAULT_LABEL, RECOMMENDED_LABEL, THROUGHPUT, TrialRecord
+from tuner.stats import spearman
 
 __all__ = [
     "ConfigFidelity",
@@ -36,21 +35,6 @@ __all__ = [
     "resolved_pairs",
     "spearman",
 ]
-
-
-def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Spearman's rank correlation (pandas: Pearson's r of the average ranks, correct with ties).
-
-    NaN when fewer than two pairs or when one side has all values tied (no ranking to compare).
-    """
-    if len(xs) != len(ys):
-        raise ValueError(f"`len(xs) == len(ys)` must hold, but got {len(xs)} and {len(ys)}")
-    if len(xs) < 2:
-        return math.nan
-    # DataFrame.corr ranks with pandas' own code; Series.corr would need scipy.
-    frame = pd.DataFrame({"x": list(xs), "y": list(ys)}, dtype=float)
-    rho = frame.corr(method="spearman").to_numpy()[0, 1]
-    return float(rho)
 
 
 def medians(values: Mapping[str, Sequence[float]]) -> dict[str, float]:
