@@ -296,6 +296,8 @@ def compile_java(
 
     ``source`` is its Java text (default: the shipped ``java/<class_name>.java`` of this
     package); ``with_sources`` names other shipped programs compiled with it (classes it uses).
+    A class in a package is named by its path, ``com/example/Job``: its classes then land in
+    ``<dir>/com/example/``.
     The cache key is a hash of the sources and the Flink version. Concurrent callers are safe:
     each compiles into its own temporary directory and the first rename wins.
     """
@@ -317,6 +319,7 @@ def compile_java(
         srcs = []
         for name, text in sources.items():
             srcs.append(tmp / "src" / f"{name}.java")
+            srcs[-1].parent.mkdir(parents=True, exist_ok=True)
             srcs[-1].write_text(text)
         classes = tmp / "classes"
         proc = subprocess.run(
