@@ -85,3 +85,17 @@ def test_compile_java_takes_classes_in_packages(tmp_path: Path) -> None:
         source="package a.b;\npublic final class Greeter { }\n",
     )
     assert (out / "a" / "b" / "Greeter.class").is_file()
+
+
+@pytest.mark.skipif(shutil.which("javac") is None, reason="no javac on PATH")
+def test_compile_java_compiles_extra_sources_with_the_class(tmp_path: Path) -> None:
+    (tmp_path / "pyflink" / "lib").mkdir(parents=True)
+    flink = FlinkInstall(home=tmp_path / "pyflink", version="2.3.0")
+    out = compile_java(
+        flink,
+        "a/Main",
+        tmp_path / "cache",
+        source="package a;\npublic final class Main { b.Helper h; }\n",
+        extra_sources={"b/Helper": "package b;\npublic final class Helper { }\n"},
+    )
+    assert (out / "b" / "Helper.class").is_file()
