@@ -212,3 +212,13 @@ def test_promise_tolerance_is_a_quarter_or_five_points() -> None:
     assert bench.promise_holds(0.12, 0.10)  # within 5 points
     assert bench.promise_holds(1.0, 0.8)  # within 25% of the real gain
     assert not bench.promise_holds(0.5, 0.1)
+
+
+def test_a_failed_tuning_run_is_a_row_that_says_so() -> None:
+    bench = _tool("bench")
+    tuning = _tuning(
+        bench, state_gain=None, promised_job_gain=None, tune_ok=False, headline="exit 1"
+    )
+    row = bench.summarize([_row(bench, "default", 1, 100.0)], tuning)
+    assert row["promised job gain"] == "tuner run failed (tune.log)"
+    assert row["real job gain"] == "not measured"

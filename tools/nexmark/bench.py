@@ -132,7 +132,10 @@ class Tuning:
     best_predefined: str | None
     best_predefined_replay_gain: float | None
     recommendation_keys: int
-    headline: str
+    headline: str  # the run's headline, or why the run gave none
+    tune_ok: bool = (
+        True  # False: `tuner run` failed; the query is measured without a recommendation
+    )
 
 
 def amdahl(share: float, gain: float) -> float:
@@ -248,7 +251,29 @@ def tune(
         args += ["--trials", str(trials)]
     if (run_dir / "run.json").exists():
         args = ["run", str(run_dir), "--resume"]
-    _tuner(args, qdir / "tune.log")
+    try:
+        _tuner(args, qdir / "tune.log")
+    except TunerRuntimeError as e:
+        # A miss to show in the table, not a reason to stop the benchmark.
+        tuning = Tuning(
+            query=query,
+            recorded_events=stats.events,
+            recorded_share=share,
+            record_net_runtime_ms=rec.net_runtime_ms,
+            tune_seconds=time.perf_counter() - started,
+            state_gain=None,
+            state_gain_low=None,
+            state_gain_high=None,
+            gain_engine="",
+            promised_job_gain=None,
+            best_predefined=None,
+            best_predefined_replay_gain=None,
+            recommendation_keys=0,
+            headline=str(e),
+            tune_ok=False,
+        )
+        done.write_text(json.dumps(asdict(tuning), indent=2) + "\n")
+        return tuning
     seconds = time.perf_counter() - started
     recommendation = json.loads((run_dir / "recommendation.json").read_text())
     gain = recommendation.get("gain") or {}
@@ -337,11 +362,12 @@ def measure(
     have = {(r.query, r.setting, r.repeat) for r in _read_rows(runs_csv) if r.status == "ok"}
     configs: dict[str, tuple[str, Path | None, Recording | None]] = {
         "default": ("rocksdb", None, None),
-        "recommended": ("rocksdb", qdir / "tune" / "config.yaml", None),
         "hashmap": ("hashmap", None, None),
         "recorder-sampled": ("rocksdb", None, Recording(sample)),
         "recorder-all": ("rocksdb", None, Recording(1.0)),
     }
+    if (qdir / "tune" / "config.yaml").is_file() and tuning.tune_ok:
+        configs["recommended"] = ("rocksdb", qdir / "tune" / "config.yaml", None)
     if tuning.best_predefined is not None:
         configs["predefined"] = ("rocksdb", _predefined_config(qdir, tuning.best_predefined), None)
     if baseline is not None:
@@ -473,7 +499,11 @@ def summarize(rows: Sequence[RunRow], tuning: Tuning) -> dict[str, str]:
             if tuning.state_gain is not None
             else "no gain claimed"
         ),
-        "promised job gain": f"{promised:+.1%}" if promised is not None else "no figure",
+        "promised job gain": (
+            f"{promised:+.1%}"
+            if promised is not None
+            else ("no figure" if tuning.tune_ok else "tuner run failed (tune.log)")
+        ),
         "real job gain": real.pct() if real else missing,
         "promise holds": holds,
         "best predefined": (
