@@ -222,3 +222,59 @@ def test_a_failed_tuning_run_is_a_row_that_says_so() -> None:
     row = bench.summarize([_row(bench, "default", 1, 100.0)], tuning)
     assert row["promised job gain"] == "tuner run failed (tune.log)"
     assert row["real job gain"] == "not measured"
+
+
+def _write_run(run_dir: Path, recommendation: dict[str, Any]) -> None:
+    run_dir.mkdir()
+    (run_dir / "recommendation.json").write_text(json.dumps(recommendation))
+    (run_dir / "trials.csv").write_text(
+        "label,kind,status,ops_per_s\n"
+        "DEFAULT,baseline,ok,100\n"
+        "SPINNING_DISK_OPTIMIZED,baseline,ok,90\n"
+        "FLASH_SSD_OPTIMIZED,baseline,ok,120\n"
+        "FLASH_SSD_OPTIMIZED,baseline,ok,110\n"
+        "trial-0,search,ok,500\n"
+    )
+
+
+def test_the_promise_is_the_runs_gain_through_the_recorded_share(tmp_path: Path) -> None:
+    bench = _tool("bench")
+    _write_run(
+        tmp_path / "run",
+        {
+            "gain": {"median_gain": 1.0, "low": 0.5, "high": 1.5},
+            "confirmation": {"engine": "flink-backend", "keep": False},
+            "settings": {"a": 1, "b": 2},
+            "headline": "+100%",
+        },
+    )
+    t = bench.from_run(
+        tmp_path / "run",
+        query="q8",
+        recorded_events=5,
+        recorded_share=0.5,
+        record_net_runtime_ms=1,
+        tune_seconds=1.0,
+    )
+    assert t.promised_job_gain == pytest.approx(1 / 3)
+    assert t.best_predefined == "FLASH_SSD_OPTIMIZED"  # median of 120 and 110 over 100
+    assert t.best_predefined_replay_gain == pytest.approx(0.15)
+    assert (t.gain_engine, t.recommendation_keys) == ("flink-backend", 2)
+
+
+def test_keep_your_configuration_promises_nothing(tmp_path: Path) -> None:
+    bench = _tool("bench")
+    _write_run(
+        tmp_path / "run",
+        {"gain": None, "confirmation": {"engine": "flink-backend", "keep": True}, "settings": {}},
+    )
+    t = bench.from_run(
+        tmp_path / "run",
+        query="q8",
+        recorded_events=5,
+        recorded_share=0.5,
+        record_net_runtime_ms=1,
+        tune_seconds=1.0,
+    )
+    assert (t.state_gain, t.promised_job_gain) == (0.0, 0.0)
+    assert t.gain_engine == "flink-backend: keep your configuration"

@@ -68,6 +68,7 @@ __all__ = [
     "Tuning",
     "amdahl",
     "best_predefined",
+    "from_run",
     "promise_holds",
     "render",
     "summarize",
@@ -274,32 +275,59 @@ def tune(
         )
         done.write_text(json.dumps(asdict(tuning), indent=2) + "\n")
         return tuning
-    seconds = time.perf_counter() - started
-    recommendation = json.loads((run_dir / "recommendation.json").read_text())
-    gain = recommendation.get("gain") or {}
-    confirmation = recommendation.get("confirmation") or {}
-    state_gain = gain.get("median_gain")
-    predefined, predefined_gain = best_predefined(run_dir / "trials.csv")
-    tuning = Tuning(
+    tuning = from_run(
+        run_dir,
         query=query,
         recorded_events=stats.events,
         recorded_share=share,
         record_net_runtime_ms=rec.net_runtime_ms,
-        tune_seconds=seconds,
+        tune_seconds=time.perf_counter() - started,
+    )
+    done.write_text(json.dumps(asdict(tuning), indent=2) + "\n")
+    return tuning
+
+
+def from_run(
+    run_dir: Path,
+    *,
+    query: str,
+    recorded_events: int,
+    recorded_share: float | None,
+    record_net_runtime_ms: int,
+    tune_seconds: float,
+) -> Tuning:
+    """What a finished `tuner run` promised: its recommendation.json's gain (0 when it says
+    "keep your configuration": the config.yaml it wrote is then Flink's default) and the best
+    predefined set of its trials.csv."""
+    recommendation = json.loads((run_dir / "recommendation.json").read_text())
+    gain = recommendation.get("gain") or {}
+    confirmation = recommendation.get("confirmation") or {}
+    engine = str(confirmation.get("engine") or "rocksdict replay")
+    if confirmation.get("keep") is True:
+        gain = {"median_gain": 0.0, "low": 0.0, "high": 0.0}
+        engine += ": keep your configuration"
+    state_gain = gain.get("median_gain")
+    predefined, predefined_gain = best_predefined(run_dir / "trials.csv")
+    return Tuning(
+        query=query,
+        recorded_events=recorded_events,
+        recorded_share=recorded_share,
+        record_net_runtime_ms=record_net_runtime_ms,
+        tune_seconds=tune_seconds,
         state_gain=state_gain,
         state_gain_low=gain.get("low"),
         state_gain_high=gain.get("high"),
-        gain_engine=str(confirmation.get("engine") or "rocksdict replay"),
+        gain_engine=engine,
         promised_job_gain=(
-            amdahl(share, state_gain) if share is not None and state_gain is not None else None
+            amdahl(recorded_share, state_gain)
+            if recorded_share is not None and state_gain is not None
+            else None
         ),
         best_predefined=predefined,
         best_predefined_replay_gain=predefined_gain,
         recommendation_keys=len(recommendation.get("settings") or {}),
         headline=str(recommendation.get("headline", "")),
     )
-    done.write_text(json.dumps(asdict(tuning), indent=2) + "\n")
-    return tuning
 
 
 def _read_rows(path: Path) -> list[RunRow]:
