@@ -278,3 +278,17 @@ def test_keep_your_configuration_promises_nothing(tmp_path: Path) -> None:
     )
     assert (t.state_gain, t.promised_job_gain) == (0.0, 0.0)
     assert t.gain_engine == "flink-backend: keep your configuration"
+
+
+def test_rounds_rotate_after_one_warm_up_run() -> None:
+    bench = _tool("bench")
+    assert bench.schedule(["default", "recommended", "hashmap"], 2) == [
+        ("warmup", 0),
+        ("default", 1),
+        ("recommended", 1),
+        ("hashmap", 1),
+        ("recommended", 2),
+        ("hashmap", 2),
+        ("default", 2),
+    ]
+    assert bench.schedule(["default"], 0) == []

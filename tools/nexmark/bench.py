@@ -15,7 +15,8 @@ continues where a stopped one ended):
    job-config.yaml holds the job's memory (the managed size, one slot);
 4. ``tuner run recorded.yaml --disk page-cache`` (the benchmark's RocksDB files live in the page
    cache), at tuner's default flags (``--trials`` only to shorten a smoke test);
-5. the real query, interleaved ``--repeats`` times (round 1: every setting once, round 2 ...):
+5. one warm-up run, then the real query interleaved ``--repeats`` times (round 1: every setting
+   once, round 2 the same starting one setting later ...):
    ``default`` (Flink's defaults), ``predefined`` (the predefined option set that measured best in
    the tuning run), ``recommended`` (the run's config.yaml), ``baseline`` (``--baseline``, if
    given), ``hashmap`` (the heap backend: the speed limit of any RocksDB tuning), and the
@@ -71,6 +72,7 @@ __all__ = [
     "from_run",
     "promise_holds",
     "render",
+    "schedule",
     "summarize",
 ]
 
@@ -330,6 +332,17 @@ def from_run(
     )
 
 
+def schedule(settings: Sequence[str], repeats: int) -> list[tuple[str, int]]:
+    """The order of the real runs: one warm-up run (round 0, discarded: a fresh JVM on a cold
+    machine pays for jars and page cache), then ``repeats`` rounds of every setting, each round
+    starting one setting later so that no setting always runs first."""
+    out = [("warmup", 0)] if repeats > 0 else []
+    for repeat in range(1, repeats + 1):
+        shift = (repeat - 1) % len(settings)
+        out += [(s, repeat) for s in [*settings[shift:], *settings[:shift]]]
+    return out
+
+
 def _read_rows(path: Path) -> list[RunRow]:
     if not path.exists():
         return []
@@ -400,51 +413,51 @@ def measure(
         configs["predefined"] = ("rocksdb", _predefined_config(qdir, tuning.best_predefined), None)
     if baseline is not None:
         configs["baseline"] = ("rocksdb", baseline, None)
-    for repeat in range(1, repeats + 1):
-        for setting in SETTINGS:
-            if setting not in configs or (query, setting, repeat) in have:
-                continue
-            backend, config, record = configs[setting]
-            workdir = qdir / "runs" / f"{setting}-{repeat}"
-            try:
-                run = run_query(
-                    nexmark,
-                    query,
-                    workdir,
-                    events=events,
-                    managed_bytes=managed_bytes,
-                    backend=backend,
-                    config_yaml=config,
-                    record=record,
-                    tps=tps,
-                    nexmark_table_config=table_config,
-                    heap=heap,
-                )
-                row = RunRow(
-                    query,
-                    setting,
-                    repeat,
-                    events,
-                    run.net_runtime_ms,
-                    run.events_per_s,
-                    run.submit_to_end_ms,
-                    run.wall_s,
-                    run.rss_peak_bytes,
-                    "ok",
-                    "",
-                )
-            except TunerRuntimeError as e:
-                row = RunRow(query, setting, repeat, events, 0, 0.0, 0, 0.0, 0, "failed", str(e))
-            if record is not None:  # only its cost is wanted; recordings are large
-                shutil.rmtree(workdir / "rec", ignore_errors=True)
-            _append_row(runs_csv, row)
-            log.info(
-                "%s %s #%d: %s",
+    configs["warmup"] = configs["default"]
+    for setting, repeat in schedule([s for s in SETTINGS if s in configs], repeats):
+        if (query, setting, repeat) in have:
+            continue
+        backend, config, record = configs[setting]
+        workdir = qdir / "runs" / f"{setting}-{repeat}"
+        try:
+            run = run_query(
+                nexmark,
+                query,
+                workdir,
+                events=events,
+                managed_bytes=managed_bytes,
+                backend=backend,
+                config_yaml=config,
+                record=record,
+                tps=tps,
+                nexmark_table_config=table_config,
+                heap=heap,
+            )
+            row = RunRow(
                 query,
                 setting,
                 repeat,
-                f"{row.events_per_s:,.0f} events/s" if row.status == "ok" else row.reason,
+                events,
+                run.net_runtime_ms,
+                run.events_per_s,
+                run.submit_to_end_ms,
+                run.wall_s,
+                run.rss_peak_bytes,
+                "ok",
+                "",
             )
+        except TunerRuntimeError as e:
+            row = RunRow(query, setting, repeat, events, 0, 0.0, 0, 0.0, 0, "failed", str(e))
+        if record is not None:  # only its cost is wanted; recordings are large
+            shutil.rmtree(workdir / "rec", ignore_errors=True)
+        _append_row(runs_csv, row)
+        log.info(
+            "%s %s #%d: %s",
+            query,
+            setting,
+            repeat,
+            f"{row.events_per_s:,.0f} events/s" if row.status == "ok" else row.reason,
+        )
 
 
 # ---- report: rendered from runs.csv and tuning.json only ----
