@@ -218,6 +218,7 @@ def tune(
     tps: int,
     table_config: bool,
     heap: str,
+    timeout_s: float,
 ) -> Tuning:
     """Steps 1-4 for one query; tuning.json is written last, so a stopped run redoes only the
     step it stopped in."""
@@ -235,6 +236,7 @@ def tune(
         tps=tps,
         nexmark_table_config=table_config,
         heap=heap,
+        timeout_s=timeout_s,
     )
     assert rec.recording_dir is not None
     trace = qdir / "trace.parquet"
@@ -397,6 +399,7 @@ def measure(
     tps: int,
     table_config: bool,
     heap: str,
+    timeout_s: float,
 ) -> None:
     """Step 5: the real query under every setting, interleaved; rows already in runs.csv are
     kept (a rerun fills in the missing ones)."""
@@ -432,6 +435,7 @@ def measure(
                 tps=tps,
                 nexmark_table_config=table_config,
                 heap=heap,
+                timeout_s=timeout_s,
             )
             row = RunRow(
                 query,
@@ -637,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "tps": args.tps,
                     "table_config": not args.flink_defaults,
                     "heap": args.heap,
+                    "timeout_s": args.timeout,
                 }
                 tuning = tune(
                     nexmark,

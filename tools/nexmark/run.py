@@ -256,6 +256,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave out upstream's table settings (mini-batch, split distinct aggregates)",
     )
     parser.add_argument("--heap", default="2g", help="JVM heap (-Xms/-Xmx)")
+    parser.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds before a run is stopped as failed"
+    )
 
 
 def nexmark_source(arg: Path | None) -> Path:
@@ -300,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tps=args.tps,
             nexmark_table_config=not args.flink_defaults,
             heap=args.heap,
+            timeout_s=args.timeout,
         )
     except TunerError as e:
         print(f"run.py: {e}", file=sys.stderr)
