@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tuner.errors import TunerError
-from tuner.validate.flink import find_flink, flink_in_venv, root_cause
+from tuner.validate.flink import (
+    FlinkInstall,
+    compile_java,
+    find_flink,
+    flink_in_venv,
+    root_cause,
+)
 
 
 def _fake_pyflink(root: Path, version: str) -> Path:
@@ -64,3 +71,31 @@ def test_root_cause_keeps_the_two_innermost_causes() -> None:
     )
     assert root_cause("starting\nno trace here\n") == "no trace here"
     assert root_cause("") == "no output"
+
+
+@pytest.mark.skipif(shutil.which("javac") is None, reason="no javac on PATH")
+def test_compile_java_takes_classes_in_packages(tmp_path: Path) -> None:
+    # tools/nexmark compiles upstream sources that live in packages (com/github/nexmark/...).
+    (tmp_path / "pyflink" / "lib").mkdir(parents=True)  # no jars: the class needs none
+    flink = FlinkInstall(home=tmp_path / "pyflink", version="2.3.0")
+    out = compile_java(
+        flink,
+        "a/b/Greeter",
+        tmp_path / "cache",
+        source="package a.b;\npublic final class Greeter { }\n",
+    )
+    assert (out / "a" / "b" / "Greeter.class").is_file()
+
+
+@pytest.mark.skipif(shutil.which("javac") is None, reason="no javac on PATH")
+def test_compile_java_compiles_extra_sources_with_the_class(tmp_path: Path) -> None:
+    (tmp_path / "pyflink" / "lib").mkdir(parents=True)
+    flink = FlinkInstall(home=tmp_path / "pyflink", version="2.3.0")
+    out = compile_java(
+        flink,
+        "a/Main",
+        tmp_path / "cache",
+        source="package a;\npublic final class Main { b.Helper h; }\n",
+        extra_sources={"b/Helper": "package b;\npublic final class Helper { }\n"},
+    )
+    assert (out / "b" / "Helper.class").is_file()

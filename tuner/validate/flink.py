@@ -291,11 +291,15 @@ def compile_java(
     cache_dir: Path | None = None,
     source: str | None = None,
     with_sources: Sequence[str] = (),
+    extra_sources: Mapping[str, str] | None = None,
 ) -> Path:
     """The directory holding the compiled ``class_name``; compiles on first use.
 
     ``source`` is its Java text (default: the shipped ``java/<class_name>.java`` of this
     package); ``with_sources`` names other shipped programs compiled with it (classes it uses).
+    A class in a package is named by its path, ``com/example/Job``: its classes then land in
+    ``<dir>/com/example/``. ``extra_sources`` adds Java texts by class name (not shipped
+    programs: sources read from elsewhere, such as tools/nexmark's upstream checkout).
     The cache key is a hash of the sources and the Flink version. Concurrent callers are safe:
     each compiles into its own temporary directory and the first rename wins.
     """
@@ -304,6 +308,7 @@ def compile_java(
     if source is None:
         sources[class_name] = for_flink_line(sources[class_name], flink.version)
     sources.update(shipped)
+    sources.update(extra_sources or {})
     key = "\0".join(f"{n}\0{s}" for n, s in sources.items())
     digest = hashlib.sha256(f"{flink.version}\0{key}".encode()).hexdigest()[:16]
     root = cache_dir if cache_dir is not None else _cache_root()
@@ -317,6 +322,7 @@ def compile_java(
         srcs = []
         for name, text in sources.items():
             srcs.append(tmp / "src" / f"{name}.java")
+            srcs[-1].parent.mkdir(parents=True, exist_ok=True)
             srcs[-1].write_text(text)
         classes = tmp / "classes"
         proc = subprocess.run(

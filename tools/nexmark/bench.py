@@ -1,0 +1,688 @@
+"""The Nexmark benchmark: record each query, tune it with tuner, run the real query under each
+setting, and compare what tuner promised with what the job got.
+
+    python tools/nexmark/bench.py run --nexmark ~/src/nexmark [--queries q4,q5,...] \
+        [--events 2000000] [--managed 64mb] [--repeats 3] [--sample 0.1] [--trials N] \
+        [--baseline my-config.yaml] [--out results/nexmark]
+    python tools/nexmark/bench.py report [--out results/nexmark]
+
+``run`` does, for each query (each step skipped when its output is already there, so a rerun
+continues where a stopped one ended):
+
+1. record the query (``run.py --record --sample S``; rocksdb, Flink's default RocksDB options);
+2. ``tuner trace import`` the recording: events, and the recorded share of time in state;
+3. ``tuner workload from-config job-config.yaml --trace trace.parquet -o recorded.yaml``, where
+   job-config.yaml holds the job's memory (the managed size, one slot);
+4. ``tuner run recorded.yaml --disk page-cache`` (the benchmark's RocksDB files live in the page
+   cache), at tuner's default flags (``--trials`` only to shorten a smoke test);
+5. one warm-up run, then the real query interleaved ``--repeats`` times (round 1: every setting
+   once, round 2 the same starting one setting later ...):
+   ``default`` (Flink's defaults), ``predefined`` (the predefined option set that measured best in
+   the tuning run), ``recommended`` (the run's config.yaml), ``baseline`` (``--baseline``, if
+   given), ``hashmap`` (the heap backend: the speed limit of any RocksDB tuning), and the
+   recorder's overhead: ``recorder-sampled`` (``--sample``) and ``recorder-all`` (every key).
+
+Every run is one row of ``runs.csv`` (the raw figures); ``report`` renders ``table.md`` and
+``table.csv`` from ``runs.csv`` and each query's ``tuning.json`` alone, so they can be rendered
+again without running anything. Gains are pairwise within a round (setting / default of the
+same round - 1): median and range over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+for _p in (ROOT, Path(__file__).resolve().parent):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from build import NexmarkBuild, build  # noqa: E402
+from run import (  # noqa: E402
+    Recording,
+    add_common_arguments,
+    nexmark_source,
+    run_query,
+)
+
+from tuner.errors import TunerError, TunerRuntimeError  # noqa: E402
+from tuner.promise import job_gain  # noqa: E402
+from tuner.trace.recording import import_recording  # noqa: E402
+from tuner.units import parse_memory_size  # noqa: E402
+
+__all__ = [
+    "QUERIES",
+    "RunRow",
+    "Tuning",
+    "best_predefined",
+    "from_run",
+    "promise_holds",
+    "render",
+    "schedule",
+    "summarize",
+]
+
+log = logging.getLogger(__name__)
+
+# The issue's list: aggregations, joins, windows, sessions, distinct aggregates, a rank.
+QUERIES = ("q4", "q5", "q7", "q8", "q11", "q15", "q16", "q18", "q20")
+PREDEFINED = (
+    "SPINNING_DISK_OPTIMIZED",
+    "SPINNING_DISK_OPTIMIZED_HIGH_MEM",
+    "FLASH_SSD_OPTIMIZED",
+)
+SETTINGS = (
+    "default",
+    "predefined",
+    "recommended",
+    "baseline",
+    "hashmap",
+    "recorder-sampled",
+    "recorder-all",
+)
+DISK = "page-cache"
+RUNS_CSV = "runs.csv"
+TUNING_JSON = "tuning.json"
+# The goal's tolerance for "the promise holds": within 25% of the real gain, or 5 points.
+PROMISE_REL, PROMISE_ABS = 0.25, 0.05
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One real run of one query under one setting (a row of runs.csv)."""
+
+    query: str
+    setting: str
+    repeat: int
+    events: int
+    net_runtime_ms: int
+    events_per_s: float
+    submit_to_end_ms: int
+    wall_s: float
+    rss_peak_bytes: int
+    status: str  # ok or failed
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What recording and tuning one query gave (tuning.json)."""
+
+    query: str
+    recorded_events: int
+    recorded_share: float | None  # the recorder's share of task-thread CPU in state calls
+    record_net_runtime_ms: int
+    tune_seconds: float
+    state_gain: float | None  # the run's headline gain (recommendation.json gain.median_gain)
+    state_gain_low: float | None
+    state_gain_high: float | None
+    gain_engine: str  # which engine measured state_gain
+    promised_job_gain: float | None  # Amdahl's law on the recorded share
+    best_predefined: str | None
+    best_predefined_replay_gain: float | None
+    recommendation_keys: int
+    headline: str  # the run's headline, or why the run gave none
+    tune_ok: bool = (
+        True  # False: `tuner run` failed; the query is measured without a recommendation
+    )
+
+
+def promise_holds(promised: float, real: float) -> bool:
+    """The issue's goal: promised within 25% of the real gain, or within 5 points."""
+    return abs(promised - real) <= max(PROMISE_REL * abs(real), PROMISE_ABS)
+
+
+def best_predefined(trials_csv: Path) -> tuple[str | None, float | None]:
+    """The predefined option set with the highest median ops/s among a run's baselines, and its
+    gain over DEFAULT's median (the replay's figures)."""
+    by_label: dict[str, list[float]] = {}
+    with trials_csv.open() as f:
+        for row in csv.DictReader(f):
+            if row.get("status") != "ok" or not row.get("ops_per_s"):
+                continue
+            label = row.get("label", "")
+            if label in (*PREDEFINED, "DEFAULT"):
+                by_label.setdefault(label, []).append(float(row["ops_per_s"]))
+    medians = {k: statistics.median(v) for k, v in by_label.items()}
+    candidates = {k: v for k, v in medians.items() if k in PREDEFINED}
+    if not candidates:
+        return None, None
+    name = max(candidates, key=lambda k: candidates[k])
+    default = medians.get("DEFAULT")
+    return name, (candidates[name] / default - 1.0 if default else None)
+
+
+def _tuner(args: Sequence[str], log_file: Path) -> None:
+    """Run the tuner CLI (this checkout's) as a user would; its output goes to ``log_file``."""
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from tuner.cli import main; sys.argv[0] = 'tuner'; main()",
+        *args,
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    with log_file.open("w") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+    if proc.returncode != 0:
+        tail = log_file.read_text().strip().splitlines()[-3:]
+        raise TunerRuntimeError(
+            f"tuner {' '.join(args[:2])} exited {proc.returncode}: {' / '.join(tail)}"
+        )
+
+
+def job_config(managed_bytes: int) -> str:
+    """The job's Flink configuration as tuner sees it: one slot with the benchmark's managed
+    memory, RocksDB (what `tuner workload from-config` reads)."""
+    return (
+        "# the Nexmark benchmark's job: one slot, parallelism 1 (tools/nexmark/run.py)\n"
+        "state.backend.type: rocksdb\n"
+        f"taskmanager.memory.managed.size: {managed_bytes}b\n"
+        "taskmanager.numberOfTaskSlots: 1\n"
+        "parallelism.default: 1\n"
+    )
+
+
+def tune(
+    nexmark: NexmarkBuild,
+    query: str,
+    qdir: Path,
+    *,
+    events: int,
+    managed_bytes: int,
+    sample: float,
+    max_events: int | None,
+    trials: int | None,
+    tps: int,
+    table_config: bool,
+    heap: str,
+    timeout_s: float,
+) -> Tuning:
+    """Steps 1-4 for one query; tuning.json is written last, so a stopped run redoes only the
+    step it stopped in."""
+    done = qdir / TUNING_JSON
+    if done.exists():
+        return Tuning(**json.loads(done.read_text()))
+    qdir.mkdir(parents=True, exist_ok=True)
+    rec = run_query(
+        nexmark,
+        query,
+        qdir / "record",
+        events=events,
+        managed_bytes=managed_bytes,
+        record=Recording(sample, max_events),
+        tps=tps,
+        nexmark_table_config=table_config,
+        heap=heap,
+        timeout_s=timeout_s,
+    )
+    assert rec.recording_dir is not None
+    trace = qdir / "trace.parquet"
+    stats = import_recording(rec.recording_dir, trace)
+    share = stats.time_share.share if stats.time_share is not None else None
+    conf = qdir / "job-config.yaml"
+    conf.write_text(job_config(managed_bytes))
+    workload = qdir / "recorded.yaml"
+    _tuner(
+        ["workload", "from-config", str(conf), "--trace", str(trace), "-o", str(workload)],
+        qdir / "from-config.log",
+    )
+    run_dir = qdir / "tune"
+    started = time.perf_counter()
+    args = ["run", str(workload), "--disk", DISK, "-o", str(run_dir)]
+    if trials is not None:
+        args += ["--trials", str(trials)]
+    if (run_dir / "run.json").exists():
+        args = ["run", str(run_dir), "--resume"]
+    try:
+        _tuner(args, qdir / "tune.log")
+    except TunerRuntimeError as e:
+        # A miss to show in the table, not a reason to stop the benchmark.
+        tuning = Tuning(
+            query=query,
+            recorded_events=stats.events,
+            recorded_share=share,
+            record_net_runtime_ms=rec.net_runtime_ms,
+            tune_seconds=time.perf_counter() - started,
+            state_gain=None,
+            state_gain_low=None,
+            state_gain_high=None,
+            gain_engine="",
+            promised_job_gain=None,
+            best_predefined=None,
+            best_predefined_replay_gain=None,
+            recommendation_keys=0,
+            headline=str(e),
+            tune_ok=False,
+        )
+        done.write_text(json.dumps(asdict(tuning), indent=2) + "\n")
+        return tuning
+    tuning = from_run(
+        run_dir,
+        query=query,
+        recorded_events=stats.events,
+        recorded_share=share,
+        record_net_runtime_ms=rec.net_runtime_ms,
+        tune_seconds=time.perf_counter() - started,
+    )
+    done.write_text(json.dumps(asdict(tuning), indent=2) + "\n")
+    return tuning
+
+
+def from_run(
+    run_dir: Path,
+    *,
+    query: str,
+    recorded_events: int,
+    recorded_share: float | None,
+    record_net_runtime_ms: int,
+    tune_seconds: float,
+) -> Tuning:
+    """What a finished `tuner run` promised: its recommendation.json's gain (0 when it says
+    "keep your configuration": the config.yaml it wrote is then Flink's default) and the best
+    predefined set of its trials.csv."""
+    recommendation = json.loads((run_dir / "recommendation.json").read_text())
+    promise = recommendation.get("promise")
+    if isinstance(promise, dict):
+        # The run's one figure (tuner.promise): of exactly the emitted config, with the job's
+        # gain where the recording's share could be trusted; "keep" promises +0%.
+        keep = promise.get("gain") is None
+        gain = {k: 0.0 if keep else promise.get(k) for k in ("gain", "low", "high")}
+        engine = str(promise.get("engine") or "") + (": keep your configuration" if keep else "")
+        state_gain = gain["gain"]
+        promised = 0.0 if keep else promise.get("job_gain")
+        headline = str(promise.get("text", ""))
+    else:  # a run from before the promise: its replay gain and the recorded share
+        old = recommendation.get("gain") or {}
+        confirmation = recommendation.get("confirmation") or {}
+        engine = str(confirmation.get("engine") or "rocksdict replay")
+        if confirmation.get("keep") is True:
+            old = {"median_gain": 0.0, "low": 0.0, "high": 0.0}
+            engine += ": keep your configuration"
+        gain = {"gain": old.get("median_gain"), "low": old.get("low"), "high": old.get("high")}
+        state_gain = gain["gain"]
+        promised = (
+            job_gain(state_gain, recorded_share)
+            if recorded_share is not None and state_gain is not None
+            else None
+        )
+        headline = str(recommendation.get("headline", ""))
+    predefined, predefined_gain = best_predefined(run_dir / "trials.csv")
+    return Tuning(
+        query=query,
+        recorded_events=recorded_events,
+        recorded_share=recorded_share,
+        record_net_runtime_ms=record_net_runtime_ms,
+        tune_seconds=tune_seconds,
+        state_gain=state_gain,
+        state_gain_low=gain["low"],
+        state_gain_high=gain["high"],
+        gain_engine=engine,
+        promised_job_gain=promised,
+        best_predefined=predefined,
+        best_predefined_replay_gain=predefined_gain,
+        recommendation_keys=len(recommendation.get("settings") or {}),
+        headline=headline,
+    )
+
+
+def schedule(settings: Sequence[str], repeats: int) -> list[tuple[str, int]]:
+    """The order of the real runs: one warm-up run (round 0, discarded: a fresh JVM on a cold
+    machine pays for jars and page cache), then ``repeats`` rounds of every setting, each round
+    starting one setting later so that no setting always runs first."""
+    out = [("warmup", 0)] if repeats > 0 else []
+    for repeat in range(1, repeats + 1):
+        shift = (repeat - 1) % len(settings)
+        out += [(s, repeat) for s in [*settings[shift:], *settings[:shift]]]
+    return out
+
+
+def _read_rows(path: Path) -> list[RunRow]:
+    if not path.exists():
+        return []
+    out = []
+    with path.open() as f:
+        for r in csv.DictReader(f):
+            out.append(
+                RunRow(
+                    query=r["query"],
+                    setting=r["setting"],
+                    repeat=int(r["repeat"]),
+                    events=int(r["events"]),
+                    net_runtime_ms=int(r["net_runtime_ms"]),
+                    events_per_s=float(r["events_per_s"]),
+                    submit_to_end_ms=int(r["submit_to_end_ms"]),
+                    wall_s=float(r["wall_s"]),
+                    rss_peak_bytes=int(r["rss_peak_bytes"]),
+                    status=r["status"],
+                    reason=r["reason"],
+                )
+            )
+    return out
+
+
+def _append_row(path: Path, row: RunRow) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[x.name for x in fields(RunRow)])
+        if new:
+            w.writeheader()
+        w.writerow(asdict(row))
+
+
+def _predefined_config(qdir: Path, name: str) -> Path:
+    path = qdir / f"predefined-{name}.yaml"
+    path.write_text(f"state.backend.rocksdb.predefined-options: {name}\n")
+    return path
+
+
+def measure(
+    nexmark: NexmarkBuild,
+    query: str,
+    qdir: Path,
+    tuning: Tuning,
+    runs_csv: Path,
+    *,
+    events: int,
+    managed_bytes: int,
+    repeats: int,
+    sample: float,
+    baseline: Path | None,
+    tps: int,
+    table_config: bool,
+    heap: str,
+    timeout_s: float,
+) -> None:
+    """Step 5: the real query under every setting, interleaved; rows already in runs.csv are
+    kept (a rerun fills in the missing ones)."""
+    have = {(r.query, r.setting, r.repeat) for r in _read_rows(runs_csv) if r.status == "ok"}
+    configs: dict[str, tuple[str, Path | None, Recording | None]] = {
+        "default": ("rocksdb", None, None),
+        "hashmap": ("hashmap", None, None),
+        "recorder-sampled": ("rocksdb", None, Recording(sample)),
+        "recorder-all": ("rocksdb", None, Recording(1.0)),
+    }
+    if (qdir / "tune" / "config.yaml").is_file() and tuning.tune_ok:
+        configs["recommended"] = ("rocksdb", qdir / "tune" / "config.yaml", None)
+    if tuning.best_predefined is not None:
+        configs["predefined"] = ("rocksdb", _predefined_config(qdir, tuning.best_predefined), None)
+    if baseline is not None:
+        configs["baseline"] = ("rocksdb", baseline, None)
+    configs["warmup"] = configs["default"]
+    for setting, repeat in schedule([s for s in SETTINGS if s in configs], repeats):
+        if (query, setting, repeat) in have:
+            continue
+        backend, config, record = configs[setting]
+        workdir = qdir / "runs" / f"{setting}-{repeat}"
+        try:
+            run = run_query(
+                nexmark,
+                query,
+                workdir,
+                events=events,
+                managed_bytes=managed_bytes,
+                backend=backend,
+                config_yaml=config,
+                record=record,
+                tps=tps,
+                nexmark_table_config=table_config,
+                heap=heap,
+                timeout_s=timeout_s,
+            )
+            row = RunRow(
+                query,
+                setting,
+                repeat,
+                events,
+                run.net_runtime_ms,
+                run.events_per_s,
+                run.submit_to_end_ms,
+                run.wall_s,
+                run.rss_peak_bytes,
+                "ok",
+                "",
+            )
+        except TunerRuntimeError as e:
+            row = RunRow(query, setting, repeat, events, 0, 0.0, 0, 0.0, 0, "failed", str(e))
+        if record is not None:  # only its cost is wanted; recordings are large
+            shutil.rmtree(workdir / "rec", ignore_errors=True)
+        _append_row(runs_csv, row)
+        log.info(
+            "%s %s #%d: %s",
+            query,
+            setting,
+            repeat,
+            f"{row.events_per_s:,.0f} events/s" if row.status == "ok" else row.reason,
+        )
+
+
+# ---- report: rendered from runs.csv and tuning.json only ----
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and range of pairwise figures over rounds."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+
+    def pct(self) -> str:
+        """``+12.3% (+8.0 .. +15.1%, 3)``."""
+        return f"{self.median:+.1%} ({self.low * 100:+.1f} .. {self.high * 100:+.1f}%, {self.n})"
+
+
+def _spread(values: Iterable[float]) -> Spread | None:
+    v = [x for x in values if math.isfinite(x)]
+    if not v:
+        return None
+    return Spread(statistics.median(v), min(v), max(v), len(v))
+
+
+def _by_round(rows: Iterable[RunRow], query: str) -> dict[str, dict[int, float]]:
+    out: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if r.query == query and r.status == "ok" and r.net_runtime_ms > 0:
+            out.setdefault(r.setting, {})[r.repeat] = r.events_per_s
+    return out
+
+
+def _pairwise(tp: Mapping[str, Mapping[int, float]], setting: str) -> Spread | None:
+    base, other = tp.get("default", {}), tp.get(setting, {})
+    return _spread(other[k] / base[k] - 1.0 for k in sorted(set(base) & set(other)))
+
+
+def summarize(rows: Sequence[RunRow], tuning: Tuning) -> dict[str, str]:
+    """One table row for a query: every cell a finite figure or a short reason."""
+    q = tuning.query
+    tp = _by_round(rows, q)
+    missing = "not measured"
+
+    def median_tp(setting: str) -> float | None:
+        v = list(tp.get(setting, {}).values())
+        return statistics.median(v) if v else None
+
+    # Share of time in state, from the heap backend: t_heap = t_rocks * (1 - share) when the
+    # heap's state calls cost nothing next to RocksDB's, so share = 1 - t_heap / t_rocks,
+    # = 1 - tp_rocks / tp_heap, per round.
+    base, heap = tp.get("default", {}), tp.get("hashmap", {})
+    heap_share = _spread(1.0 - base[k] / heap[k] for k in sorted(set(base) & set(heap)))
+    real = _pairwise(tp, "recommended")
+    predefined = _pairwise(tp, "predefined")
+    d, h, t = median_tp("default"), median_tp("hashmap"), median_tp("recommended")
+    gap = (
+        f"{(t - d) / (h - d):.0%}"
+        if d is not None and h is not None and t is not None and h > d
+        else ("heap not faster than default" if d is not None and h is not None else missing)
+    )
+    promised = tuning.promised_job_gain
+    holds = (
+        ("yes" if promise_holds(promised, real.median) else "no")
+        if promised is not None and real is not None
+        else missing
+    )
+    share = (
+        f"{tuning.recorded_share:.1%}"
+        if tuning.recorded_share is not None
+        else "not measured by the recorder"
+    )
+    return {
+        "query": q,
+        "recorded share": share,
+        "heap-measured share": heap_share.pct().replace("+", "") if heap_share else missing,
+        "promised state gain": (
+            f"{tuning.state_gain:+.1%} ({tuning.gain_engine})"
+            if tuning.state_gain is not None
+            else "no gain claimed"
+        ),
+        "promised job gain": (
+            f"{promised:+.1%}"
+            if promised is not None
+            else ("no figure" if tuning.tune_ok else "tuner run failed (tune.log)")
+        ),
+        "real job gain": real.pct() if real else missing,
+        "promise holds": holds,
+        "best predefined": (
+            f"{tuning.best_predefined}: {predefined.pct()}"
+            if predefined and tuning.best_predefined
+            else missing
+        ),
+        "baseline gain": _pct(_pairwise(tp, "baseline"), "no --baseline"),
+        "default events/s": f"{d:,.0f}" if d is not None else missing,
+        "heap events/s": f"{h:,.0f}" if h is not None else missing,
+        "gap closed": gap,
+        "recorder overhead (sampled)": _overhead(tp, "recorder-sampled"),
+        "recorder overhead (every key)": _overhead(tp, "recorder-all"),
+    }
+
+
+def _pct(spread: Spread | None, reason: str) -> str:
+    return spread.pct() if spread is not None else reason
+
+
+def _overhead(tp: Mapping[str, Mapping[int, float]], setting: str) -> str:
+    s = _pairwise(tp, setting)
+    if s is None:
+        return "not measured"
+    # Overhead = throughput lost: -(recorded / plain - 1).
+    return Spread(-s.median, -s.high, -s.low, s.n).pct()
+
+
+def render(out: Path) -> tuple[Path, Path]:
+    """table.md and table.csv from runs.csv and every query's tuning.json under ``out``."""
+    rows = _read_rows(out / RUNS_CSV)
+    tunings = [Tuning(**json.loads(p.read_text())) for p in sorted(out.glob(f"*/{TUNING_JSON}"))]
+    order = {q: i for i, q in enumerate(QUERIES)}
+    tunings.sort(key=lambda t: (order.get(t.query, len(order)), t.query))
+    table = [summarize(rows, t) for t in tunings]
+    md, csv_path = out / "table.md", out / "table.csv"
+    if not table:
+        raise TunerError(f"no {TUNING_JSON} under it: run `bench.py run` first", file=str(out))
+    cols = list(table[0])
+    with csv_path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(table)
+    lines = [
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+        *("| " + " | ".join(r[c] for c in cols) + " |" for r in table),
+    ]
+    md.write_text(
+        "Gains are pairwise within a round (setting / Flink's default of the same round - 1): "
+        "median (low .. high, rounds). Heap-measured share = 1 - default / hashmap throughput. "
+        "Promised job gain = the run's headline gain through Amdahl's law with the recorded "
+        "share. Gap closed = (recommended - default) / (hashmap - default), median "
+        "throughputs. Recorder overhead = throughput lost with recording on.\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+    return md, csv_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``bench.py run ...`` / ``bench.py report``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="record, tune and measure each query")
+    add_common_arguments(run_p)
+    run_p.add_argument("--queries", default=",".join(QUERIES))
+    run_p.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    run_p.add_argument("--sample", type=float, default=0.1, help="recorder: share of keys")
+    run_p.add_argument("--max-events", type=int, help="recorder: events per subtask")
+    run_p.add_argument("--trials", type=int, help="tuner run --trials (default: tuner's)")
+    run_p.add_argument("--baseline", type=Path, help="a user-style config.yaml to compare too")
+    run_p.add_argument("--out", type=Path, default=ROOT / "results" / "nexmark")
+    rep_p = sub.add_parser("report", help="render table.md and table.csv from runs.csv")
+    rep_p.add_argument("--out", type=Path, default=ROOT / "results" / "nexmark")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        if args.command == "run":
+            nexmark = build(nexmark_source(args.nexmark))
+            managed = parse_memory_size(args.managed)
+            args.out.mkdir(parents=True, exist_ok=True)
+            for query in [q.strip() for q in args.queries.split(",") if q.strip()]:
+                nexmark.query_file(query)  # an unknown name fails before hours of work
+            for query in [q.strip() for q in args.queries.split(",") if q.strip()]:
+                qdir = args.out / query
+                common: dict[str, Any] = {
+                    "events": args.events,
+                    "managed_bytes": managed,
+                    "tps": args.tps,
+                    "table_config": not args.flink_defaults,
+                    "heap": args.heap,
+                    "timeout_s": args.timeout,
+                }
+                tuning = tune(
+                    nexmark,
+                    query,
+                    qdir,
+                    sample=args.sample,
+                    max_events=args.max_events,
+                    trials=args.trials,
+                    **common,
+                )
+                log.info("%s tuned: %s", query, tuning.headline)
+                measure(
+                    nexmark,
+                    query,
+                    qdir,
+                    tuning,
+                    args.out / RUNS_CSV,
+                    repeats=args.repeats,
+                    sample=args.sample,
+                    baseline=args.baseline,
+                    **common,
+                )
+        md, csv_path = render(args.out)
+    except TunerError as e:
+        print(f"bench.py: {e}", file=sys.stderr)
+        return 2
+    except TunerRuntimeError as e:
+        print(f"bench.py: failed: {e}", file=sys.stderr)
+        return 1
+    print(md.read_text())
+    print(f"written: {md}, {csv_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
