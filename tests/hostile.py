@@ -67,7 +67,13 @@ _DROP = object()
 
 
 def _trace(
-    states: Any = None, max_parallelism: Any = 128, raw_header: bytes | None = None, **nulls: bool
+    states: Any = None,
+    max_parallelism: Any = 128,
+    raw_header: bytes | None = None,
+    *,
+    key: bool = False,
+    state: bool = False,
+    nulls: frozenset[str] = frozenset(),
 ) -> Callable[[Path], None]:
     """A one-row-group trace with the given header (or raw header bytes) and null columns."""
 
@@ -83,7 +89,8 @@ def _trace(
         fields = []
         for name, dtype in COLUMNS:
             values = np.zeros(n, dtype=dtype)
-            mask = np.arange(n) % 3 == 0 if nulls.get(name) else None
+            null = name in nulls or (name, True) in {("key", key), ("state", state)}
+            mask = np.arange(n) % 3 == 0 if null else None
             arrays.append(pa.array(values, mask=mask))
             fields.append(pa.field(name, pa.from_numpy_dtype(np.dtype(dtype))))
         arrays.append(pa.array(np.ones(n, dtype=np.int8)))
@@ -152,6 +159,12 @@ CASES: list[Case] = [
         IMPORT,
         "header.max_parallelism",
         _recording(head=_with(header(), max_parallelism=10**30)),
+    ),
+    (
+        "recordings/max-parallelism-null",
+        IMPORT,
+        "header.max_parallelism",
+        _recording(head=_with(header(), max_parallelism=None)),
     ),
     (
         "recordings/sample-x",
@@ -274,6 +287,12 @@ CASES: list[Case] = [
         CHECK_2X,
         "5,000 characters",
         _text("parallelism.default: " + "9" * 5000 + "\n"),
+    ),
+    (
+        "configs/nul-character/config.yaml",
+        CHECK_2X,
+        "unacceptable character #x0000",
+        _text("state.backend.rocksdb.thread.num: 4\x00\n"),
     ),
     (
         "configs/escape-codes-in-key/config.yaml",

@@ -127,9 +127,17 @@ def _compose(loader: _Loader, text: str, file: str) -> list[yaml.Node]:
     return documents
 
 
+def _new_loader(loader_class: type[Any], text: str, file: str) -> _Loader:
+    try:
+        loader: _Loader = loader_class(text)
+    except yaml.YAMLError as error:  # PyYAML's reader refuses control characters at once
+        raise syntax_error(error, file) from None
+    return loader
+
+
 def compose_documents(text: str, file: str, loader_class: type[Any]) -> list[yaml.Node]:
     """Every document of ``text`` as a YAML node graph, bounded (see the module docstring)."""
-    loader: _Loader = loader_class(text)
+    loader = _new_loader(loader_class, text, file)
     try:
         return _compose(loader, text, file)
     finally:
@@ -139,7 +147,7 @@ def compose_documents(text: str, file: str, loader_class: type[Any]) -> list[yam
 def bounded_load(text: str, file: str, loader_class: type[Any]) -> object:
     """The single document of ``text`` as plain Python data, built with ``loader_class`` (a
     SafeLoader subclass) only after the document passed the bounds. An empty text is None."""
-    loader: _Loader = loader_class(text)
+    loader = _new_loader(loader_class, text, file)
     try:
         documents = _compose(loader, text, file)
         if len(documents) > 1:

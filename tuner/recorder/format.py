@@ -163,17 +163,17 @@ class _Fields:
     def integer(self, key: str, lo: int, hi: int, value: object = _ABSENT) -> int | None:
         """The field (or ``value`` found under it) as an int in ``[lo, hi]``; None if absent."""
         if value is _ABSENT:
-            value = self.obj.get(key)
-            if value is None:
+            if key not in self.obj:
                 return None
+            value = self.obj[key]
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise self.fail(key, f"an integer in [{lo}, {hi}]", value)
         return value
 
     def number(self, key: str, lo: float, hi: float, *, low_open: bool = False) -> float | None:
-        value = self.obj.get(key)
-        if value is None:
+        if key not in self.obj:
             return None
+        value = self.obj[key]
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if ok and isinstance(value, float):
             ok = math.isfinite(value)
@@ -183,22 +183,22 @@ class _Fields:
         return float(value)
 
     def text(self, key: str, *, choices: Sequence[str] = (), required: bool = False) -> None:
-        value = self.obj.get(key)
-        if value is None and not required:
+        if key not in self.obj and not required:
             return
+        value = self.obj.get(key)
         if not isinstance(value, str) or (choices and value not in choices) or value == "":
             expected = f"one of {', '.join(choices)}" if choices else "a non-empty string"
             raise self.fail(key, expected, value)
 
     def boolean(self, key: str) -> None:
-        value = self.obj.get(key)
-        if value is not None and not isinstance(value, bool):
+        if key in self.obj and not isinstance(self.obj[key], bool):
+            value = self.obj[key]
             raise self.fail(key, "true or false", value)
 
     def mapping(self, key: str) -> Mapping[str, Any]:
-        value = self.obj.get(key)
-        if value is None:
+        if key not in self.obj:
             return {}
+        value = self.obj[key]
         if not isinstance(value, dict):
             raise self.fail(key, "a JSON object", value)
         return value
@@ -215,7 +215,7 @@ def _check_header(header: dict[str, Any], path: Path) -> None:
     f = _Fields(header, path, "header")
     for key in ("job_id", "operator", "flink_version"):
         value = header.get(key)
-        if value is not None and not isinstance(value, str):
+        if key in header and not isinstance(value, str):
             raise f.fail(key, "a string", value)
     f.integer("subtask", 0, MAX_PARALLELISM - 1)
     f.integer("max_parallelism", 1, MAX_PARALLELISM)
