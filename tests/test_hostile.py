@@ -14,7 +14,7 @@ from types import FrameType
 import pytest
 from click.testing import CliRunner
 
-from tests.hostile import CASES, runtime_cases
+from tests.hostile import CASES, INSPECT, runtime_cases
 from tuner.cli import cli
 
 CORPUS = Path(__file__).parent / "data" / "hostile"
@@ -107,3 +107,19 @@ def test_made_input_ends_in_exit_2_and_one_line(
 ) -> None:
     command, fragment, source = made[name]
     _assert_refused(name, command, fragment, source, tmp_path / "o")
+
+
+FIXED = Path(__file__).parent / "data" / "hostile-fixed"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXED.iterdir()))
+def test_fuzz_findings_stay_fixed(name: str, tmp_path: Path) -> None:
+    """Traces the fuzz tests found (edits of a valid trace): one whose column names are not
+    UTF-8 (a traceback from pyarrow), one whose statistics pyarrow cannot decode (reading them
+    aborts the process). Each is read, or refused with exit 2 and one line."""
+    code, output, seconds, _ = _run(INSPECT, FIXED / name, tmp_path / "o")
+    assert code in (0, 2), output
+    if code == 2:
+        lines = [line for line in output.splitlines() if line.strip()]
+        assert len(lines) == 1 and str(FIXED / name) in lines[0], output
+    assert seconds < SECONDS

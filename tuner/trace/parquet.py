@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tuner.errors import TunerError
@@ -192,7 +193,7 @@ def _check_range(
 def _open(path: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as e:
+    except (OSError, pa.ArrowException, ValueError) as e:  # ValueError: a name not UTF-8
         raise TunerError(f"cannot read the trace: {e}", file=str(path)) from e
 
 
@@ -352,29 +353,30 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
         if got != f.type:
             # A silent cast could wrap values (an int64 op code of 300 into int8), so refuse.
             raise TunerError(f"column `{f.name}` must be {f.type}, but got {got}", file=str(p))
-    # Each row group holds one phase (its `phase` statistics say which); preload ones first.
+    # Each row group holds one phase; preload ones first. The `phase` column is read rather than
+    # its statistics: pyarrow (16) aborts the whole process on statistics it cannot decode (a
+    # corrupt file), while a read fails with an exception. It is one int8 per row, dictionary
+    # encoded. (Nulls in any column are refused as the row groups are read.)
     sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
-    column = found.get_field_index("phase")
-    phases = []
+    phases: list[int] = []
     for i in range(pf.num_row_groups):
-        stats = pf.metadata.row_group(i).column(column).statistics
-        if stats is None or not stats.has_min_max or stats.min != stats.max:
+        try:
+            values = pf.read_row_group(i, columns=["phase"]).column(0)
+            low, high = (v.as_py() for v in pc.min_max(values).values())
+        except (OSError, pa.ArrowException, ValueError) as e:
             raise TunerError(
-                f"row group {i} mixes phases (or has no `phase` statistics)", file=str(p)
+                f"row group {i} is unreadable (truncated or corrupt): {e}", file=str(p)
+            ) from e
+        if len(values) == 0:
+            phases.append(phases[-1] if phases else 0)
+            continue
+        if values.null_count or low != high or low not in (0, 1):
+            raise TunerError(
+                f"row group {i} mixes phases, or has a `phase` other than 0 (preload) and 1 "
+                "(measure)",
+                file=str(p),
             )
-        phases.append(int(stats.min))
-    # Nulls (possible where a writer other than tuner's declared a column nullable) would read
-    # as INT64_MIN or 0: calls that never were.
-    for i in range(pf.num_row_groups):
-        group = pf.metadata.row_group(i)
-        for name, _ in COLUMNS:
-            stats = group.column(found.get_field_index(name)).statistics
-            if stats is not None and stats.has_null_count and stats.null_count:
-                raise TunerError(
-                    f"row group {i}: column `{name}` must hold no nulls, but has "
-                    f"{stats.null_count}",
-                    file=str(p),
-                )
+        phases.append(int(low))
     split = next((i for i, ph in enumerate(phases) if ph != 0), len(phases))
     if any(ph != 1 for ph in phases[split:]):
         raise TunerError("preload row groups must all come before the measured ones", file=str(p))
