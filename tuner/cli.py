@@ -684,9 +684,11 @@ def trace_inspect(file: Path) -> None:
     from tuner.trace.parquet import read_trace
 
     t = read_trace(file)
-    for phase in ("preload", "measure"):
+    # Both phases read before anything is printed: damage found in the rows is one line.
+    texts = [render_text(summarize(t.header, t.batches(phase))) for phase in ("preload", "measure")]
+    for phase, text in zip(("preload", "measure"), texts, strict=True):
         click.echo(f"== {phase} ==")
-        click.echo(render_text(summarize(t.header, t.batches(phase))))
+        click.echo(text)
 
 
 @trace.command("import")

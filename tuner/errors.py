@@ -19,7 +19,16 @@ class TunerError(Exception):
     def __str__(self) -> str:
         parts = [p for p in (self.file, self.where) if p]
         prefix = ": ".join(parts)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        return printable(f"{prefix}: {self.message}" if prefix else self.message)
+
+
+def printable(text: str) -> str:
+    """``text`` with each non-printable character (newline, ESC, other control codes) escaped as
+    ``repr`` escapes it: a name read from a hostile file can neither drive the terminal nor split
+    a one-line error in two."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class TunerRuntimeError(Exception):

@@ -26,6 +26,7 @@ __all__ = [
     "bounded_load",
     "compose_documents",
     "expanded_size",
+    "syntax_error",
 ]
 
 # A workload, a Flink config or a FlinkDeployment is a few KiB; these bounds are far above any
@@ -92,7 +93,8 @@ def _mark_of(error: yaml.MarkedYAMLError) -> str | None:
     return f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
 
 
-def _syntax_error(error: yaml.YAMLError, file: str) -> TunerError:
+def syntax_error(error: yaml.YAMLError, file: str) -> TunerError:
+    """A YAML error as one TunerError naming the file, and the line and column if known."""
     if isinstance(error, yaml.MarkedYAMLError):
         problem = error.problem or "invalid YAML"
         context = f" ({error.context})" if error.context and error.problem else ""
@@ -114,7 +116,7 @@ def _compose(loader: _Loader, text: str, file: str) -> list[yaml.Node]:
             if node is not None:
                 documents.append(node)
     except yaml.YAMLError as error:
-        raise _syntax_error(error, file) from None
+        raise syntax_error(error, file) from None
     except RecursionError:
         raise TunerError("the YAML is nested too deeply", file=file) from None
     try:
@@ -125,9 +127,17 @@ def _compose(loader: _Loader, text: str, file: str) -> list[yaml.Node]:
     return documents
 
 
+def _new_loader(loader_class: type[Any], text: str, file: str) -> _Loader:
+    try:
+        loader: _Loader = loader_class(text)
+    except yaml.YAMLError as error:  # PyYAML's reader refuses control characters at once
+        raise syntax_error(error, file) from None
+    return loader
+
+
 def compose_documents(text: str, file: str, loader_class: type[Any]) -> list[yaml.Node]:
     """Every document of ``text`` as a YAML node graph, bounded (see the module docstring)."""
-    loader: _Loader = loader_class(text)
+    loader = _new_loader(loader_class, text, file)
     try:
         return _compose(loader, text, file)
     finally:
@@ -137,7 +147,7 @@ def compose_documents(text: str, file: str, loader_class: type[Any]) -> list[yam
 def bounded_load(text: str, file: str, loader_class: type[Any]) -> object:
     """The single document of ``text`` as plain Python data, built with ``loader_class`` (a
     SafeLoader subclass) only after the document passed the bounds. An empty text is None."""
-    loader: _Loader = loader_class(text)
+    loader = _new_loader(loader_class, text, file)
     try:
         documents = _compose(loader, text, file)
         if len(documents) > 1:
@@ -150,7 +160,11 @@ def bounded_load(text: str, file: str, loader_class: type[Any]) -> object:
         try:
             return loader.construct_document(documents[0])
         except yaml.YAMLError as error:
-            raise _syntax_error(error, file) from None
+            raise syntax_error(error, file) from None
+        except ValueError as error:
+            # A scalar PyYAML's constructors cannot build: an integer past Python's 4300-digit
+            # limit, a date such as 2001-02-30.
+            raise TunerError(f"invalid YAML value: {error}", file=file) from None
         except RecursionError:
             raise TunerError("the YAML is nested too deeply", file=file) from None
     finally:

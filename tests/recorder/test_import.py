@@ -147,3 +147,8 @@ def test_recorder_config_lines() -> None:
     _one_line_exit_2(["recorder", "config", "--dir", "/x", "--sample", "0"], "--sample")
     _one_line_exit_2(["recorder", "config", "--dir", "/x", "--flink-version", "1.19"], "1.19")
     _one_line_exit_2(["recorder", "config", "--dir", "/a:b"], "/a:b")
+    # A newline would end tuner.recorder.dir's line and start a config line of its own.
+    _one_line_exit_2(["recorder", "config", "--dir", "/data\nextra"], "--dir", "\\n")
+    _one_line_exit_2(
+        ["recorder", "config", "--dir", "/x", "--max-bytes", str(5 << 30)], "max-bytes"
+    )

@@ -22,9 +22,10 @@ from typing import Any, Final, Literal, cast
 
 import yaml
 
-from tuner.errors import TunerError
+from tuner.errors import TunerError, printable
+from tuner.fileio import read_regular_file
 from tuner.flink.catalog import SUPPORTED_VERSIONS, Catalog, FlinkValue, RawValue, load_catalog
-from tuner.yamlio import compose_documents
+from tuner.yamlio import MAX_YAML_BYTES, compose_documents, syntax_error
 
 __all__ = [
     "CheckResult",
@@ -52,7 +53,8 @@ class Problem:
 
     def __str__(self) -> str:
         position = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{position}: {self.where}: {self.message}"
+        # Keys and values come from the file: escaped, they cannot drive the terminal.
+        return printable(f"{position}: {self.where}: {self.message}")
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,8 @@ def read_config_entries(path: str | Path, dialect: Dialect | None = None) -> lis
 
 def _read(path: Path, dialect: Dialect | None) -> tuple[Dialect, list[ConfigEntry], list[Problem]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bounded at what yamlio accepts (characters of up to 4 UTF-8 bytes).
+        text = read_regular_file(path, 4 * MAX_YAML_BYTES, "a config file").decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise TunerError(f"cannot read the config file: {error}", file=str(path)) from None
     if dialect == "flink-conf.yaml" or (dialect is None and path.name == LEGACY_FILE_NAME):
@@ -195,7 +198,7 @@ def _read(path: Path, dialect: Dialect | None) -> tuple[Dialect, list[ConfigEntr
             file=str(path),
             where=_position(root),
         )
-    return "config.yaml", list(_flatten(root, "")), []
+    return "config.yaml", list(_flatten(root, "", str(path))), []
 
 
 def _read_legacy(text: str, file: str) -> tuple[list[ConfigEntry], list[Problem]]:
@@ -272,9 +275,22 @@ Yaml12Loader.add_implicit_resolver(
 )
 
 
+# Digits of the longest integer any Flink option takes (Long.MAX_VALUE has 19), with room to
+# spare; far below Python's int-from-text limit (4300 digits), which raises ValueError.
+MAX_INT_DIGITS: Final = 100
+
+
 def _construct_yaml12_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
     # YAML 1.2 core ints: decimal (a leading 0 is not octal), 0o octal, 0x hex.
     text = str(loader.construct_scalar(cast(yaml.ScalarNode, node)))
+    if len(text) > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"an integer of {len(text):,} characters: longer than any Flink option takes "
+            "(a long has at most 19 digits)",
+            node.start_mark,
+        )
     if text.startswith(("0o", "0x")):
         return int(text[2:], 8 if text[1] == "o" else 16)
     return int(text, 10)
@@ -287,10 +303,14 @@ def _compose_all(text: str, file: str) -> list[yaml.Node]:
     return compose_documents(text, file, Yaml12Loader)
 
 
-def _construct(node: yaml.Node) -> Any:
+def _construct(node: yaml.Node, file: str) -> Any:
     loader = Yaml12Loader("")
     try:
         return loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise syntax_error(error, file) from None
+    except ValueError as error:  # a tagged scalar its constructor cannot read (!!int abc)
+        raise TunerError(f"invalid YAML value: {error}", file=file, where=_position(node)) from None
     finally:
         loader.dispose()
 
@@ -303,14 +323,14 @@ def _is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
-def _flatten(node: yaml.MappingNode, prefix: str) -> Iterator[ConfigEntry]:
+def _flatten(node: yaml.MappingNode, prefix: str, file: str) -> Iterator[ConfigEntry]:
     """Flatten nested mappings to dotted keys, as Flink 2.x's GlobalConfiguration does."""
     for key_node, value_node in node.value:
-        key = prefix + str(_construct(key_node))
+        key = prefix + str(_construct(key_node, file))
         if isinstance(value_node, yaml.MappingNode):
-            yield from _flatten(value_node, key + ".")
+            yield from _flatten(value_node, key + ".", file)
         else:
-            value = _construct(value_node)
+            value = _construct(value_node, file)
             yield ConfigEntry(key, _as_raw(value), value_node.start_mark.line + 1)
 
 
@@ -349,8 +369,8 @@ def _deployment_entries(doc: yaml.Node, file: str) -> list[ConfigEntry]:
     # The operator's CRD declares flinkConfiguration as a map of strings: keys are not nested.
     return [
         ConfigEntry(
-            str(_construct(key_node)),
-            _as_raw(_construct(value_node)),
+            str(_construct(key_node, file)),
+            _as_raw(_construct(value_node, file)),
             value_node.start_mark.line + 1,
         )
         for key_node, value_node in configuration.value

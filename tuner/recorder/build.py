@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tuner.errors import TunerError
 from tuner.flink.versions import major
+from tuner.recorder.format import MAX_RECORDING_BYTES
 from tuner.validate.flink import (
     FlinkInstall,
     compile_java,
@@ -117,8 +118,11 @@ def config_lines(
         raise TunerError(f"`0 < --sample <= 1` must hold, but got {sample}")
     if max_events is not None and max_events < 1:
         raise TunerError(f"`--max-events >= 1` must hold, but got {max_events}")
-    if max_bytes is not None and max_bytes < 1 << 16:
-        raise TunerError(f"`--max-bytes >= 65536` must hold, but got {max_bytes}")
+    if max_bytes is not None and not 1 << 16 <= max_bytes <= MAX_RECORDING_BYTES:
+        raise TunerError(
+            f"`65536 <= --max-bytes <= {MAX_RECORDING_BYTES}` must hold (the importer reads no "
+            f"larger file), but got {max_bytes}"
+        )
     if not directory:
         raise TunerError("--dir must name a directory")
     key = secret if secret is not None else secrets.token_hex(16)
@@ -142,6 +146,11 @@ def config_lines(
 
 def _scalar(text: str) -> str:
     """A path as a plain value both config.yaml (YAML) and flink-conf.yaml read the same way."""
+    if not text.isprintable():
+        # A newline would end the line and start another config line of the path's choosing.
+        raise TunerError(
+            f"--dir {text!r}: use a path without control characters (newline, tab, escape)"
+        )
     if any(c in text for c in ":#'\"{}[],&*!|>%@`") or text != text.strip():
         raise TunerError(
             f"--dir {text!r}: use a path without YAML special characters (: # quotes brackets)"

@@ -29,16 +29,20 @@ footer      JSON: events, dropped_events, stopped (null, ``max-events``, ``max-b
 ==========  ====================================================================================
 
 A file without a footer was not closed (the job was killed, or still runs): it is refused as
-truncated, as is a block cut short or one whose CRC does not match.
+truncated, as is a block cut short or one whose CRC does not match. Recordings come from other
+machines, so the reader trusts nothing in them: only a regular file of at most
+:data:`MAX_RECORDING_BYTES` is read, and every header, state and footer field the import uses is
+checked for its type and range before use (a TunerError naming the file and the field).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,9 @@ import numpy as np
 import numpy.typing as npt
 
 from tuner.errors import TunerError
+from tuner.fileio import read_regular_file
+from tuner.flink.limits import MAX_PARALLELISM, MAX_SERIALIZED_BYTES
+from tuner.trace.ops import STATE_KINDS
 
 __all__ = [
     "EVENT_DTYPE",
@@ -54,6 +61,7 @@ __all__ = [
     "FLAG_NS_WINDOW",
     "FLAG_SIZE_UNKNOWN",
     "MAGIC",
+    "MAX_RECORDING_BYTES",
     "SUFFIX",
     "VERSION",
     "Recording",
@@ -83,7 +91,18 @@ EVENT_DTYPE = np.dtype(
 assert EVENT_DTYPE.itemsize == 48
 _BLOCK = struct.Struct("<B3sIII")
 _FILE_HEADER = struct.Struct("<8sIII")
-KINDS = ("value", "list", "map", "reducing", "aggregating", "timers")
+KINDS = STATE_KINDS
+NAMESPACES = ("void", "window", "other", "timer")
+# The recorder stops a file at --max-bytes (1 GiB unless set; `tuner recorder config` allows up
+# to this): a larger file is not one it wrote.
+MAX_RECORDING_BYTES = 4 << 30
+# An operator's keyed states and timer services: jobs have a handful, a trace holds at most
+# MAX_STATES (all operators together); the bound keeps a crafted file's cost to a fraction of a
+# second.
+MAX_STATES_PER_FILE = 1024
+_MAX_OP = 10  # Op.FIRE_TIMER, the highest code the recorder writes
+_INT64 = 1 << 63
+_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -116,16 +135,146 @@ def _json(raw: bytes, path: Path, offset: int, what: str) -> dict[str, Any]:
         value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise _error(path, offset, f"corrupt {what} (not JSON: {e})") from None
+    except RecursionError:
+        raise _error(path, offset, f"corrupt {what} (JSON nested too deeply)") from None
     if not isinstance(value, dict):
         raise _error(path, offset, f"corrupt {what} (not a JSON object)")
     return value
 
 
+class _Fields:
+    """Type and range checks of one JSON object's fields; a failure names the file and field."""
+
+    def __init__(self, obj: Mapping[str, Any], path: Path, where: str) -> None:
+        self.obj = obj
+        self.path = path
+        self.where = where
+
+    def fail(self, key: str, expected: str, value: object) -> TunerError:
+        try:
+            shown = repr(value)
+        except (ValueError, RecursionError):  # an int past Python's digit limit; deep nesting
+            shown = f"a {type(value).__name__} too large to show"
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return TunerError(
+            f"must be {expected}, but got {shown}", file=str(self.path), where=f"{self.where}.{key}"
+        )
+
+    def integer(self, key: str, lo: int, hi: int, value: object = _ABSENT) -> int | None:
+        """The field (or ``value`` found under it) as an int in ``[lo, hi]``; None if absent."""
+        if value is _ABSENT:
+            if key not in self.obj:
+                return None
+            value = self.obj[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.fail(key, f"an integer in [{lo}, {hi}]", value)
+        return value
+
+    def number(self, key: str, lo: float, hi: float, *, low_open: bool = False) -> float | None:
+        if key not in self.obj:
+            return None
+        value = self.obj[key]
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and isinstance(value, float):
+            ok = math.isfinite(value)
+        if not ok or not (lo < value if low_open else lo <= value) or not value <= hi:
+            bounds = f"({lo}, {hi}]" if low_open else f"[{lo}, {hi}]"
+            raise self.fail(key, f"a finite number in {bounds}", value)
+        return float(value)
+
+    def text(self, key: str, *, choices: Sequence[str] = (), required: bool = False) -> None:
+        if key not in self.obj and not required:
+            return
+        value = self.obj.get(key)
+        if not isinstance(value, str) or (choices and value not in choices) or value == "":
+            expected = f"one of {', '.join(choices)}" if choices else "a non-empty string"
+            raise self.fail(key, expected, value)
+
+    def boolean(self, key: str) -> None:
+        if key in self.obj and not isinstance(self.obj[key], bool):
+            value = self.obj[key]
+            raise self.fail(key, "true or false", value)
+
+    def mapping(self, key: str) -> Mapping[str, Any]:
+        if key not in self.obj:
+            return {}
+        value = self.obj[key]
+        if not isinstance(value, dict):
+            raise self.fail(key, "a JSON object", value)
+        return value
+
+    def histogram(self, key: str, counts: Mapping[str, Any], lo: int, hi: int) -> None:
+        """``{"<length>": count}``: lengths in ``[lo, hi]`` as decimal text, counts >= 0."""
+        for length, count in counts.items():
+            if not (length.isdecimal() and length.isascii()) or not lo <= int(length) <= hi:
+                raise self.fail(key, f"keyed by integers in [{lo}, {hi}]", length)
+            self.integer(f"{key}.{length}", 0, _INT64 - 1, count)
+
+
+def _check_header(header: dict[str, Any], path: Path) -> None:
+    f = _Fields(header, path, "header")
+    for key in ("job_id", "operator", "flink_version"):
+        value = header.get(key)
+        if key in header and not isinstance(value, str):
+            raise f.fail(key, "a string", value)
+    f.integer("subtask", 0, MAX_PARALLELISM - 1)
+    f.integer("max_parallelism", 1, MAX_PARALLELISM)
+    f.number("sample", 0.0, 1.0, low_open=True)
+
+
+def _check_state(state: dict[str, Any], index: int, path: Path) -> None:
+    f = _Fields(state, path, f"states[{index}]")
+    # State ids are given in order of definition: 0, 1, ...
+    f.integer("id", index, index, state.get("id"))
+    f.text("name", required=True)
+    f.text("kind", choices=KINDS, required=True)
+    f.text("namespace", choices=NAMESPACES)
+    f.boolean("ttl")
+
+
+def _check_footer(footer: dict[str, Any], path: Path) -> None:
+    f = _Fields(footer, path, "footer")
+    for key in (
+        "events",
+        "dropped_events",
+        "key_switches",
+        "sampled_key_switches",
+        "state_calls",
+        "timed_calls",
+        "timed_ns",
+        "timer_cost_ns",
+        "wall_ns",
+    ):
+        f.integer(key, 0, _INT64 - 1)
+    f.integer("task_cpu_ns", -1, _INT64 - 1)  # -1: the JVM could not measure thread CPU time
+    f.integer("ended_ms", -_INT64, _INT64 - 1)
+    stopped = footer.get("stopped")
+    if stopped is not None and not isinstance(stopped, str):
+        raise f.fail("stopped", "null or a string", stopped)
+    # Buckets by log2 of a call's nanoseconds (a long): 0 .. 63, each [count, sum of ns].
+    for bucket, pair in f.mapping("timed_log2_ns").items():
+        if not (bucket.isdecimal() and bucket.isascii()) or not 0 <= int(bucket) <= 63:
+            raise f.fail("timed_log2_ns", "keyed by integers in [0, 63]", bucket)
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise f.fail(f"timed_log2_ns.{bucket}", "a [count, sum] pair", pair)
+        for value in pair:
+            f.integer(f"timed_log2_ns.{bucket}", 0, _INT64 - 1, value)
+    f.histogram("key_lengths", f.mapping("key_lengths"), 0, MAX_SERIALIZED_BYTES)
+    for state, counts in f.mapping("user_key_lengths").items():
+        # Keyed by state id; an id naming no state is never looked up.
+        if not (state.isdecimal() and state.isascii()):
+            raise f.fail("user_key_lengths", "keyed by state ids", state)
+        if not isinstance(counts, dict):
+            raise f.fail(f"user_key_lengths.{state}", "a JSON object", counts)
+        f.histogram(f"user_key_lengths.{state}", counts, 0, MAX_SERIALIZED_BYTES)
+
+
 def read_recording(path: str | os.PathLike[str]) -> Recording:
-    """Read and check one recording file; any damage is a TunerError naming file and offset."""
+    """Read and check one recording file; any damage is a TunerError naming file and offset
+    (or field)."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_regular_file(p, MAX_RECORDING_BYTES, "a recording")
     except OSError as e:
         raise TunerError(f"cannot read the recording: {e.strerror}", file=str(p)) from None
     if len(data) < _FILE_HEADER.size:
@@ -143,6 +292,7 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     if zlib.crc32(data[off : off + n]) != header_crc:
         raise _error(p, off, "corrupt header (CRC32 mismatch)")
     header = _json(data[off : off + n], p, off, "header")
+    _check_header(header, p)
     off += n
     states: list[dict[str, Any]] = []
     chunks: list[npt.NDArray[np.void]] = []
@@ -170,12 +320,19 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
                 raise _error(p, off, f"corrupt event block: {length} bytes for {count} events")
             chunks.append(np.frombuffer(payload, dtype=EVENT_DTYPE))
         elif btype == BLOCK_STATE:
+            if len(states) == MAX_STATES_PER_FILE:
+                raise _error(
+                    p,
+                    off,
+                    f"more than {MAX_STATES_PER_FILE:,} states in one operator: more than a "
+                    "recording holds",
+                )
             state = _json(bytes(payload), p, off, "state definition")
-            if state.get("id") != len(states) or state.get("kind") not in KINDS:
-                raise _error(p, off, f"corrupt state definition {state}")
+            _check_state(state, len(states), p)
             states.append(state)
         elif btype == BLOCK_FOOTER:
             footer = _json(bytes(payload), p, off, "footer")
+            _check_footer(footer, p)
         else:
             raise _error(p, off, f"corrupt block: unknown block type {btype}")
         off = start + length
@@ -189,9 +346,13 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     events = np.concatenate(chunks) if chunks else np.zeros(0, dtype=EVENT_DTYPE)
     if events.shape[0]:
         bad_state = int(events["state"].max()) >= len(states)
-        bad_op = int(events["op"].max()) > 10
+        bad_op = int(events["op"].max()) > _MAX_OP
         if bad_state or bad_op:
             raise _error(p, off, "corrupt events: a state id or op code out of range")
+        if int(events["size"].min()) < -1:
+            raise _error(
+                p, off, f"corrupt events: a size of {int(events['size'].min())} (-1 is unknown)"
+            )
     return Recording(p, header, tuple(states), events, footer)
 
 

@@ -42,6 +42,7 @@ Modelling choices (what a reader of a replay result should know):
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -361,6 +362,54 @@ def _plans(workload: Workload, header: StreamHeader) -> list[_StatePlan]:
     return plans
 
 
+# Key ids are int64, and a timer's code is ``end_ts * keys + key``: this many keys keep it exact.
+MAX_KEYS = (1 << 31) - 1
+
+
+def _key_table_bytes(spec: StateSpec) -> int:
+    """The generator's peak memory per key of a state: the preload's permutation (and its
+    int64 copy); zipf and hotset a rank permutation; zipf and latest weights, their sums and
+    the CDF; a window's per-key arrays."""
+    per_key = 16
+    if spec.popularity.kind in ("zipf", "hotset"):
+        per_key += 16
+    if spec.popularity.kind in ("zipf", "latest"):
+        per_key += 24
+    if spec.window is not None:
+        per_key += 16
+    return per_key * spec.keys
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system that says
+        return None
+
+
+def _check_keys(workload: Workload) -> None:
+    """Refuse key counts the generator cannot hold before it allocates its per-key tables."""
+    for i, s in enumerate(workload.states):
+        if s.keys > MAX_KEYS:
+            raise TunerError(
+                f"`keys <= {MAX_KEYS:,}` must hold for the generator, but got keys={s.keys:,}; "
+                "replay a scaled model (scale: 1/100)",
+                file=workload.source,
+                where=f"states[{i}].keys",
+            )
+    need = sum(_key_table_bytes(s) for s in workload.states)
+    memory = _physical_memory()
+    if memory is not None and need > memory:
+        biggest = max(range(len(workload.states)), key=lambda i: workload.states[i].keys)
+        raise TunerError(
+            f"the generator's key tables need {need / (1 << 30):,.1f} GiB, more than this "
+            f"machine's {memory / (1 << 30):,.1f} GiB of memory; replay a scaled model "
+            "(scale: 1/100)",
+            file=workload.source,
+            where=f"states[{biggest}].keys",
+        )
+
+
 def _check(workload: Workload) -> None:
     for i, s in enumerate(workload.states):
         where = f"states[{i}]"
@@ -383,6 +432,7 @@ def _check(workload: Workload) -> None:
             raise TunerError("window size and slide must be at least 1 ms", where=f"{where}.window")
     if workload.replay.records_per_second < 1:
         raise TunerError("`records_per_second >= 1` must hold", where="replay.records_per_second")
+    _check_keys(workload)
 
 
 # --------------------------------------------------------------------------------------------

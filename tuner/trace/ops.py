@@ -31,6 +31,10 @@ import numpy as np
 import numpy.typing as npt
 
 TIMER_STATE_PREFIX = "_timer_state/"
+# The state column is int16: a stream names at most this many states (timer services included).
+MAX_STATES = int(np.iinfo(np.int16).max)
+STATE_KINDS = ("value", "list", "map", "reducing", "aggregating", "timers")
+KEY_TYPES = ("long", "string")
 
 
 class Op(enum.IntEnum):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +41,22 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tuner.errors import TunerError
 from tuner.fileio import atomic_target
-from tuner.trace.ops import COLUMNS, Op, OpBatch, StateInfo, StreamHeader
+from tuner.flink.limits import MAX_PARALLELISM, MAX_SERIALIZED_BYTES
+from tuner.trace.ops import (
+    COLUMNS,
+    KEY_TYPES,
+    MAX_STATES,
+    STATE_KINDS,
+    Op,
+    OpBatch,
+    StateInfo,
+    StreamHeader,
+)
 
 __all__ = ["FORMAT", "PHASES", "VERSION", "Trace", "read_trace", "write_trace"]
 
@@ -151,6 +163,13 @@ class Trace:
                     ) from e
                 if table is None:
                     break
+                for name, _ in COLUMNS:
+                    nulls = table.column(name).null_count
+                    if nulls:
+                        # A null read as a number would be INT64_MIN or 0: a call that never was.
+                        raise self._error(
+                            f"row group {rg}: column `{name}` must hold no nulls, but has {nulls}"
+                        )
                 cols = {
                     name: table.column(name).to_numpy(zero_copy_only=False) for name, _ in COLUMNS
                 }
@@ -184,7 +203,7 @@ def _check_range(
 def _open(path: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as e:
+    except (OSError, pa.ArrowException, ValueError) as e:  # ValueError: a name not UTF-8
         raise TunerError(f"cannot read the trace: {e}", file=str(path)) from e
 
 
@@ -204,21 +223,95 @@ def _diagnose(path: Path) -> None:
         )
 
 
+# A trace's header is a few KiB; the cap keeps a crafted one from costing time before the rows.
+MAX_HEADER_CHARS = 16 << 20
+
+
+def _header_error(path: Path, where: str, expected: str, value: object) -> TunerError:
+    try:
+        shown = json.dumps(value)
+    except (ValueError, RecursionError):
+        shown = type(value).__name__
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return TunerError(
+        f"must be {expected}, but got {shown}",
+        file=str(path),
+        where="metadata header" + (f".{where}" if where else ""),
+    )
+
+
+def _int_field(path: Path, where: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise _header_error(path, where, f"an integer in [{lo}, {hi}]", value)
+    return value
+
+
+def _state_info(s: object, i: int, path: Path) -> StateInfo:
+    where = f"states[{i}]"
+    if not isinstance(s, dict):
+        raise _header_error(path, where, "a JSON object", s)
+    unknown = set(s) - {f.name for f in dataclasses.fields(StateInfo)}
+    if unknown:
+        raise TunerError(
+            f"unknown state fields {sorted(unknown)}", file=str(path), where=f"states[{i}]"
+        )
+    name, kind = s.get("name"), s.get("kind")
+    if not isinstance(name, str) or not name:
+        raise _header_error(path, f"{where}.name", "a non-empty string", name)
+    if kind not in STATE_KINDS:
+        raise _header_error(path, f"{where}.kind", f"one of {', '.join(STATE_KINDS)}", kind)
+    key_type = s.get("key_type", StateInfo.key_type)
+    if key_type not in KEY_TYPES:
+        raise _header_error(path, f"{where}.key_type", "long or string", key_type)
+    for flag in ("windowed", "ttl"):
+        if not isinstance(s.get(flag, False), bool):
+            raise _header_error(path, f"{where}.{flag}", "true or false", s[flag])
+    sizes = {
+        key: _int_field(path, f"{where}.{key}", s.get(key, 8), 1, MAX_SERIALIZED_BYTES)
+        for key in ("key_size", "user_key_size")
+    }
+    return StateInfo(
+        name=name,
+        kind=kind,
+        key_type=key_type,
+        windowed=s.get("windowed", False),
+        ttl=s.get("ttl", False),
+        **sizes,
+    )
+
+
 def _parse_header(text: str, path: Path) -> StreamHeader:
-    fields = {f.name for f in dataclasses.fields(StateInfo)}
+    """The ``header`` metadata as a StreamHeader, every field checked for type and range."""
+    if len(text) > MAX_HEADER_CHARS:
+        raise TunerError(
+            f"metadata `header` is {len(text):,} characters, more than the {MAX_HEADER_CHARS:,} "
+            "a trace's header may hold",
+            file=str(path),
+        )
     try:
         raw: Any = json.loads(text)
-        states = []
-        for i, s in enumerate(raw["states"]):
-            unknown = set(s) - fields
-            if unknown:
-                raise TunerError(
-                    f"unknown state fields {sorted(unknown)}", file=str(path), where=f"states[{i}]"
-                )
-            states.append(StateInfo(**s))
-        return StreamHeader(states=tuple(states), max_parallelism=int(raw["max_parallelism"]))
-    except (ValueError, KeyError, TypeError) as e:
-        raise TunerError(f"malformed `header` metadata: {e}", file=str(path)) from e
+    except ValueError as e:
+        raise TunerError(f"malformed `header` metadata: {e}", file=str(path)) from None
+    except RecursionError:
+        raise TunerError("malformed `header` metadata: nested too deeply", file=str(path)) from None
+    if not isinstance(raw, dict):
+        raise _header_error(path, "", "a JSON object", raw)
+    states = raw.get("states")
+    if not isinstance(states, list):
+        raise _header_error(path, "states", "a list of states", states)
+    if len(states) > MAX_STATES:
+        raise _header_error(path, "states", f"at most {MAX_STATES:,} states", len(states))
+    infos = tuple(_state_info(s, i, path) for i, s in enumerate(states))
+    first: dict[str, int] = {}
+    for i, info in enumerate(infos):
+        if info.name in first:
+            raise _header_error(
+                path, f"states[{i}].name", f"unique (also states[{first[info.name]}])", info.name
+            )
+        first[info.name] = i
+    raw_parallelism = raw.get("max_parallelism")
+    parallelism = _int_field(path, "max_parallelism", raw_parallelism, 1, MAX_PARALLELISM)
+    return StreamHeader(states=infos, max_parallelism=parallelism)
 
 
 def recording_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -238,11 +331,22 @@ def recording_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 def read_trace(path: str | os.PathLike[str]) -> Trace:
     """Open the trace at ``path`` and check its metadata and schema (rows are checked as read)."""
     p = Path(path)
-    if not p.is_file():
-        raise TunerError("no such trace file", file=str(p))
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        raise TunerError("no such trace file", file=str(p)) from None
+    if not stat.S_ISREG(mode):
+        # A FIFO would block the reader, a device never end.
+        raise TunerError("a trace must be a regular file", file=str(p))
     _diagnose(p)
     pf = _open(p)
-    meta = {k.decode(): v.decode() for k, v in (pf.metadata.metadata or {}).items()}
+    try:
+        meta = {k.decode(): v.decode() for k, v in (pf.metadata.metadata or {}).items()}
+    except UnicodeDecodeError as e:
+        raise TunerError(
+            f"key-value metadata must be UTF-8 text, but a {e.reason} at byte {e.start}",
+            file=str(p),
+        ) from None
     if meta.get("format") != FORMAT:
         raise TunerError(
             f"not a tuner trace: metadata `format` must be {FORMAT!r}, but got "
@@ -273,20 +377,39 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
         if got != f.type:
             # A silent cast could wrap values (an int64 op code of 300 into int8), so refuse.
             raise TunerError(f"column `{f.name}` must be {f.type}, but got {got}", file=str(p))
-    # Each row group holds one phase (its `phase` statistics say which); preload ones first.
+    # Each row group holds one phase; preload ones first. The `phase` column is read rather than
+    # its statistics: pyarrow (16) aborts the whole process on statistics it cannot decode (a
+    # corrupt file), while a read fails with an exception. It is one int8 per row, dictionary
+    # encoded. (Nulls in any column are refused as the row groups are read.)
     sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
-    column = found.get_field_index("phase")
-    phases = []
+    phases: list[int] = []
     for i in range(pf.num_row_groups):
-        stats = pf.metadata.row_group(i).column(column).statistics
-        if stats is None or not stats.has_min_max or stats.min != stats.max:
+        try:
+            values = pf.read_row_group(i, columns=["phase"]).column(0)
+            low, high = (v.as_py() for v in pc.min_max(values).values())
+        except (OSError, pa.ArrowException, ValueError) as e:
             raise TunerError(
-                f"row group {i} mixes phases (or has no `phase` statistics)", file=str(p)
+                f"row group {i} is unreadable (truncated or corrupt): {e}", file=str(p)
+            ) from e
+        if len(values) == 0:
+            phases.append(phases[-1] if phases else 0)
+            continue
+        if values.null_count or low != high or low not in (0, 1):
+            raise TunerError(
+                f"row group {i} mixes phases, or has a `phase` other than 0 (preload) and 1 "
+                "(measure)",
+                file=str(p),
             )
-        phases.append(int(stats.min))
+        phases.append(int(low))
     split = next((i for i, ph in enumerate(phases) if ph != 0), len(phases))
     if any(ph != 1 for ph in phases[split:]):
         raise TunerError("preload row groups must all come before the measured ones", file=str(p))
     rows = {"preload": int(sum(sizes[:split])), "measure": int(sum(sizes[split:]))}
+    if not header.states and sum(sizes):
+        raise TunerError(
+            f"metadata header.states is empty, but the trace has {sum(sizes):,} rows; each row's "
+            "`state` must index a state",
+            file=str(p),
+        )
     groups = {"preload": range(0, split), "measure": range(split, len(sizes))}
     return Trace(path=p, header=header, phase_rows=rows, _row_groups=groups)

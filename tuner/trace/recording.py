@@ -45,7 +45,15 @@ from tuner.recorder.format import (
     read_recording,
     recording_files,
 )
-from tuner.trace.ops import COLUMNS, TIMER_STATE_PREFIX, Op, OpBatch, StateInfo, StreamHeader
+from tuner.trace.ops import (
+    COLUMNS,
+    MAX_STATES,
+    TIMER_STATE_PREFIX,
+    Op,
+    OpBatch,
+    StateInfo,
+    StreamHeader,
+)
 from tuner.trace.parquet import write_trace
 
 __all__ = ["ImportStats", "StateTimeShare", "import_recording", "state_time_share"]
@@ -197,6 +205,12 @@ def _state_table(
             if s["kind"] != "timers" and len(owners[name]) > 1:
                 name = f"{_operator_base(r.operator)}/{name}"
             if name not in index:
+                if len(table) == MAX_STATES:
+                    raise TunerError(
+                        f"more than {MAX_STATES:,} states in the recording: more than a trace "
+                        "holds",
+                        file=str(r.path),
+                    )
                 index[name] = len(table)
                 table.append(
                     _GlobalState(
@@ -219,8 +233,6 @@ def _state_table(
                 g.user_key_len = _modal({k: int(v) for k, v in uk.items()}, 8)
             local[int(s["id"])] = index[name]
         maps.append(local)
-    if len(table) > np.iinfo(np.int16).max:
-        raise TunerError(f"{len(table)} states: more than a trace holds")
     return table, maps
 
 

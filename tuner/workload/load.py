@@ -21,10 +21,11 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from tuner.errors import TunerError
+from tuner.fileio import read_regular_file
 from tuner.workload.model import Workload
 from tuner.workload.resolve import Resolver
 from tuner.workload.wording import TYPE_NAMES, FieldPath, describe, field_path, one_of, suggest
-from tuner.yamlio import bounded_load
+from tuner.yamlio import MAX_YAML_BYTES, bounded_load
 
 try:  # libyaml: the same safe loading, several times faster, clearer syntax errors
     from yaml import CSafeLoader as _SafeLoader
@@ -75,7 +76,8 @@ def load_workload(path: str | os.PathLike[str]) -> Workload:
     """
     file = os.fspath(path)
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        # Bounded at what yamlio accepts (characters of up to 4 UTF-8 bytes).
+        text = read_regular_file(Path(file), 4 * MAX_YAML_BYTES, "a workload file").decode("utf-8")
     except FileNotFoundError:
         raise TunerError("workload file not found", file=file) from None
     except UnicodeDecodeError as e:

@@ -14,6 +14,7 @@ from typing import Any, cast
 from tuner.costmodel import DEFAULT_DISK, Disk, disk_from
 from tuner.errors import TunerError
 from tuner.flink import versions
+from tuner.flink.limits import MAX_SERIALIZED_BYTES
 from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, Memory, minimum_budget, ratios_accepted
 from tuner.units import format_memory_size, parse_duration_ms, parse_memory_size
 from tuner.workload.model import (
@@ -71,6 +72,17 @@ class Resolver:
             raise self.error(str(e), *path) from None
         if n < 1:
             raise self.error(f"must be at least 1 byte, got {describe(value)}", *path)
+        return n
+
+    def serialized_size(self, value: int | str, *path: str | int) -> int:
+        """A size of a serialized key or value: at most what RocksDB's Java API passes."""
+        n = self.size(value, *path)
+        if n > MAX_SERIALIZED_BYTES:
+            raise self.error(
+                f"must be at most {MAX_SERIALIZED_BYTES:,} bytes (2^31 - 1: Flink's RocksDB "
+                f"backend passes a key or value as a Java byte[]), got {describe(value)}",
+                *path,
+            )
         return n
 
     def duration(self, value: int | str, *path: str | int, minimum: int = 0) -> int:
@@ -217,7 +229,7 @@ class Resolver:
                 raise self.error(
                     "string keys need key_size (bytes of a serialized key)", *p, "key_size"
                 )
-            key_size = self.size(s["key_size"], *p, "key_size")
+            key_size = self.serialized_size(s["key_size"], *p, "key_size")
         elif "key_size" in s:
             raise self.error(
                 "key_size is only read for string keys; long keys are 8 bytes", *p, "key_size"
@@ -232,7 +244,7 @@ class Resolver:
                 continue
             if kind != owner:
                 raise self.error(f"{key} is only read for {owner} state, not {kind}", *p, key)
-            extra[key] = self.size(s[key], *p, key) if key == "user_key_size" else s[key]
+            extra[key] = self.serialized_size(s[key], *p, key) if key == "user_key_size" else s[key]
         if "window" in s and "timers" in s:
             raise self.error(
                 "timers is not read for a windowed state: a window operator has no user timer "
@@ -278,14 +290,14 @@ class Resolver:
 
     def size_dist(self, raw: int | str | dict[str, Any], *path: str | int) -> SizeDist:
         if not isinstance(raw, dict):
-            value = self.size(raw, *path)
+            value = self.serialized_size(raw, *path)
             # The clipping bounds are unused for a fixed size, but must not exclude it.
             return SizeDist(kind="fixed", value=value, max=max(DEFAULT_SIZE_MAX, value))
         [(name, params)] = raw.items()
         kind = cast(SizeDistKind, name)  # the schema allows only these keys
         where = (*path, kind)
-        lo = self.size(params.get("min", DEFAULT_SIZE_MIN), *where, "min")
-        hi = self.size(params.get("max", DEFAULT_SIZE_MAX), *where, "max")
+        lo = self.serialized_size(params.get("min", DEFAULT_SIZE_MIN), *where, "min")
+        hi = self.serialized_size(params.get("max", DEFAULT_SIZE_MAX), *where, "max")
         if lo > hi:
             bound = "max" if "max" in params else "min"
             raise self.error(
@@ -296,7 +308,7 @@ class Resolver:
             )
         if kind == "uniform":
             return SizeDist(kind="uniform", value=(lo + hi) // 2, min=lo, max=hi)
-        mean = self.size(params["mean"], *where, "mean")
+        mean = self.serialized_size(params["mean"], *where, "mean")
         if not lo <= mean <= hi:
             raise self.error(
                 f"mean {format_memory_size(mean)} is outside the clipping range "
