@@ -158,6 +158,8 @@ class StudyOutcome:
     refinement: object | None = None  # what the Refine hook found (tuner.search.ablation)
     # Search trials finished when the time budget ended the search early (None: it did not).
     time_budget_trials: int | None = None
+    # What the time budget cut, each said as a sentence for the CLI and the report.
+    budget_cuts: list[str] = field(default_factory=list)
 
 
 def create_study(
@@ -232,6 +234,7 @@ class StudyLoop:
         self.workload = workload
         self._clock = clock
         self._time_budget_trials: int | None = None
+        self._budget_cuts: list[str] = []
         self._refine = refine
         self._refined: tuple[dict[str, fo.FlinkValue], object] | None = None
         self.study = study
@@ -404,11 +407,25 @@ class StudyLoop:
             return self._outcome(interrupted=True)
         best_number, best_settings = self._best_trial()
         left = self._left()
-        if best_settings is not None and self._refine is not None and left is not None:
+        refine = self._refine
+        if best_settings is not None and refine is not None and left is not None:
             seconds, per = left
-            self._refine.fit_to(max(0, int(seconds / per) - self._after_refine()))
-        if best_settings is not None and self._refine is not None:
-            self._refined = self._refine(
+            fits = max(0, int(seconds / per) - self._after_refine())
+            least = refine.least(best_settings)
+            if fits < least:
+                # Started anyway, its one-at-a-time step (which cannot be shortened) would run
+                # past the budget: the search winner is recommended whole instead.
+                refine = None
+                self._budget_cuts.append(
+                    f"the minimal recommendation was skipped: it needs {least} measurements "
+                    f"(about {least * per:.0f} s) and the budget left room for {fits} after "
+                    "the re-measurements and the confirmation; the search winner is "
+                    "recommended whole"
+                )
+            else:
+                refine.fit_to(fits)
+        if best_settings is not None and refine is not None:
+            self._refined = refine(
                 best_settings, self.records, self._run_batch_progress, self._should_stop
             )
             if self._refined is None:
@@ -458,6 +475,11 @@ class StudyLoop:
                 return False
             if self._out_of_time():
                 self._time_budget_trials = done
+                self._budget_cuts.append(
+                    f"the search stopped after {done} of {self.config.trials} trials, to leave "
+                    "time for the minimal recommendation, the re-measurements and the "
+                    "confirmation"
+                )
                 log.warning(
                     "time budget: search stopped after %d of %d trials, leaving time for the "
                     "%d measurements that follow",
@@ -541,6 +563,7 @@ class StudyLoop:
             recommended_settings=refined[0] if refined is not None else settings,
             refinement=refined[1] if refined is not None else None,
             time_budget_trials=self._time_budget_trials,
+            budget_cuts=list(self._budget_cuts),
         )
 
 
