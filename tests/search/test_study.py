@@ -246,6 +246,10 @@ def test_a_time_budget_ends_the_search_early_and_leaves_time_for_what_follows(
     searched = [c for c in measure.calls if c.kind == "search"]
     assert not outcome.interrupted and outcome.best_settings is not None
     assert outcome.time_budget_trials == len(searched) < 30
+    assert outcome.budget_cuts == [
+        f"the search stopped after {len(searched)} of 30 trials, to leave time for the minimal "
+        "recommendation, the re-measurements and the confirmation"
+    ]
     # Everything after the search ran: the refine step, bounded to what was left (at least its
     # floor: the search reserved only that), and both re-measurement rounds.
     assert sum(c.kind == "ablation" for c in measure.calls) == min(6, refine.fitted[0]) >= 1
@@ -262,9 +266,19 @@ def test_a_budget_too_small_for_anything_still_measures_one_trial(tmp_path: Path
     loop, measure = _timed_loop(claim_run_dir(tmp_path / "run"), clock, 20.0, refine)
     outcome = loop.run()
     assert outcome.time_budget_trials == 1 and outcome.best_settings is not None
-    # The refine step is bounded to what is left (nothing), the re-measurement still runs.
-    assert refine.fitted == [0]
-    assert sum(c.kind == "remeasure" for c in measure.calls) == 4
+    # No time is left for even the refine step's floor: it is skipped, and said so; one round
+    # of the re-measurement still runs (the headline's gain needs it), the other is cut.
+    assert refine.fitted == [] and not any(c.kind == "ablation" for c in measure.calls)
+    assert outcome.refinement is None and outcome.recommended_settings == outcome.best_settings
+    assert len(outcome.budget_cuts) == 3
+    assert outcome.budget_cuts[1].startswith(
+        "the minimal recommendation was skipped: it needs 1 measurements (about 10 s)"
+    )
+    assert outcome.budget_cuts[2] == (
+        "the re-measurement ran 1 of 2 rounds (2 measurements a round, about 20 s) to fit the "
+        "time budget"
+    )
+    assert [c.repeat for c in measure.calls if c.kind == "remeasure"] == [0, 0]
 
 
 def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
@@ -274,5 +288,5 @@ def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
     measure = TimedMeasure(clock, 1e6)
     study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
     outcome = StudyLoop(WORKLOAD, study, config, measure, records.append, clock=clock).run()
-    assert outcome.time_budget_trials is None
+    assert outcome.time_budget_trials is None and outcome.budget_cuts == []
     assert sum(c.kind == "search" for c in measure.calls) == 5

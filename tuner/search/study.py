@@ -289,6 +289,8 @@ class StudyLoop:
         eta = None
         if self._durations:
             eta = statistics.median(self._durations) * max(0, total - done)
+            if self.config.deadline is not None:  # the budget ends the run by then
+                eta = min(eta, max(0.0, self.config.deadline - self._clock()))
         label, value = self._best()
         self._on_progress(StudyProgress(phase, done, total, label, value, eta))
 
@@ -434,7 +436,7 @@ class StudyLoop:
         if best_settings is not None:
             pending = [
                 Candidate(label, "remeasure", settings, best_number, i)
-                for i in range(self.config.repeats)
+                for i in range(self._remeasure_rounds())
                 for label, settings in (
                     *self._reference(),
                     (RECOMMENDED_LABEL, best_settings),
@@ -445,6 +447,32 @@ class StudyLoop:
                 return self._outcome(interrupted=True)
         self._progress("done")
         return self._outcome(interrupted=False)
+
+    def _remeasure_rounds(self) -> int:
+        """Re-measurement rounds that fit what is left of the time budget: ``repeats``, or fewer
+        (one at least), the cut said. They come before the confirmation, which the runner fits
+        to what they leave: the headline's gain rests on them."""
+        rounds = self.config.repeats
+        left = self._left()
+        if left is None:
+            return rounds
+        seconds, per = left
+        size = len(self._reference()) + 1
+        todo = [
+            sum(1 for label, _ in (*self._reference(), (RECOMMENDED_LABEL, None))
+                if not self._has(label, "remeasure", i))
+            for i in range(rounds)
+        ]  # fmt: skip
+        room = seconds / per
+        fits = 1
+        while fits < rounds and sum(todo[: fits + 1]) <= room:
+            fits += 1
+        if fits < rounds:
+            self._budget_cuts.append(
+                f"the re-measurement ran {fits} of {rounds} rounds ({size} measurements a round, "
+                f"about {size * per:.0f} s) to fit the time budget"
+            )
+        return fits
 
     def _finished_trials(self) -> list[TrialRecord]:
         """Search trials whose measurement finished (ok or failed): what --trials counts.
@@ -480,7 +508,7 @@ class StudyLoop:
                     "time for the minimal recommendation, the re-measurements and the "
                     "confirmation"
                 )
-                log.warning(
+                log.info(  # the CLI says it with every other cut at the end
                     "time budget: search stopped after %d of %d trials, leaving time for the "
                     "%d measurements that follow",
                     done,
