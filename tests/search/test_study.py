@@ -281,6 +281,27 @@ def test_a_budget_too_small_for_anything_still_measures_one_trial(tmp_path: Path
     assert [c.repeat for c in measure.calls if c.kind == "remeasure"] == [0, 0]
 
 
+def test_a_confirmation_the_budget_cannot_hold_leaves_its_time_to_the_search(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 400, reserve_after=35)
+    measure = TimedMeasure(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    refine = CountingRefine(planned=1)
+    loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
+    outcome = loop.run()
+    # After 4 baselines and 1 trial, 35 measurements are left: one more trial, 4
+    # re-measurements, the refine step's 1 and the confirmation's 35 cannot all fit. Kept, that
+    # reserve would have stopped the search after its first trial; dropped, the search goes on
+    # until only the re-measurements and the refine step are left (31 trials: 60 s left).
+    searched = sum(c.kind == "search" for c in measure.calls)
+    assert outcome.time_budget_trials == searched == 31
+    assert sum(c.kind in ("ablation", "remeasure") for c in measure.calls) == 1 + 4
+    assert clock() - start <= 400
+
+
 def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
     clock = Clock()
     config = StudyConfig(trials=5, seed=3, repeats=1)

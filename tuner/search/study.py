@@ -235,6 +235,8 @@ class StudyLoop:
         self._clock = clock
         self._time_budget_trials: int | None = None
         self._budget_cuts: list[str] = []
+        # Whether the search keeps time for the confirmation (None: not decided yet).
+        self._reserve_confirmation: bool | None = None
         self._refine = refine
         self._refined: tuple[dict[str, fo.FlinkValue], object] | None = None
         self.study = study
@@ -367,8 +369,10 @@ class StudyLoop:
         )
 
     def _after_refine(self) -> int:
-        """Measurements the run makes after the refine step: re-measure, confirmation."""
-        return (len(self._reference()) + 1) * self.config.repeats + self.config.reserve_after
+        """Measurements the run makes after the refine step: re-measure, confirmation (unless
+        the budget could not hold it from the start, see :meth:`_out_of_time`)."""
+        confirm = self.config.reserve_after if self._reserve_confirmation is not False else 0
+        return (len(self._reference()) + 1) * self.config.repeats + confirm
 
     def _after_search(self) -> int:
         """Measurements the run makes after the search at the least: refine (bounded to what
@@ -390,6 +394,12 @@ class StudyLoop:
         if left is None or not self._finished_trials():
             return False
         seconds, per = left
+        if self._reserve_confirmation is None and self.config.reserve_after:
+            # Decided once, after the first trial: when the budget cannot hold the confirmation
+            # beside one more trial and what else follows, keeping time for it would only stop
+            # the search to leave time that is then not used (the runner skips a confirmation
+            # that does not fit); the search gets that time instead.
+            self._reserve_confirmation = seconds >= per * (1 + self._after_search())
         return seconds < per * (1 + self._after_search())
 
     # -- phases ----------------------------------------------------------------------------
