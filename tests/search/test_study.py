@@ -203,15 +203,16 @@ class TimedMeasure(FakeMeasure):
 class CountingRefine:
     """A Refine step that makes ``planned`` measurements, bounded by ``fit_to``."""
 
-    def __init__(self, planned: int) -> None:
+    def __init__(self, planned: int, least: int = 1) -> None:
         self.bound = planned
+        self.floor = least
         self.fitted: list[int] = []
 
     def planned(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
         return 0 if best is None else self.bound
 
     def least(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
-        return 0 if best is None else 1
+        return 0 if best is None else self.floor
 
     def fit_to(self, measurements: int) -> None:
         self.fitted.append(measurements)
@@ -300,6 +301,28 @@ def test_a_confirmation_the_budget_cannot_hold_leaves_its_time_to_the_search(
     assert outcome.time_budget_trials == searched == 31
     assert sum(c.kind in ("ablation", "remeasure") for c in measure.calls) == 1 + 4
     assert clock() - start <= 400
+
+
+def test_a_refine_step_the_budget_cannot_hold_leaves_its_time_to_the_search(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 200, reserve_after=0)
+    measure = TimedMeasure(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    refine = CountingRefine(planned=20, least=20)
+    loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
+    outcome = loop.run()
+    # After 4 baselines and 1 trial, 15 measurements are left: too few for one more trial, 4
+    # re-measurements and the refine step's 20. The search runs while one more trial leaves the
+    # 4 re-measurements (12 trials); the refine step is skipped, and said so.
+    assert outcome.time_budget_trials == sum(c.kind == "search" for c in measure.calls) == 12
+    assert not any(c.kind == "ablation" for c in measure.calls)
+    assert any(
+        cut.startswith("the minimal recommendation was skipped") for cut in outcome.budget_cuts
+    )
+    assert clock() - start <= 200
 
 
 def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:

@@ -237,6 +237,7 @@ class StudyLoop:
         self._budget_cuts: list[str] = []
         # Whether the search keeps time for the confirmation (None: not decided yet).
         self._reserve_confirmation: bool | None = None
+        self._reserve_refine: bool | None = None  # the same for the refine step's floor
         self._refine = refine
         self._refined: tuple[dict[str, fo.FlinkValue], object] | None = None
         self.study = study
@@ -377,7 +378,9 @@ class StudyLoop:
     def _after_search(self) -> int:
         """Measurements the run makes after the search at the least: refine (bounded to what
         is left, so only its floor is reserved), then :meth:`_after_refine`."""
-        refine = 0 if self._refine is None else self._refine.least(self._best_trial()[1])
+        refine = 0
+        if self._refine is not None and self._reserve_refine is not False:
+            refine = self._refine.least(self._best_trial()[1])
         return refine + self._after_refine()
 
     def _left(self) -> tuple[float, float] | None:
@@ -394,12 +397,14 @@ class StudyLoop:
         if left is None or not self._finished_trials():
             return False
         seconds, per = left
+        # Decided once, after the first trial: when the budget cannot hold the confirmation (then
+        # the minimal recommendation's floor) beside one more trial and what else follows,
+        # keeping time for it would only stop the search to leave time that is then not used
+        # (a step that does not fit is skipped); the search gets that time instead.
         if self._reserve_confirmation is None and self.config.reserve_after:
-            # Decided once, after the first trial: when the budget cannot hold the confirmation
-            # beside one more trial and what else follows, keeping time for it would only stop
-            # the search to leave time that is then not used (the runner skips a confirmation
-            # that does not fit); the search gets that time instead.
             self._reserve_confirmation = seconds >= per * (1 + self._after_search())
+        if self._reserve_refine is None and self._refine is not None:
+            self._reserve_refine = seconds >= per * (1 + self._after_search())
         return seconds < per * (1 + self._after_search())
 
     # -- phases ----------------------------------------------------------------------------
