@@ -325,6 +325,31 @@ def test_a_refine_step_the_budget_cannot_hold_leaves_its_time_to_the_search(
     assert clock() - start <= 200
 
 
+class FirstTrialFails(TimedMeasure):
+    """The first search trial fails (a timeout); everything else is measured."""
+
+    def __call__(self, c: Candidate) -> Measurement:
+        if c.kind == "search" and not any(x.kind == "search" for x in self.calls):
+            self.calls.append(c)
+            self.clock.now += self.seconds
+            return Measurement("failed", "timeout", {}, self.seconds, 1)
+        return super().__call__(c)
+
+
+def test_what_to_keep_time_for_is_decided_once_a_trial_succeeded(tmp_path: Path) -> None:
+    clock = Clock()
+    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 210, reserve_after=0)
+    measure = FirstTrialFails(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    refine = CountingRefine(planned=20, least=20)
+    loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
+    outcome = loop.run()
+    # Decided after the failed first trial (no winner, so a floor of 0), the refine step's 20
+    # would have been kept and the search stopped at its first success; decided after that,
+    # the 20 cannot fit and the search goes on.
+    assert outcome.time_budget_trials == sum(c.kind == "search" for c in measure.calls) == 13
+
+
 def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
     clock = Clock()
     config = StudyConfig(trials=5, seed=3, repeats=1)

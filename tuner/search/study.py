@@ -397,13 +397,15 @@ class StudyLoop:
         if left is None or not self._finished_trials():
             return False
         seconds, per = left
-        # Decided once, after the first trial: when the budget cannot hold the confirmation (then
-        # the minimal recommendation's floor) beside one more trial and what else follows,
-        # keeping time for it would only stop the search to leave time that is then not used
-        # (a step that does not fit is skipped); the search gets that time instead.
-        if self._reserve_confirmation is None and self.config.reserve_after:
+        # Decided once, after the first successful trial (the refine step's floor depends on the
+        # winner): when the budget cannot hold the confirmation (then the minimal
+        # recommendation's floor) beside one more trial and what else follows, keeping time for
+        # it would only stop the search to leave time that is then not used (a step that does
+        # not fit is skipped); the search gets that time instead.
+        decide = self._best_trial()[1] is not None
+        if decide and self._reserve_confirmation is None and self.config.reserve_after:
             self._reserve_confirmation = seconds >= per * (1 + self._after_search())
-        if self._reserve_refine is None and self._refine is not None:
+        if decide and self._reserve_refine is None and self._refine is not None:
             self._reserve_refine = seconds >= per * (1 + self._after_search())
         return seconds < per * (1 + self._after_search())
 
