@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -348,6 +349,32 @@ def test_what_to_keep_time_for_is_decided_once_a_trial_succeeded(tmp_path: Path)
     # would have been kept and the search stopped at its first success; decided after that,
     # the 20 cannot fit and the search goes on.
     assert outcome.time_budget_trials == sum(c.kind == "search" for c in measure.calls) == 13
+
+
+class SlowDefault(TimedMeasure):
+    """Flink's default takes twice as long as anything else (as on quickstart, where search
+    trials with their small buffers replay faster than the default and the winner)."""
+
+    def __call__(self, c: Candidate) -> Measurement:
+        m = super().__call__(c)
+        if c.label != "DEFAULT":
+            return m
+        self.clock.now += self.seconds
+        return replace(m, wall_s=2 * self.seconds)
+
+
+def test_the_time_after_the_search_is_estimated_from_what_it_measures(tmp_path: Path) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 400)
+    measure = SlowDefault(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    outcome = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, clock=clock).run()
+    # At the median (10 s) the search would leave 4 x 10 s for the re-measurements, which take
+    # 2 x (20 + 10) s: priced at the default's 20 s, both rounds fit inside the budget.
+    assert [c.repeat for c in measure.calls if c.kind == "remeasure"] == [0, 0, 1, 1]
+    assert outcome.budget_cuts[1:] == []
+    assert clock() - start <= 400
 
 
 def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
