@@ -377,6 +377,34 @@ def test_the_time_after_the_search_is_estimated_from_what_it_measures(tmp_path: 
     assert clock() - start <= 400
 
 
+class SlowRemeasure(TimedMeasure):
+    """Re-measurements take three times as long as anything before them (a machine that got
+    busier)."""
+
+    def __call__(self, c: Candidate) -> Measurement:
+        m = super().__call__(c)
+        if c.kind != "remeasure":
+            return m
+        self.clock.now += 2 * self.seconds
+        return replace(m, wall_s=3 * self.seconds)
+
+
+def test_a_re_measurement_round_starts_only_when_what_is_left_holds_it(tmp_path: Path) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(trials=50, seed=3, repeats=3, deadline=clock() + 400)
+    measure = SlowRemeasure(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    outcome = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, clock=clock).run()
+    # The search left 60 s for 3 rounds of 2 at 10 s; the first round took all of it.
+    assert [c.repeat for c in measure.calls if c.kind == "remeasure"] == [0, 0]
+    assert outcome.budget_cuts[-1] == (
+        "the re-measurement ran 1 of 3 rounds (2 measurements a round, about 60 s) to fit the "
+        "time budget"
+    )
+    assert clock() - start <= 400
+
+
 def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
     clock = Clock()
     config = StudyConfig(trials=5, seed=3, repeats=1)

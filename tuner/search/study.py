@@ -386,9 +386,9 @@ class StudyLoop:
     def _left(self) -> tuple[float, float] | None:
         """(seconds left in the time budget, seconds per measurement), or None without a
         budget or before anything was measured. Per measurement: the median, or what Flink's
-        default and the best trial took when longer, as what follows the search measures
-        those two and configurations near the winner (measured on quickstart: search trials
-        2.7 s median, the winner and its reverts 4-6 s)."""
+        default, the best trial or a re-measurement took when longer, as what follows the
+        search measures those and configurations near the winner (measured on quickstart:
+        search trials 2.7 s median, the winner and its reverts 4-6 s)."""
         if self.config.deadline is None or not self._durations:
             return None
         per = statistics.median(self._durations)
@@ -396,7 +396,8 @@ class StudyLoop:
         for r in self.records:
             c = r.candidate
             if r.status != "skipped" and (
-                (c.kind == "baseline" and c.label in (DEFAULT_LABEL, CURRENT_LABEL))
+                c.kind == "remeasure"
+                or (c.kind == "baseline" and c.label in (DEFAULT_LABEL, CURRENT_LABEL))
                 or (
                     c.kind == "search" and best_number is not None and c.trial_number == best_number
                 )
@@ -464,46 +465,35 @@ class StudyLoop:
             if self._refined is None:
                 return self._outcome(interrupted=True)
             best_settings = self._refined[0]
-        if best_settings is not None:
-            pending = [
-                Candidate(label, "remeasure", settings, best_number, i)
-                for i in range(self._remeasure_rounds())
-                for label, settings in (
-                    *self._reference(),
-                    (RECOMMENDED_LABEL, best_settings),
-                )
-                if not self._has(label, "remeasure", i)
-            ]
-            if not self._run_in_chunks(pending, "re-measure"):
-                return self._outcome(interrupted=True)
+        if best_settings is not None and not self._remeasure(best_number, best_settings):
+            return self._outcome(interrupted=True)
         self._progress("done")
         return self._outcome(interrupted=False)
 
-    def _remeasure_rounds(self) -> int:
-        """Re-measurement rounds that fit what is left of the time budget: ``repeats``, or fewer
-        (one at least), the cut said. They come before the confirmation, which the runner fits
-        to what they leave: the headline's gain rests on them."""
+    def _remeasure(self, number: int | None, settings: Mapping[str, fo.FlinkValue]) -> bool:
+        """The interleaved re-measurement, round by round; False when asked to stop. Under a
+        time budget a round after the first starts only when what is left holds it (the first
+        always runs: the headline's gain rests on it), and rounds not run are said. They come
+        before the confirmation, which the runner fits to what they leave."""
+        labelled = (*self._reference(), (RECOMMENDED_LABEL, settings))
         rounds = self.config.repeats
-        left = self._left()
-        if left is None:
-            return rounds
-        seconds, per = left
-        size = len(self._reference()) + 1
-        todo = [
-            sum(1 for label, _ in (*self._reference(), (RECOMMENDED_LABEL, None))
-                if not self._has(label, "remeasure", i))
-            for i in range(rounds)
-        ]  # fmt: skip
-        room = seconds / per
-        fits = 1
-        while fits < rounds and sum(todo[: fits + 1]) <= room:
-            fits += 1
-        if fits < rounds:
-            self._budget_cuts.append(
-                f"the re-measurement ran {fits} of {rounds} rounds ({size} measurements a round, "
-                f"about {size * per:.0f} s) to fit the time budget"
-            )
-        return fits
+        for i in range(rounds):
+            pending = [
+                Candidate(label, "remeasure", s, number, i)
+                for label, s in labelled
+                if not self._has(label, "remeasure", i)
+            ]
+            left = self._left()
+            if i and pending and left is not None and left[0] < left[1] * len(pending):
+                self._budget_cuts.append(
+                    f"the re-measurement ran {i} of {rounds} rounds ({len(labelled)} "
+                    f"measurements a round, about {len(labelled) * left[1]:.0f} s) to fit the "
+                    "time budget"
+                )
+                return True
+            if not self._run_in_chunks(pending, "re-measure"):
+                return False
+        return True
 
     def _finished_trials(self) -> list[TrialRecord]:
         """Search trials whose measurement finished (ok or failed): what --trials counts.
