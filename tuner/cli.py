@@ -26,6 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USAGE = 2  # a mistake in the input: the user can fix it
 EXIT_FAILURE = 1  # a failure while running: a Flink crash, a full disk, failed trials
+DEFAULT_TIME_BUDGET = "15 min"  # tuner run's wall time unless --time-budget says otherwise
 # OSErrors that say the machine failed, not that a path on the command line is wrong.
 _RUNTIME_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM, errno.EROFS})
 
@@ -36,20 +37,41 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
 
 
 def _time_budget(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
-    """--time-budget as seconds (a Flink duration: `15 min`, `900 s`, `1 h`)."""
-    if value is None:
+    """--time-budget as seconds (a Flink duration: `15 min`, `900 s`, `1 h`), or None for
+    `none`. A mistake is a TunerError: one line naming the flag, exit 2."""
+    if value is None or value.strip().lower() == "none":
         return None
     from tuner.units import parse_duration_ms
 
+    expected = "a duration such as `15 min`, `900 s` or `1 h`, or `none`"
     try:
         ms = parse_duration_ms(value, iso8601=False)
     except ValueError as exc:
-        raise click.BadParameter(f"{exc}; e.g. `15 min` or `1 h`") from None
-    if not str(value).strip() or not any(c.isalpha() for c in str(value)):
-        raise click.BadParameter(f"give a unit, e.g. `{value} min`; got {value!r}")
+        raise TunerError(f"{exc}; expected {expected}", where="--time-budget") from None
+    if not value.strip() or not any(c.isalpha() for c in value):
+        raise TunerError(
+            f"give a unit, e.g. `{value.strip()} min`; got {value!r}; expected {expected}",
+            where="--time-budget",
+        )
     if ms < 1000:
-        raise click.BadParameter(f"at least 1 s, got {value!r}")
+        raise TunerError(f"at least 1 s, got {value!r}", where="--time-budget")
     return ms / 1000
+
+
+def _budget_line(seconds: float | None, ctx: click.Context) -> str:
+    """The time budget as said at the start of a run, and where it came from."""
+    from tuner.units import format_duration
+
+    source = ctx.get_parameter_source("time_budget")
+    if source == click.core.ParameterSource.COMMANDLINE:
+        origin = "--time-budget"
+    elif ctx.params.get("resume"):
+        origin = "kept from the run; --time-budget changes it"
+    else:
+        origin = "the default; --time-budget DURATION or none changes it"
+    if seconds is None:
+        return f"time budget: none ({origin})"
+    return f"time budget: {format_duration(round(seconds * 1000))} ({origin})"
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -325,12 +347,19 @@ def cli(verbose: bool) -> None:
     "time_budget",
     metavar="DURATION",
     callback=_time_budget,
-    default=None,
-    help="Wall time this run may take, e.g. `15 min` or `1 h`: the search stops early when one "
-    "more trial would leave too little time for the minimal recommendation, the "
-    "re-measurements and the confirmation (estimated from the trials so far), and the minimal "
-    "recommendation is bounded to what is left. At least one search trial always runs; a "
-    "resumed run gets the budget again.",
+    default=DEFAULT_TIME_BUDGET,
+    show_default=True,
+    help="Wall time this run may take, e.g. `15 min` or `1 h`; `none` lifts it. The search stops "
+    "early when one more trial would leave too little time for the minimal recommendation, the "
+    "re-measurements and the confirmation (estimated from the measurements so far); the minimal "
+    "recommendation, the re-measurement rounds and the confirmation are shortened to what is "
+    "left, or skipped, and the output and report.md say what was cut. No trial runs longer "
+    "than 1/8 of the budget. The "
+    "smallest budget accepted counts 5 s a measurement for Flink's 4 predefined sets, your "
+    "--baseline, 1 trial and --repeats rounds of re-measuring the recommendation beside the "
+    "default (and --baseline), and 10 s to write the report: 65 s at the defaults. "
+    "At least one search trial always runs; a resumed run keeps its budget unless given again "
+    "(and gets it afresh).",
 )
 @click.option(
     "--minimal-repeats",
@@ -376,9 +405,11 @@ def run(
     trials.csv, study.db, workload.yaml and report.md with plots into the run directory.
     Ctrl-C stops after the current trial; `tuner run --resume DIR` continues.
     """
+    begun = time.monotonic()  # the time budget counts the imports below too
     from tuner.flink.baseline import read_user_config
     from tuner.runner import (
         RunSettings,
+        check_time_budget,
         resume_run,
         run_study,
         shared_tm_deviation,
@@ -434,6 +465,7 @@ def run(
             given.update(baseline=dict(again.settings), baseline_source=str(baseline))
         resumed = resume_run(run_path, given)
         workload, rd, settings = resumed.workload, resumed.run_dir, resumed.settings
+        check_time_budget(settings)
         scale = settings.scale
         click.echo(f"resuming {rd.path}", err=True)
         if resumed.kept:
@@ -448,8 +480,6 @@ def run(
         if user is not None:
             for key, why in user.ignored.items():
                 click.echo(f"baseline: {key} not applied ({why})", err=True)
-        rd = start_run(workload, out, results_dir, scale)
-        click.echo(f"run directory: {rd.path}", err=True)
         settings = RunSettings(
             trials=trials,
             seed=seed,
@@ -471,6 +501,10 @@ def run(
             throughput_floor=throughput_floor,
             time_budget_s=time_budget,
         )
+        check_time_budget(settings)  # refused before a run directory exists
+        rd = start_run(workload, out, results_dir, scale)
+        click.echo(f"run directory: {rd.path}", err=True)
+    click.echo(_budget_line(settings.time_budget_s, ctx), err=True)
     if settings.storage:
         from tuner.search.storage import public_url
 
@@ -494,7 +528,9 @@ def run(
     started = time.monotonic()
     try:
         with StopAfterCurrent() as stop:
-            summary = run_study(workload, rd, settings, on_progress=progress, should_stop=stop)
+            summary = run_study(
+                workload, rd, settings, on_progress=progress, should_stop=stop, started=begun
+            )
     except (TunerError, TunerRuntimeError, OSError):
         rd.set_status("failed")
         raise
@@ -513,11 +549,8 @@ def run(
         click.echo(
             f"  {summary.failed} failed, {summary.skipped} skipped (over budget): see report.md"
         )
-    if summary.time_budget_trials is not None:
-        click.echo(
-            f"  the time budget ended the search after {summary.time_budget_trials} of "
-            f"{settings.trials} trials"
-        )
+    for cut in summary.budget_cuts:
+        click.echo(f"  time budget: {cut}")
     for name in ("config.yaml", "flink-conf.yaml", "flink-deployment.yaml", "report.md"):
         if (summary.run_dir / name).exists():
             click.echo(f"  {summary.run_dir / name}")

@@ -29,6 +29,7 @@ from tuner.confirm import (
     DEFAULT_TOP,
     MINIMAL_LABEL,
     Confirmation,
+    ConfirmTarget,
     confirmed_recommendation,
     decide,
     run_confirmation,
@@ -64,6 +65,7 @@ from tuner.search.ablation import Ablation, KeyEffect, Minimizer
 from tuner.search.importance import param_importances
 from tuner.search.measure import ENGINES, PROCESS_ALLOWANCE, measure_isolated
 from tuner.search.study import (
+    BASELINES,
     CHECKPOINT_BYTES,
     CURRENT_LABEL,
     DEFAULT_LABEL,
@@ -79,6 +81,7 @@ from tuner.search.study import (
 from tuner.search.worker import Measurement
 from tuner.trace.parquet import read_trace
 from tuner.trace.source import trace_file
+from tuner.units import format_duration
 from tuner.validate.flink import find_flink
 from tuner.workload import Workload, dump_workload, load_workload
 
@@ -89,6 +92,16 @@ DEFAULT_TRIAL_TIMEOUT_S = 900.0
 ADAPTIVE_TIMEOUT_FLOOR_S = 120.0
 BUDGET_TIMEOUT_FLOOR_S = 10.0
 BUDGET_ADAPTIVE_FLOOR_S = 30.0
+# No trial may take more than this share of the time budget: a slow candidate is far from
+# winning, and without a cap one could eat a quarter of the budget.
+TRIAL_BUDGET_SHARE = 8
+# The least one measurement takes, whatever the workload: a process started, the operation
+# stream read, RocksDB opened, written and closed (the 4000-record tests/data/cli/tiny.yaml took
+# 1.7-4.6 s per measurement on 2 shared cores). Only for refusing a budget that cannot work.
+MEASUREMENT_FLOOR_S = 5.0
+# What a run does after its last measurement under a time budget: the report with its plots and
+# the config files (5 s for the tiny test job on 2 loaded cores).
+FINISH_RESERVE_S = 10.0
 
 # What the replay cannot do as Flink does; run.json carries it into every report.
 DEVIATIONS: tuple[str, ...] = (
@@ -166,7 +179,8 @@ class RunSettings:
     # --objective checkpoint: the least throughput, as a share of the reference's.
     throughput_floor: float = 0.9
     # --time-budget: seconds this invocation may take; the search ends early to leave time for
-    # what follows it (None: run every trial asked for).
+    # what follows it (None: run every trial asked for). `tuner run` gives 15 min unless told;
+    # the library none, so an API caller opts in.
     time_budget_s: float | None = None
 
 
@@ -183,6 +197,38 @@ class RunSummary:
     confirm_note: str = ""  # why there is no confirmation, when there is none
     # Search trials finished when --time-budget ended the search early (None: it did not).
     time_budget_trials: int | None = None
+    # What the time budget cut (the search, the minimal recommendation, the confirmation).
+    budget_cuts: tuple[str, ...] = ()
+
+
+def least_time_budget(settings: RunSettings) -> float:
+    """Seconds the smallest run with these settings takes: Flink's predefined sets (and the
+    --baseline) measured, one search trial, and the re-measurement rounds of the
+    recommendation beside the reference(s), each at :data:`MEASUREMENT_FLOOR_S`. The minimal
+    recommendation and the confirmation are not counted: the budget skips them when short.
+    Then :data:`FINISH_RESERVE_S` to write the report."""
+    users = settings.baseline is not None
+    baselines = len(BASELINES) + users
+    remeasure = (2 + users) * settings.repeats
+    return (baselines + 1 + remeasure) * MEASUREMENT_FLOOR_S + FINISH_RESERVE_S
+
+
+def check_time_budget(settings: RunSettings) -> None:
+    """Refuse a --time-budget too small for even one search trial (TunerError, exit 2)."""
+    budget = settings.time_budget_s
+    if budget is None:
+        return
+    least = least_time_budget(settings)
+    if budget < least:
+        measurements = round((least - FINISH_RESERVE_S) / MEASUREMENT_FLOOR_S)
+        raise TunerError(
+            f"{format_duration(round(budget * 1000))} is too short for even one search trial: "
+            f"give at least {format_duration(round(least * 1000))} ({measurements} measurements "
+            f"- the predefined sets, one trial, {settings.repeats} re-measurement rounds - at "
+            f"{MEASUREMENT_FLOOR_S:g} s each and {FINISH_RESERVE_S:g} s for the report), "
+            "or `none`",
+            where="--time-budget",
+        )
 
 
 def _measure_candidate(
@@ -207,6 +253,7 @@ def _measure_candidate(
         # A hung trial (RocksDB can wait on a flush for ever) must not hold the study for the
         # full --trial-timeout once we know how long a trial takes: 10x the median, 2 min at least.
         timeout = settings.timeout_s
+        capped = ""  # why the budget shortened the timeout, said in trials.csv when it fires
         if durations:
             # Under a time budget a shorter floor: a trial ten times slower than the median is
             # far from winning, and two minutes each would spend the budget on such trials
@@ -214,10 +261,22 @@ def _measure_candidate(
             # 120 s).
             floor = ADAPTIVE_TIMEOUT_FLOOR_S if deadline is None else BUDGET_ADAPTIVE_FLOOR_S
             timeout = min(timeout, max(floor, 10 * statistics.median(durations)))
+        budget = settings.time_budget_s
+        if deadline is not None and budget is not None:
+            share = max(BUDGET_TIMEOUT_FLOOR_S, budget / TRIAL_BUDGET_SHARE)
+            if share < timeout:
+                timeout = share
+                capped = (
+                    f"the trial timeout is capped at 1/{TRIAL_BUDGET_SHARE} of the "
+                    f"{format_duration(round(budget * 1000))} time budget"
+                )
         if deadline is not None:
             # A trial that would outlast the budget is stopped with it (a few seconds at least,
             # so that a late measurement still gets to start and say why it failed).
-            timeout = min(timeout, max(BUDGET_TIMEOUT_FLOOR_S, deadline - time.monotonic()))
+            left = max(BUDGET_TIMEOUT_FLOOR_S, deadline - time.monotonic())
+            if left < timeout:
+                timeout = left
+                capped = "the trial timeout is capped at the time left in the time budget"
         m = measure_isolated(
             workload,
             trace,
@@ -229,6 +288,8 @@ def _measure_candidate(
             scale=factor,
         )
         if m.status != "ok":
+            if capped and m.reason.startswith("timeout:"):
+                return replace(m, reason=f"{m.reason} ({capped})")
             return m
         durations.append(m.wall_s)
         metrics = score(m.metrics, disk)
@@ -302,8 +363,11 @@ def run_study(
     *,
     on_progress: Callable[[StudyProgress], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    started: float | None = None,
 ) -> RunSummary:
-    """Run (or resume) the study in ``rd`` and write every output."""
+    """Run (or resume) the study in ``rd`` and write every output. ``started`` is when the
+    time budget's clock started (time.monotonic(); default: now): the CLI starts it before its
+    own imports, so that the budget is the wall time the user waits."""
     # Trial databases a killed run left behind.
     shutil.rmtree(rd.work, ignore_errors=True)
     # Production units for the study and everything emitted; the model only for the replay.
@@ -350,7 +414,7 @@ def run_study(
             "engine does not report; use the rocksdict engine",
             where="--objective",
         )
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     config = StudyConfig(
         trials=settings.trials,
         seed=seed,
@@ -363,7 +427,10 @@ def run_study(
         jobs=settings.jobs,
         current=dict(settings.baseline) if settings.baseline is not None else None,
         throughput_floor=settings.throughput_floor,
-        deadline=None if settings.time_budget_s is None else started + settings.time_budget_s,
+        # The measurements end early enough to leave time for the report and config files.
+        deadline=None
+        if settings.time_budget_s is None
+        else started + settings.time_budget_s - FINISH_RESERVE_S,
         reserve_after=_confirmation_cost(workload, settings),
     )
     refine = (
@@ -446,6 +513,8 @@ def run_study(
                 should_stop,
                 on_progress,
                 minimal=dict(ablation.settings) if ablation is not None else None,
+                deadline=config.deadline,
+                cuts=outcome.budget_cuts,
             )
             outcome.interrupted = not complete
     finally:
@@ -466,13 +535,13 @@ def run_study(
         settings,
     )
     status: RunStatus = "incomplete" if outcome.interrupted else "complete"
-    budget: dict[str, Any] = {}
-    if settings.time_budget_s is not None:
-        budget = {
-            "time_budget_s": settings.time_budget_s,
-            "time_budget_trials": outcome.time_budget_trials,
-            "elapsed_s": round(time.monotonic() - started, 1),
-        }
+    # Written with or without a budget: a report says "no time budget" only when it knows.
+    budget: dict[str, Any] = {
+        "time_budget_s": settings.time_budget_s,
+        "time_budget_trials": outcome.time_budget_trials,
+        "time_budget_cuts": list(outcome.budget_cuts),
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
     rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"), **budget)
     render_report(rd.path)
     return RunSummary(
@@ -484,6 +553,7 @@ def run_study(
         confirmation,
         note,
         outcome.time_budget_trials,
+        tuple(outcome.budget_cuts),
     )
 
 
@@ -538,10 +608,15 @@ def _confirm(
     on_progress: Callable[[StudyProgress], None] | None = None,
     *,
     minimal: Mapping[str, FlinkValue] | None = None,
+    deadline: float | None = None,
+    cuts: list[str] | None = None,
 ) -> tuple[Confirmation | None, str, bool]:
     """The confirmation on the flink-backend engine, when asked for and available: (the
     decision, why there is none, whether every measurement ran). ``minimal`` is the minimal
-    recommendation's complete settings, confirmed beside the search's best."""
+    recommendation's complete settings, confirmed beside the search's best. With a
+    ``deadline`` (the time budget) it is shortened to what is left, or skipped, and what was
+    cut is appended to ``cuts``."""
+    cuts = [] if cuts is None else cuts
     if settings.confirm is False:
         return None, "confirmation switched off by --no-confirm", True
     if settings.engine == "flink":
@@ -576,11 +651,42 @@ def _confirm(
         done.append(rec)
         atomic_write_text(path, records_to_csv(done))
 
-    targets = select_targets(
-        records, settings.confirm_top, current=settings.baseline, minimal=minimal
-    )
-    measure = _measure_candidate(workload, rd, trace, settings, disk, CONFIRM_ENGINE)
+    def targets_for(top: int) -> list[ConfirmTarget]:
+        return select_targets(records, top, current=settings.baseline, minimal=minimal)
+
+    targets, rounds = targets_for(settings.confirm_top), settings.repeats
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        times = [r.wall_s for r in records if r.status != "skipped"]
+        per = FLINK_BACKEND_COST * statistics.median(times) if times else 0.0
+        done_before = {(r.candidate.label, r.candidate.repeat) for r in earlier}
+        fit = _fit_confirmation(
+            targets_for, settings.confirm_top, settings.repeats, per, left, done_before
+        )
+        if fit is None:
+            least = len(targets_for(1)) * min(2, settings.repeats)
+            why = (
+                f"the confirmation on Flink's own backend was skipped: the time budget had "
+                f"{max(0.0, left):.0f} s left and it needs at least {least} measurements of "
+                f"about {per:.0f} s"
+            )
+            cuts.append(why)
+            return None, why, True
+        targets, rounds = fit
+        asked = len(targets_for(settings.confirm_top))
+        if (len(targets), rounds) != (asked, settings.repeats):
+            cuts.append(
+                f"the confirmation was shortened to fit the time budget: {len(targets)} "
+                f"configurations in {rounds} rounds instead of {asked} in {settings.repeats}"
+            )
+    measure = _measure_candidate(workload, rd, trace, settings, disk, CONFIRM_ENGINE, deadline)
     started = time.monotonic()
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    def stop() -> bool:
+        return should_stop() or out_of_time()
 
     def progress(label: str, i: int, total: int) -> None:
         if on_progress is not None:
@@ -590,10 +696,19 @@ def _confirm(
             )
 
     measured, complete = run_confirmation(
-        targets, settings.repeats, measure, sink, earlier, should_stop, time.time, progress
+        targets, rounds, measure, sink, earlier, stop, time.time, progress
     )
+    if not complete and out_of_time() and not should_stop():
+        # Ended by the budget, not by the user: the run is complete, its cut said plainly.
+        total = len(targets) * rounds
+        why = (
+            f"the time budget ran out during the confirmation on Flink's own backend, after "
+            f"{len(measured) - len(earlier)} of {total} measurements: not confirmed"
+        )
+        cuts.append(why)
+        return None, why, True
     if not complete:
-        total = len(targets) * settings.repeats
+        total = len(targets) * rounds
         return (
             None,
             f"the confirmation stopped after {len(measured)} of {total} measurements; "
@@ -614,6 +729,29 @@ def _contribution(effect: KeyEffect) -> str:
         f"reverting it cost {effect.cost:+.1%} ({effect.low:+.1%} .. {effect.high:+.1%}, "
         f"{effect.n} repeats)"
     )
+
+
+def _fit_confirmation(
+    targets_for: Callable[[int], list[ConfirmTarget]],
+    top: int,
+    rounds: int,
+    per_s: float,
+    left_s: float,
+    done: set[tuple[str, int]],
+) -> tuple[list[ConfirmTarget], int] | None:
+    """The largest confirmation that fits ``left_s`` at ``per_s`` a measurement: fewer search
+    candidates first (down to one), then fewer rounds (down to two, the least that gives a noise
+    figure); measurements in ``done`` (label, round) cost nothing. None when even that does not
+    fit."""
+    least_rounds = min(2, rounds)
+    shapes = [(t, rounds) for t in range(top, 0, -1)]
+    shapes += [(1, r) for r in range(rounds - 1, least_rounds - 1, -1)]
+    for t, r in shapes:
+        targets = targets_for(t)
+        todo = sum(1 for tg in targets for i in range(r) if (tg.label, i) not in done)
+        if todo * per_s <= left_s:
+            return targets, r
+    return None
 
 
 def finish(

@@ -234,3 +234,31 @@ def test_no_disk_warning_without_the_counters(tmp_path: Path) -> None:
     run = _run(tmp_path, [rec(0, "DEFAULT", "baseline", ops(100))])
     text = markdown.render_markdown(run, plot_files={}, recommendation=None)
     assert "Disk-bound" not in text
+
+
+def test_what_the_time_budget_cut_is_listed_and_no_budget_is_said(tmp_path: Path) -> None:
+    cuts = [
+        "the search stopped after 3 of 30 trials, to leave time for the minimal recommendation",
+        "the confirmation on Flink's own backend was skipped: the time budget had 4 s left",
+    ]
+    run = _run(tmp_path, [], time_budget_s=180.0, time_budget_cuts=cuts, elapsed_s=171.0)
+    status = _section(
+        markdown.render_markdown(run, plot_files={}, recommendation=None), "Run status"
+    )
+    assert "Time budget: 3 min; this run took 2.9 min. What it cut:" in status
+    assert "- The search stopped after 3 of 30 trials, to leave time" in status
+    assert (
+        "- The confirmation on Flink's own backend was skipped: the time budget had 4 s left."
+        in (status)
+    )
+    run = _run(tmp_path, [], time_budget_s=None, time_budget_cuts=[], elapsed_s=600.0)
+    status = _section(
+        markdown.render_markdown(run, plot_files={}, recommendation=None), "Run status"
+    )
+    assert "No time budget (`--time-budget none`); this run took 10.0 min." in status
+    # A run from before budgets were recorded says nothing about one.
+    status = _section(
+        markdown.render_markdown(_run(tmp_path, []), plot_files={}, recommendation=None),
+        "Run status",
+    )
+    assert "budget" not in status.lower().replace("memory budget", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -203,15 +204,16 @@ class TimedMeasure(FakeMeasure):
 class CountingRefine:
     """A Refine step that makes ``planned`` measurements, bounded by ``fit_to``."""
 
-    def __init__(self, planned: int) -> None:
+    def __init__(self, planned: int, least: int = 1) -> None:
         self.bound = planned
+        self.floor = least
         self.fitted: list[int] = []
 
     def planned(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
         return 0 if best is None else self.bound
 
     def least(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
-        return 0 if best is None else 1
+        return 0 if best is None else self.floor
 
     def fit_to(self, measurements: int) -> None:
         self.fitted.append(measurements)
@@ -246,6 +248,10 @@ def test_a_time_budget_ends_the_search_early_and_leaves_time_for_what_follows(
     searched = [c for c in measure.calls if c.kind == "search"]
     assert not outcome.interrupted and outcome.best_settings is not None
     assert outcome.time_budget_trials == len(searched) < 30
+    assert outcome.budget_cuts == [
+        f"the search stopped after {len(searched)} of 30 trials, to leave time for the minimal "
+        "recommendation, the re-measurements and the confirmation"
+    ]
     # Everything after the search ran: the refine step, bounded to what was left (at least its
     # floor: the search reserved only that), and both re-measurement rounds.
     assert sum(c.kind == "ablation" for c in measure.calls) == min(6, refine.fitted[0]) >= 1
@@ -262,9 +268,141 @@ def test_a_budget_too_small_for_anything_still_measures_one_trial(tmp_path: Path
     loop, measure = _timed_loop(claim_run_dir(tmp_path / "run"), clock, 20.0, refine)
     outcome = loop.run()
     assert outcome.time_budget_trials == 1 and outcome.best_settings is not None
-    # The refine step is bounded to what is left (nothing), the re-measurement still runs.
-    assert refine.fitted == [0]
-    assert sum(c.kind == "remeasure" for c in measure.calls) == 4
+    # No time is left for even the refine step's floor: it is skipped, and said so; one round
+    # of the re-measurement still runs (the headline's gain needs it), the other is cut.
+    assert refine.fitted == [] and not any(c.kind == "ablation" for c in measure.calls)
+    assert outcome.refinement is None and outcome.recommended_settings == outcome.best_settings
+    assert len(outcome.budget_cuts) == 3
+    assert outcome.budget_cuts[1].startswith(
+        "the minimal recommendation was skipped: it needs 1 measurements (about 10 s)"
+    )
+    assert outcome.budget_cuts[2] == (
+        "the re-measurement ran 1 of 2 rounds (2 measurements a round, about 20 s) to fit the "
+        "time budget"
+    )
+    assert [c.repeat for c in measure.calls if c.kind == "remeasure"] == [0, 0]
+
+
+def test_a_confirmation_the_budget_cannot_hold_leaves_its_time_to_the_search(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 400, reserve_after=35)
+    measure = TimedMeasure(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    refine = CountingRefine(planned=1)
+    loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
+    outcome = loop.run()
+    # After 4 baselines and 1 trial, 35 measurements are left: one more trial, 4
+    # re-measurements, the refine step's 1 and the confirmation's 35 cannot all fit. Kept, that
+    # reserve would have stopped the search after its first trial; dropped, the search goes on
+    # until only the re-measurements and the refine step are left (31 trials: 60 s left).
+    searched = sum(c.kind == "search" for c in measure.calls)
+    assert outcome.time_budget_trials == searched == 31
+    assert sum(c.kind in ("ablation", "remeasure") for c in measure.calls) == 1 + 4
+    assert clock() - start <= 400
+
+
+def test_a_refine_step_the_budget_cannot_hold_leaves_its_time_to_the_search(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 200, reserve_after=0)
+    measure = TimedMeasure(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    refine = CountingRefine(planned=20, least=20)
+    loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
+    outcome = loop.run()
+    # After 4 baselines and 1 trial, 15 measurements are left: too few for one more trial, 4
+    # re-measurements and the refine step's 20. The search runs while one more trial leaves the
+    # 4 re-measurements (12 trials); the refine step is skipped, and said so.
+    assert outcome.time_budget_trials == sum(c.kind == "search" for c in measure.calls) == 12
+    assert not any(c.kind == "ablation" for c in measure.calls)
+    assert any(
+        cut.startswith("the minimal recommendation was skipped") for cut in outcome.budget_cuts
+    )
+    assert clock() - start <= 200
+
+
+class FirstTrialFails(TimedMeasure):
+    """The first search trial fails (a timeout); everything else is measured."""
+
+    def __call__(self, c: Candidate) -> Measurement:
+        if c.kind == "search" and not any(x.kind == "search" for x in self.calls):
+            self.calls.append(c)
+            self.clock.now += self.seconds
+            return Measurement("failed", "timeout", {}, self.seconds, 1)
+        return super().__call__(c)
+
+
+def test_what_to_keep_time_for_is_decided_once_a_trial_succeeded(tmp_path: Path) -> None:
+    clock = Clock()
+    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 210, reserve_after=0)
+    measure = FirstTrialFails(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    refine = CountingRefine(planned=20, least=20)
+    loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
+    outcome = loop.run()
+    # Decided after the failed first trial (no winner, so a floor of 0), the refine step's 20
+    # would have been kept and the search stopped at its first success; decided after that,
+    # the 20 cannot fit and the search goes on.
+    assert outcome.time_budget_trials == sum(c.kind == "search" for c in measure.calls) == 13
+
+
+class SlowDefault(TimedMeasure):
+    """Flink's default takes twice as long as anything else (as on quickstart, where search
+    trials with their small buffers replay faster than the default and the winner)."""
+
+    def __call__(self, c: Candidate) -> Measurement:
+        m = super().__call__(c)
+        if c.label != "DEFAULT":
+            return m
+        self.clock.now += self.seconds
+        return replace(m, wall_s=2 * self.seconds)
+
+
+def test_the_time_after_the_search_is_estimated_from_what_it_measures(tmp_path: Path) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 400)
+    measure = SlowDefault(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    outcome = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, clock=clock).run()
+    # At the median (10 s) the search would leave 4 x 10 s for the re-measurements, which take
+    # 2 x (20 + 10) s: priced at the default's 20 s, both rounds fit inside the budget.
+    assert [c.repeat for c in measure.calls if c.kind == "remeasure"] == [0, 0, 1, 1]
+    assert outcome.budget_cuts[1:] == []
+    assert clock() - start <= 400
+
+
+class SlowRemeasure(TimedMeasure):
+    """Re-measurements take three times as long as anything before them (a machine that got
+    busier)."""
+
+    def __call__(self, c: Candidate) -> Measurement:
+        m = super().__call__(c)
+        if c.kind != "remeasure":
+            return m
+        self.clock.now += 2 * self.seconds
+        return replace(m, wall_s=3 * self.seconds)
+
+
+def test_a_re_measurement_round_starts_only_when_what_is_left_holds_it(tmp_path: Path) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(trials=50, seed=3, repeats=3, deadline=clock() + 400)
+    measure = SlowRemeasure(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    outcome = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, clock=clock).run()
+    # The search left 60 s for 3 rounds of 2 at 10 s; the first round took all of it.
+    assert [c.repeat for c in measure.calls if c.kind == "remeasure"] == [0, 0]
+    assert outcome.budget_cuts[-1] == (
+        "the re-measurement ran 1 of 3 rounds (2 measurements a round, about 60 s) to fit the "
+        "time budget"
+    )
+    assert clock() - start <= 400
 
 
 def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
@@ -274,5 +412,5 @@ def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
     measure = TimedMeasure(clock, 1e6)
     study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
     outcome = StudyLoop(WORKLOAD, study, config, measure, records.append, clock=clock).run()
-    assert outcome.time_budget_trials is None
+    assert outcome.time_budget_trials is None and outcome.budget_cuts == []
     assert sum(c.kind == "search" for c in measure.calls) == 5

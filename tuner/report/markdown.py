@@ -178,10 +178,20 @@ def _status_section(run: Run) -> list[str]:
             "kept and is not run again."
         )
     budget = run.meta.get("time_budget_s")
-    if isinstance(budget, int | float):
+    elapsed = run.meta.get("elapsed_s")
+    took = f"; this run took {elapsed / 60:.1f} min" if isinstance(elapsed, int | float) else ""
+    cuts = run.meta.get("time_budget_cuts")
+    if budget is None and "time_budget_s" in run.meta:
+        lines += ["", f"No time budget (`--time-budget none`){took}."]
+    elif isinstance(budget, int | float) and isinstance(cuts, list):
+        lines += ["", f"Time budget: {budget / 60:g} min{took}. "]
+        if cuts:
+            lines[-1] += "What it cut:"
+            lines += ["", *(f"- {cut[:1].upper()}{cut[1:]}." for cut in cuts)]
+        else:
+            lines[-1] += "Everything asked for fitted in it."
+    elif isinstance(budget, int | float):  # a run from before the cuts were recorded
         cut = run.meta.get("time_budget_trials")
-        elapsed = run.meta.get("elapsed_s")
-        took = f"; this run took {elapsed / 60:.1f} min" if isinstance(elapsed, int | float) else ""
         lines += [
             "",
             f"Time budget: {budget / 60:g} min{took}. "

@@ -158,6 +158,8 @@ class StudyOutcome:
     refinement: object | None = None  # what the Refine hook found (tuner.search.ablation)
     # Search trials finished when the time budget ended the search early (None: it did not).
     time_budget_trials: int | None = None
+    # What the time budget cut, each said as a sentence for the CLI and the report.
+    budget_cuts: list[str] = field(default_factory=list)
 
 
 def create_study(
@@ -232,6 +234,10 @@ class StudyLoop:
         self.workload = workload
         self._clock = clock
         self._time_budget_trials: int | None = None
+        self._budget_cuts: list[str] = []
+        # Whether the search keeps time for the confirmation (None: not decided yet).
+        self._reserve_confirmation: bool | None = None
+        self._reserve_refine: bool | None = None  # the same for the refine step's floor
         self._refine = refine
         self._refined: tuple[dict[str, fo.FlinkValue], object] | None = None
         self.study = study
@@ -286,6 +292,8 @@ class StudyLoop:
         eta = None
         if self._durations:
             eta = statistics.median(self._durations) * max(0, total - done)
+            if self.config.deadline is not None:  # the budget ends the run by then
+                eta = min(eta, max(0.0, self.config.deadline - self._clock()))
         label, value = self._best()
         self._on_progress(StudyProgress(phase, done, total, label, value, eta))
 
@@ -362,21 +370,40 @@ class StudyLoop:
         )
 
     def _after_refine(self) -> int:
-        """Measurements the run makes after the refine step: re-measure, confirmation."""
-        return (len(self._reference()) + 1) * self.config.repeats + self.config.reserve_after
+        """Measurements the run makes after the refine step: re-measure, confirmation (unless
+        the budget could not hold it from the start, see :meth:`_out_of_time`)."""
+        confirm = self.config.reserve_after if self._reserve_confirmation is not False else 0
+        return (len(self._reference()) + 1) * self.config.repeats + confirm
 
     def _after_search(self) -> int:
         """Measurements the run makes after the search at the least: refine (bounded to what
         is left, so only its floor is reserved), then :meth:`_after_refine`."""
-        refine = 0 if self._refine is None else self._refine.least(self._best_trial()[1])
+        refine = 0
+        if self._refine is not None and self._reserve_refine is not False:
+            refine = self._refine.least(self._best_trial()[1])
         return refine + self._after_refine()
 
     def _left(self) -> tuple[float, float] | None:
         """(seconds left in the time budget, seconds per measurement), or None without a
-        budget or before anything was measured."""
+        budget or before anything was measured. Per measurement: the median, or what Flink's
+        default, the best trial or a re-measurement took when longer, as what follows the
+        search measures those and configurations near the winner (measured on quickstart:
+        search trials 2.7 s median, the winner and its reverts 4-6 s)."""
         if self.config.deadline is None or not self._durations:
             return None
-        return self.config.deadline - self._clock(), statistics.median(self._durations)
+        per = statistics.median(self._durations)
+        best_number = self._best_trial()[0]
+        for r in self.records:
+            c = r.candidate
+            if r.status != "skipped" and (
+                c.kind == "remeasure"
+                or (c.kind == "baseline" and c.label in (DEFAULT_LABEL, CURRENT_LABEL))
+                or (
+                    c.kind == "search" and best_number is not None and c.trial_number == best_number
+                )
+            ):
+                per = max(per, r.wall_s / max(1, self.config.jobs))
+        return self.config.deadline - self._clock(), per
 
     def _out_of_time(self) -> bool:
         """Whether one more search trial would leave too little time for what follows it.
@@ -385,6 +412,16 @@ class StudyLoop:
         if left is None or not self._finished_trials():
             return False
         seconds, per = left
+        # Decided once, after the first successful trial (the refine step's floor depends on the
+        # winner): when the budget cannot hold the confirmation (then the minimal
+        # recommendation's floor) beside one more trial and what else follows, keeping time for
+        # it would only stop the search to leave time that is then not used (a step that does
+        # not fit is skipped); the search gets that time instead.
+        decide = self._best_trial()[1] is not None
+        if decide and self._reserve_confirmation is None and self.config.reserve_after:
+            self._reserve_confirmation = seconds >= per * (1 + self._after_search())
+        if decide and self._reserve_refine is None and self._refine is not None:
+            self._reserve_refine = seconds >= per * (1 + self._after_search())
         return seconds < per * (1 + self._after_search())
 
     # -- phases ----------------------------------------------------------------------------
@@ -404,30 +441,59 @@ class StudyLoop:
             return self._outcome(interrupted=True)
         best_number, best_settings = self._best_trial()
         left = self._left()
-        if best_settings is not None and self._refine is not None and left is not None:
+        refine = self._refine
+        if best_settings is not None and refine is not None and left is not None:
             seconds, per = left
-            self._refine.fit_to(max(0, int(seconds / per) - self._after_refine()))
-        if best_settings is not None and self._refine is not None:
-            self._refined = self._refine(
+            fits = max(0, int(seconds / per) - self._after_refine())
+            least = refine.least(best_settings)
+            if fits < least:
+                # Started anyway, its one-at-a-time step (which cannot be shortened) would run
+                # past the budget: the search winner is recommended whole instead.
+                refine = None
+                self._budget_cuts.append(
+                    f"the minimal recommendation was skipped: it needs {least} measurements "
+                    f"(about {least * per:.0f} s) and the budget left room for {fits} after "
+                    "the re-measurements and the confirmation; the search winner is "
+                    "recommended whole"
+                )
+            else:
+                refine.fit_to(fits)
+        if best_settings is not None and refine is not None:
+            self._refined = refine(
                 best_settings, self.records, self._run_batch_progress, self._should_stop
             )
             if self._refined is None:
                 return self._outcome(interrupted=True)
             best_settings = self._refined[0]
-        if best_settings is not None:
-            pending = [
-                Candidate(label, "remeasure", settings, best_number, i)
-                for i in range(self.config.repeats)
-                for label, settings in (
-                    *self._reference(),
-                    (RECOMMENDED_LABEL, best_settings),
-                )
-                if not self._has(label, "remeasure", i)
-            ]
-            if not self._run_in_chunks(pending, "re-measure"):
-                return self._outcome(interrupted=True)
+        if best_settings is not None and not self._remeasure(best_number, best_settings):
+            return self._outcome(interrupted=True)
         self._progress("done")
         return self._outcome(interrupted=False)
+
+    def _remeasure(self, number: int | None, settings: Mapping[str, fo.FlinkValue]) -> bool:
+        """The interleaved re-measurement, round by round; False when asked to stop. Under a
+        time budget a round after the first starts only when what is left holds it (the first
+        always runs: the headline's gain rests on it), and rounds not run are said. They come
+        before the confirmation, which the runner fits to what they leave."""
+        labelled = (*self._reference(), (RECOMMENDED_LABEL, settings))
+        rounds = self.config.repeats
+        for i in range(rounds):
+            pending = [
+                Candidate(label, "remeasure", s, number, i)
+                for label, s in labelled
+                if not self._has(label, "remeasure", i)
+            ]
+            left = self._left()
+            if i and pending and left is not None and left[0] < left[1] * len(pending):
+                self._budget_cuts.append(
+                    f"the re-measurement ran {i} of {rounds} rounds ({len(labelled)} "
+                    f"measurements a round, about {len(labelled) * left[1]:.0f} s) to fit the "
+                    "time budget"
+                )
+                return True
+            if not self._run_in_chunks(pending, "re-measure"):
+                return False
+        return True
 
     def _finished_trials(self) -> list[TrialRecord]:
         """Search trials whose measurement finished (ok or failed): what --trials counts.
@@ -458,7 +524,12 @@ class StudyLoop:
                 return False
             if self._out_of_time():
                 self._time_budget_trials = done
-                log.warning(
+                self._budget_cuts.append(
+                    f"the search stopped after {done} of {self.config.trials} trials, to leave "
+                    "time for the minimal recommendation, the re-measurements and the "
+                    "confirmation"
+                )
+                log.info(  # the CLI says it with every other cut at the end
                     "time budget: search stopped after %d of %d trials, leaving time for the "
                     "%d measurements that follow",
                     done,
@@ -541,6 +612,7 @@ class StudyLoop:
             recommended_settings=refined[0] if refined is not None else settings,
             refinement=refined[1] if refined is not None else None,
             time_budget_trials=self._time_budget_trials,
+            budget_cuts=list(self._budget_cuts),
         )
 
 
