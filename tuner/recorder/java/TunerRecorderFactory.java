@@ -381,6 +381,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             ByteBuffer h = ByteBuffer.allocate(BLOCK_HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
             h.put((byte) type).put((byte) 0).putShort((short) 0).putInt(payload.remaining())
                     .putInt((int) crc.getValue()).putInt(count).flip();
+            long start = written;
             try {
                 writeFully(h);
                 writeFully(payload);
@@ -388,6 +389,16 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
                 // A full disk stops the recording, never the job.
                 stopped = "io-error: " + e.getMessage();
                 LOG.warn("tuner recorder: stopped recording {}: {}", file, e.toString());
+                // No partial block may stay before the footer: the importer would refuse the
+                // whole file (and with it the recording) for one cut block.
+                try {
+                    channel.truncate(start);
+                    channel.position(start);
+                    written = start;
+                } catch (IOException again) {
+                    LOG.warn("tuner recorder: cannot cut {} back to its last block: {}", file,
+                            again.toString());
+                }
             }
         }
 
