@@ -755,13 +755,19 @@ def trace_import(recording_dir: Path, output: Path, subtask: int | None) -> None
     if stats.dropped_events:
         stops = ", ".join(f"{k} in {v} files" for k, v in sorted(stats.stopped.items()))
         click.echo(f"recording stopped early ({stops}): {stats.dropped_events} calls not recorded")
+    if len(stats.max_parallelisms) > 1:
+        click.echo(
+            f"operators with max parallelism {', '.join(map(str, stats.max_parallelisms))}: "
+            f"replayed with {stats.max_parallelisms[-1]} (the key-group prefix bytes are the "
+            "same while all are 128 or less)"
+        )
     if stats.other_namespaces:
         click.echo(f"{stats.other_namespaces} calls in other namespaces replayed as VoidNamespace")
     share = stats.time_share.share if stats.time_share else None
     doubt = stats.time_share.doubt(stats.iterations) if stats.time_share else ""
     if share is not None and not doubt:
         click.echo(
-            f"state calls took {share:.1%} of the task threads' CPU time (sampled): a state "
+            f"state calls took {share:.1%} of the job's recorded time (sampled): a state "
             "backend gain of g speeds the job up by 1/(1 - share + share/(1+g)) - 1"
         )
     elif doubt:

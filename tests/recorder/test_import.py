@@ -85,6 +85,17 @@ def test_two_jobs_are_refused(tmp_path: Path) -> None:
         import_recording(rec, tmp_path / "t.parquet")
 
 
+def test_a_non_parallel_operator_beside_keyed_ones_is_imported(tmp_path: Path) -> None:
+    """Nexmark q5: a global aggregate runs with max parallelism 1 beside operators of 128; the
+    import refused the whole recording ("import them separately", which no option does)."""
+    rec = write_dir(tmp_path, n=10, files=1)
+    solo = {**header(0, operator="Global_def_(1/1)"), "max_parallelism": 1}
+    write_recording(rec / "job1" / "Global_def.0.0.1.tunerrec", solo, STATES, events(5), footer(5))
+    stats = import_recording(rec, tmp_path / "t.parquet")
+    assert stats.max_parallelisms == (1, 128)
+    assert read_trace(tmp_path / "t.parquet").header.max_parallelism == 128
+
+
 def _one_line_exit_2(args: list[str], *fragments: str) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
