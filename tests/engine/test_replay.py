@@ -5,41 +5,19 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-
 from tuner.engine.base import Engine
 from tuner.engine.bench import bench_stream, run_bench
 from tuner.engine.replay import replay
-from tuner.trace.ops import Op, OpBatch, StateInfo, StreamHeader
+from tuner.trace.ops import Op, OpBatch
 
+from ..factories import VALUE_AND_LIST, value_and_list_calls
 from .conftest import small_config
 
-HEADER = StreamHeader(states=(StateInfo("counts", "value"), StateInfo("events", "list")))
+HEADER = VALUE_AND_LIST
 
 
 def _stream(start_ts: int, n: int, keys: int, seed: int) -> OpBatch:
-    rng = np.random.default_rng(seed)
-    state = rng.integers(0, 2, size=n)
-    op = np.where(
-        state == 0,
-        np.where(rng.random(n) < 0.5, Op.GET, Op.UPDATE),
-        np.where(rng.random(n) < 0.8, Op.ADD, Op.GET),
-    )
-    writes = (op == Op.UPDATE) | (op == Op.ADD)
-    return OpBatch.from_columns(
-        HEADER.names,
-        {
-            "ts": start_ts + np.arange(n) // 2,  # two calls per record
-            "state": state,
-            "op": op,
-            "key": rng.integers(0, keys, size=n),
-            "ns_start": np.full(n, -1),
-            "ns_end": np.full(n, -1),
-            "user_key": np.full(n, -1),
-            "value_size": np.where(writes, 120, 0),
-            "timer_ts": np.full(n, -1),
-        },
-    )
+    return value_and_list_calls(start_ts, n, keys, seed)
 
 
 def test_replay_measures_only_the_measured_phase(engine_cls: type[Engine], tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tuner.engine.replay import MemoryBudgetExceeded, replay
@@ -14,38 +13,18 @@ from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
 from tuner.flink.memory import GUARD_FACTOR, Memory, covered_bytes
 from tuner.search.measure import measure_isolated
-from tuner.trace.ops import Op, OpBatch, StateInfo, StreamHeader
+from tuner.trace.ops import OpBatch
 from tuner.trace.parquet import STREAM_ROWS, read_trace, write_trace
 from tuner.workload import load_workload
 
-HEADER = StreamHeader(states=(StateInfo("counts", "value"), StateInfo("events", "list")))
+from ..factories import VALUE_AND_LIST, value_and_list_calls
+
+HEADER = VALUE_AND_LIST
 MiB = 1 << 20
 
 
 def _calls(start_ts: int, n: int, keys: int, seed: int) -> OpBatch:
-    """Reads and writes of a value state and appends to a list state, two calls a record."""
-    rng = np.random.default_rng(seed)
-    state = rng.integers(0, 2, size=n)
-    op = np.where(
-        state == 0,
-        np.where(rng.random(n) < 0.5, Op.GET, Op.UPDATE),
-        np.where(rng.random(n) < 0.9, Op.ADD, Op.GET),
-    )
-    writes = (op == Op.UPDATE) | (op == Op.ADD)
-    return OpBatch.from_columns(
-        HEADER.names,
-        {
-            "ts": start_ts + np.arange(n) // 2,
-            "state": state,
-            "op": op,
-            "key": rng.integers(0, keys, size=n),
-            "ns_start": np.full(n, -1),
-            "ns_end": np.full(n, -1),
-            "user_key": np.full(n, -1),
-            "value_size": np.where(writes, 40, 0),
-            "timer_ts": np.full(n, -1),
-        },
-    )
+    return value_and_list_calls(start_ts, n, keys, seed, add_share=0.9, value_size=40)
 
 
 def _recorded_workload(tmp_path: Path, trace: Path, managed: str) -> Path:
