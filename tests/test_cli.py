@@ -327,7 +327,7 @@ def test_no_trial_runs_past_the_time_budget(
 ) -> None:
     import time
 
-    from tuner import runner
+    from tuner import measuring, runner
     from tuner.costmodel import PRESETS
     from tuner.search.study import Candidate
     from tuner.search.worker import Measurement
@@ -339,22 +339,24 @@ def test_no_trial_runs_past_the_time_budget(
         timeouts.append(timeout_s)
         return Measurement("failed", "not measured here")
 
-    monkeypatch.setattr(runner, "measure_isolated", fake_isolated)
+    monkeypatch.setattr(measuring, "measure_isolated", fake_isolated)
     w = load_workload(TINY)
     rd = runner.start_run(w, tmp_path / "run", tmp_path)
     settings = runner.RunSettings(timeout_s=900.0)
     cand = Candidate("DEFAULT", "baseline", {"state.backend.rocksdb.predefined-options": "DEFAULT"})
     soon = time.monotonic() + 60
-    runner._measure_candidate(w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake", soon)(
-        cand
-    )
+    measuring.measure_candidate(
+        w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake", soon
+    )(cand)
     late = time.monotonic() - 5
-    runner._measure_candidate(w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake", late)(
+    measuring.measure_candidate(
+        w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake", late
+    )(cand)
+    measuring.measure_candidate(w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake")(
         cand
     )
-    runner._measure_candidate(w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake")(cand)
     assert 55 < timeouts[0] <= 60
-    assert timeouts[1] == runner.BUDGET_TIMEOUT_FLOOR_S
+    assert timeouts[1] == measuring.BUDGET_TIMEOUT_FLOOR_S
     assert timeouts[2] == 900.0
 
     # Once a trial took 2 s, a slow one is stopped at 10x that, 2 min at least, or under a
@@ -363,10 +365,10 @@ def test_no_trial_runs_past_the_time_budget(
         timeouts.append(timeout_s)
         return Measurement("ok", "", {}, wall_s=2.0)
 
-    monkeypatch.setattr(runner, "measure_isolated", quick)
+    monkeypatch.setattr(measuring, "measure_isolated", quick)
     far = time.monotonic() + 3600
-    for deadline, floor in ((None, 120.0), (far, runner.BUDGET_ADAPTIVE_FLOOR_S)):
-        measure = runner._measure_candidate(
+    for deadline, floor in ((None, 120.0), (far, measuring.BUDGET_ADAPTIVE_FLOOR_S)):
+        measure = measuring.measure_candidate(
             w, rd, tmp_path / "t", settings, PRESETS["local-nvme"], "fake", deadline
         )
         measure(cand)

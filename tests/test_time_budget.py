@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tuner import runner
+from tuner import measuring, runner
 from tuner.cli import cli
 from tuner.confirm import ConfirmTarget, select_targets
 from tuner.costmodel import PRESETS
@@ -119,20 +119,20 @@ def test_a_budget_too_small_for_one_trial_exits_2_with_the_smallest_that_works(
 
 def test_the_smallest_budget_is_accepted_and_one_second_less_is_not() -> None:
     settings = runner.RunSettings(baseline={fo.WRITE_BUFFER_SIZE: 1 << 20})
-    least = runner.least_time_budget(settings)
+    least = measuring.least_time_budget(settings)
     # With --baseline: 5 sets, 1 trial, 3 rounds x (default, current, recommended).
-    assert least == (5 + 1 + 9) * runner.MEASUREMENT_FLOOR_S + runner.FINISH_RESERVE_S
-    runner.check_time_budget(runner.RunSettings(baseline=settings.baseline, time_budget_s=least))
-    runner.check_time_budget(runner.RunSettings(time_budget_s=None))
+    assert least == (5 + 1 + 9) * measuring.MEASUREMENT_FLOOR_S + measuring.FINISH_RESERVE_S
+    measuring.check_time_budget(runner.RunSettings(baseline=settings.baseline, time_budget_s=least))
+    measuring.check_time_budget(runner.RunSettings(time_budget_s=None))
     with pytest.raises(TunerError, match="give at least 85 s "):
-        runner.check_time_budget(
+        measuring.check_time_budget(
             runner.RunSettings(baseline=settings.baseline, time_budget_s=least - 1)
         )
 
 
 def test_the_help_states_the_smallest_budget_at_the_defaults() -> None:
     r = CliRunner().invoke(cli, ["run", "--help"])
-    least = runner.least_time_budget(runner.RunSettings())
+    least = measuring.least_time_budget(runner.RunSettings())
     assert f"{least:g} s at the defaults" in " ".join(r.output.split())
     assert "[default: 15 min]" in r.output
 
@@ -147,7 +147,7 @@ def _timeouts(
         seen.append(timeout_s)
         return Measurement("failed", reason)
 
-    monkeypatch.setattr(runner, "measure_isolated", timed_out)
+    monkeypatch.setattr(measuring, "measure_isolated", timed_out)
     return seen
 
 
@@ -161,23 +161,23 @@ def test_a_slow_trial_is_capped_at_an_eighth_of_the_budget_and_trials_csv_says_w
     cand = Candidate("trial-0", "search", DEFAULT, 0)
     nvme = PRESETS["local-nvme"]
     far = time.monotonic() + 960
-    m = runner._measure_candidate(w, rd, tmp_path / "t", settings, nvme, "fake", far)(cand)
+    m = measuring.measure_candidate(w, rd, tmp_path / "t", settings, nvme, "fake", far)(cand)
     assert timeouts == [120.0]  # 960 s / 8, not --trial-timeout's 900 s
     assert m.reason.endswith("(the trial timeout is capped at 1/8 of the 16 min time budget)")
     rd.write_records([TrialRecord(0, cand, "failed", m.reason, {}, 120.0, 0, 0.0)])
     assert "capped at 1/8 of the 16 min time budget" in rd.trials_csv.read_text()
     # Near the end of the budget the time left caps it instead.
     near = time.monotonic() + 40
-    m = runner._measure_candidate(w, rd, tmp_path / "t", settings, nvme, "fake", near)(cand)
+    m = measuring.measure_candidate(w, rd, tmp_path / "t", settings, nvme, "fake", near)(cand)
     assert 35 < timeouts[-1] <= 40
     assert m.reason.endswith("(the trial timeout is capped at the time left in the time budget)")
     # A shorter --trial-timeout stays the limit, and a failure that is not a timeout is left as
     # it is.
     short = runner.RunSettings(timeout_s=60.0, time_budget_s=960.0)
-    m = runner._measure_candidate(w, rd, tmp_path / "t", short, nvme, "fake", far)(cand)
+    m = measuring.measure_candidate(w, rd, tmp_path / "t", short, nvme, "fake", far)(cand)
     assert timeouts[-1] == 60.0 and "capped" not in m.reason
     _timeouts(monkeypatch, "memory watchdog: RSS 900 MiB exceeded the limit")
-    m = runner._measure_candidate(w, rd, tmp_path / "t", settings, nvme, "fake", far)(cand)
+    m = measuring.measure_candidate(w, rd, tmp_path / "t", settings, nvme, "fake", far)(cand)
     assert "capped" not in m.reason
 
 
@@ -269,7 +269,7 @@ def test_a_budget_that_runs_out_during_the_confirmation_ends_it(
 
         return measure
 
-    monkeypatch.setattr(runner, "_measure_candidate", slow)
+    monkeypatch.setattr(runner, "measure_candidate", slow)
     w = load_workload(TINY)
     rd = runner.start_run(w, tmp_path / "run", tmp_path)
     cuts: list[str] = []

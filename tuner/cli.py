@@ -407,14 +407,8 @@ def run(
     """
     begun = time.monotonic()  # the time budget counts the imports below too
     from tuner.flink.baseline import read_user_config
-    from tuner.runner import (
-        RunSettings,
-        check_time_budget,
-        resume_run,
-        run_study,
-        shared_tm_deviation,
-        start_run,
-    )
+    from tuner.measuring import RunSettings, check_time_budget
+    from tuner.runner import resume_run, run_study, shared_tm_deviation, start_run
     from tuner.scale import load_scaled, parse_factor
 
     if storage is not None:

@@ -24,6 +24,7 @@ import optuna
 
 from tuner.costmodel import disk_from
 from tuner.errors import TunerError, TunerRuntimeError
+from tuner.measuring import RunSettings, flink_measure, measure_candidate
 from tuner.rundir import RunDir
 from tuner.scale import ScaleSpec
 from tuner.search.shared import (
@@ -47,7 +48,7 @@ DEFAULT_WAIT_S = 300.0
 
 
 def open_coordinator(
-    settings: Any,  # tuner.runner.RunSettings (not imported: the runner imports this module)
+    settings: RunSettings,
     workload: Workload,
     rd: RunDir,
     trace: Path,
@@ -56,6 +57,8 @@ def open_coordinator(
 ) -> tuple[optuna.Study, Callable[..., SharedStudyLoop]]:
     """Create the shared study (or reopen this run's own on resume) and return it with a
     factory for the coordinator's study loop. Refuses a study name another run holds."""
+    if settings.storage is None:
+        raise ValueError("a shared study needs settings.storage")
     url: str = settings.storage
     if workload.trace is not None:
         raise TunerError(
@@ -183,7 +186,6 @@ def run_worker(
 ) -> WorkerResult:
     """Join study ``name`` in ``url`` and measure its trials until it has all it needs (or
     ``trials`` were measured here, or ``should_stop``)."""
-    from tuner.runner import RunSettings, _flink_measure, _measure_candidate
 
     retry = retry_for(url)
     probe = open_storage(url, retry=retry)
@@ -214,9 +216,9 @@ def run_worker(
         rd = RunDir(root)
         disk = disk_from(spec.disk) if spec.disk else workload.disk
         measure = (
-            _flink_measure(workload, rd, trace_path, settings)
+            flink_measure(workload, rd, trace_path, settings)
             if spec.engine == "flink"
-            else _measure_candidate(workload, rd, trace_path, settings, disk, spec.engine)
+            else measure_candidate(workload, rd, trace_path, settings, disk, spec.engine)
         )
         # Each worker samples with its own seed: with one seed, every worker's random
         # start-up trials would propose the same settings.
