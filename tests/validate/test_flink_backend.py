@@ -175,7 +175,9 @@ def test_run_confirms_on_flink_backend_and_labels_every_gain(tmp_path: Path) -> 
     rec = json.loads((out / "recommendation.json").read_text())
     conf = rec["confirmation"]
     assert conf["engine"] == "flink-backend" and conf["rounds"] == 2
-    assert rec["headline"] == conf["headline"]
+    # The headline is the promise, from the confirmation: the engine that measured config.yaml.
+    assert rec["headline"] == rec["promise"]["text"]
+    assert rec["promise"]["engine"] == "flink-backend"
     assert "flink-backend" in r.output
     if conf["keep"]:
         assert rec["trial_number"] is None and "keep your configuration" in r.output
@@ -196,7 +198,14 @@ def test_with_a_baseline_the_confirmation_measures_against_current(tmp_path: Pat
     rec = json.loads((out / "recommendation.json").read_text())
     conf = rec["confirmation"]
     assert conf["reference"] == "current"
-    assert "your current configuration" in rec["headline"] == conf["headline"]
+    # The headline is the promise: the confirmation's own figure for what config.yaml holds.
+    promise = rec["promise"]
+    assert "your current configuration" in rec["headline"] == promise["text"]
+    assert (promise["engine"], promise["reference"]) == (conf["engine"], "current")
+    if not conf["keep"]:
+        chosen = next(c for c in conf["configs"] if c["label"] == conf["chosen"])
+        assert promise["label"] == chosen["label"]
+        assert promise["gain"] == pytest.approx(chosen["gain"])
     if conf["keep"]:
         # Keep: the user's configuration as it is, every key marked unchanged.
         assert rec["settings"]["state.backend.rocksdb.thread.num"] == 4
