@@ -66,5 +66,9 @@ def test_the_minimal_key_count_is_shown_only_when_config_yaml_holds_the_minimal_
     extra = "\n".join(headline_extra(confirmed_other))
     assert "key(s)**" not in extra
     assert "config.yaml holds trial-6, which the confirmation chose over the minimal" in extra
+    kept = {**_rec(), "promise": {"label": "your configuration", "gain": None}}
+    assert "config.yaml keeps your configuration, as the confirmation decided" in "\n".join(
+        headline_extra(kept)
+    )
     minimal = {**_rec(), "promise": {"label": "minimal"}}
     assert "changes **1 key(s)**" in "\n".join(headline_extra(minimal))

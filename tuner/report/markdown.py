@@ -212,7 +212,10 @@ def _promise_headline(promise: Mapping[str, Any], gain: Gain | None) -> list[str
     lines = [f"**{promise['text']}**", ""]
     ref = reference_name(str(promise.get("reference") or DEFAULT_LABEL))
     if promise.get("gain") is None:
-        lines.append(f"Nothing measured beat {ref} beyond the noise: keep it.")
+        # The decision's own reason (within the noise, or the reference not measured at all).
+        lines.append(
+            f"No gain is promised: keep {ref} ({promise.get('note') or 'no reason given'})."
+        )
     elif not promise.get("significant"):
         lines.append(
             f"The rounds do not agree on whether config.yaml is faster than {ref}: on this "

@@ -71,6 +71,17 @@ def headline_extra(rec: Mapping[str, Any] | None) -> list[str]:
             f"{len(minimal.get('inert') or {})} more that do nothing under the chosen settings "
             "were dropped by rule).",
         ]
+    elif (
+        isinstance(minimal, Mapping)
+        and isinstance(promise, Mapping)
+        and "gain" in promise
+        and promise["gain"] is None
+    ):
+        out += [
+            "",
+            "config.yaml keeps your configuration, as the confirmation decided; the minimal "
+            "recommendation is kept in recommendation.json.",
+        ]
     elif isinstance(minimal, Mapping):
         out += [
             "",
