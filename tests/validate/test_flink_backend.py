@@ -60,6 +60,18 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
         yield e
 
 
+def test_the_backend_opens_under_a_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tuner run` writes under the relative results/ by default; the JVM, started inside the
+    work directory, was handed the relative spec path again and every confirmation failed."""
+    monkeypatch.chdir(tmp_path)
+    e = FlinkBackendEngine(managed_bytes=64 << 20)
+    e.open(small_config(), HEADER, Path("results") / "db")
+    with e:
+        assert e.memory()["block_cache_usage"] >= 0
+
+
 def test_flink_settings_reach_flinks_backend(tmp_path: Path) -> None:
     # A value Flink refuses proves the keys go through Flink's own configuration parsing.
     e = FlinkBackendEngine({fo.BLOCK_SIZE: "not a size"})

@@ -165,7 +165,9 @@ class FlinkBackendEngine(Engine):
             raise ValueError(f"`sample_every >= 1` must hold, but got {sample_every=}")
         flink = find_or_install_flink(self.flink_line)
         classes = compile_java(flink, HARNESS_CLASS, with_sources=("ReplayJob",))
-        work = Path(path)
+        # Absolute: the JVM runs in this directory, so a relative spec path would point inside
+        # it again (a run under the default relative results/ failed every confirmation).
+        work = Path(path).absolute()
         work.mkdir(parents=True, exist_ok=True)
         payload = work / "payload.bin"
         payload.write_bytes(PAYLOAD)  # the replay's value bytes: same compressibility
