@@ -264,7 +264,7 @@ def test_a_runtime_failure_exits_1_with_one_line(
     def broken(*_: object, **__: object) -> None:
         raise TunerRuntimeError("the Flink job failed (exit 1): boom")
 
-    monkeypatch.setattr(tuner.runner, "run_study", broken)
+    monkeypatch.setattr(tuner.runner, "_run_study", broken)
     r = CliRunner().invoke(cli, _tiny(tmp_path / "run"))
     assert r.exit_code == 1, r.output
     assert [ln for ln in r.output.splitlines() if ln.startswith("tuner: ")] == [

@@ -369,3 +369,39 @@ def test_small_models_are_flagged(tmp_path: Path) -> None:
     warnings = model_warnings(model_workload(w, spec))
     assert any("memory budget is 20.5 MiB" in x for x in warnings), warnings
     assert model_warnings(model_workload(w, ScaleSpec(0.1))) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "module"),
+    [
+        (["compare", "{w}", "DEFAULT", "--repeats", "1"], "tuner.compare"),
+        (["size", "{w}", "--repeats", "1", "--factors", "1", "-o", "{out}"], "tuner.sizing"),
+    ],
+)
+def test_compare_and_size_replay_the_scaled_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], module: str
+) -> None:
+    """`scale:` holds for every command that measures, not only `tuner run` and `noise`: the
+    replayed workload is the model (1/100 of the keys and memory) and the factor reaches the
+    measurement, which scales the option values from production units."""
+    import importlib
+
+    from tuner.search.worker import Measurement
+
+    seen: list[tuple[int, int, float]] = []
+
+    def measured(w: object, *_: object, scale: float = 1.0, **__: object) -> Measurement:
+        assert hasattr(w, "states") and hasattr(w, "memory")
+        seen.append((w.states[0].keys, w.memory.budget, scale))
+        return Measurement(status="failed", reason="not measured: the test looks at its input")
+
+    monkeypatch.setattr(importlib.import_module(module), "measure_isolated", measured)
+    path = _write(tmp_path, PROD)
+    args = [a.format(w=path, out=tmp_path / "size") for a in command]
+    CliRunner().invoke(cli, args)
+    assert seen, "nothing was measured"
+    production = load_workload(path)
+    keys, budget, factor = seen[0]
+    assert factor == pytest.approx(0.01)
+    assert keys == production.states[0].keys // 100
+    assert budget == pytest.approx(production.memory.budget / 100, rel=0.05)

@@ -148,9 +148,11 @@ def compare(
     rss_margin: int = PROCESS_ALLOWANCE,
     on_measure: Callable[[int, int, str], None] | None = None,
     measure: MeasureFn | None = None,
+    scale: float = 1.0,
 ) -> CompareResult:
     """Measure every contender ``repeats`` times, interleaved (A, B, C, A, B, C, ...), each in
-    its own process; figures scored for ``disk``."""
+    its own process; figures scored for ``disk``. ``workload`` is the replayed model of a
+    scaled job (tuner.scale) and ``scale`` its factor: option values stay in production units."""
     if not contenders:
         raise TunerError("give at least one configuration to compare")
     names = [c.name for c in contenders]
@@ -165,7 +167,13 @@ def compare(
 
         def isolated(settings: Mapping[str, fo.FlinkValue], workdir: Path) -> Measurement:
             return measure_isolated(
-                workload, trace, settings, workdir, timeout_s=timeout_s, rss_margin=rss_margin
+                workload,
+                trace,
+                settings,
+                workdir,
+                timeout_s=timeout_s,
+                rss_margin=rss_margin,
+                scale=scale,
             )
 
         run = measure or isolated

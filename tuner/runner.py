@@ -197,7 +197,29 @@ def run_study(
 ) -> RunSummary:
     """Run (or resume) the study in ``rd`` and write every output. ``started`` is when the
     time budget's clock started (time.monotonic(); default: now): the CLI starts it before its
-    own imports, so that the budget is the wall time the user waits."""
+    own imports, so that the budget is the wall time the user waits.
+
+    run.json ends ``complete``, ``incomplete`` (stopped by ``should_stop``, or by a
+    KeyboardInterrupt, which is raised again) or ``failed`` (an error, raised again), so a
+    notebook caller is never left with a run that says ``running``."""
+    try:
+        return _run_study(workload, rd, settings, on_progress, should_stop, started)
+    except KeyboardInterrupt:
+        rd.set_status("incomplete")
+        raise
+    except (TunerError, TunerRuntimeError, OSError):
+        rd.set_status("failed")
+        raise
+
+
+def _run_study(
+    workload: Workload,
+    rd: RunDir,
+    settings: RunSettings,
+    on_progress: Callable[[StudyProgress], None] | None,
+    should_stop: Callable[[], bool],
+    started: float | None,
+) -> RunSummary:
     # Trial databases a killed run left behind.
     shutil.rmtree(rd.work, ignore_errors=True)
     # Production units for the study and everything emitted; the model only for the replay.

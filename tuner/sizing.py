@@ -19,15 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from tuner.compare import Contender, recommendation_contender
+from tuner.compare import Contender, contender, recommendation_contender
 from tuner.costmodel import Disk, score
 from tuner.errors import TunerError
 from tuner.flink import options as fo
+from tuner.scale import ScaleSpec, model_workload
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.search.worker import Measurement
 from tuner.trace.parquet import read_trace
 from tuner.trace.source import trace_file
-from tuner.units import MIB, format_memory_size
+from tuner.units import MIB, format_memory_size, parse_memory_size
 from tuner.workload import Workload
 
 __all__ = [
@@ -37,9 +38,12 @@ __all__ = [
     "SizePoint",
     "SizingResult",
     "advise",
+    "parse_factors",
+    "parse_total_memory",
     "recommendation_contender",
     "scaled",
     "size_memory",
+    "sizing_contenders",
 ]
 
 FACTORS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
@@ -247,6 +251,41 @@ class SizingResult:
         return "\n".join(lines)
 
 
+def parse_factors(text: str, where: str = "--factors") -> list[float]:
+    """Memory factors from a comma-separated list (``0.5,1,2``); each must be > 0."""
+    try:
+        steps = [float(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        raise TunerError(f"not a list of numbers: {text!r}", where=where) from None
+    if not steps or any(f <= 0 for f in steps):
+        raise TunerError(f"factors must be > 0, got {text!r}", where=where)
+    return steps
+
+
+def parse_total_memory(text: str | None, where: str = "--total-flink-memory") -> int | None:
+    """taskmanager.memory.flink.size in bytes (None when not given)."""
+    if text is None:
+        return None
+    try:
+        return parse_memory_size(text)
+    except ValueError as exc:
+        raise TunerError(str(exc), where=where) from None
+
+
+def sizing_contenders(
+    flink_version: str, run_dir: Path | None = None, config_file: Path | None = None
+) -> list[Contender]:
+    """Flink's default, then what to size for: a run's recommendation or a config file."""
+    if run_dir is not None and config_file is not None:
+        raise TunerError("give --run or --config, not both", where="--config")
+    contenders = [contender("DEFAULT", flink_version)]
+    if run_dir is not None:
+        contenders.append(recommendation_contender(run_dir))
+    elif config_file is not None:
+        contenders.append(contender(str(config_file), flink_version))
+    return contenders
+
+
 def size_memory(
     workload: Workload,
     contenders: Sequence[Contender],
@@ -260,9 +299,14 @@ def size_memory(
     rss_margin: int = PROCESS_ALLOWANCE,
     on_measure: Callable[[int, int, str], None] | None = None,
     measure: MeasureFn | None = None,
+    scale: ScaleSpec | None = None,
 ) -> SizingResult:
     """Measure every contender at every size (interleaved per repeat) and advise for the last
-    contender (the recommendation or the given config; Flink's default when it is alone)."""
+    contender (the recommendation or the given config; Flink's default when it is alone).
+
+    ``workload`` is in production units; with a ``scale`` (the workload's ``scale:``) each size
+    is replayed on its scaled model, and the sizes and the advice stay in production units."""
+    spec = scale or ScaleSpec()
     scaled(workload, workload.memory.budget)  # refuses unmanaged memory before measuring
     budget = workload.memory.budget
     sizes = sorted({max(MIB, round(f * budget / MIB) * MIB) for f in factors} | {budget})
@@ -271,7 +315,7 @@ def size_memory(
     not_run: dict[tuple[str, int], str] = {}
     with tempfile.TemporaryDirectory(prefix="tuner-size-") as tmp:
         root = Path(tmp)
-        trace = trace_file(workload, root / "trace.parquet")
+        trace = trace_file(model_workload(workload, spec), root / "trace.parquet")
         cfs = len(read_trace(trace).header.names)
 
         durations: list[float] = []
@@ -283,7 +327,9 @@ def size_memory(
             limit = timeout_s
             if durations:
                 limit = min(timeout_s, max(120.0, 10 * statistics.median(durations)))
-            m = measure_isolated(w, trace, settings, wd, timeout_s=limit, rss_margin=rss_margin)
+            m = measure_isolated(
+                w, trace, settings, wd, timeout_s=limit, rss_margin=rss_margin, scale=spec.factor
+            )
             if m.status == "ok":
                 durations.append(m.wall_s)
             return m
@@ -304,7 +350,7 @@ def size_memory(
             for size, w, c in plan:
                 if on_measure is not None:
                     on_measure(done, total, f"{c.name} at {format_memory_size(size)}")
-                m = run(w, c.settings, root / f"m-{r}-{done}")
+                m = run(model_workload(w, spec), c.settings, root / f"m-{r}-{done}")
                 done += 1
                 if m.status == "ok":
                     scored = score(m.metrics, disk)

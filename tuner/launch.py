@@ -1,0 +1,228 @@
+"""Starting or resuming a run from the options a user gave: what `tuner run` does before and
+after the study, so that the CLI only parses and prints and a notebook can do the same.
+
+The options arrive under the names `tuner run` gives them (``trials``, ``trial_timeout``,
+``time_budget``, ...), with the set of those given explicitly: a new run takes every value, a
+resumed run only the ones given again (the others are the run's own, see
+:func:`tuner.runner.resume_run`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuner.errors import TunerError
+from tuner.flink.baseline import read_user_config
+from tuner.measuring import RunSettings, check_time_budget
+from tuner.rundir import RunDir
+from tuner.runner import RunSummary, resume_run, shared_tm_deviation, start_run
+from tuner.scale import load_scaled, model_warnings, model_workload, parse_factor
+from tuner.units import format_duration
+from tuner.workload import Workload
+
+# `tuner run` options that are RunSettings fields under another name.
+_SETTING_OF_OPTION = {"trial_timeout": "timeout_s", "time_budget": "time_budget_s"}
+# Options that pass straight to RunSettings (under their setting's name).
+_PLAIN_OPTIONS = (
+    "trials",
+    "seed",
+    "objective",
+    "repeats",
+    "disk",
+    "jobs",
+    "engine",
+    "trial_timeout",
+    "storage",
+    "study_name",
+    "confirm",
+    "confirm_top",
+    "throughput_floor",
+    "time_budget",
+)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A run ready to start: its workload, directory and settings, and what to tell the user
+    before it starts (one line each; warnings begin with ``warning:``)."""
+
+    workload: Workload
+    run_dir: RunDir
+    settings: RunSettings
+    notes: tuple[str, ...]
+
+
+def settings_given(options: Mapping[str, Any], given: Collection[str]) -> dict[str, Any]:
+    """The RunSettings fields set by the options in ``given`` (``tuner run``'s names)."""
+    out = {
+        _SETTING_OF_OPTION.get(name, name): options[name]
+        for name in _PLAIN_OPTIONS
+        if name in given and name in options
+    }
+    if "minimal_repeats" in given:
+        out.update(minimal=options["minimal_repeats"] > 0)
+        out.update(minimal_repeats=max(1, options["minimal_repeats"]))
+    return out
+
+
+def new_settings(options: Mapping[str, Any], **more: Any) -> RunSettings:
+    """A new run's settings from every option value (defaults included)."""
+    values = settings_given(options, set(options))
+    values["objective"] = values.get("objective") or "throughput"
+    values["engine"] = values.get("engine") or "rocksdict"
+    values.setdefault("minimal", True)
+    return RunSettings(**{**values, **more})
+
+
+def open_run(
+    target: Path,
+    options: Mapping[str, Any],
+    given: Collection[str] = (),
+    *,
+    resume: bool = False,
+    out: Path | None = None,
+    results_dir: Path = Path("results"),
+    scale_factor: str | None = None,
+    baseline: Path | None = None,
+) -> Launch:
+    """Create a run directory for the workload file ``target``, or (``resume``) reopen the run
+    directory ``target`` (or ``out``) with the settings it was started with, changed only by the
+    options in ``given``. Every refusal comes before a new run directory exists."""
+    storage = options.get("storage")
+    if storage is not None:
+        from tuner.search.storage import public_url
+
+        public_url(storage)  # a malformed URL is refused before a run directory exists
+    factor = None if scale_factor is None else parse_factor(scale_factor, where="--scale")
+    if resume:
+        if factor is not None:
+            raise TunerError("a resumed run keeps the scale it was started with", where="--scale")
+        run_path = out if out is not None and (out / "run.json").exists() else target
+        launch = _resume(run_path, options, given, baseline)
+    else:
+        launch = _start(target, options, factor, baseline, out, results_dir)
+    return Launch(
+        launch.workload,
+        launch.run_dir,
+        launch.settings,
+        (*launch.notes, *_run_notes(launch, resume, "time_budget" in given)),
+    )
+
+
+def _resume(
+    run_path: Path, options: Mapping[str, Any], given: Collection[str], baseline: Path | None
+) -> Launch:
+    overrides = settings_given(options, given)
+    storage = options.get("storage")
+    if storage is not None and "storage" not in given:  # from TUNER_STORAGE
+        from tuner.search.storage import same_storage
+
+        # The environment gives a resumed run the password of its own database; it never moves
+        # the run to another one (only --storage does).
+        if same_storage(storage, resume_run(run_path).settings.storage):
+            overrides["storage"] = storage
+    if baseline is not None:
+        again = read_user_config(baseline, resume_run(run_path).workload.flink_version)
+        overrides.update(baseline=dict(again.settings), baseline_source=str(baseline))
+    resumed = resume_run(run_path, overrides)
+    check_time_budget(resumed.settings)
+    notes = [f"resuming {resumed.run_dir.path}"]
+    shown = ", ".join(f"{k}={shown_setting(resumed.settings, k)}" for k in resumed.kept)
+    notes += [f"  keeping the run's settings: {shown}"] if resumed.kept else []
+    shown = ", ".join(f"{k}={shown_setting(resumed.settings, k)}" for k in resumed.changed)
+    notes += [f"  changed on the command line: {shown}"] if resumed.changed else []
+    return Launch(resumed.workload, resumed.run_dir, resumed.settings, tuple(notes))
+
+
+def _start(
+    target: Path,
+    options: Mapping[str, Any],
+    factor: float | None,
+    baseline: Path | None,
+    out: Path | None,
+    results_dir: Path,
+) -> Launch:
+    workload, scale = load_scaled(target, factor)
+    user = read_user_config(baseline, workload.flink_version) if baseline else None
+    notes = [
+        f"baseline: {k} not applied ({why})" for k, why in (user.ignored if user else {}).items()
+    ]
+    settings = new_settings(
+        options,
+        scale=scale,
+        baseline=dict(user.settings) if user is not None else None,
+        baseline_source=str(baseline) if baseline is not None else None,
+    )
+    check_time_budget(settings)  # refused before a run directory exists
+    rd = start_run(workload, out, results_dir, scale)
+    return Launch(workload, rd, settings, (*notes, f"run directory: {rd.path}"))
+
+
+def _run_notes(launch: Launch, resumed: bool, budget_given: bool) -> list[str]:
+    """The time budget, the shared study's worker command and the model's warnings."""
+    settings, workload = launch.settings, launch.workload
+    if budget_given:
+        origin = "--time-budget"
+    elif resumed:
+        origin = "kept from the run; --time-budget changes it"
+    else:
+        origin = "the default; --time-budget DURATION or none changes it"
+    budget = settings.time_budget_s
+    shown = "none" if budget is None else format_duration(round(budget * 1000))
+    notes = [f"time budget: {shown} ({origin})"]
+    if settings.storage:
+        from tuner.search.storage import public_url
+
+        shared = public_url(settings.storage)
+        name = settings.study_name or launch.run_dir.path.name
+        notes.append(
+            f"study {name} on {shared}; add workers with: "
+            f"tuner worker --storage {shared} --study {name}"
+        )
+    shared_tm = shared_tm_deviation(workload.memory)
+    notes += [f"warning: {shared_tm}"] if shared_tm else []
+    if settings.scale.factor != 1.0:
+        notes.append(f"replaying a {settings.scale.label} model of the job")
+        model = model_workload(workload, settings.scale)
+        notes += [f"warning: {w}" for w in model_warnings(model)]
+    return notes
+
+
+def shown_setting(settings: RunSettings, name: str) -> object:
+    """A run setting as printed: the storage URL without its password."""
+    value = getattr(settings, name)
+    if name == "storage" and value:
+        from tuner.search.storage import public_url
+
+        return public_url(value)
+    return value
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    """What a finished run says after its status line: the headline, what failed or was cut,
+    the files to open, and how to continue an incomplete run."""
+    lines = [f"  {summary.recommendation.headline}"] if summary.recommendation else []
+    if summary.failed or summary.skipped:
+        lines.append(
+            f"  {summary.failed} failed, {summary.skipped} skipped (over budget): see report.md"
+        )
+    lines += [f"  time budget: {cut}" for cut in summary.budget_cuts]
+    for name in ("config.yaml", "flink-conf.yaml", "flink-deployment.yaml", "report.md"):
+        if (summary.run_dir / name).exists():
+            lines.append(f"  {summary.run_dir / name}")
+    if summary.status == "incomplete":
+        lines.append(f"  incomplete; continue with: tuner run --resume {summary.run_dir}")
+    return lines
+
+
+__all__ = [
+    "Launch",
+    "new_settings",
+    "open_run",
+    "settings_given",
+    "shown_setting",
+    "summary_lines",
+]
