@@ -164,7 +164,7 @@ class FlinkBackendEngine(Engine):
         if sample_every < 1:
             raise ValueError(f"`sample_every >= 1` must hold, but got {sample_every=}")
         flink = find_or_install_flink(self.flink_line)
-        classes = compile_java(flink, HARNESS_CLASS, with_sources=("ReplayJob",))
+        classes = compile_java(flink, HARNESS_CLASS, with_sources=("ReplayJob", "StateCalls"))
         # Absolute: the JVM runs in this directory, so a relative spec path would point inside
         # it again (a run under the default relative results/ failed every confirmation).
         work = Path(path).absolute()

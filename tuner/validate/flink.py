@@ -358,7 +358,7 @@ def compile_java(
 
 def compile_job(flink: FlinkInstall, cache_dir: Path | None = None) -> Path:
     """The directory of the compiled replay job classes (see :func:`compile_java`)."""
-    return compile_java(flink, JOB_CLASS, cache_dir)
+    return compile_java(flink, JOB_CLASS, cache_dir, with_sources=("StateCalls",))
 
 
 def root_cause(output: str) -> str:

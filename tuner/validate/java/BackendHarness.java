@@ -427,27 +427,6 @@ public final class BackendHarness {
         return new ReplayJob.StringKey(keySize).getKey(new long[] {0, 0, 0, id});
     }
 
-    private byte[] value(long row, int size, int headerBytes) {
-        int n = Math.max(0, size - headerBytes);
-        long off = (row * 7919L) % (payload.length - size);
-        byte[] out = new byte[n];
-        System.arraycopy(payload, (int) off, out, 0, n);
-        return out;
-    }
-
-    private Object userKey(ReplayJob.StateSpec s, long id) {
-        if (s.userKeySize == 8) {
-            return id;
-        }
-        int n = Math.max(1, s.userKeySize - 4);
-        byte[] b = new byte[n];
-        for (int i = n - 1; i >= 0; i--) {
-            b[i] = (byte) id;
-            id >>>= 8;
-        }
-        return b;
-    }
-
     private static boolean isRead(int op) {
         return op == GET || op == CONTAINS || op == ITERATE;
     }
@@ -495,143 +474,17 @@ public final class BackendHarness {
         }
     }
 
-    @SuppressWarnings("unchecked")
     private void execute(int si, int op, long nsStart, long nsEnd, long uk, long timerTs,
             int valueSize, long row) throws Exception {
         ReplayJob.StateSpec s = specs[si];
         if (s.kind.equals("timers")) {
-            timer(s, op, nsStart, nsEnd, timerTs);
+            StateCalls.timer(s, op, nsStart, nsEnd, timerTs, windowTimers, userTimers);
             return;
         }
         if (s.windowed) {
             windowed[si].setCurrentNamespace(new TimeWindow(nsStart, nsEnd));
         }
-        Object state = states[si];
-        switch (s.kind) {
-            case "value": {
-                ValueState<byte[]> v = (ValueState<byte[]>) state;
-                if (op == GET) {
-                    v.value();
-                } else if (op == UPDATE) {
-                    v.update(value(row, valueSize, 4));
-                } else if (op == CLEAR) {
-                    v.clear();
-                } else {
-                    unsupported(s, op);
-                }
-                return;
-            }
-            case "list": {
-                ListState<byte[]> l = (ListState<byte[]>) state;
-                if (op == GET) {
-                    Iterable<byte[]> it = l.get();
-                    if (it != null) {
-                        for (byte[] ignored : it) {
-                            // RocksDBListState.get deserializes eagerly; walk it anyway.
-                        }
-                    }
-                } else if (op == ADD) {
-                    l.add(value(row, valueSize, 4));
-                } else if (op == UPDATE) {
-                    List<byte[]> one = new ArrayList<>(1);
-                    one.add(value(row, valueSize, 4));
-                    l.update(one);
-                } else if (op == CLEAR) {
-                    l.clear();
-                } else {
-                    unsupported(s, op);
-                }
-                return;
-            }
-            case "map": {
-                MapState<Object, byte[]> m = (MapState<Object, byte[]>) state;
-                Object user = userKey(s, Math.max(0, uk));
-                if (op == GET) {
-                    m.get(user);
-                } else if (op == PUT) {
-                    m.put(user, value(row, valueSize, 4));
-                } else if (op == REMOVE) {
-                    m.remove(user);
-                } else if (op == CONTAINS) {
-                    m.contains(user);
-                } else if (op == ITERATE) {
-                    Iterator<Map.Entry<Object, byte[]>> it = m.iterator();
-                    while (it.hasNext()) {
-                        it.next().getValue();
-                    }
-                } else if (op == CLEAR) {
-                    m.clear();
-                } else {
-                    unsupported(s, op);
-                }
-                return;
-            }
-            case "reducing": {
-                ReducingState<byte[]> rs = (ReducingState<byte[]>) state;
-                if (op == GET) {
-                    rs.get();
-                } else if (op == ADD || op == UPDATE) {
-                    rs.add(value(row, valueSize, 4));
-                } else if (op == CLEAR) {
-                    rs.clear();
-                } else {
-                    unsupported(s, op);
-                }
-                return;
-            }
-            case "aggregating": {
-                AggregatingState<byte[], byte[]> a = (AggregatingState<byte[], byte[]>) state;
-                if (op == GET) {
-                    a.get();
-                } else if (op == ADD || op == UPDATE) {
-                    a.add(value(row, valueSize, 4));
-                } else if (op == CLEAR) {
-                    a.clear();
-                } else {
-                    unsupported(s, op);
-                }
-                return;
-            }
-            default:
-                unsupported(s, op);
-        }
-    }
-
-    private void timer(ReplayJob.StateSpec s, int op, long nsStart, long nsEnd, long ts) {
-        if (s.name.endsWith("window-timers")) {
-            TimeWindow w = new TimeWindow(nsStart, nsEnd);
-            if (op == REGISTER_TIMER) {
-                windowTimers.registerEventTimeTimer(w, ts);
-            } else if (op == DELETE_TIMER) {
-                windowTimers.deleteEventTimeTimer(w, ts);
-            } else if (op != FIRE_TIMER) {
-                unsupported(s, op);
-            }
-            return;
-        }
-        if (s.name.contains("/processing_")) {
-            long at = ts + ReplayJob.PROCESSING_OFFSET;
-            if (op == REGISTER_TIMER) {
-                userTimers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, at);
-            } else if (op == DELETE_TIMER || op == FIRE_TIMER) {
-                userTimers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, at);
-            } else {
-                unsupported(s, op);
-            }
-            return;
-        }
-        if (op == REGISTER_TIMER) {
-            userTimers.registerEventTimeTimer(VoidNamespace.INSTANCE, ts);
-        } else if (op == DELETE_TIMER) {
-            userTimers.deleteEventTimeTimer(VoidNamespace.INSTANCE, ts);
-        } else if (op != FIRE_TIMER) {
-            unsupported(s, op);
-        }
-    }
-
-    private static void unsupported(ReplayJob.StateSpec s, int op) {
-        throw new IllegalArgumentException("'" + s.name + "' (" + s.kind
-                + ") has no call with op code " + op);
+        StateCalls.call(s, states[si], op, payload, row, valueSize, uk);
     }
 
     // ---------------------------------------------------------------------------------------

@@ -625,32 +625,6 @@ public final class ReplayJob {
             }
         }
 
-        private byte[] value(long[] r, int headerBytes) {
-            // BytePrimitiveArraySerializer writes a 4-byte length, so value_size - 4 payload
-            // bytes make the serialized value exactly value_size bytes, taken from the replay's
-            // payload pool at the replay's offsets (same bytes, same compressibility).
-            int size = (int) r[F_VALUE_SIZE];
-            int n = Math.max(0, size - headerBytes);
-            long off = (r[F_ROW] * 7919L) % (payload.length - size);
-            byte[] out = new byte[n];
-            System.arraycopy(payload, (int) off, out, 0, n);
-            return out;
-        }
-
-        private Object userKey(StateSpec s, long id) {
-            if (s.userKeySize == 8) {
-                return id;
-            }
-            // A byte[] user key carries a 4-byte length: user_key_size - 4 big-endian bytes.
-            int n = Math.max(1, s.userKeySize - 4);
-            byte[] b = new byte[n];
-            for (int i = n - 1; i >= 0; i--) {
-                b[i] = (byte) id;
-                id >>>= 8;
-            }
-            return b;
-        }
-
         @SuppressWarnings("unchecked")
         private void execute(long[] r) throws Exception {
             int si = (int) r[F_STATE];
@@ -658,142 +632,15 @@ public final class ReplayJob {
             StateSpec s = specs[si];
             counts[si][op]++;
             if (s.kind.equals("timers")) {
-                timer(s, op, r);
+                StateCalls.timer(s, op, r[F_NS_START], r[F_NS_END], r[F_TIMER_TS], windowTimers,
+                        userTimers);
                 return;
             }
             if (s.windowed) {
                 windowed[si].setCurrentNamespace(new TimeWindow(r[F_NS_START], r[F_NS_END]));
             }
-            Object state = states[si];
-            switch (s.kind) {
-                case "value": {
-                    ValueState<byte[]> v = (ValueState<byte[]>) state;
-                    if (op == GET) {
-                        v.value();
-                    } else if (op == UPDATE) {
-                        v.update(value(r, 4));
-                    } else if (op == CLEAR) {
-                        v.clear();
-                    } else {
-                        unsupported(s, op);
-                    }
-                    break;
-                }
-                case "list": {
-                    ListState<byte[]> l = (ListState<byte[]>) state;
-                    if (op == GET) {
-                        Iterable<byte[]> it = l.get();
-                        if (it != null) {
-                            for (byte[] ignored : it) {
-                                // RocksDBListState.get deserializes eagerly; walk it anyway.
-                            }
-                        }
-                    } else if (op == ADD) {
-                        l.add(value(r, 4));
-                    } else if (op == UPDATE) {
-                        List<byte[]> one = new ArrayList<>(1);
-                        one.add(value(r, 4));
-                        l.update(one);
-                    } else if (op == CLEAR) {
-                        l.clear();
-                    } else {
-                        unsupported(s, op);
-                    }
-                    break;
-                }
-                case "map": {
-                    MapState<Object, byte[]> m = (MapState<Object, byte[]>) state;
-                    if (op == GET) {
-                        m.get(userKey(s, Math.max(0, r[F_USER_KEY])));
-                    } else if (op == PUT) {
-                        m.put(userKey(s, Math.max(0, r[F_USER_KEY])), value(r, 4));
-                    } else if (op == REMOVE) {
-                        m.remove(userKey(s, Math.max(0, r[F_USER_KEY])));
-                    } else if (op == CONTAINS) {
-                        m.contains(userKey(s, Math.max(0, r[F_USER_KEY])));
-                    } else if (op == ITERATE) {
-                        Iterator<Map.Entry<Object, byte[]>> it = m.iterator();
-                        while (it.hasNext()) {
-                            it.next().getValue();
-                        }
-                    } else if (op == CLEAR) {
-                        m.clear();
-                    } else {
-                        unsupported(s, op);
-                    }
-                    break;
-                }
-                case "reducing": {
-                    ReducingState<byte[]> rs = (ReducingState<byte[]>) state;
-                    if (op == GET) {
-                        rs.get();
-                    } else if (op == ADD || op == UPDATE) {
-                        rs.add(value(r, 4));
-                    } else if (op == CLEAR) {
-                        rs.clear();
-                    } else {
-                        unsupported(s, op);
-                    }
-                    break;
-                }
-                case "aggregating": {
-                    AggregatingState<byte[], byte[]> a = (AggregatingState<byte[], byte[]>) state;
-                    if (op == GET) {
-                        a.get();
-                    } else if (op == ADD || op == UPDATE) {
-                        a.add(value(r, 4));
-                    } else if (op == CLEAR) {
-                        a.clear();
-                    } else {
-                        unsupported(s, op);
-                    }
-                    break;
-                }
-                default:
-                    unsupported(s, op);
-            }
-        }
-
-        private void timer(StateSpec s, int op, long[] r) {
-            boolean window = s.name.endsWith("window-timers");
-            boolean processing = s.name.contains("/processing_");
-            long ts = r[F_TIMER_TS];
-            if (window) {
-                TimeWindow w = new TimeWindow(r[F_NS_START], r[F_NS_END]);
-                if (op == REGISTER_TIMER) {
-                    windowTimers.registerEventTimeTimer(w, ts);
-                } else if (op == DELETE_TIMER) {
-                    windowTimers.deleteEventTimeTimer(w, ts);
-                } else if (op != FIRE_TIMER) {
-                    unsupported(s, op);
-                }
-                // FIRE_TIMER: the watermark fires the real timer (see NextRowWatermarks).
-                return;
-            }
-            if (processing) {
-                if (op == REGISTER_TIMER) {
-                    userTimers.registerProcessingTimeTimer(VoidNamespace.INSTANCE,
-                            ts + PROCESSING_OFFSET);
-                } else if (op == DELETE_TIMER || op == FIRE_TIMER) {
-                    userTimers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE,
-                            ts + PROCESSING_OFFSET);
-                } else {
-                    unsupported(s, op);
-                }
-                return;
-            }
-            if (op == REGISTER_TIMER) {
-                userTimers.registerEventTimeTimer(VoidNamespace.INSTANCE, ts);
-            } else if (op == DELETE_TIMER) {
-                userTimers.deleteEventTimeTimer(VoidNamespace.INSTANCE, ts);
-            } else if (op != FIRE_TIMER) {
-                unsupported(s, op);
-            }
-        }
-
-        private static void unsupported(StateSpec s, int op) {
-            throw new IllegalArgumentException("state " + s.name + " (" + s.kind
-                    + ") has no call with op code " + op);
+            StateCalls.call(s, states[si], op, payload, r[F_ROW], (int) r[F_VALUE_SIZE],
+                    r[F_USER_KEY]);
         }
 
         /** As the replay: flush the preload, wait for compactions to settle, then measure. */
