@@ -329,8 +329,8 @@ def test_no_trial_runs_past_the_time_budget(
 
     from tuner import measuring, runner
     from tuner.costmodel import PRESETS
+    from tuner.search.isolation import Measurement
     from tuner.search.study import Candidate
-    from tuner.search.worker import Measurement
     from tuner.workload import load_workload
 
     timeouts: list[float] = []

@@ -15,7 +15,7 @@ from tuner.compare import compare, contender
 from tuner.costmodel import PRESETS
 from tuner.errors import TunerError
 from tuner.flink import options as fo
-from tuner.search.worker import Measurement
+from tuner.search.isolation import Measurement
 from tuner.workload import load_workload
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,8 @@ from tuner.confirm import (
 )
 from tuner.flink import options as fo
 from tuner.recommend import recommend
+from tuner.search.isolation import Measurement
 from tuner.search.study import Candidate, Kind, StudyOutcome, TrialRecord
-from tuner.search.worker import Measurement
 from tuner.workload import load_workload
 
 TINY = Path(__file__).resolve().parent / "data" / "cli" / "tiny.yaml"

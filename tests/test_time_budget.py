@@ -17,8 +17,8 @@ from tuner.costmodel import PRESETS
 from tuner.engine import flink_backend
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink import options as fo
+from tuner.search.isolation import Measurement
 from tuner.search.study import Candidate, TrialRecord
-from tuner.search.worker import Measurement
 from tuner.workload import load_workload
 
 TINY = Path(__file__).resolve().parent / "data" / "cli" / "tiny.yaml"

@@ -27,6 +27,7 @@ from typing import Any
 
 from tuner.flink import options as fo
 from tuner.recommend import Recommendation, engine_name, recommend, reference_name
+from tuner.search.isolation import Measurement
 from tuner.search.study import (
     BASELINES,
     CURRENT_LABEL,
@@ -36,7 +37,6 @@ from tuner.search.study import (
     StudyOutcome,
     TrialRecord,
 )
-from tuner.search.worker import Measurement
 from tuner.workload import Workload
 
 CONFIRM_ENGINE = "flink-backend"

@@ -17,9 +17,9 @@ from tuner.errors import TunerError
 from tuner.flink.options import FlinkValue
 from tuner.rundir import RunDir
 from tuner.scale import ScaleSpec, production_bytes
+from tuner.search.isolation import Measurement
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.search.study import BASELINES, Candidate
-from tuner.search.worker import Measurement
 from tuner.units import format_duration
 from tuner.workload import Workload
 

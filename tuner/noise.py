@@ -17,8 +17,8 @@ from pathlib import Path
 
 from tuner.costmodel import Disk, score
 from tuner.flink import options as fo
+from tuner.search.isolation import Measurement
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
-from tuner.search.worker import Measurement
 from tuner.trace.source import trace_file
 from tuner.workload import Workload
 

@@ -24,8 +24,8 @@ from tuner.costmodel import Disk, score
 from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.scale import ScaleSpec, model_workload
+from tuner.search.isolation import Measurement
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
-from tuner.search.worker import Measurement
 from tuner.trace.parquet import read_trace
 from tuner.trace.source import trace_file
 from tuner.units import MIB, format_memory_size, parse_memory_size

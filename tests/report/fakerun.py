@@ -18,6 +18,7 @@ from typing import Any
 
 from tuner.flink import options as fo
 from tuner.rundir import RunDir, claim_run_dir
+from tuner.search.isolation import Measurement
 from tuner.search.study import (
     BASELINES,
     Candidate,
@@ -28,7 +29,6 @@ from tuner.search.study import (
     TrialRecord,
     create_study,
 )
-from tuner.search.worker import Measurement
 from tuner.units import MIB
 from tuner.workload import Memory, StateSpec, Workload
 

@@ -13,6 +13,7 @@ from tuner.flink import options as fo
 from tuner.flink.inert import INERT_RULES, inert_keys, without_inert
 from tuner.rundir import claim_run_dir
 from tuner.search.ablation import NOISE_FLOOR, Ablation, Minimizer, changed_keys, measured_noise
+from tuner.search.isolation import Measurement
 from tuner.search.study import (
     RECOMMENDED_LABEL,
     Candidate,
@@ -21,7 +22,6 @@ from tuner.search.study import (
     TrialRecord,
     create_study,
 )
-from tuner.search.worker import Measurement
 from tuner.units import KIB, MIB
 from tuner.workload import Memory, StateSpec, Workload
 

@@ -13,6 +13,7 @@ from tests.report.fakerun import rec
 from tuner.cli import cli
 from tuner.flink import options as fo
 from tuner.rundir import claim_run_dir
+from tuner.search.isolation import Measurement
 from tuner.search.study import (
     CHECKPOINT_BYTES,
     CONSTRAINT_ATTR,
@@ -22,7 +23,6 @@ from tuner.search.study import (
     create_study,
     pick_checkpoint,
 )
-from tuner.search.worker import Measurement
 from tuner.units import MIB
 from tuner.workload import Memory, StateSpec, Workload
 

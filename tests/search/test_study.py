@@ -12,6 +12,7 @@ import pytest
 
 from tuner.flink import options as fo
 from tuner.rundir import RunDir, claim_run_dir
+from tuner.search.isolation import Measurement
 from tuner.search.study import (
     BASELINES,
     Candidate,
@@ -21,7 +22,6 @@ from tuner.search.study import (
     create_study,
     pareto_front,
 )
-from tuner.search.worker import Measurement
 from tuner.workload import Memory, StateSpec, Workload
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,7 +1,7 @@
 """One measurement: open a fresh RocksDB instance with a candidate's options, as Flink would
 open it, replay the run's operation stream on it, return the counted and timed figures.
 
-Runs inside the isolated trial process (tuner.search.worker), so it may crash or be killed
+Runs inside the isolated trial process (tuner.search.isolation), so it may crash or be killed
 without harming the study.
 """
 
@@ -17,7 +17,7 @@ from tuner.flink import options as fo
 from tuner.flink.memory import GUARD_FACTOR
 from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.scale import model_config
-from tuner.search.worker import Measurement, run_isolated
+from tuner.search.isolation import Measurement, run_isolated
 from tuner.trace.parquet import read_trace
 from tuner.workload import Workload
 

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from tuner.flink import options as fo
 from tuner.search import space
-from tuner.search.worker import Measurement
+from tuner.search.isolation import Measurement
 from tuner.workload import Workload, column_family_count
 
 log = logging.getLogger(__name__)

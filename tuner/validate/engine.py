@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink import options as fo
+from tuner.search.isolation import Measurement
 from tuner.search.study import Candidate
-from tuner.search.worker import Measurement
 from tuner.trace.parquet import read_trace
 from tuner.validate.flink import compile_job, find_flink
 from tuner.validate.job import FlinkRun, prepare_stream, run_config, settings_entries

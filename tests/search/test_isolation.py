@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.search import _targets
-from tuner.search.worker import run_isolated
+from tuner.search.isolation import run_isolated
 
 
 def _workdir(tmp_path: Path) -> Path:
