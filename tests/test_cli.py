@@ -155,6 +155,27 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_the_files_and_the_report_say_what_to_watch_with_measured_figures(
+    tiny_run: Path,
+) -> None:
+    """The metrics to watch are commented out in every emitted file (nothing switched on by
+    pasting), with this run's figures for the emitted configuration, and in the report beside
+    Flink's default."""
+    from tuner.flink.watch import WATCHES
+
+    for name in ("config.yaml", "flink-conf.yaml", "flink-deployment.yaml"):
+        text = (tiny_run / name).read_text()
+        for w in WATCHES:
+            assert f"# {w.key}: " in text.replace("    # ", "# "), (name, w.key)
+            assert f"\n{w.key}" not in text and f"    {w.key}" not in text
+        flat = re.sub(r"\s*\n\s*#\s*", " ", text)  # the comments as one text, unwrapped
+        assert "of block reads hit the cache" in flat
+    report = (tiny_run / "report.md").read_text()
+    section = report.split("## What to watch in production")[1].split("\n## ")[0]
+    hit_row = next(ln for ln in section.splitlines() if ln.startswith("| `block-cache-hit`"))
+    assert hit_row.count("of block reads hit the cache") == 2  # emitted and Flink's default
+
+
 def test_run_writes_every_output(tiny_run: Path) -> None:
     for name in RUN_FILES:
         assert (tiny_run / name).is_file(), name

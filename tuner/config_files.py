@@ -4,7 +4,8 @@ file. Only keys the target version's catalog has are emitted, in the syntax Flin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tuner.fileio import atomic_write_text
@@ -16,9 +17,13 @@ from tuner.flink.emit import (
     render_flink_conf,
     render_flink_deployment,
 )
+from tuner.flink.inert import without_inert
 from tuner.flink.options_file import render_options_file
+from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.flink.versions import CATALOG_FOR_MAJOR
+from tuner.flink.watch import WATCHES, measured_figures, watch_comment
 from tuner.recommend import Recommendation
+from tuner.search.study import TrialRecord
 from tuner.workload import Workload
 
 STATE_BACKEND = "state.backend.type"
@@ -63,13 +68,51 @@ def header_lines(rec: Recommendation, flink_version: str) -> str:
     )
 
 
+def measured_as_emitted(
+    records: Sequence[TrialRecord], settings: Mapping[str, fo.FlinkValue], workload: Workload
+) -> dict[str, float]:
+    """The median of every metric over the measurements of exactly the RocksDB configuration
+    ``settings`` opens (the same resolved options, whatever keys spelled them): what the
+    emitted files were measured to do. Empty when no finished measurement had it."""
+
+    def opened(candidate: Mapping[str, fo.FlinkValue]) -> RocksDBConfig:
+        # Keys that do nothing under the others are left out on both sides: the emitted files
+        # never carry them, the measured candidate may.
+        live = without_inert(candidate, workload.memory)
+        return fo.resolve(live, workload.memory, workload.flink_version)
+
+    target = opened(settings)
+    runs = [
+        r.metrics for r in records if r.ok and r.metrics and opened(r.candidate.settings) == target
+    ]
+    names = {name for m in runs for name in m}
+    return {
+        name: statistics.median(values)
+        for name in sorted(names)
+        if (values := [float(m[name]) for m in runs if name in m])
+    }
+
+
+def watch_settings(figures: Mapping[str, str]) -> list[Setting]:
+    """The metrics to watch as commented-out settings, each with its measured figure."""
+    return [Setting(w.key, True, watch_comment(w, figures.get(w.name))) for w in WATCHES]
+
+
 def write_config_files(
-    run_dir: Path, rec: Recommendation, workload: Workload, column_families: list[str]
+    run_dir: Path,
+    rec: Recommendation,
+    workload: Workload,
+    column_families: list[str],
+    measured: Mapping[str, float] | None = None,
+    scale: float = 1.0,
 ) -> list[Path]:
     """Write the four config files into ``run_dir``; returns their paths.
 
     ``column_families`` names the instance's column families (states and timer services) for
-    the per-family sections of the OPTIONS file."""
+    the per-family sections of the OPTIONS file. ``measured`` (the emitted configuration's
+    metrics, :func:`measured_as_emitted`, of a model at ``scale``) gives the metrics to watch
+    their figures."""
+    watch = watch_settings(measured_figures(measured or {}, scale))
     written = []
     for major, filename in ((2, "config.yaml"), (1, "flink-conf.yaml")):
         catalog = load_catalog(CATALOG_VERSIONS[major])
@@ -77,7 +120,7 @@ def write_config_files(
         header = header_lines(rec, catalog.version)
         render = render_config_yaml if major == 2 else render_flink_conf
         path = run_dir / filename
-        atomic_write_text(path, render(settings, catalog, header))
+        atomic_write_text(path, render(settings, catalog, header, watch))
         written.append(path)
     target = load_catalog(CATALOG_VERSIONS[workload.flink_major])
     path = run_dir / "flink-deployment.yaml"
@@ -88,6 +131,7 @@ def write_config_files(
             target,
             header_lines(rec, target.version),
             name=workload.name,
+            watch=watch,
         ),
     )
     written.append(path)

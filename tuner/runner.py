@@ -716,7 +716,14 @@ def finish(
         ),
     }
     atomic_write_text(rd.path / "recommendation.json", json.dumps(payload, indent=2) + "\n")
-    config_files.write_config_files(rd.path, rec, workload, column_families)
+    config_files.write_config_files(
+        rd.path,
+        rec,
+        workload,
+        column_families,
+        config_files.measured_as_emitted(outcome.records, rec.settings, workload),
+        settings.scale.factor if settings is not None else 1.0,
+    )
     return rec
 
 

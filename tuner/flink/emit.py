@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -38,17 +39,44 @@ class Setting:
     comment: str
 
 
-def render_config_yaml(settings: Sequence[Setting], catalog: Catalog, header: str) -> str:
-    """A Flink 2.x ``config.yaml`` with flat keys; values quoted only where YAML needs it."""
+WATCH_HEADER = (
+    "What to watch in production: uncomment a key to switch its RocksDB metric on. The hit, "
+    "miss and stall metrics make Flink enable RocksDB statistics, which costs some throughput."
+)
+
+
+def render_config_yaml(
+    settings: Sequence[Setting], catalog: Catalog, header: str, watch: Sequence[Setting] = ()
+) -> str:
+    """A Flink 2.x ``config.yaml`` with flat keys; values quoted only where YAML needs it.
+    ``watch``: metric keys written commented out after the settings (tuner.flink.watch)."""
     lines = _comment_lines(header)
     for setting, text in _formatted(settings, catalog):
         lines += _comment_lines(setting.comment)
         lines.append(f"{setting.key}: {_yaml_scalar(text)}")
+    lines += _watch_lines(watch, catalog, _yaml_scalar)
     return "\n".join(lines) + "\n"
 
 
-def render_flink_conf(settings: Sequence[Setting], catalog: Catalog, header: str) -> str:
-    """A Flink 1.x ``flink-conf.yaml`` for Flink's line parser, which strips no quotes."""
+def _watch_lines(
+    watch: Sequence[Setting], catalog: Catalog, value: Callable[[str], str], indent: str = ""
+) -> list[str]:
+    """The commented-out metric keys: a blank line, why they are there, each key's comment."""
+    present = [w for w in watch if w.key in catalog.options]
+    if not present:
+        return []
+    lines = ["", *_comment_lines(WATCH_HEADER)]
+    for setting, text in _formatted(present, catalog):
+        lines += _comment_lines(setting.comment)
+        lines.append(f"# {setting.key}: {value(text)}")
+    return [indent + line if line else line for line in lines]
+
+
+def render_flink_conf(
+    settings: Sequence[Setting], catalog: Catalog, header: str, watch: Sequence[Setting] = ()
+) -> str:
+    """A Flink 1.x ``flink-conf.yaml`` for Flink's line parser, which strips no quotes.
+    ``watch``: metric keys written commented out after the settings (tuner.flink.watch)."""
     lines = _comment_lines(header)
     for setting, text in _formatted(settings, catalog):
         # GlobalConfiguration.loadYAMLResource (flink-core 1.x) cuts a line at its first '#'
@@ -57,16 +85,22 @@ def render_flink_conf(settings: Sequence[Setting], catalog: Catalog, header: str
             raise ValueError(f"{setting.key}: {text!r} cannot be written to flink-conf.yaml")
         lines += _comment_lines(setting.comment)
         lines.append(f"{setting.key}: {text}")
+    lines += _watch_lines(watch, catalog, str)
     return "\n".join(lines) + "\n"
 
 
 def render_flink_deployment(
-    settings: Sequence[Setting], catalog: Catalog, header: str, name: str
+    settings: Sequence[Setting],
+    catalog: Catalog,
+    header: str,
+    name: str,
+    watch: Sequence[Setting] = (),
 ) -> str:
     """A FlinkDeployment manifest fragment whose ``spec.flinkConfiguration`` holds the settings.
 
     The Flink Kubernetes operator's CRD declares flinkConfiguration as a map of strings, so
-    every value is written as a double-quoted YAML string.
+    every value is written as a double-quoted YAML string. ``watch``: metric keys written
+    commented out under the settings (tuner.flink.watch).
     """
     if not _K8S_NAME.fullmatch(name) or len(name) > 253:
         raise ValueError(f"{name!r} is not a valid Kubernetes object name (RFC 1123 subdomain)")
@@ -82,6 +116,7 @@ def render_flink_deployment(
     for setting, text in _formatted(settings, catalog):
         lines += ["    " + line for line in _comment_lines(setting.comment)]
         lines.append(f"    {setting.key}: {json.dumps(text, ensure_ascii=False)}")
+    lines += _watch_lines(watch, catalog, lambda t: json.dumps(t, ensure_ascii=False), "    ")
     return "\n".join(lines) + "\n"
 
 
@@ -99,9 +134,14 @@ def _formatted(settings: Iterable[Setting], catalog: Catalog) -> list[tuple[Sett
 
 
 def _comment_lines(text: str) -> list[str]:
+    # Long comments are wrapped, so a pasted file stays readable in any editor.
     if not text:
         return []
-    return [f"# {line}".rstrip() for line in text.splitlines()]
+    return [
+        f"# {part}".rstrip()
+        for line in text.splitlines()
+        for part in (textwrap.wrap(line, 98, break_on_hyphens=False) or [""])
+    ]
 
 
 def _yaml_scalar(text: str) -> str:
