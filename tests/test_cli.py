@@ -416,6 +416,75 @@ def test_a_run_in_which_most_measurements_failed_gives_no_advice() -> None:
     assert _mostly_failed(records[1:]) == ""  # 2 of 4: half is not most
     # Skipped candidates were never measured; an infeasible one with figures is a result.
     infeasible = TrialRecord(
-        9, records[0].candidate, "failed", "over the disk budget", {"x": 1.0}, 1, 0, 0
+        9, records[0].candidate, "failed", "over the disk budget", {"ops_per_s": 1.0}, 1, 0, 0
     )
     assert _mostly_failed([*records[3:], infeasible, rec(5, "skipped")]) == ""
+    # A guard's partial figures (its peak) are no measurement: such a run failed (it once
+    # reported "complete" with every measurement stopped by the guard).
+    stopped = [
+        TrialRecord(
+            i,
+            rec(i, "failed").candidate,
+            "failed",
+            guard,
+            {"rocksdb_memory_peak_bytes": 9.0},
+            1,
+            0,
+            0,
+        )
+        for i in range(2)
+    ]
+    assert _mostly_failed(stopped).startswith("every one of 2 measurements failed")
+
+
+def test_a_recording_too_big_for_its_budget_is_refused_with_the_smallest_that_would_do(
+    tmp_path: Path,
+) -> None:
+    """A recorded trace's column families are known only from the trace: exit 2 before
+    anything is measured, naming the field, why, and the least budget (whole MiB)."""
+    trace = tmp_path / "t.parquet"
+    assert (
+        CliRunner().invoke(cli, ["trace", "generate", str(TINY), "-o", str(trace)]).exit_code == 0
+    )
+    small = tmp_path / "small.yaml"
+    small.write_text(
+        "name: small\nflink_version: '2.x'\nmemory: {mode: managed, managed_per_slot: 1 mb}\n"
+        f"trace: {trace}\n"
+    )
+    r = CliRunner().invoke(cli, ["run", str(small), "--trials", "1", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2, r.output
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("tuner: error:"))
+    assert f"{small}: memory.managed_per_slot: 1 mb per slot is too small for the 4 column" in line
+    assert "Flink's default: the arena block" in line
+    least = re.search(r"the smallest budget that would do: (\d+) mb", line)
+    assert least is not None, line
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "r" / "trials.csv").exists()  # nothing was measured
+    # The budget named is the least that passes.
+    from tuner.flink import options as fo
+    from tuner.flink.memory import with_budget
+    from tuner.workload import load_workload
+
+    w = load_workload(small)
+    enough = with_budget(w.memory, int(least.group(1)) << 20)
+    below = with_budget(w.memory, (int(least.group(1)) - 1) << 20)
+    assert fo.invalid_reason({}, enough, 4, w.flink_version) is None
+    assert fo.invalid_reason({}, below, 4, w.flink_version) is not None
+
+
+def test_a_reference_the_memory_guard_always_stops_names_the_least_budget() -> None:
+    from tuner.measuring import RunSettings
+    from tuner.runner import _guard_refused_the_reference
+    from tuner.search.study import Candidate, TrialRecord
+    from tuner.workload import load_workload
+
+    w = load_workload(TINY)
+    guard = "MemoryBudgetExceeded: memory guard: RocksDB held 12 MiB (block cache 9 MiB, ...)"
+    default = Candidate("DEFAULT", "baseline", {})
+    peak = {"rocksdb_memory_peak_bytes": 12.0 * (1 << 20)}
+    stopped = [TrialRecord(i, default, "failed", guard, peak, 1, 0, 0) for i in range(2)]
+    why = _guard_refused_the_reference(w, RunSettings(), stopped)
+    assert "every measurement of DEFAULT was stopped by the memory guard" in why
+    assert why.endswith("give the slot at least 8 mb")  # 12 MiB / 1.5
+    ok = TrialRecord(3, default, "ok", "", {"ops_per_s": 1.0}, 1, 0, 0)
+    assert _guard_refused_the_reference(w, RunSettings(), [*stopped, ok]) == ""

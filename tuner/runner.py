@@ -38,8 +38,9 @@ from tuner.costmodel import PRESETS, Disk, disk_from, read_wait_share
 from tuner.engine import flink_backend
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.fileio import atomic_write_text
+from tuner.flink import options as fo
 from tuner.flink.baseline import settings_from_json
-from tuner.flink.memory import Memory
+from tuner.flink.memory import GUARD_FACTOR, Memory
 from tuner.flink.options import FlinkValue
 from tuner.measuring import (
     FINISH_RESERVE_S,
@@ -82,6 +83,7 @@ from tuner.search.study import (
 )
 from tuner.trace.parquet import read_trace
 from tuner.trace.source import trace_file
+from tuner.units import MIB, format_memory_size
 from tuner.validate.flink import find_flink
 from tuner.workload import Workload, dump_workload, load_workload
 
@@ -313,6 +315,7 @@ def _run_study(
     )
     trace = prepare_trace(model, rd)
     column_families = list(read_trace(trace).header.names)
+    _refuse_a_budget_too_small(workload, model, settings, len(column_families))
     if refine is not None:
         refine.column_families = len(column_families)
     measure = (
@@ -371,6 +374,10 @@ def _run_study(
             outcome.interrupted = not complete
     finally:
         shutil.rmtree(rd.work, ignore_errors=True)
+    too_small = _guard_refused_the_reference(workload, settings, outcome.records)
+    if too_small:
+        rd.set_status("failed", finished_at=time.time(), created_at=meta.get("created_at"))
+        raise TunerError(too_small, file=workload.source, where=_budget_field(workload.memory))
     failure = _mostly_failed(outcome.records)
     if failure and not outcome.interrupted:
         rd.set_status("failed", finished_at=time.time(), created_at=meta.get("created_at"))
@@ -409,12 +416,81 @@ def _run_study(
     )
 
 
+def _budget_field(memory: Memory) -> str:
+    """The workload field that holds the slot's RocksDB budget."""
+    if memory.mode in ("fixed-per-slot", "fixed-per-tm"):
+        return "memory." + memory.mode.replace("-", "_")
+    return "memory.managed_per_slot"
+
+
+def _reference_settings(settings: RunSettings) -> Mapping[str, FlinkValue]:
+    return dict(settings.baseline) if settings.baseline is not None else {}
+
+
+def _refuse_a_budget_too_small(
+    workload: Workload, model: Workload, settings: RunSettings, column_families: int
+) -> None:
+    """A TunerError (exit 2) before anything is measured when the reference configuration
+    (--baseline, else Flink's default) cannot run within the budget for this many column
+    families: it names why and the smallest budget that would do."""
+    reference = _reference_settings(settings)
+    why = fo.invalid_reason(reference, model.memory, column_families, model.flink_version)
+    if why is None:
+        return
+    factor = settings.scale.factor
+    least = fo.least_budget(reference, model.memory, column_families, model.flink_version)
+    enough = (
+        f"the smallest budget that would do: {format_memory_size(_whole_mib(least / factor))}"
+        if least is not None
+        else "no budget up to 1 TiB would do"
+    )
+    raise TunerError(
+        f"{format_memory_size(workload.memory.budget)} per slot is too small for the "
+        f"{column_families} column {'family' if column_families == 1 else 'families'} of this "
+        "job under "
+        f"{_reference_name(settings)}: {why}; {enough}",
+        file=workload.source,
+        where=_budget_field(workload.memory),
+    )
+
+
+def _reference_name(settings: RunSettings) -> str:
+    return "your --baseline" if settings.baseline is not None else "Flink's default"
+
+
+def _whole_mib(n: float) -> int:
+    return max(1, math.ceil(n / MIB)) * MIB
+
+
+def _guard_refused_the_reference(
+    workload: Workload, settings: RunSettings, records: Sequence[TrialRecord]
+) -> str:
+    """Why the budget is too small, or "": every measurement of the reference was stopped by
+    the memory guard (RocksDB itself held more than the guard allows), so no candidate can be
+    compared with it. The smallest budget is at least what RocksDB held over the guard's
+    factor (RocksDB's floors do not shrink with the budget, its cache does)."""
+    reference = CURRENT_LABEL if settings.baseline is not None else DEFAULT_LABEL
+    runs = [r for r in records if r.candidate.kind == "baseline" and r.candidate.label == reference]
+    guarded = [r for r in runs if not r.ok and r.reason.startswith("MemoryBudgetExceeded")]
+    if not runs or len(guarded) < len(runs):
+        return ""
+    held = max(float(r.metrics.get("rocksdb_memory_peak_bytes", 0.0)) for r in guarded)
+    least = _whole_mib(held / GUARD_FACTOR / settings.scale.factor)
+    at_least = f"; give the slot at least {format_memory_size(least)}" if held else ""
+    return (
+        f"{format_memory_size(workload.memory.budget)} per slot is too small to replay this job: "
+        f"every measurement of {reference} was stopped by the memory guard "
+        f"({guarded[0].reason.splitlines()[0].removeprefix('MemoryBudgetExceeded: ')}){at_least}"
+    )
+
+
 def _mostly_failed(records: Sequence[TrialRecord]) -> str:
     """Why a run's measurements cannot carry advice, or "": more than half of them produced no
     figures (crashed, timed out, stopped by a guard). A candidate measured but infeasible (over
     a disk budget) is a result, not a failure; skipped candidates were never measured."""
     measured = [r for r in records if r.status != "skipped"]
-    failed = [r for r in measured if not (r.ok or r.metrics)]
+    # Partial figures (a guard's peak) do not make a measurement: its throughput does.
+    failed = [r for r in measured if not r.ok and THROUGHPUT not in r.metrics]
     if not measured or 2 * len(failed) <= len(measured):
         return ""
     lines = [r.reason.splitlines()[0] if r.reason else "no reason given" for r in failed]

@@ -5,7 +5,7 @@ Formulas from flink-state-backends/flink-statebackend-rocksdb/.../RocksDBMemoryC
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 MemoryMode = Literal["managed", "fixed-per-slot", "fixed-per-tm", "unmanaged"]
@@ -32,6 +32,16 @@ class Memory:
             # Shared by every slot of the TM; the replay models one slot's share.
             return self.fixed_per_tm // self.slots_per_tm
         return self.managed_per_slot
+
+
+def with_budget(memory: Memory, budget: int) -> Memory:
+    """``memory`` with ``budget`` bytes of RocksDB memory per slot, in its own mode (a
+    fixed-per-tm budget is the TaskManager's: ``budget`` times its slots)."""
+    if memory.mode == "fixed-per-slot":
+        return replace(memory, fixed_per_slot=budget)
+    if memory.mode == "fixed-per-tm":
+        return replace(memory, fixed_per_tm=budget * memory.slots_per_tm)
+    return replace(memory, managed_per_slot=budget)
 
 
 # Smallest write buffer the search tries; also the floor a budget must afford per column family.

@@ -254,6 +254,43 @@ def resolve(settings: FlinkSettings, memory: Memory, flink_version: str = "2.x")
     )
 
 
+def least_budget(
+    settings: FlinkSettings,
+    memory: Memory,
+    column_families: int,
+    flink_version: str = "2.x",
+    ceiling: int = 1 << 40,
+) -> int | None:
+    """The smallest budget per slot (whole MiB) at which these settings pass
+    :func:`invalid_reason`, or None when none up to ``ceiling`` does. Validity grows with the
+    budget (a larger budget gives the cache and the write buffer manager more), so the search
+    doubles, then bisects."""
+
+    def ok(budget: int) -> bool:
+        return (
+            invalid_reason(
+                settings, mem.with_budget(memory, budget), column_families, flink_version
+            )
+            is None
+        )
+
+    high = max(MIB, memory.budget)
+    while not ok(high):
+        high *= 2
+        if high > ceiling:
+            return None
+    low = 0  # not ok (a budget of 0 never is)
+    while high - low > MIB:
+        middle = (low + high) // 2 // MIB * MIB
+        if middle <= low:
+            break
+        if ok(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def invalid_reason(
     settings: FlinkSettings, memory: Memory, column_families: int, flink_version: str = "2.x"
 ) -> str | None:
