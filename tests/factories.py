@@ -1,10 +1,23 @@
-"""Shared builders for tests: one place for the operation streams several test modules replay."""
+"""Shared builders for tests: one place for the operation streams several test modules replay,
+and the workload of the studies run with a made-up measurement."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from tuner.trace.ops import Op, OpBatch, StateInfo, StreamHeader
+from tuner.workload import Memory, StateSpec, Workload
+
+# The workload of the studies run with a made-up measurement (tests/search): one value state,
+# 128 MiB of managed memory; only its memory and state count matter there.
+FAKE_WORKLOAD = Workload(
+    name="fake",
+    description="",
+    flink_version="2.3",
+    seed=7,
+    memory=Memory(managed_per_slot=128 << 20),
+    states=(StateSpec(name="s", kind="value", keys=1000),),
+)
 
 # A value state read and rewritten, and a list state appended to: the two commonest kinds.
 VALUE_AND_LIST = StreamHeader(states=(StateInfo("counts", "value"), StateInfo("events", "list")))

@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from tests.factories import FAKE_WORKLOAD
 from tuner.flink import options as fo
 from tuner.flink.inert import INERT_RULES, inert_keys, without_inert
 from tuner.rundir import claim_run_dir
@@ -23,18 +24,11 @@ from tuner.search.study import (
     create_study,
 )
 from tuner.units import KIB, MIB
-from tuner.workload import Memory, StateSpec, Workload
+from tuner.workload import Memory
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-WORKLOAD = Workload(
-    name="fake",
-    description="",
-    flink_version="2.3",
-    seed=7,
-    memory=Memory(managed_per_slot=128 << 20),
-    states=(StateSpec(name="s", kind="value", keys=1000),),
-)
+WORKLOAD = FAKE_WORKLOAD
 Speed = Callable[[Mapping[str, fo.FlinkValue]], float]
 
 

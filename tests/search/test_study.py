@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from tests.factories import FAKE_WORKLOAD
 from tuner.flink import options as fo
 from tuner.rundir import RunDir, claim_run_dir
 from tuner.search.isolation import Measurement
@@ -22,18 +23,10 @@ from tuner.search.study import (
     create_study,
     pareto_front,
 )
-from tuner.workload import Memory, StateSpec, Workload
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-WORKLOAD = Workload(
-    name="fake",
-    description="",
-    flink_version="2.3",
-    seed=7,
-    memory=Memory(managed_per_slot=128 << 20),
-    states=(StateSpec(name="s", kind="value", keys=1000),),
-)
+WORKLOAD = FAKE_WORKLOAD
 
 
 def fake_metrics(settings: Mapping[str, fo.FlinkValue]) -> dict[str, float]:
