@@ -350,7 +350,7 @@ def test_no_trial_runs_past_the_time_budget(
 
     from tuner import measuring, runner
     from tuner.costmodel import PRESETS
-    from tuner.search.isolation import Measurement
+    from tuner.engine.base import Measurement
     from tuner.search.study import Candidate
     from tuner.workload import load_workload
 

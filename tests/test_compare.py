@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from tuner.cli import cli
 from tuner.compare import compare, contender
 from tuner.costmodel import PRESETS
+from tuner.engine.base import Measurement
 from tuner.errors import TunerError
 from tuner.flink import options as fo
-from tuner.search.isolation import Measurement
 from tuner.workload import load_workload
 
 ROOT = Path(__file__).resolve().parents[1]

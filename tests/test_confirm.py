@@ -14,9 +14,9 @@ from tuner.confirm import (
     run_confirmation,
     select_targets,
 )
+from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.recommend import recommend
-from tuner.search.isolation import Measurement
 from tuner.search.study import Candidate, Kind, StudyOutcome, TrialRecord
 from tuner.workload import load_workload
 

@@ -386,7 +386,7 @@ def test_compare_and_size_replay_the_scaled_model(
     measurement, which scales the option values from production units."""
     import importlib
 
-    from tuner.search.isolation import Measurement
+    from tuner.engine.base import Measurement
 
     seen: list[tuple[int, int, float]] = []
 

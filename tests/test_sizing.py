@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from tuner.cli import cli
 from tuner.compare import Contender
 from tuner.costmodel import PRESETS
+from tuner.engine.base import Measurement
 from tuner.errors import TunerError
 from tuner.flink import options as fo
-from tuner.search.isolation import Measurement
 from tuner.sizing import MANAGED_SIZE, SizePoint, advise, flink_keys, scaled, size_memory
 from tuner.sizing_report import write_sizing
 from tuner.units import MIB

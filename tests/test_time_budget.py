@@ -15,9 +15,9 @@ from tuner.cli import cli
 from tuner.confirm import ConfirmTarget, select_targets
 from tuner.costmodel import PRESETS
 from tuner.engine import flink_backend
+from tuner.engine.base import Measurement
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink import options as fo
-from tuner.search.isolation import Measurement
 from tuner.search.study import Candidate, TrialRecord
 from tuner.workload import load_workload
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from tuner.costmodel import Disk, score
+from tuner.engine.base import Measurement
 from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.flink.baseline import read_user_config, settings_from_json
 from tuner.noise import MetricSpread, spread
-from tuner.search.isolation import Measurement
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.trace.source import trace_file
 from tuner.workload import Workload

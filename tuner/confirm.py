@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.recommend import Recommendation, engine_name, recommend, reference_name
-from tuner.search.isolation import Measurement
 from tuner.search.study import (
     BASELINES,
     CURRENT_LABEL,

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from tuner.confirm import DEFAULT_TOP
 from tuner.costmodel import Disk, score
+from tuner.engine.base import Measurement
 from tuner.errors import TunerError
 from tuner.flink.options import FlinkValue
 from tuner.rundir import RunDir
 from tuner.scale import ScaleSpec, production_bytes
-from tuner.search.isolation import Measurement
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.search.study import BASELINES, Candidate
 from tuner.units import format_duration
@@ -199,6 +199,6 @@ def flink_measure(
     workload: Workload, rd: RunDir, trace: Path, settings: RunSettings
 ) -> Callable[[Candidate], Measurement]:
     """Measurements on real Flink: no cost model, Flink's own records/s is the objective."""
-    from tuner.validate.engine import FlinkMeasure
+    from tuner.engine.flink_job import FlinkMeasure
 
     return FlinkMeasure(workload, trace, rd.work, settings.timeout_s)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuner.costmodel import Disk, score
+from tuner.engine.base import Measurement
 from tuner.flink import options as fo
-from tuner.search.isolation import Measurement
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.trace.source import trace_file
 from tuner.workload import Workload

@@ -21,10 +21,10 @@ import pandas as pd
 
 from tuner.compare import Contender, contender, recommendation_contender
 from tuner.costmodel import Disk, score
+from tuner.engine.base import Measurement
 from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.scale import ScaleSpec, model_workload
-from tuner.search.isolation import Measurement
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.trace.parquet import read_trace
 from tuner.trace.source import trace_file

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.rundir import RunDir, claim_run_dir
-from tuner.search.isolation import Measurement
 from tuner.search.study import (
     BASELINES,
     Candidate,

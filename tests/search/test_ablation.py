@@ -10,11 +10,11 @@ import optuna
 import pytest
 
 from tests.factories import FAKE_WORKLOAD
+from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.flink.inert import INERT_RULES, inert_keys, without_inert
 from tuner.rundir import claim_run_dir
 from tuner.search.ablation import NOISE_FLOOR, Ablation, Minimizer, changed_keys, measured_noise
-from tuner.search.isolation import Measurement
 from tuner.search.study import (
     RECOMMENDED_LABEL,
     Candidate,

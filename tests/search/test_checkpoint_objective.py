@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from tests.report.fakerun import rec
 from tuner.cli import cli
+from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.rundir import claim_run_dir
-from tuner.search.isolation import Measurement
 from tuner.search.study import (
     CHECKPOINT_BYTES,
     CONSTRAINT_ATTR,

@@ -11,9 +11,9 @@ import optuna
 import pytest
 
 from tests.factories import FAKE_WORKLOAD
+from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.rundir import RunDir, claim_run_dir
-from tuner.search.isolation import Measurement
 from tuner.search.study import (
     BASELINES,
     Candidate,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +23,20 @@ import psutil
 from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, ColumnOps, StateOpExecutor
 from tuner.trace.ops import OpBatch, StreamHeader
+
+Status = Literal["ok", "failed"]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What one measurement produced: by an engine in this process, or one isolated in its own
+    (tuner.search.isolation)."""
+
+    status: Status
+    reason: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+    rss_peak_bytes: int = 0
 
 
 @dataclass(frozen=True)

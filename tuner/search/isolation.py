@@ -17,28 +17,15 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from tuner.engine.base import Measurement
 from tuner.supervise import Watch, die_with_parent, exit_reason, watch
 
 log = logging.getLogger(__name__)
-
-Status = Literal["ok", "failed"]
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """What one isolated measurement produced."""
-
-    status: Status
-    reason: str = ""
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    wall_s: float = 0.0
-    rss_peak_bytes: int = 0
 
 
 def _die_with_parent(workdir: Path) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from tuner.engine.base import Engine
+from tuner.engine.base import Engine, Measurement
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
 from tuner.flink.memory import GUARD_FACTOR
 from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.scale import model_config
-from tuner.search.isolation import Measurement, run_isolated
+from tuner.search.isolation import run_isolated
 from tuner.trace.parquet import read_trace
 from tuner.workload import Workload
 

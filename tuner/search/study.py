@@ -20,9 +20,9 @@ from typing import Literal, Protocol
 import optuna
 from optuna.trial import TrialState
 
+from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.search import space
-from tuner.search.isolation import Measurement
 from tuner.workload import Workload, column_family_count
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Real Flink as the search's measurement engine (``tuner run --engine flink``).
+"""Real Flink as the search's measurement engine (``tuner run --engine flink``); its sibling
+:mod:`tuner.engine.flink_backend` drives Flink's state backend without a job.
 
 Each candidate runs the bundled Flink job (the one ``tuner validate`` uses) on the run's exact
 operation stream, with the candidate's options in the job's Configuration. Slower than the replay
@@ -13,15 +14,26 @@ import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
+from tuner.engine.base import Measurement
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink import options as fo
-from tuner.search.isolation import Measurement
-from tuner.search.study import Candidate
 from tuner.trace.parquet import read_trace
 from tuner.validate.flink import compile_job, find_flink
 from tuner.validate.job import FlinkRun, prepare_stream, run_config, settings_entries
 from tuner.workload import Workload
+
+
+class Candidate(Protocol):
+    """What this engine needs of a search candidate (tuner.search.study.Candidate)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def settings(self) -> Mapping[str, fo.FlinkValue]: ...
+    @property
+    def repeat(self) -> int: ...
 
 
 def flink_metrics(run: FlinkRun) -> dict[str, float]:

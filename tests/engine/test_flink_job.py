@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tuner.engine.flink_job import FlinkMeasure
 from tuner.flink import options as fo
 from tuner.search.study import Candidate
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import write_trace
-from tuner.validate.engine import FlinkMeasure
 from tuner.validate.flink import FlinkInstall
 from tuner.workload import load_workload
 
