@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -215,10 +214,43 @@ def test_cli_scale_overrides_and_is_checked(tmp_path: Path) -> None:
     assert "smallest workable scale" in result.output
 
 
-def test_a_trace_cannot_be_scaled(tmp_path: Path) -> None:
-    w = load_workload(_write(tmp_path, PROD))
-    with pytest.raises(TunerError, match="recorded trace cannot be scaled"):
-        model_workload(replace(w, trace="/x.parquet"), ScaleSpec(0.5))
+def _recording(tmp_path: Path, sample: float | None) -> Path:
+    """A trace as `tuner trace import` writes it: calls, and the recording's metadata."""
+    import json
+
+    from tests.factories import VALUE_AND_LIST, value_and_list_calls
+    from tuner.trace.parquet import write_trace
+
+    path = tmp_path / f"rec-{sample}.parquet"
+    meta = {} if sample is None else {"recording": json.dumps({"sample": sample})}
+    calls = value_and_list_calls(0, 2000, 100, seed=1)
+    write_trace(path, VALUE_AND_LIST, [], [calls], extra_metadata=meta)
+    workload = tmp_path / f"rec-{sample}.yaml"
+    workload.write_text(
+        "name: rec\nflink_version: '2.x'\nmemory: {mode: managed, managed_per_slot: 64 mb}\n"
+        f"trace: {path}\n"
+    )
+    return workload
+
+
+def test_a_full_recording_cannot_be_scaled(tmp_path: Path) -> None:
+    w = load_workload(_recording(tmp_path, None))
+    with pytest.raises(TunerError, match=r"model of its own key sample \(1, "):
+        model_workload(w, ScaleSpec(0.5))
+
+
+def test_a_key_sampled_recording_is_a_model_of_its_sample(tmp_path: Path) -> None:
+    """A recording of 1/10 of the keys replays under 1/10 of the budget (and the option sizes
+    scaled with it): under the whole budget its keys would find a cache ten times their share."""
+    path = _recording(tmp_path, 0.1)
+    w, spec = load_scaled(path)
+    assert spec.factor == pytest.approx(0.1)
+    assert model_workload(w, spec).memory.budget == round(0.1 * (64 << 20))
+    assert w.memory.budget == 64 << 20  # production units for the study and the files
+    with pytest.raises(TunerError, match="not at scale 1/2"):
+        load_scaled(path, 0.5)
+    r = CliRunner().invoke(cli, ["compare", str(path), "DEFAULT", "--repeats", "1"])
+    assert r.exit_code == 0, r.output
 
 
 def test_footprint_names_the_largest_scale_that_fits(

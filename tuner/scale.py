@@ -83,7 +83,9 @@ import yaml
 
 from tuner.errors import TunerError
 from tuner.flink import memory as mem
+from tuner.flink.memory import Memory
 from tuner.flink.rocksdb_config import RocksDBConfig
+from tuner.trace.parquet import recording_meta
 from tuner.units import format_memory_size, parse_memory_size
 from tuner.workload import Popularity, StateSpec, Workload, column_family_count, load_workload
 
@@ -190,8 +192,22 @@ def load_scaled(
     spec = read_scale(path)
     if factor is not None:
         spec = replace(spec, factor=factor)
+    sample = recorded_sample(workload)
+    if sample < 1 and spec.factor == 1.0:
+        # A recording of a share of the keys is a model of that share of the job: replayed under
+        # the whole budget, its few keys would find a cache ten times too large for them.
+        spec = replace(spec, factor=sample)
     model_workload(workload, spec)  # refuses impossible scales early
     return workload, spec
+
+
+def recorded_sample(w: Workload) -> float:
+    """The share of the job's keys a recorded trace holds (``tuner recorder config --sample``);
+    1 for a generated workload or a recording of every key."""
+    if w.trace is None:
+        return 1.0
+    sample = recording_meta(w.trace).get("sample", 1.0)
+    return float(sample) if isinstance(sample, int | float) and 0 < sample <= 1 else 1.0
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -217,12 +233,17 @@ def model_workload(w: Workload, spec: ScaleSpec) -> Workload:
     file = w.source
 
     if w.trace is not None:
-        raise TunerError(
-            "a recorded trace cannot be scaled (its keys and records are fixed); remove scale "
-            "or record a smaller job",
-            file=file,
-            where="scale",
-        )
+        # A recording is replayed as it is; only a key-sampled one is a model, of its sample.
+        sample = recorded_sample(w)
+        if abs(f - sample) > 1e-9:
+            raise TunerError(
+                f"a recorded trace is replayed as the model of its own key sample ({sample:g}, "
+                f"the recorder's --sample), not at scale {spec.label}: its keys and records are "
+                "fixed; remove scale or record with another --sample",
+                file=file,
+                where="scale",
+            )
+        return replace(w, memory=_scaled_memory(w.memory, f))
     # Every limit as (what breaks at this scale, the smallest factor that avoids it); the
     # error names the binding one, and the smallest factor that avoids them all.
     limits: list[tuple[str, float]] = []
@@ -249,12 +270,7 @@ def model_workload(w: Workload, spec: ScaleSpec) -> Workload:
                 )
             )
     memory = w.memory
-    sizes = {
-        k: max(1, round(v * f))
-        for k in ("managed_per_slot", "fixed_per_slot", "fixed_per_tm")
-        if (v := getattr(memory, k)) is not None
-    }
-    model_memory = replace(memory, **sizes)
+    model_memory = _scaled_memory(memory, f)
     families = column_family_count(w.states)
     if memory.mode != "unmanaged":
         # The model's write buffers are scaled too, so RocksDB's own 64 KiB floor is what counts.
@@ -298,6 +314,16 @@ def model_workload(w: Workload, spec: ScaleSpec) -> Workload:
         records_per_second=model_rps,
     )
     return replace(w, states=tuple(states), replay=replay, memory=model_memory)
+
+
+def _scaled_memory(memory: Memory, f: float) -> Memory:
+    """The model's memory: every budget figure times ``f`` (ratios unchanged)."""
+    sizes = {
+        k: max(1, round(v * f))
+        for k in ("managed_per_slot", "fixed_per_slot", "fixed_per_tm")
+        if (v := getattr(memory, k)) is not None
+    }
+    return replace(memory, **sizes)
 
 
 # Below these a model's counted figures are noise (measured on tools/scale_transfer: a 1/100
