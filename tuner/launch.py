@@ -116,16 +116,17 @@ def _resume(
     run_path: Path, options: Mapping[str, Any], given: Collection[str], baseline: Path | None
 ) -> Launch:
     overrides = settings_given(options, given)
+    earlier = resume_run(run_path)  # as it was: what the options below are checked against
     storage = options.get("storage")
     if storage is not None and "storage" not in given:  # from TUNER_STORAGE
         from tuner.search.storage import same_storage
 
         # The environment gives a resumed run the password of its own database; it never moves
         # the run to another one (only --storage does).
-        if same_storage(storage, resume_run(run_path).settings.storage):
+        if same_storage(storage, earlier.settings.storage):
             overrides["storage"] = storage
     if baseline is not None:
-        again = read_user_config(baseline, resume_run(run_path).workload.flink_version)
+        again = read_user_config(baseline, earlier.workload.flink_version)
         overrides.update(baseline=dict(again.settings), baseline_source=str(baseline))
     resumed = resume_run(run_path, overrides)
     check_time_budget(resumed.settings)

@@ -435,7 +435,7 @@ def _refuse_a_budget_too_small(
     families: it names why and the smallest budget that would do."""
     reference = _reference_settings(settings)
     why = fo.invalid_reason(reference, model.memory, column_families, model.flink_version)
-    if why is None:
+    if why is None or model.memory.mode == "unmanaged":  # no budget to name: sizes set it
         return
     factor = settings.scale.factor
     least = fo.least_budget(reference, model.memory, column_families, model.flink_version)

@@ -24,6 +24,7 @@ from tuner.costmodel import Disk, score
 from tuner.engine.base import Measurement
 from tuner.errors import TunerError
 from tuner.flink import options as fo
+from tuner.flink.memory import with_budget
 from tuner.scale import ScaleSpec, model_workload
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
 from tuner.trace.parquet import read_trace
@@ -57,20 +58,13 @@ MeasureFn = Callable[[Workload, Mapping[str, fo.FlinkValue], Path], Measurement]
 
 def scaled(workload: Workload, budget: int) -> Workload:
     """``workload`` with ``budget`` bytes of RocksDB memory per slot, in its own memory mode."""
-    m = workload.memory
-    if m.mode == "managed":
-        memory = replace(m, managed_per_slot=budget)
-    elif m.mode == "fixed-per-slot":
-        memory = replace(m, fixed_per_slot=budget)
-    elif m.mode == "fixed-per-tm":
-        memory = replace(m, fixed_per_tm=budget * m.slots_per_tm)
-    else:
+    if workload.memory.mode not in ("managed", "fixed-per-slot", "fixed-per-tm"):
         raise TunerError(
             "tuner size needs managed or fixed RocksDB memory; with memory.managed: false the "
             "cache and write buffers are sized by block.cache-size and writebuffer.* instead",
             where="memory.mode",
         )
-    return replace(workload, memory=memory)
+    return replace(workload, memory=with_budget(workload.memory, budget))
 
 
 def flink_keys(workload: Workload, budget: int, total_flink_memory: int | None) -> dict[str, str]:
