@@ -39,9 +39,7 @@ def tuner(*args: str) -> None:
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    shown = " ".join(
-        ["tuner", *(str(Path(a).relative_to(ROOT)) if a.startswith(str(ROOT)) else a for a in args)]
-    )
+    shown = " ".join(["tuner", *args])
     print(f"$ {shown}", flush=True)
     began = time.monotonic()
     proc = subprocess.run(
@@ -64,11 +62,13 @@ def main() -> None:
     out: Path = args.out.resolve()
     new = out.with_name(f".{out.name}-new-{os.getpid()}")
     shutil.rmtree(new, ignore_errors=True)
+    # Paths relative to the repository (the commands run there): the example names no machine.
+    here, workload = os.path.relpath(new, ROOT), os.path.relpath(WORKLOAD, ROOT)
     try:
-        tuner("run", str(WORKLOAD), "--trials", args.trials, "--out", str(new))
+        tuner("run", workload, "--trials", args.trials, "--out", here)
         if not args.no_flink:
-            tuner("validate", str(new), "--repeats", "1")
-        tuner("size", str(WORKLOAD), "--run", str(new), "--repeats", "1")
+            tuner("validate", here, "--repeats", "1")
+        tuner("size", workload, "--run", here, "--repeats", "1")
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
@@ -77,6 +77,13 @@ def main() -> None:
         out.rename(old)
     new.rename(out)
     shutil.rmtree(old, ignore_errors=True)
+    # The example stays small: the stream is the generator's, `tuner trace generate
+    # workloads/quickstart.yaml -o trace.parquet` writes it again.
+    (out / "trace.parquet").unlink(missing_ok=True)
+    # sizing.md quotes the command it was made by: with the directory's final name.
+    sizing = out / "sizing.md"
+    if sizing.is_file():
+        sizing.write_text(sizing.read_text().replace(here, os.path.relpath(out, ROOT)))
     # Rendered again where it now lives: the report names its own directory (relative, as a
     # user reading it in the repository sees it).
     tuner("report", os.path.relpath(out, ROOT))
