@@ -437,3 +437,23 @@ def test_compare_and_size_replay_the_scaled_model(
     assert factor == pytest.approx(0.01)
     assert keys == production.states[0].keys // 100
     assert budget == pytest.approx(production.memory.budget / 100, rel=0.05)
+
+
+def test_flink_keys_of_a_model_scale_the_sizes_model_config_scales() -> None:
+    """flink-backend is configured by Flink's keys: scaled here as the replay's options are."""
+    from tuner.scale import model_settings
+
+    settings: dict[str, fo.FlinkValue] = {
+        fo.PREDEFINED_OPTIONS: "SPINNING_DISK_OPTIMIZED_HIGH_MEM",
+        fo.WRITE_BUFFER_SIZE: 8 << 20,
+    }
+    keys = model_settings(settings, 0.1)
+    assert keys[fo.PREDEFINED_OPTIONS] == "SPINNING_DISK_OPTIMIZED_HIGH_MEM"  # not a size
+    assert model_settings(settings, 1.0) == settings
+    model_memory = Memory(managed_per_slot=64 << 20)
+    replayed, _ = model_config(fo.resolve(settings, model_memory), 0.1)
+    flink = fo.resolve(keys, model_memory)
+    for name in ("write_buffer_size", "target_file_size_base", "max_bytes_for_level_base"):
+        assert getattr(flink, name) == getattr(replayed, name), name
+    tiny = model_settings({}, 1 / 10_000)
+    assert tiny[fo.WRITE_BUFFER_SIZE] == ROCKSDB_MIN_WRITE_BUFFER  # RocksDB's floor

@@ -256,10 +256,10 @@ def _run_study(
             f"--engine flink-backend needs Flink 2.x and a JDK 17: {flink_backend.INSTALL_HINT}",
             where="--engine",
         )
-    if settings.engine in ("flink", "flink-backend") and settings.scale.factor != 1.0:
+    if settings.engine == "flink" and settings.scale.factor != 1.0:
         raise TunerError(
-            f"--engine {settings.engine} replays at full size only: Flink's options cannot be "
-            "scaled to the model inside Flink; use the rocksdict engine or scale 1",
+            "--engine flink replays at full size only: a real Flink job's options are not "
+            "scaled to the model; use the rocksdict or flink-backend engine, or scale 1",
             where="--engine",
         )
     if settings.engine == "flink" and objective in ("pareto", "checkpoint"):
@@ -515,7 +515,6 @@ def _confirmation_cost(workload: Workload, settings: RunSettings) -> int:
         settings.confirm is False
         or settings.engine == "flink"
         or settings.objective != "throughput"
-        or settings.scale.factor != 1.0
         or not flink_backend.available(workload.flink_version)
     ):
         return 0
@@ -554,13 +553,6 @@ def _confirm(
             None,
             f"--objective {settings.objective} is not confirmed: the confirmation compares "
             "throughput only",
-            True,
-        )
-    if settings.scale.factor != 1.0:
-        return (
-            None,
-            f"a {settings.scale.label} model is not confirmed: the flink-backend engine runs "
-            "Flink's options at full size only",
             True,
         )
     if not flink_backend.available(workload.flink_version):
@@ -607,7 +599,9 @@ def _confirm(
                 f"the confirmation was shortened to fit the time budget: {len(targets)} "
                 f"configurations in {rounds} rounds instead of {asked} in {settings.repeats}"
             )
-    measure = measure_candidate(workload, rd, trace, settings, disk, CONFIRM_ENGINE, deadline)
+    # A scaled run is confirmed on the same model (its memory, its options' sizes scaled).
+    model = model_workload(workload, settings.scale)
+    measure = measure_candidate(model, rd, trace, settings, disk, CONFIRM_ENGINE, deadline)
     started = time.monotonic()
 
     def out_of_time() -> bool:

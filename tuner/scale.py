@@ -74,6 +74,7 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -83,6 +84,7 @@ import yaml
 
 from tuner.errors import TunerError
 from tuner.flink import memory as mem
+from tuner.flink import options as fo
 from tuner.flink.memory import Memory
 from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.trace.parquet import recording_meta
@@ -348,6 +350,35 @@ def model_warnings(model: Workload) -> list[str]:
             f"the model measures about {calls:,.0f} state calls: below {SMALL_MODEL_CALLS:,} the "
             "counted figures are noisy; give the job more replay.records or a larger scale"
         )
+    return out
+
+
+# The Flink keys whose sizes model_config scales (the arena block follows the write buffer
+# inside RocksDB): what an engine configured by Flink keys gets instead of a RocksDBConfig.
+_SIZE_KEYS = (
+    fo.WRITE_BUFFER_SIZE,
+    fo.TARGET_FILE_SIZE_BASE,
+    fo.MAX_SIZE_LEVEL_BASE,
+    fo.BLOCK_CACHE_SIZE,
+)
+
+
+def model_settings(
+    settings: Mapping[str, fo.FlinkValue], factor: float
+) -> dict[str, fo.FlinkValue]:
+    """Production-unit Flink settings for a model at ``factor``, for the engines that Flink
+    configures by its own keys (flink-backend): the sizes :func:`model_config` scales, scaled
+    alike from their effective values (set, predefined or default), the write buffer held at
+    RocksDB's floor. The memory budget is the model workload's own."""
+    out = dict(settings)
+    if factor == 1.0:
+        return out
+    values = fo.effective(settings)
+    for key in _SIZE_KEYS:
+        size = values[key]
+        assert isinstance(size, int)
+        scaled = max(1, round(size * factor))
+        out[key] = max(scaled, ROCKSDB_MIN_WRITE_BUFFER) if key == fo.WRITE_BUFFER_SIZE else scaled
     return out
 
 

@@ -198,6 +198,24 @@ def test_run_confirms_on_flink_backend_and_labels_every_gain(tmp_path: Path) -> 
     assert "measured on the rocksdict replay" in report  # the search's gain names its engine
 
 
+def test_a_key_sampled_recording_is_confirmed_on_its_model(tmp_path: Path) -> None:
+    """A --sample 0.1 recording replays as a 1/10 model; the confirmation measures the same
+    model on Flink's backend (1/10 of the memory, the sizes of Flink's keys scaled alike)."""
+    from tests.test_scale import _recording
+
+    out = tmp_path / "run"
+    args = ["run", str(_recording(tmp_path, 0.1)), "--trials", "1", "--repeats", "1"]
+    args += ["--minimal-repeats", "0", "--confirm-top", "1", "--confirm", "--out", str(out)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert "replaying a 1/10 model of the job" in r.output
+    rec = json.loads((out / "recommendation.json").read_text())
+    assert rec["confirmation"]["engine"] == "flink-backend"
+    rows = list(csv.DictReader((out / "confirmation.csv").open()))
+    assert rows and all(row["status"] == "ok" for row in rows)
+    assert {float(row["scale"]) for row in rows} == {0.1}
+
+
 def test_with_a_baseline_the_confirmation_measures_against_current(tmp_path: Path) -> None:
     config = tmp_path / "current.yaml"
     config.write_text("state.backend.rocksdb.thread.num: 4\n")

@@ -16,7 +16,7 @@ from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
 from tuner.flink.memory import GUARD_FACTOR
 from tuner.flink.rocksdb_config import RocksDBConfig
-from tuner.scale import model_config
+from tuner.scale import model_config, model_settings
 from tuner.search.isolation import run_isolated
 from tuner.trace.parquet import read_trace
 from tuner.workload import Workload
@@ -44,9 +44,11 @@ def make_engine(
     settings: Mapping[str, fo.FlinkValue],
     *,
     direct_reads: bool = False,
+    scale: float = 1.0,
 ) -> Engine:
     """A closed engine of kind ``name`` for a candidate's ``settings``: rocksdict (the model),
-    or flink-backend (Flink's own backend in a JVM, configured by the same Flink keys).
+    or flink-backend (Flink's own backend in a JVM, configured by the same Flink keys, their
+    sizes scaled to a model at ``scale``: tuner.scale.model_settings).
     ``direct_reads``: SST reads bypass the page cache (real engines only)."""
     if name == "rocksdict":
         return RocksdictEngine(direct_reads=direct_reads)
@@ -58,7 +60,7 @@ def make_engine(
         from tuner.engine.flink_backend import FlinkBackendEngine
 
         return FlinkBackendEngine(
-            {**fo.one_slot_memory_settings(workload.memory), **settings},
+            {**fo.one_slot_memory_settings(workload.memory), **model_settings(settings, scale)},
             managed_bytes=workload.memory.budget,
             incremental=workload.checkpointing.incremental,
             flink_line=workload.flink_version,
@@ -100,7 +102,7 @@ def measure_settings(
     assert isinstance(cache_size, int)
     trace = read_trace(Path(trace_path))
     root = Path(workdir)
-    engine = make_engine(engine_name, workload, settings, direct_reads=direct_reads)
+    engine = make_engine(engine_name, workload, settings, direct_reads=direct_reads, scale=scale)
     engine.open(config, trace.header, root / "db", timer_cache_size=cache_size)
     try:
         result = replay(
