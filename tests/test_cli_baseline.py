@@ -89,7 +89,10 @@ def test_headline_and_minimal_recommendation_are_against_current(baseline_run: P
     unchanged = {k for k, why in rec["comments"].items() if why.startswith("unchanged")}
     assert unchanged == set(rec["baseline"]["settings"]) - changed
     assert all(rec["settings"][k] == minimal["settings"][k] for k in changed | unchanged)
-    header = (baseline_run / "config.yaml").read_text().splitlines()[2]
+    # The header: the comment lines above the first key, wrapped in the file.
+    lines = (baseline_run / "config.yaml").read_text().splitlines()
+    top = lines[: next(i for i, ln in enumerate(lines) if not ln.startswith("#"))]
+    header = " ".join(ln.removeprefix("# ") for ln in top)
     assert f"Changes {len(changed)} key(s) of your current configuration" in header
     for e in minimal["effects"]:
         if e["key"] == fo.THREAD_NUM:
