@@ -39,6 +39,7 @@ __all__ = [
     "SizePoint",
     "SizingResult",
     "advise",
+    "check_one_target",
     "parse_factors",
     "parse_total_memory",
     "recommendation_contender",
@@ -266,12 +267,17 @@ def parse_total_memory(text: str | None, where: str = "--total-flink-memory") ->
         raise TunerError(str(exc), where=where) from None
 
 
+def check_one_target(run_dir: Path | None, config_file: Path | None) -> None:
+    """What to size for is a run's recommendation or a config file, not both."""
+    if run_dir is not None and config_file is not None:
+        raise TunerError("give --run or --config, not both", where="--config")
+
+
 def sizing_contenders(
     flink_version: str, run_dir: Path | None = None, config_file: Path | None = None
 ) -> list[Contender]:
     """Flink's default, then what to size for: a run's recommendation or a config file."""
-    if run_dir is not None and config_file is not None:
-        raise TunerError("give --run or --config, not both", where="--config")
+    check_one_target(run_dir, config_file)
     contenders = [contender("DEFAULT", flink_version)]
     if run_dir is not None:
         contenders.append(recommendation_contender(run_dir))

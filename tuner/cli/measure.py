@@ -260,11 +260,16 @@ def size(
     from tuner.costmodel import disk_from
     from tuner.report import render_report
     from tuner.scale import load_scaled
-    from tuner.sizing import parse_factors, parse_total_memory, size_memory, sizing_contenders
+    from tuner.sizing import (
+        check_one_target,
+        parse_factors,
+        parse_total_memory,
+        size_memory,
+        sizing_contenders,
+    )
     from tuner.sizing_report import write_sizing
 
-    if run_dir is not None and config_file is not None:  # said before the workload is read
-        sizing_contenders("2.x", run_dir, config_file)
+    check_one_target(run_dir, config_file)  # said before the workload is read
     w, scale = load_scaled(workload_file)
     contenders = sizing_contenders(w.flink_version, run_dir, config_file)
     steps = parse_factors(factors)
