@@ -122,3 +122,32 @@ def test_the_share_is_of_the_jobs_recorded_time_where_recorded() -> None:
     assert no_wall.share == pytest.approx(0.886, abs=1e-3)  # an older recording: CPU time
     overlapping = StateTimeShare(10, 30.0, 40.0, True, job_wall_s=20.0)
     assert "more than the job's recorded time" in overlapping.doubt(iterations=0)
+
+
+def test_the_share_is_the_pace_setting_subtasks_not_the_sum_of_subtasks_side_by_side() -> None:
+    """The demo job at parallelism 1 (100k records): two state-calling operators, each its own
+    thread, 3.23 s and 2.04 s of state calls in 4.89 s; the job on hashmap vs RocksDB said
+    65.6 %. Summed they outlast the job; the job runs at its most state-bound thread's pace."""
+    from types import SimpleNamespace
+
+    from tuner.trace.recording import state_time_share
+
+    def subtask(state_ns: int, calls: int) -> SimpleNamespace:
+        timed = calls // 64
+        return SimpleNamespace(
+            footer={
+                "wall_ns": 4_890_000_000,
+                "task_cpu_ns": state_ns + 200_000_000,
+                "state_calls": calls,
+                "timer_cost_ns": 0,
+                "timed_log2_ns": {"11": [timed, state_ns / calls * timed]},
+                "timed_iter_ns": 0,
+            }
+        )
+
+    share = state_time_share([subtask(3_230_000_000, 919_346), subtask(2_040_000_000, 681_992)])
+    assert share.estimated_state_cpu_s == pytest.approx(5.27)
+    assert share.share == pytest.approx(3.23 / 4.89) and share.doubt(iterations=0) == ""
+    # The same job at parallelism 4: four subtasks of each, side by side, the same share.
+    four = state_time_share([subtask(3_230_000_000, 919_346)] * 4 + [subtask(2_040_000_000, 1)] * 4)
+    assert four.share == pytest.approx(3.23 / 4.89)

@@ -4,6 +4,7 @@
     python tools/recorder_figures.py import-speed [--events 5000000] [--repeats 3]
     python tools/recorder_figures.py fit-agreement [--records 40000]
     python tools/recorder_figures.py fit-cost [--records 40000] [--alone-records 8000]
+    python tools/recorder_figures.py real-size --out results/demo-real-size [--records 1500000]
 
 Run wall-clock measurements alone on the machine (here: under ``flock -x /work/heavy.lock``).
 
@@ -19,6 +20,12 @@ fit-agreement  records the demo job, imports and fits it, then replays Flink's p
                sets on the recording and on the fitted workload: both rankings and the Spearman.
 fit-cost       CPU seconds of one DEFAULT replay of the recording and of the fitted workload,
                and of each fitted state replayed alone.
+real-size      the README's own-job path on the demo job at real size (parallelism 1, 64 mb of
+               managed memory, every key recorded, tens of millions of state calls): the job
+               alone on RocksDB's default and on the heap backend, interleaved (the heap's share),
+               then recorded, imported (the recorded share), and tuned with ``tuner run`` at
+               default flags, each step timed. Keeps its files under ``--out``; a step already
+               done there is not redone.
 """
 
 from __future__ import annotations
@@ -178,6 +185,74 @@ def fit_cost(records: int, alone_records: int) -> None:
             )
 
 
+def real_size(out: Path, records: int, keys: int, managed: str, rounds: int) -> None:
+    import json
+    import subprocess
+
+    out.mkdir(parents=True, exist_ok=True)
+    memory = f"taskmanager.memory.managed.size: {managed}\n"
+    run_demo(out / "warm", records=2000, record=False)  # compile, cache
+    times: dict[str, list[float]] = {"rocksdb": [], "hashmap": []}
+    for i in range(rounds):
+        for backend in times:
+            run = run_demo(
+                out / f"{backend}{i}",
+                records=records,
+                keys=keys,
+                parallelism=1,
+                record=False,
+                timeout_s=3600,
+                extra_config=memory + f"state.backend.type: {backend}\n",
+            )
+            times[backend].append(run.net_runtime_ms / 1000)
+            print(f"round {i + 1} {backend}: {run.net_runtime_ms / 1000:.1f} s", flush=True)
+    shares = [1 - h / r for r, h in zip(times["rocksdb"], times["hashmap"], strict=True)]
+    print(
+        f"heap-measured share: median {statistics.median(shares):.1%} (range "
+        f"{min(shares):.1%} .. {max(shares):.1%}), {rounds} interleaved rounds",
+        flush=True,
+    )
+    trace = out / "trace.parquet"
+    if not trace.exists():
+        started = time.perf_counter()
+        rec = run_demo(
+            out / "record",
+            records=records,
+            keys=keys,
+            parallelism=1,
+            timeout_s=3600,
+            extra_config=memory + f"tuner.recorder.max-bytes: {8 << 30}\n",
+        )
+        assert rec.recording_dir is not None
+        print(
+            f"recorded in {time.perf_counter() - started:.0f} s "
+            f"(net {rec.net_runtime_ms / 1000:.1f} s)",
+            flush=True,
+        )
+        started = time.perf_counter()
+        stats = import_recording(rec.recording_dir, trace)
+        share = stats.time_share.share if stats.time_share is not None else None
+        print(
+            f"imported {stats.events:,} events in {time.perf_counter() - started:.0f} s; "
+            f"recorded share {share:.1%}"
+            if share is not None
+            else "recorded share: none",
+            flush=True,
+        )
+        (out / "import.json").write_text(json.dumps({"events": stats.events, "share": share}))
+    conf = out / "job-config.yaml"
+    conf.write_text(memory + "taskmanager.numberOfTaskSlots: 1\n")
+    workload = out / "recorded.yaml"
+    tuner = [sys.executable, "-m", "tuner.cli"]
+    subprocess.run(
+        [*tuner, "workload", "from-config", str(conf), "--trace", str(trace), "-o", str(workload)],
+        check=True,
+    )
+    started = time.perf_counter()
+    subprocess.run([*tuner, "run", str(workload), "-o", str(out / "tune")], check=False)
+    print(f"tuner run at default flags: {time.perf_counter() - started:.0f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -193,6 +268,12 @@ def main() -> None:
     p = sub.add_parser("fit-cost")
     p.add_argument("--records", type=int, default=40_000)
     p.add_argument("--alone-records", type=int, default=8_000)
+    p = sub.add_parser("real-size")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--records", type=int, default=1_500_000)
+    p.add_argument("--keys", type=int, default=200_000)
+    p.add_argument("--managed", default="64mb")
+    p.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.cmd == "overhead":
         overhead(args.pairs, args.records, args.flink_version)
@@ -200,8 +281,10 @@ def main() -> None:
         import_speed(args.events, args.repeats)
     elif args.cmd == "fit-agreement":
         fit_agreement(args.records)
-    else:
+    elif args.cmd == "fit-cost":
         fit_cost(args.records, args.alone_records)
+    else:
+        real_size(args.out, args.records, args.keys, args.managed, args.rounds)
 
 
 if __name__ == "__main__":

@@ -92,8 +92,9 @@ def trace_import(recording_dir: Path, output: Path, subtask: int | None) -> None
     doubt = stats.time_share.doubt(stats.iterations) if stats.time_share else ""
     if share is not None and not doubt:
         click.echo(
-            f"state calls took {share:.1%} of the job's recorded time (sampled): a state "
-            "backend gain of g speeds the job up by 1/(1 - share + share/(1+g)) - 1"
+            f"state calls took {share:.1%} of the job's recorded time in its most "
+            "state-bound subtask (sampled): a state backend gain of g speeds the job up by "
+            "1/(1 - share + share/(1+g)) - 1"
         )
     elif doubt:
         click.echo(f"no share of task time in state calls: {doubt}")

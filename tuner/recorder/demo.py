@@ -59,23 +59,27 @@ def run_demo(
     sample: float = 1.0,
     max_events: int | None = None,
     timeout_s: float = 300.0,
+    extra_config: str = "",
 ) -> DemoRun:
     """Run the demo job once in a fresh JVM; with ``record`` its recording goes to
-    ``workdir/rec`` through the lines ``tuner recorder config`` prints."""
+    ``workdir/rec`` through the lines ``tuner recorder config`` prints. ``extra_config`` is
+    config.yaml lines (flat keys) added after them, e.g. the managed memory or
+    ``state.backend.type: hashmap`` for the heap's speed limit."""
     jar = build_jar(flink_version)
     source = resources.files("tuner.recorder").joinpath("java", f"{DEMO_CLASS}.java").read_text()
     classes = compile_java(jar.flink, DEMO_CLASS, _cache_root(), source=source)
     workdir.mkdir(parents=True, exist_ok=True)
     conf = "-"
     rec_dir = None
+    lines = ""
     if record:
         rec_dir = workdir / "rec"
-        conf_file = workdir / "recorder.yaml"
-        conf_file.write_text(
-            config_lines(
-                str(rec_dir), sample=sample, max_events=max_events, flink_version=flink_version
-            )
+        lines = config_lines(
+            str(rec_dir), sample=sample, max_events=max_events, flink_version=flink_version
         )
+    if lines or extra_config:
+        conf_file = workdir / "job.yaml"
+        conf_file.write_text(lines.rstrip("\n") + "\n" + extra_config)
         conf = str(conf_file)
     result = workdir / "result.json"
     result.unlink(missing_ok=True)
