@@ -268,7 +268,7 @@ def test_a_run_in_which_every_measurement_fails_exits_1(tmp_path: Path) -> None:
     from tuner.workload import load_workload
 
     w = load_workload(TINY)
-    rd = start_run(w, tmp_path / "run", tmp_path)
+    rd, _ = start_run(w, tmp_path / "run", tmp_path)
     settings = RunSettings(
         trials=1, repeats=1, confirm=False, minimal=False, rss_margin=1 - w.memory.budget
     )
@@ -337,9 +337,9 @@ def test_fixed_per_tm_shared_by_slots_is_listed_as_a_deviation(tmp_path: Path) -
     why = shared_tm_deviation(shared)
     assert why is not None and "shared by 4 slots" in why and "1/4 share" in why
     # run.json carries it into every report of the run
-    rd = start_run(replace(w, memory=shared), tmp_path / "run", tmp_path)
+    rd, _ = start_run(replace(w, memory=shared), tmp_path / "run", tmp_path)
     assert rd.read_meta()["deviations"] == [*DEVIATIONS, why]
-    rd = start_run(w, tmp_path / "managed", tmp_path)
+    rd, _ = start_run(w, tmp_path / "managed", tmp_path)
     assert rd.read_meta()["deviations"] == list(DEVIATIONS)
 
 
@@ -362,7 +362,7 @@ def test_no_trial_runs_past_the_time_budget(
 
     monkeypatch.setattr(measuring, "measure_isolated", fake_isolated)
     w = load_workload(TINY)
-    rd = runner.start_run(w, tmp_path / "run", tmp_path)
+    rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
     settings = runner.RunSettings(timeout_s=900.0)
     cand = Candidate("DEFAULT", "baseline", {"state.backend.rocksdb.predefined-options": "DEFAULT"})
     soon = time.monotonic() + 60

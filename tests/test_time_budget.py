@@ -61,7 +61,7 @@ def test_a_resumed_run_keeps_its_budget_unless_given_again(
     tmp_path: Path, captured: list[runner.RunSettings]
 ) -> None:
     w = load_workload(TINY)
-    rd = runner.start_run(w, tmp_path / "run", tmp_path)
+    rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
     stored = runner.RunSettings(time_budget_s=None)
     rd.set_status("incomplete", settings=runner._settings_record(stored))
     r = CliRunner().invoke(cli, ["run", "--resume", str(rd.path)])
@@ -156,7 +156,7 @@ def test_a_slow_trial_is_capped_at_an_eighth_of_the_budget_and_trials_csv_says_w
 ) -> None:
     timeouts = _timeouts(monkeypatch)
     w = load_workload(TINY)
-    rd = runner.start_run(w, tmp_path / "run", tmp_path)
+    rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
     settings = runner.RunSettings(timeout_s=900.0, time_budget_s=960.0)
     cand = Candidate("trial-0", "search", DEFAULT, 0)
     nvme = PRESETS["local-nvme"]
@@ -236,7 +236,7 @@ def confirmable(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("confirmable")
 def test_with_no_time_left_the_confirmation_is_skipped_and_said_so(tmp_path: Path) -> None:
     w = load_workload(TINY)
-    rd = runner.start_run(w, tmp_path / "run", tmp_path)
+    rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
     cuts: list[str] = []
     confirmation, note, complete = runner._confirm(
         w, rd, tmp_path / "t", runner.RunSettings(time_budget_s=60.0), PRESETS["local-nvme"],
@@ -271,7 +271,7 @@ def test_a_budget_that_runs_out_during_the_confirmation_ends_it(
 
     monkeypatch.setattr(runner, "measure_candidate", slow)
     w = load_workload(TINY)
-    rd = runner.start_run(w, tmp_path / "run", tmp_path)
+    rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
     cuts: list[str] = []
     deadline = time.monotonic() + 2.0
     confirmation, note, complete = runner._confirm(

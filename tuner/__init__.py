@@ -5,7 +5,7 @@ The public API, imported lazily so that ``tuner --help`` stays fast::
     from tuner import load_workload, RunSettings, start_run, run_study, load_run
 
     w = load_workload("workloads/quickstart.yaml")
-    rd = start_run(w, out=None, results_root=Path("results"))
+    rd, w = start_run(w, out=None, results_root=Path("results"))
     summary = run_study(w, rd, RunSettings(trials=12))
     run = load_run(summary.run_dir)          # pandas DataFrames for notebooks
 

@@ -10,7 +10,7 @@ resumed run only the ones given again (the others are the run's own, see
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,8 @@ from tuner.flink.baseline import read_user_config
 from tuner.measuring import RunSettings, check_time_budget
 from tuner.rundir import RunDir
 from tuner.runner import RunSummary, resume_run, shared_tm_deviation, start_run
-from tuner.scale import load_scaled, model_warnings, model_workload, parse_factor
+from tuner.scale import ScaleSpec, load_scaled, model_warnings, model_workload, parse_factor
+from tuner.trace.subsample import CALLS_PER_BUDGET_SECOND, KeySample, key_sample_to_fit
 from tuner.units import format_duration
 from tuner.workload import Workload
 
@@ -158,8 +159,28 @@ def _start(
         baseline_source=str(baseline) if baseline is not None else None,
     )
     check_time_budget(settings)  # refused before a run directory exists
-    rd = start_run(workload, out, results_dir, scale)
+    sample = _key_sample(workload, scale, settings)
+    if sample.keep < 1:
+        scale = replace(scale, factor=scale.factor * sample.keep)
+        settings = replace(settings, scale=scale)
+        assert settings.time_budget_s is not None
+        fits = settings.time_budget_s * CALLS_PER_BUDGET_SECOND
+        notes.append(
+            f"the recording holds {sample.calls / 1e6:.1f}M calls, more than the time budget "
+            f"measures ({fits / 1e6:.2f}M calls): replaying {sample.label} of its keys (every "
+            "call of a kept key, in order) as a model of that share of the job; "
+            "--time-budget none replays it whole"
+        )
+    rd, workload = start_run(workload, out, results_dir, scale, key_sample=sample.keep)
     return Launch(workload, rd, settings, (*notes, f"run directory: {rd.path}"))
+
+
+def _key_sample(workload: Workload, scale: ScaleSpec, settings: RunSettings) -> KeySample:
+    """The share of a recorded trace's keys the run replays: all, unless its calls would not
+    fit the time budget (:func:`tuner.trace.subsample.key_sample_to_fit`)."""
+    if workload.trace is None:
+        return KeySample(1.0, 0, 0)
+    return key_sample_to_fit(workload.trace, settings.time_budget_s)
 
 
 def _run_notes(launch: Launch, resumed: bool, budget_given: bool) -> list[str]:

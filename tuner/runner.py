@@ -150,10 +150,17 @@ class RunSummary:
 
 
 def start_run(
-    workload: Workload, out: Path | None, results_root: Path, scale: ScaleSpec | None = None
-) -> RunDir:
+    workload: Workload,
+    out: Path | None,
+    results_root: Path,
+    scale: ScaleSpec | None = None,
+    key_sample: float = 1.0,
+) -> tuple[RunDir, Workload]:
     """Create the run directory and its inputs (status ``running``); ``workload.yaml`` keeps
-    the scale, so a resumed run replays the same model."""
+    the scale, so a resumed run replays the same model. With ``key_sample`` below 1 the run
+    replays that share of the recorded trace's keys, written to the run's ``trace.parquet``
+    (:func:`tuner.trace.subsample.sample_trace`) before ``workload.yaml`` names it; the
+    workload returned is the one the run replays."""
     rd = claim_run_dir(out) if out is not None else new_run_dir(results_root, workload.name)
     rd.write_meta(
         {
@@ -164,11 +171,16 @@ def start_run(
             "deviations": deviations_for(workload),
         }
     )
+    if key_sample < 1 and workload.trace is not None:
+        from tuner.trace.subsample import sample_trace
+
+        sample_trace(workload.trace, rd.trace, key_sample)
+        workload = replace(workload, trace=str(rd.trace.resolve()))
     text = dump_workload(workload)
     if scale is not None and scale != ScaleSpec():
         text += dump_scale(scale)
     atomic_write_text(rd.workload_yaml, text)
-    return rd
+    return rd, workload
 
 
 def prepare_trace(workload: Workload, rd: RunDir) -> Path:

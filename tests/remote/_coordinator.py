@@ -19,7 +19,7 @@ def main(argv: list[str]) -> None:
         workload, rd = resumed.workload, resumed.run_dir
     else:
         workload = load_workload(workload_file)
-        rd = start_run(workload, Path(out), Path("results"))
+        rd, workload = start_run(workload, Path(out), Path("results"))
     settings = RunSettings(
         trials=int(trials),
         repeats=1,

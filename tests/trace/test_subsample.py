@@ -1,0 +1,110 @@
+"""A recording too big for the time budget is replayed as a key sample of itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.factories import VALUE_AND_LIST, value_and_list_calls
+from tuner.launch import open_run
+from tuner.scale import recorded_sample
+from tuner.trace.parquet import read_trace, recording_meta, write_trace
+from tuner.trace.subsample import (
+    CALLS_PER_BUDGET_SECOND,
+    key_sample_to_fit,
+    kept_keys,
+    sample_trace,
+    trace_size,
+)
+from tuner.workload import load_workload
+
+
+def _recording(path: Path, calls: int, keys: int, sample: float = 1.0) -> Path:
+    meta = {"records": calls // 2, "sample": sample, "state_cpu_share": 0.4}
+    write_trace(
+        path,
+        VALUE_AND_LIST,
+        [value_and_list_calls(0, calls // 4, keys, 1)],
+        [value_and_list_calls(10**6, calls - calls // 4, keys, 2)],
+        extra_metadata={"recording": json.dumps(meta)},
+    )
+    return path
+
+
+@given(
+    st.lists(st.integers(0, 2**62), min_size=1, max_size=200),
+    st.floats(0.001, 1.0),
+)
+def test_a_key_is_kept_or_left_wherever_it_appears(keys: list[int], keep: float) -> None:
+    key = np.array(keys + keys[::-1], dtype=np.int64)
+    mask = kept_keys(key, keep)
+    decided: dict[int, bool] = {}
+    for k, m in zip(key.tolist(), mask.tolist(), strict=True):
+        assert decided.setdefault(k, m) == m
+    assert kept_keys(key, 1.0).all()
+
+
+def test_a_sample_keeps_about_its_share_of_keys() -> None:
+    key = np.arange(200_000, dtype=np.int64)
+    assert kept_keys(key, 0.1).mean() == pytest.approx(0.1, abs=0.005)
+    # Smaller samples are inside larger ones: a 1/20 model's keys are among a 1/10 model's.
+    assert not (kept_keys(key, 0.05) & ~kept_keys(key, 0.1)).any()
+
+
+def test_the_sampled_trace_holds_every_call_of_its_keys_in_order(tmp_path: Path) -> None:
+    src = _recording(tmp_path / "rec.parquet", 40_000, 5_000, sample=0.5)
+    dst = tmp_path / "sampled.parquet"
+    written = sample_trace(src, dst, 0.25)
+    full, part = read_trace(src), read_trace(dst)
+    assert part.header == full.header
+    assert written == sum(part.phase_rows.values())
+    for phase in ("preload", "measure"):
+        whole = [b for b in full.batches(phase)]
+        kept = [b for b in part.batches(phase)]
+        want = np.concatenate([b.key[kept_keys(b.key, 0.25)] for b in whole])
+        got = np.concatenate([b.key for b in kept])
+        assert np.array_equal(got, want)
+        ts = np.concatenate([b.ts for b in kept])
+        assert (np.diff(ts) >= 0).all()
+    assert 0.2 < written / 40_000 < 0.3
+    meta = recording_meta(dst)
+    # The model is of the recorder's sample of the sample, and the share of time goes along.
+    assert meta["sample"] == pytest.approx(0.125) and meta["state_cpu_share"] == 0.4
+    assert trace_size(src) == (40_000, 5_000)
+
+
+def test_a_recording_is_sampled_only_when_it_does_not_fit_the_budget(tmp_path: Path) -> None:
+    src = _recording(tmp_path / "rec.parquet", 40_000, 5_000)
+    assert key_sample_to_fit(src, None).keep == 1.0
+    assert key_sample_to_fit(src, 40_000 / CALLS_PER_BUDGET_SECOND).keep == 1.0
+    third = key_sample_to_fit(src, 15_000 / CALLS_PER_BUDGET_SECOND)
+    assert third.keep == pytest.approx(1 / 3) and third.label == "1/3"
+    # Never fewer than 1,000 keys: 5,000 keys allow 1/5 at most.
+    assert key_sample_to_fit(src, 1_000 / CALLS_PER_BUDGET_SECOND).keep == pytest.approx(1 / 5)
+
+
+def test_tuner_run_replays_a_key_sample_of_a_recording_too_big_for_its_budget(
+    tmp_path: Path,
+) -> None:
+    calls = 80 * CALLS_PER_BUDGET_SECOND * 2 + 1  # twice what an 80 s budget measures
+    src = _recording(tmp_path / "rec.parquet", calls, 20_000)
+    wl = tmp_path / "recorded.yaml"
+    wl.write_text(
+        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\ntrace: {src}\n"
+    )
+    launch = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "run")
+    assert launch.settings.scale.factor == pytest.approx(1 / 3)
+    assert any("replaying 1/3 of its keys" in n for n in launch.notes)
+    # The run directory names the sample it replays, so a resumed run replays the same model.
+    again = load_workload(launch.run_dir.workload_yaml)
+    assert again.trace == str((tmp_path / "run" / "trace.parquet").resolve())
+    assert recorded_sample(again) == pytest.approx(1 / 3)
+    assert launch.workload.trace == again.trace
+    # Without a budget the recording is replayed whole.
+    whole = open_run(wl, {"time_budget": None}, {"time_budget"}, out=tmp_path / "whole")
+    assert whole.settings.scale.factor == 1.0 and whole.workload.trace == str(src)
