@@ -75,11 +75,15 @@ def measured_as_emitted(
     ``settings`` opens (the same resolved options, whatever keys spelled them): what the
     emitted files were measured to do. Empty when no finished measurement had it."""
 
-    def opened(candidate: Mapping[str, fo.FlinkValue]) -> RocksDBConfig:
+    def opened(candidate: Mapping[str, fo.FlinkValue]) -> tuple[RocksDBConfig, str, object]:
         # Keys that do nothing under the others are left out on both sides: the emitted files
-        # never carry them, the measured candidate may.
+        # never carry them, the measured candidate may. Where the timers live is no RocksDB
+        # option, so it is compared beside the options.
         live = without_inert(candidate, workload.memory)
-        return fo.resolve(live, workload.memory, workload.flink_version)
+        values = fo.effective(live)
+        factory = str(values[fo.TIMER_SERVICE_FACTORY])
+        cache = None if factory == "HEAP" else values[fo.TIMER_SERVICE_CACHE_SIZE]
+        return fo.resolve(live, workload.memory, workload.flink_version), factory, cache
 
     target = opened(settings)
     runs = [

@@ -31,6 +31,7 @@ from tuner.search.measure import measure_isolated
 from tuner.stats import spearman
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.parquet import write_trace
+from tuner.trace.source import has_timers
 from tuner.workload import Workload, column_family_count
 
 __all__ = ["Config", "candidates", "render", "run", "spearman"]
@@ -56,7 +57,7 @@ def candidates(workload: Workload, n: int, seed: int) -> list[Config]:
     tries = 0
     while len(out) < 4 + n and tries < 200 * n:
         tries += 1
-        settings = space.suggest(study.ask(), workload.memory)
+        settings = space.suggest(study.ask(), workload.memory, has_timers(workload))
         if fo.invalid_reason(settings, workload.memory, families, workload.flink_version) is None:
             out.append(Config(f"cand-{len(out) - 3}", settings))
     return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -150,8 +151,11 @@ class FlinkBackendEngine(Engine):
         *,
         timer_cache_size: int = DEFAULT_TIMER_CACHE_SIZE,
         sample_every: int = 16,
+        heap_timers: bool = False,
     ) -> None:
-        """Start the JVM and build the backend in ``path`` (see :meth:`Engine.open`)."""
+        """Start the JVM and build the backend in ``path`` (see :meth:`Engine.open`); the
+        settings' timer-service.factory chooses the timer store, so ``heap_timers`` needs no
+        handling here."""
         from tuner.validate.flink import compile_java, find_or_install_flink, java_command
         from tuner.validate.job import harness_settings, settings_entries
         from tuner.validate.stream import state_entries, write_job_spec
@@ -308,8 +312,17 @@ class FlinkBackendEngine(Engine):
         t0 = time.perf_counter()
         res = self._command(f"C {dest.resolve()}")
         self.last_checkpoint = res
+        # Heap timers: written whole into raw keyed state, in the synchronous phase.
+        timers = int(res.get("raw_timer_bytes", 0))
+        self._cp_timer_bytes_max = max(self._cp_timer_bytes_max, timers)
+        sync = float(res["sync_s"])
+        self._cp_sync_max_s = (
+            sync if math.isnan(self._cp_sync_max_s) else max(self._cp_sync_max_s, sync)
+        )
         return CheckpointStats(
-            time.perf_counter() - t0, int(res["new_sst_bytes"]), int(res["total_sst_bytes"])
+            time.perf_counter() - t0,
+            int(res["new_sst_bytes"]) + timers,
+            int(res["total_sst_bytes"]),
         )
 
     def _checkpoint(self, dest: Path) -> tuple[int, int]:

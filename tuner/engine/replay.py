@@ -370,6 +370,10 @@ def replay(
     extra["live_bytes"] = live
     extra["rocksdb_memory_peak_bytes"] = guard.peak
     extra["sst_bytes_peak"] = sst_peak
+    extra.update(engine.checkpoint_figures())
+    # Heap timers (timer-service.factory: HEAP) at the end: JVM heap outside managed memory.
+    extra["heap_timers"] = after.get("state.heap_timers", 0.0)
+    extra["heap_timer_bytes"] = after.get("state.heap_timer_bytes", 0.0)
     extra["space_amplification_estimate"] = _ratio(sto["total_sst_bytes"], sto["live_data_bytes"])
     for name in ("rocksdb.db.get.micros", "rocksdb.db.write.micros", "rocksdb.db.seek.micros"):
         count = _delta(after, before, f"{name}.count")

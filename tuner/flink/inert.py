@@ -63,6 +63,14 @@ INERT_RULES: Final[tuple[InertRule, ...]] = (
         ("unmanaged",),
         "a shared-memory option; memory.managed is false and no fixed memory is set",
     ),
+    # RocksDBPriorityQueueSetFactory's cache; the heap factory (HeapPriorityQueueSetFactory)
+    # keeps every timer on the heap and has no cache to size.
+    InertRule(
+        (fo.TIMER_SERVICE_CACHE_SIZE,),
+        fo.TIMER_SERVICE_FACTORY,
+        ("HEAP",),
+        "a RocksDB timer-service option; timer-service.factory is HEAP",
+    ),
 )
 
 

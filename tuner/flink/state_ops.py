@@ -17,6 +17,7 @@ import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -88,6 +89,14 @@ class ColumnOps:
     scan: Callable[[bytes, bytes, int], list[Entry]]
     # One atomic write batch of puts and deletes (value None).
     write: Callable[[list[WriteOp]], None]
+
+
+def _no_storage(*_: object) -> NoReturn:
+    raise AssertionError("unreachable: heap timers have no column family")
+
+
+# The column of a state with none (heap timers): every storage call is a bug.
+_NO_COLUMN = ColumnOps(_no_storage, _no_storage, _no_storage, _no_storage, _no_storage)
 
 
 def _payload_pool(size: int = 1 << 20, seed: int = 7) -> bytes:
@@ -308,6 +317,65 @@ class TimerQueueModel:
         return out
 
 
+class HeapTimerModel:
+    """Flink's heap timer service (state.backend.rocksdb.timer-service.factory: HEAP): a
+    HeapPriorityQueueSet per key group on the JVM heap, outside managed memory; nothing reaches
+    RocksDB. Counts what that costs where the replay cannot run a JVM: the live timers and their
+    serialized bytes, which the heap holds and which every checkpoint writes in full, in its
+    synchronous phase (raw keyed state: RocksDBKeyedStateBackend's
+    requiresLegacySynchronousTimerSnapshots).
+
+    The entry is the timer's RocksDB key (key group, timestamp, key, namespace), so the order
+    and the set semantics are the RocksDB service's."""
+
+    def __init__(self, prefix_bytes: int) -> None:
+        self._prefix_bytes = prefix_bytes
+        self._groups: dict[bytes, list[bytes]] = {}
+        self.live = 0
+        self.live_bytes = 0
+        self.peak = 0
+        self.polls = 0
+        self.polls_empty = 0
+
+    def _group(self, entry: bytes) -> list[bytes]:
+        return self._groups.setdefault(entry[: self._prefix_bytes], [])
+
+    def add(self, entry: bytes) -> None:
+        """Register a timer (HeapPriorityQueueSet.add: a timer already there is kept once)."""
+        queue = self._group(entry)
+        i = bisect.bisect_left(queue, entry)
+        if i == len(queue) or queue[i] != entry:
+            queue.insert(i, entry)
+            self.live += 1
+            self.live_bytes += len(entry)
+            self.peak = max(self.peak, self.live)
+
+    def remove(self, entry: bytes) -> None:
+        """Delete a timer (HeapPriorityQueueSet.remove)."""
+        queue = self._group(entry)
+        i = bisect.bisect_left(queue, entry)
+        if i < len(queue) and queue[i] == entry:
+            del queue[i]
+            self.live -= 1
+            self.live_bytes -= len(entry)
+
+    def poll(self, entry_of_group: bytes) -> bytes | None:
+        """Fire the head timer of the key group ``entry_of_group`` belongs to."""
+        queue = self._group(entry_of_group)
+        self.polls += 1
+        if not queue:
+            self.polls_empty += 1
+            return None
+        head = queue.pop(0)
+        self.live -= 1
+        self.live_bytes -= len(head)
+        return head
+
+    def pending(self) -> list[bytes]:
+        """Every registered timer in key-group then timer order (for tests)."""
+        return [e for g in sorted(self._groups) for e in self._groups[g]]
+
+
 Handler = Callable[[bytes, bytes], None]
 
 
@@ -315,18 +383,25 @@ class _StateRunner:
     """Encodes one state's rows and holds its handlers per Op."""
 
     def __init__(
-        self, info: StateInfo, layout: KeyLayout, column: ColumnOps, timer_cache_size: int
+        self,
+        info: StateInfo,
+        layout: KeyLayout,
+        column: ColumnOps | None,
+        timer_cache_size: int,
     ) -> None:
         self.info = info
         self.layout = layout
-        self.column = column
-        self.lists = ListAppendModel(column) if info.kind == "list" else None
-        self.timers = (
-            TimerQueueModel(column, layout.prefix_bytes, timer_cache_size)
-            if info.kind == "timers"
-            else None
-        )
-        self.map_batch = WriteBatchWrapper(column) if info.kind == "map" else None
+        self.timers: TimerQueueModel | HeapTimerModel | None = None
+        if info.kind == "timers" and column is None:
+            self.timers = HeapTimerModel(layout.prefix_bytes)
+        elif info.kind == "timers":
+            assert column is not None
+            self.timers = TimerQueueModel(column, layout.prefix_bytes, timer_cache_size)
+        if column is None and info.kind != "timers":
+            raise ValueError(f"no column family for state {info.name!r}")
+        self.column: ColumnOps = column if column is not None else _NO_COLUMN
+        self.lists = ListAppendModel(self.column) if info.kind == "list" else None
+        self.map_batch = WriteBatchWrapper(self.column) if info.kind == "map" else None
         # Only what the batch's columns cannot tell: iterators opened, entries read through them,
         # entries deleted by clears and list updates.
         self.seeks = 0
@@ -480,7 +555,7 @@ class _StateRunner:
 
     def flush(self) -> None:
         """Write what the state's write-batch wrappers still hold."""
-        if self.timers is not None:
+        if isinstance(self.timers, TimerQueueModel):
             self.timers.batch.flush()
         if self.map_batch is not None:
             self.map_batch.flush()
@@ -489,10 +564,15 @@ class _StateRunner:
         """This state's counts beyond its calls."""
         out = {"seeks": self.seeks, "entries_scanned": self.scanned, "clear_deletes": self.deletes}
         if self.timers is not None:
-            out["timer_refills"] = self.timers.refills
-            out["timer_refill_entries"] = self.timers.refill_entries
             out["timer_polls"] = self.timers.polls
             out["timer_polls_empty"] = self.timers.polls_empty
+        if isinstance(self.timers, TimerQueueModel):
+            out["timer_refills"] = self.timers.refills
+            out["timer_refill_entries"] = self.timers.refill_entries
+        elif isinstance(self.timers, HeapTimerModel):
+            out["heap_timers"] = self.timers.live
+            out["heap_timers_peak"] = self.timers.peak
+            out["heap_timer_bytes"] = self.timers.live_bytes
         return out
 
 
@@ -512,6 +592,7 @@ class StateOpExecutor:
         *,
         timer_cache_size: int = DEFAULT_TIMER_CACHE_SIZE,
         sample_every: int = 16,
+        heap_timers: bool = False,
     ) -> None:
         if sample_every < 1:
             raise ValueError(f"`sample_every >= 1` must hold, but got {sample_every=}")
@@ -519,10 +600,11 @@ class StateOpExecutor:
         self._sample_every = sample_every
         self._runners: list[_StateRunner] = []
         for info in header.states:
-            if info.name not in columns:
+            if info.name not in columns and not (heap_timers and info.kind == "timers"):
                 raise ValueError(f"no column family for state {info.name!r}")
             layout = KeyLayout.for_state(info, header.max_parallelism)
-            self._runners.append(_StateRunner(info, layout, columns[info.name], timer_cache_size))
+            column = None if heap_timers and info.kind == "timers" else columns[info.name]
+            self._runners.append(_StateRunner(info, layout, column, timer_cache_size))
         self._row_counter = 0
         self.ops = 0
         self._calls = np.zeros(_N_OPS, dtype=np.int64)
@@ -643,6 +725,13 @@ class StateOpExecutor:
         """Write out batched writes (timers, map clears); call before a checkpoint."""
         for r in self._runners:
             r.flush()
+
+    def heap_timer_bytes(self) -> int:
+        """Serialized bytes of the heap timers now (0 with RocksDB timers): what a checkpoint
+        writes of them, in full, in its synchronous phase (:class:`HeapTimerModel`)."""
+        return sum(
+            r.timers.live_bytes for r in self._runners if isinstance(r.timers, HeapTimerModel)
+        )
 
     def take_latencies(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Sampled read and write call latencies (ns) since the last take, then forget them."""

@@ -21,6 +21,7 @@ from tuner.flink.options import FlinkValue
 from tuner.recommend import Gain, engine_name, reference_name, show_value
 from tuner.report import data, plots
 from tuner.report import minimal as minimal_report
+from tuner.report import timers as timers_report
 from tuner.report import watch as watch_report
 from tuner.results import Run, load_run
 from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT
@@ -499,6 +500,7 @@ def render_markdown(
         _recommendation_section(run, recommendation),
         minimal_report.section(recommendation),
         watch_report.section(run, recommendation),
+        timers_report.section(run, recommendation),
         _configurations_section(run),
         _plots_section(run, plot_files),
         _failures_section(run),

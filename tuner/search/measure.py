@@ -103,7 +103,10 @@ def measure_settings(
     trace = read_trace(Path(trace_path))
     root = Path(workdir)
     engine = make_engine(engine_name, workload, settings, direct_reads=direct_reads, scale=scale)
-    engine.open(config, trace.header, root / "db", timer_cache_size=cache_size)
+    heap_timers = values[fo.TIMER_SERVICE_FACTORY] == "HEAP"
+    engine.open(
+        config, trace.header, root / "db", timer_cache_size=cache_size, heap_timers=heap_timers
+    )
     try:
         result = replay(
             engine,

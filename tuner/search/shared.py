@@ -46,6 +46,7 @@ from tuner.search.study import (
     StudyLoop,
     TrialRecord,
 )
+from tuner.trace.source import has_timers
 from tuner.workload import Workload
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,7 @@ class SharedSearch:
         self.storage = storage
         self.spec = spec
         self.workload = workload
+        self._timers = has_timers(workload)
         self._measure = measure
         self._cfs = column_families
         self.retry = retry
@@ -287,7 +289,7 @@ class SharedSearch:
                 trial = self.study.ask()  # a queued re-run first, when there is one
             # A first heartbeat at once: should this worker die now, the trial goes stale.
             self.storage.record_heartbeat(trial._trial_id)
-            settings = space.suggest(trial, self.workload.memory)
+            settings = space.suggest(trial, self.workload.memory, self._timers)
             return trial, Candidate(f"trial-{trial.number}", "search", settings, trial.number)
 
         return self.retry("ask for a trial", ask)

@@ -46,8 +46,10 @@ def _pow2(trial: TrialLike, name: str, low: int, high: int) -> int:
     return 1 << trial.suggest_int(name + ".log2", lo, hi)
 
 
-def suggest(trial: TrialLike, memory: Memory) -> dict[str, fo.FlinkValue]:
-    """Draw one candidate's Flink settings from the trial."""
+def suggest(trial: TrialLike, memory: Memory, timers: bool = False) -> dict[str, fo.FlinkValue]:
+    """Draw one candidate's Flink settings from the trial; ``timers``: the job has timers, so
+    where they live (timer-service.factory: RocksDB column families or the JVM heap) is
+    searched too."""
     s: dict[str, fo.FlinkValue] = {}
     if memory.mode != "unmanaged":
         # Rounded: a float step gives 0.7000000000000001, which would reach the emitted config.
@@ -87,10 +89,14 @@ def suggest(trial: TrialLike, memory: Memory) -> dict[str, fo.FlinkValue]:
     layout = trial.suggest_categorical(COMPRESSION_PARAM, list(COMPRESSION_LAYOUTS))
     s[fo.COMPRESSION_PER_LEVEL] = COMPRESSION_LAYOUTS[layout]
     s[fo.THREAD_NUM] = trial.suggest_int(fo.THREAD_NUM, 1, 4)
+    if timers:
+        s[fo.TIMER_SERVICE_FACTORY] = trial.suggest_categorical(
+            fo.TIMER_SERVICE_FACTORY, ["ROCKSDB", "HEAP"]
+        )
     return s
 
 
-def searched_keys(memory: Memory) -> tuple[str, ...]:
+def searched_keys(memory: Memory, timers: bool = False) -> tuple[str, ...]:
     """The Flink keys a search sets (what a recommendation pins explicitly)."""
     shared = (
         (fo.WRITE_BUFFER_RATIO, fo.PARTITIONED_INDEX_FILTERS)
@@ -111,4 +117,5 @@ def searched_keys(memory: Memory) -> tuple[str, ...]:
         fo.BLOOM_FILTER_BITS_PER_KEY,
         fo.COMPRESSION_PER_LEVEL,
         fo.THREAD_NUM,
+        *((fo.TIMER_SERVICE_FACTORY,) if timers else ()),
     )

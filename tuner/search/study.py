@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.search import space
+from tuner.trace.source import has_timers
 from tuner.workload import Workload, column_family_count
 
 log = logging.getLogger(__name__)
@@ -253,6 +254,7 @@ class StudyLoop:
             column_families if column_families is not None else column_family_count(workload.states)
         )
         self._durations: list[float] = [r.wall_s for r in earlier if r.status != "skipped"]
+        self._timers = has_timers(workload)  # where timers live is searched only if there are any
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _reference(self) -> list[tuple[str, Mapping[str, fo.FlinkValue]]]:
@@ -540,7 +542,7 @@ class StudyLoop:
             batch: list[tuple[optuna.trial.Trial, Candidate]] = []
             while len(batch) < min(self.config.jobs, self.config.trials - done):
                 trial = self.study.ask()
-                settings = space.suggest(trial, self.workload.memory)
+                settings = space.suggest(trial, self.workload.memory, self._timers)
                 cand = Candidate(f"trial-{trial.number}", "search", settings, trial.number)
                 reason = self._skip_reason(cand)
                 if reason is None:

@@ -14,9 +14,9 @@ from pathlib import Path
 from tuner.trace.generator import generate, stream_header
 from tuner.trace.ops import OpBatch, StreamHeader
 from tuner.trace.parquet import read_trace, write_trace
-from tuner.workload import Workload
+from tuner.workload import Workload, timer_service
 
-__all__ = ["OperationStream", "operation_stream", "trace_file"]
+__all__ = ["OperationStream", "has_timers", "operation_stream", "trace_file"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,11 @@ def trace_file(workload: Workload, path: Path) -> Path:
         stream = operation_stream(workload)
         write_trace(path, stream.header, stream.preload, stream.measure)
     return path
+
+
+def has_timers(workload: Workload) -> bool:
+    """Whether ``workload``'s operators register timers (a timer state in its recorded trace,
+    or a state with a timer service): then where timers live is a choice worth searching."""
+    if workload.trace is not None:
+        return any(s.kind == "timers" for s in read_trace(Path(workload.trace)).header.states)
+    return any(timer_service(s) is not None for s in workload.states)

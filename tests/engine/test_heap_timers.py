@@ -1,0 +1,115 @@
+"""timer-service.factory: HEAP in the replay: timers off RocksDB, in the same order, and their
+cost counted (live timers, the bytes every checkpoint writes of them in full)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.engine.conftest import HEADER, USER_TIMERS, WINDOW_TIMERS, batch, small_config
+from tuner.engine.rocksdict_engine import RocksdictEngine
+from tuner.flink import options as fo
+from tuner.flink.inert import inert_keys
+from tuner.flink.memory import Memory
+from tuner.search import space
+from tuner.trace.ops import Op, OpBatch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _timer_calls(seed: int) -> OpBatch:
+    """Registers, deletes and fires of both timer services over a few keys and windows."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(600):
+        state = rng.choice((USER_TIMERS, WINDOW_TIMERS))
+        w = {"ns_start": 0, "ns_end": 1000} if state == WINDOW_TIMERS else {}
+        op = rng.choice((Op.REGISTER_TIMER, Op.REGISTER_TIMER, Op.DELETE_TIMER, Op.FIRE_TIMER))
+        rows.append(
+            {"state": state, "op": op, "key": rng.randrange(20), "timer_ts": rng.randrange(50), **w}
+        )
+    rows += [{"state": "v", "op": Op.UPDATE, "key": k, "value_size": 100} for k in range(50)]
+    return batch(*rows)
+
+
+def _opened(path: Path, heap: bool) -> RocksdictEngine:
+    e = RocksdictEngine()
+    e.open(small_config(), HEADER, path, timer_cache_size=2, heap_timers=heap)
+    return e
+
+
+def test_heap_timers_fire_in_the_order_rocksdb_timers_do(tmp_path: Path) -> None:
+    calls = _timer_calls(3)
+    with _opened(tmp_path / "rocks", False) as rocks, _opened(tmp_path / "heap", True) as heap:
+        rocks.apply(calls)
+        heap.apply(calls)
+        for state in (USER_TIMERS, WINDOW_TIMERS):
+            assert heap.executor.pending_timers(state) == rocks.executor.pending_timers(state)
+        r, h = rocks.snapshot_counters(), heap.snapshot_counters()
+        assert h["state.timer_polls"] == r["state.timer_polls"]
+        assert h["state.timer_polls_empty"] == r["state.timer_polls_empty"]
+        live = sum(len(heap.executor.pending_timers(s)) for s in (USER_TIMERS, WINDOW_TIMERS))
+        assert h["state.heap_timers"] == live > 0
+        assert h["state.heap_timer_bytes"] == heap.executor.heap_timer_bytes() > 0
+        # Nothing of them reached RocksDB: only the value state wrote.
+        assert h["rocksdb.bytes.written"] < r["rocksdb.bytes.written"]
+        assert rocks.executor.heap_timer_bytes() == 0
+
+
+def test_every_checkpoint_writes_the_heap_timers_in_full(tmp_path: Path) -> None:
+    with _opened(tmp_path / "heap", True) as heap:
+        heap.apply(_timer_calls(5))
+        timers = heap.executor.heap_timer_bytes()
+        first = heap.flush_and_checkpoint(tmp_path / "chk-1")
+        second = heap.flush_and_checkpoint(tmp_path / "chk-2")
+        # The second checkpoint has no new SST file, yet writes the timers again.
+        assert second.new_sst_bytes == timers < first.new_sst_bytes
+        assert heap.checkpoint_figures()["checkpoint_timer_bytes"] == timers
+
+
+def test_where_timers_live_is_searched_only_for_a_job_with_timers() -> None:
+    class Fixed:
+        def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
+            return low
+
+        def suggest_float(
+            self, name: str, low: float, high: float, *, step: float | None = None
+        ) -> float:
+            return low
+
+        def suggest_categorical(self, name: str, choices: list[str]) -> str:
+            return choices[-1]
+
+    with_timers = space.suggest(Fixed(), Memory(), timers=True)
+    assert with_timers[fo.TIMER_SERVICE_FACTORY] == "HEAP"
+    assert fo.TIMER_SERVICE_FACTORY not in space.suggest(Fixed(), Memory())
+    assert fo.TIMER_SERVICE_FACTORY in space.searched_keys(Memory(), timers=True)
+    # The RocksDB service's cache means nothing to heap timers: never emitted beside HEAP.
+    heap = {fo.TIMER_SERVICE_FACTORY: "HEAP", fo.TIMER_SERVICE_CACHE_SIZE: 256}
+    assert list(inert_keys(heap, Memory())) == [fo.TIMER_SERVICE_CACHE_SIZE]
+
+
+@pytest.mark.parametrize("factory", ["ROCKSDB", "HEAP"])
+def test_a_measurement_reports_what_heap_timers_cost(tmp_path: Path, factory: str) -> None:
+    from tuner.search.measure import measure_settings
+    from tuner.trace.source import has_timers, trace_file
+    from tuner.workload import load_workload
+
+    workload = load_workload(ROOT / "workloads" / "tumbling-window-timers.yaml")
+    assert has_timers(workload)
+    small = replace(
+        workload,
+        replay=replace(workload.replay, records=3000),
+        checkpointing=replace(workload.checkpointing, interval_ms=250),
+    )
+    trace = trace_file(small, tmp_path / "t.parquet")
+    m = measure_settings(
+        small, str(trace), {fo.TIMER_SERVICE_FACTORY: factory}, str(tmp_path / "w")
+    )
+    if factory == "HEAP":
+        assert m["heap_timers"] > 0 and m["checkpoint_timer_bytes"] > 0
+    else:
+        assert m["heap_timers"] == 0 and m["checkpoint_timer_bytes"] == 0
