@@ -161,7 +161,8 @@ from tuner.cli.options import (
     "--baseline, 1 trial and --repeats rounds of re-measuring the recommendation beside the "
     "default (and --baseline), and 10 s to write the report: 65 s at the defaults. "
     "At least one search trial always runs; a resumed run keeps its budget unless given again "
-    "(and gets it afresh).",
+    "(and gets it afresh). A recorded trace of more calls than 2,500 per second of budget is "
+    "replayed as a key sample of itself (a model of that share of the job).",
 )
 @click.option(
     "--minimal-repeats",
