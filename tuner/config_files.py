@@ -68,12 +68,11 @@ def header_lines(rec: Recommendation, flink_version: str) -> str:
     )
 
 
-def measured_as_emitted(
+def records_as_emitted(
     records: Sequence[TrialRecord], settings: Mapping[str, fo.FlinkValue], workload: Workload
-) -> dict[str, float]:
-    """The median of every metric over the measurements of exactly the RocksDB configuration
-    ``settings`` opens (the same resolved options, whatever keys spelled them): what the
-    emitted files were measured to do. Empty when no finished measurement had it."""
+) -> list[TrialRecord]:
+    """The finished measurements of exactly the RocksDB configuration ``settings`` opens (the
+    same resolved options and timer store, whatever keys spelled them)."""
 
     def opened(candidate: Mapping[str, fo.FlinkValue]) -> tuple[RocksDBConfig, str, object]:
         # Keys that do nothing under the others are left out on both sides: the emitted files
@@ -86,9 +85,16 @@ def measured_as_emitted(
         return fo.resolve(live, workload.memory, workload.flink_version), factory, cache
 
     target = opened(settings)
-    runs = [
-        r.metrics for r in records if r.ok and r.metrics and opened(r.candidate.settings) == target
-    ]
+    return [r for r in records if r.ok and r.metrics and opened(r.candidate.settings) == target]
+
+
+def measured_as_emitted(
+    records: Sequence[TrialRecord], settings: Mapping[str, fo.FlinkValue], workload: Workload
+) -> dict[str, float]:
+    """The median of every metric over the measurements of exactly the RocksDB configuration
+    ``settings`` opens (:func:`records_as_emitted`): what the emitted files were measured to
+    do. Empty when no finished measurement had it."""
+    runs = [r.metrics for r in records_as_emitted(records, settings, workload)]
     names = {name for m in runs for name in m}
     return {
         name: statistics.median(values)

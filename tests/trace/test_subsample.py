@@ -16,8 +16,8 @@ from tuner.scale import recorded_sample
 from tuner.trace.parquet import read_trace, recording_meta, write_trace
 from tuner.trace.subsample import (
     CALLS_PER_BUDGET_SECOND,
-    key_sample_to_fit,
     kept_keys,
+    key_sample_to_fit,
     sample_trace,
     trace_size,
 )

@@ -231,6 +231,12 @@ class Engine(ABC):
         self._cp_timer_bytes_max = max(self._cp_timer_bytes_max, timers)
         return CheckpointStats(time.perf_counter() - t0, new_bytes + timers, total)
 
+    def memory_figures(self, rss_peak: int) -> dict[str, float]:
+        """The process's real memory beside the budget, where the engine can tell it apart from
+        its own runtime's (Flink's backend in a JVM); nothing for an in-process replay, whose
+        RSS holds Python and the stream."""
+        return {}
+
     def checkpoint_figures(self) -> dict[str, float]:
         """What the checkpoints cost beyond their duration and bytes: ``checkpoint_timer_bytes``
         (the most heap-timer bytes one wrote in full; 0 with RocksDB timers) and

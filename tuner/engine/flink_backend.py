@@ -47,7 +47,19 @@ log = logging.getLogger(__name__)
 HARNESS_CLASS = "BackendHarness"
 REPLY_PREFIX = b"@@ "
 # Heap for the backend's Java objects; RocksDB's memory is native and bounded by the budget.
-DEFAULT_JVM_ARGS: tuple[str, ...] = ("-Xms256m", "-Xmx512m", "-XX:+UseSerialGC")
+# A fixed heap, touched at start, and Native Memory Tracking: the JVM's own memory is then all
+# resident and known, so RSS less it is what FRocksDB and its allocator hold (the TaskManager's
+# real memory beside the managed budget; :meth:`FlinkBackendEngine.memory_figures`).
+DEFAULT_JVM_ARGS: tuple[str, ...] = (
+    "-Xms512m",
+    "-Xmx512m",
+    "-XX:+UseSerialGC",
+    "-XX:+AlwaysPreTouch",
+    "-XX:NativeMemoryTracking=summary",
+)
+# The allocator Flink's Docker image preloads (docker-entrypoint.sh, unless DISABLE_JEMALLOC):
+# used where this machine has it (Debian: libjemalloc2), else glibc's, as the metrics say.
+JEMALLOC: Path = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 
 
 # HotSpot's JIT compiler threads (their names as /proc shows them, cut to 15 characters).
@@ -134,6 +146,7 @@ class FlinkBackendEngine(Engine):
         self.incremental = incremental
         self.jvm_args = jvm_args
         self._proc: subprocess.Popen[bytes] | None = None
+        self.jemalloc = False
         self._ps: psutil.Process | None = None
         self._work: Path | None = None
         self.flink_version = ""
@@ -196,8 +209,17 @@ class FlinkBackendEngine(Engine):
         write_job_spec(spec, entries)
         cmd = java_command(flink, classes, HARNESS_CLASS, [str(spec)], work, self.jvm_args)
         self._stderr = open(work / "java.err", "wb")  # noqa: SIM115 - lives as long as the JVM
+        env = dict(os.environ)
+        self.jemalloc = JEMALLOC.is_file()
+        if self.jemalloc:
+            env["LD_PRELOAD"] = str(JEMALLOC)
         self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=work
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=work,
+            env=env,
         )
         self._ps = psutil.Process(self._proc.pid)
         self._work = work
@@ -379,6 +401,20 @@ class FlinkBackendEngine(Engine):
             t = self._ps.cpu_times()
             return float(t.user + t.system)
         return total
+
+    def memory_figures(self, rss_peak: int) -> dict[str, float]:
+        """The TaskManager's real memory in this measurement: ``native_rss_peak_bytes``, the
+        JVM's peak RSS less what the JVM itself committed (Native Memory Tracking; its heap
+        fixed and touched at start, so it is all resident): FRocksDB's memory with its
+        allocator's overhead, to hold against the managed budget. ``native_allocator_jemalloc``
+        is 1 when jemalloc was preloaded as in Flink's Docker image."""
+        res = self._command("M")
+        committed = int(res.get("jvm_committed_bytes", -1))
+        out = {"native_allocator_jemalloc": float(self.jemalloc)}
+        if committed > 0:
+            out["jvm_committed_bytes"] = float(committed)
+            out["native_rss_peak_bytes"] = float(rss_peak - committed)
+        return out
 
     def rss_bytes(self) -> int:
         """Resident memory of the JVM (heap, FRocksDB's native memory)."""

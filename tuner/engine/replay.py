@@ -371,6 +371,7 @@ def replay(
     extra["rocksdb_memory_peak_bytes"] = guard.peak
     extra["sst_bytes_peak"] = sst_peak
     extra.update(engine.checkpoint_figures())
+    extra.update(engine.memory_figures(rss_peak))
     # Heap timers (timer-service.factory: HEAP) at the end: JVM heap outside managed memory.
     extra["heap_timers"] = after.get("state.heap_timers", 0.0)
     extra["heap_timer_bytes"] = after.get("state.heap_timer_bytes", 0.0)

@@ -20,6 +20,7 @@ from tuner.fileio import atomic_write_text
 from tuner.flink.options import FlinkValue
 from tuner.recommend import Gain, engine_name, reference_name, show_value
 from tuner.report import data, plots
+from tuner.report import memory as memory_report
 from tuner.report import minimal as minimal_report
 from tuner.report import timers as timers_report
 from tuner.report import watch as watch_report
@@ -501,6 +502,7 @@ def render_markdown(
         minimal_report.section(recommendation),
         watch_report.section(run, recommendation),
         timers_report.section(run, recommendation),
+        memory_report.section(run, recommendation),
         _configurations_section(run),
         _plots_section(run, plot_files),
         _failures_section(run),

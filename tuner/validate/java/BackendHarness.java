@@ -18,6 +18,7 @@
  *   C <dir>\n      checkpoint (Flink's incremental or full snapshot strategy) into <dir>
  *   S\n            counters: call counts, RocksDB statistics, memory and storage properties
  *   L\n            sampled state-call latencies (ns) since the last L
+ *   M\n            the JVM's own committed memory (Native Memory Tracking) and heap in use
  *   Q\n            close the backend and exit
  * Timers fire as in ReplayJob: before a row, the watermark advances to ts(row) - 1, so the
  * stream's FIRE_TIMER rows are what Flink's timer service fires by itself.
@@ -699,6 +700,8 @@ public final class BackendHarness {
                     res = h.stats();
                 } else if (cmd.equals("L")) {
                     res = h.latencies();
+                } else if (cmd.equals("M")) {
+                    res = jvmMemory();
                 } else if (cmd.equals("Q")) {
                     h.close();
                     reply(out, res);
@@ -713,6 +716,35 @@ public final class BackendHarness {
         }
         out.flush();
         System.exit(0);
+    }
+
+    /**
+     * What the JVM itself has committed (heap, metaspace, code, threads, GC: Native Memory
+     * Tracking's total, -XX:NativeMemoryTracking=summary), so that the process's RSS less it is
+     * the native memory outside the JVM's account: FRocksDB's and its allocator's. -1 when NMT
+     * is off.
+     */
+    static Map<String, Object> jvmMemory() throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        long committed = -1;
+        try {
+            Object text = java.lang.management.ManagementFactory.getPlatformMBeanServer().invoke(
+                    new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand"),
+                    "vmNativeMemory", new Object[] {new String[] {"summary"}},
+                    new String[] {String[].class.getName()});
+            java.util.regex.Matcher m = java.util.regex.Pattern
+                    .compile("Total: reserved=(\\d+)KB, committed=(\\d+)KB")
+                    .matcher(String.valueOf(text));
+            if (m.find()) {
+                committed = Long.parseLong(m.group(2)) * 1024;
+            }
+        } catch (javax.management.JMException e) {
+            committed = -1;
+        }
+        out.put("jvm_committed_bytes", committed);
+        out.put("heap_used_bytes",
+                Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory());
+        return out;
     }
 
     private static Map<String, Object> error(Throwable t) {

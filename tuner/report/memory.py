@@ -1,0 +1,94 @@
+"""The report's "Real memory": what the TaskManager's process held beside the managed budget in
+the confirmation on Flink's own state backend. A TaskManager is killed for its container's RSS,
+not for its managed memory, and FRocksDB's memory outside Flink's account (allocator arenas,
+pinned blocks, iterators, the table readers of an uncached index) is what pushes it over."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from typing import Any
+
+from tuner.config_files import records_as_emitted
+from tuner.confirm import CONFIRMATION_CSV
+from tuner.errors import TunerError
+from tuner.flink.baseline import settings_from_json
+from tuner.results import Run
+from tuner.rundir import records_from_csv
+from tuner.search.study import TrialRecord
+from tuner.units import MIB
+from tuner.workload import load_workload
+
+__all__ = ["OVER_BUDGET", "section"]
+
+# A configuration whose native memory passes the budget by more than this share is flagged:
+# Flink's plan keeps RocksDB's own accounting under the budget, so what exceeds it by a fifth is
+# memory the container must hold beyond managed memory.
+OVER_BUDGET = 0.20
+
+
+def _native(records: list[TrialRecord]) -> list[float]:
+    return [
+        float(r.metrics["native_rss_peak_bytes"])
+        for r in records
+        if r.ok and "native_rss_peak_bytes" in r.metrics
+    ]
+
+
+def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
+    """The section, or nothing when the run was not confirmed on Flink's own backend (or by an
+    older tuner that did not measure native memory)."""
+    path = run.path / CONFIRMATION_CSV
+    wpath = run.path / "workload.yaml"
+    if rec is None or not path.is_file() or not wpath.is_file():
+        return []
+    try:
+        workload = load_workload(wpath)
+        records = records_from_csv(path.read_text(), str(path))
+        emitted = settings_from_json(rec.get("settings") or {})
+    except (TunerError, ValueError, TypeError, OSError):
+        return []
+    scale = float(run.meta.get("scale") or 1.0)
+    budget = workload.memory.budget * scale  # the model's budget: what the JVM ran under
+    rows = []
+    for label, settings in (("emitted configuration", emitted), ("Flink's default", {})):
+        mine = records_as_emitted(records, settings, workload)
+        if mine:
+            jemalloc = any(r.metrics.get("native_allocator_jemalloc") for r in mine)
+            rows.append((label, _native(mine), jemalloc))
+    if not any(values for _, values, _ in rows):
+        return []
+    allocator = (
+        "jemalloc, as Flink's Docker image"
+        if any(a for _, _, a in rows)
+        else (
+            "glibc malloc (jemalloc, which Flink's Docker image preloads, is not installed here: "
+            "`apt-get install libjemalloc2`)"
+        )
+    )
+    units = f" (the {scale:g} model's budget)" if scale != 1 else ""
+    lines = [
+        "## Real memory",
+        "",
+        "What the TaskManager held beside its managed memory, in the confirmation on Flink's "
+        "own state backend: the JVM's peak RSS less what the JVM itself committed (heap, "
+        "metaspace, code and threads, from Native Memory Tracking), so FRocksDB's memory with "
+        f"its allocator's overhead, against the budget of {budget / MIB:,.0f} MiB{units}. "
+        f"Allocator: {allocator}. A container sized at the managed budget alone is killed "
+        f"when this passes it; more than {OVER_BUDGET:.0%} over is flagged.",
+        "",
+        "| configuration | native memory, peak (median, range) | of the budget | |",
+        "|---|---|---|---|",
+    ]
+    for label, values, _ in rows:
+        if not values:
+            lines.append(f"| {label} | not measured | | |")
+            continue
+        mid = statistics.median(values)
+        share = mid / budget
+        flag = f"**over the budget by {share - 1:.0%}**" if share > 1 + OVER_BUDGET else "fits"
+        lines.append(
+            f"| {label} | {mid / MIB:,.0f} MiB ({min(values) / MIB:,.0f} .. "
+            f"{max(values) / MIB:,.0f}, {len(values)} runs) | {share:.0%} | {flag} |"
+        )
+    return lines
