@@ -41,3 +41,16 @@ def test_a_job_with_timers_sees_the_heap_gain_beside_its_cost(tmp_path: Path) ->
 
 def test_a_job_without_timers_has_no_timers_section(tmp_path: Path) -> None:
     assert timers.section(_run(tmp_path, "quickstart.yaml"), {"settings": HEAP}) == []
+
+
+def test_the_confirmations_sync_phase_and_heap_are_shown(tmp_path: Path) -> None:
+    from tuner.confirm import CONFIRMATION_CSV
+    from tuner.rundir import records_to_csv
+
+    run = _run(tmp_path, "tumbling-window-timers.yaml")
+    heap = rec(0, "recommended", "remeasure", ops(1, checkpoint_sync_max_s=0.0123))
+    heap = replace(heap, candidate=replace(heap.candidate, settings=HEAP))
+    heap = replace(heap, metrics={**heap.metrics, "jvm_heap_live_bytes": 48 * 2**20})
+    (tmp_path / CONFIRMATION_CSV).write_text(records_to_csv([heap]))
+    text = "\n".join(timers.section(run, {"settings": HEAP}))
+    assert "| emitted configuration | HEAP | 12.3 ms | 48.0 MiB |" in text

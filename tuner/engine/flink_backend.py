@@ -407,10 +407,14 @@ class FlinkBackendEngine(Engine):
         JVM's peak RSS less what the JVM itself committed (Native Memory Tracking; its heap
         fixed and touched at start, so it is all resident): FRocksDB's memory with its
         allocator's overhead, to hold against the managed budget. ``native_allocator_jemalloc``
-        is 1 when jemalloc was preloaded as in Flink's Docker image."""
+        is 1 when jemalloc was preloaded as in Flink's Docker image; ``jvm_heap_live_bytes`` is
+        the heap after a full collection (heap timers live there)."""
         res = self._command("M")
         committed = int(res.get("jvm_committed_bytes", -1))
-        out = {"native_allocator_jemalloc": float(self.jemalloc)}
+        out = {
+            "native_allocator_jemalloc": float(self.jemalloc),
+            "jvm_heap_live_bytes": float(res.get("heap_used_bytes", math.nan)),
+        }
         if committed > 0:
             out["jvm_committed_bytes"] = float(committed)
             out["native_rss_peak_bytes"] = float(rss_peak - committed)

@@ -9,14 +9,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from tuner.config_files import measured_as_emitted
+from tuner.confirm import CONFIRMATION_CSV
 from tuner.errors import TunerError
 from tuner.flink import options as fo
 from tuner.flink.baseline import settings_from_json
 from tuner.results import Run
+from tuner.rundir import records_from_csv
 from tuner.search.study import THROUGHPUT
 from tuner.trace.source import has_timers
 from tuner.units import MIB
-from tuner.workload import load_workload
+from tuner.workload import Workload, load_workload
 
 __all__ = ["section"]
 
@@ -74,6 +76,7 @@ def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
         "|---|---|---|---|---|",
         *(_row(label, svc, figures, scale) for label, svc, figures in measured),
     ]
+    lines += _on_flinks_backend(run, workload, emitted, service)
     ours, flipped = measured[0][2], measured[1][2]
     if ours and flipped and flipped.get(THROUGHPUT):
         gain = ours[THROUGHPUT] / flipped[THROUGHPUT] - 1
@@ -83,3 +86,45 @@ def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
             "calls per second, in the replay.",
         ]
     return lines
+
+
+def _on_flinks_backend(
+    run: Run, workload: Workload, emitted: Mapping[str, fo.FlinkValue], service: str
+) -> list[str]:
+    """What the confirmation on Flink's own backend measured of the timers' cost: the longest
+    synchronous checkpoint phase and the heap in use after a full collection."""
+    path = run.path / CONFIRMATION_CSV
+    if not path.is_file():
+        return []
+    try:
+        records = records_from_csv(path.read_text(), str(path))
+    except (TunerError, ValueError):
+        return []
+    rows = []
+    for label, timers_in, settings in (
+        ("emitted configuration", service, emitted),
+        ("Flink's default", "ROCKSDB", {}),
+    ):
+        m = measured_as_emitted(records, settings, workload)
+        sync, heap = m.get("checkpoint_sync_max_s"), m.get("jvm_heap_live_bytes")
+        if sync is None and heap is None:
+            continue
+        rows.append(
+            f"| {label} | {timers_in} | "
+            + ("–" if sync is None or sync != sync else f"{sync * 1000:,.1f} ms")
+            + " | "
+            + ("–" if heap is None or heap != heap else f"{heap / MIB:,.1f} MiB")
+            + " |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "Measured on Flink's own state backend (the confirmation, medians; the model's sizes "
+        "where the run replays a model):",
+        "",
+        "| configuration | timers in | longest synchronous checkpoint phase "
+        "| JVM heap in use after a full collection |",
+        "|---|---|---|---|",
+        *rows,
+    ]

@@ -18,7 +18,8 @@
  *   C <dir>\n      checkpoint (Flink's incremental or full snapshot strategy) into <dir>
  *   S\n            counters: call counts, RocksDB statistics, memory and storage properties
  *   L\n            sampled state-call latencies (ns) since the last L
- *   M\n            the JVM's own committed memory (Native Memory Tracking) and heap in use
+ *   M\n            the JVM's own committed memory (Native Memory Tracking) and the heap in use
+ *                  after a full collection (once, at the end of a measurement)
  *   Q\n            close the backend and exit
  * Timers fire as in ReplayJob: before a row, the watermark advances to ts(row) - 1, so the
  * stream's FIRE_TIMER rows are what Flink's timer service fires by itself.
@@ -742,6 +743,9 @@ public final class BackendHarness {
             committed = -1;
         }
         out.put("jvm_committed_bytes", committed);
+        // After a full collection: what the heap holds live (heap timers among it), once, at
+        // the end of a measurement.
+        System.gc();
         out.put("heap_used_bytes",
                 Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory());
         return out;
