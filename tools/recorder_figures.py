@@ -5,6 +5,7 @@
     python tools/recorder_figures.py fit-agreement [--records 40000]
     python tools/recorder_figures.py fit-cost [--records 40000] [--alone-records 8000]
     python tools/recorder_figures.py real-size --out results/demo-real-size [--records 1500000]
+    python tools/recorder_figures.py share-estimates RECORDING_DIR...
 
 Run wall-clock measurements alone on the machine (here: under ``flock -x /work/heavy.lock``).
 
@@ -26,6 +27,9 @@ real-size      the README's own-job path on the demo job at real size (paralleli
                then recorded, imported (the recorded share), and tuned with ``tuner run`` at
                default flags, each step timed. Keeps its files under ``--out``; a step already
                done there is not redone.
+share-estimates  for each recording directory (all ``*.tunerrec`` files under it, one job): the
+               recorded share of time in state as the sum over subtasks over the job's time
+               (before issue 16's fix) and as the pace-setting subtask's (today's).
 """
 
 from __future__ import annotations
@@ -253,6 +257,20 @@ def real_size(out: Path, records: int, keys: int, managed: str, rounds: int) -> 
     print(f"tuner run at default flags: {time.perf_counter() - started:.0f} s", flush=True)
 
 
+def share_estimates(dirs: list[Path]) -> None:
+    from tuner.recorder.format import read_recording
+    from tuner.trace.recording import state_time_share
+
+    for d in dirs:
+        recs = [read_recording(f) for f in sorted(d.rglob("*.tunerrec"))]
+        share = state_time_share(recs)
+        summed = share.estimated_state_cpu_s / share.denominator_s if share.denominator_s else 0
+        today = share.share if share.share is not None else float("nan")
+        print(
+            f"{d}: {len(recs)} subtask files, summed {summed:.1%}, pace-setting subtask {today:.1%}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -274,6 +292,8 @@ def main() -> None:
     p.add_argument("--keys", type=int, default=200_000)
     p.add_argument("--managed", default="64mb")
     p.add_argument("--rounds", type=int, default=3)
+    p = sub.add_parser("share-estimates")
+    p.add_argument("dirs", type=Path, nargs="+")
     args = parser.parse_args()
     if args.cmd == "overhead":
         overhead(args.pairs, args.records, args.flink_version)
@@ -283,6 +303,8 @@ def main() -> None:
         fit_agreement(args.records)
     elif args.cmd == "fit-cost":
         fit_cost(args.records, args.alone_records)
+    elif args.cmd == "share-estimates":
+        share_estimates(args.dirs)
     else:
         real_size(args.out, args.records, args.keys, args.managed, args.rounds)
 
