@@ -1,5 +1,6 @@
 """timer-service.factory: HEAP in the replay: timers off RocksDB, in the same order, and their
-cost counted (live timers, the bytes every checkpoint writes of them in full)."""
+cost counted (live timers, the bytes every checkpoint writes of them in full); and a restore
+from a checkpoint (recovery)."""
 
 from __future__ import annotations
 
@@ -113,3 +114,21 @@ def test_a_measurement_reports_what_heap_timers_cost(tmp_path: Path, factory: st
         assert m["heap_timers"] > 0 and m["checkpoint_timer_bytes"] > 0
     else:
         assert m["heap_timers"] == 0 and m["checkpoint_timer_bytes"] == 0
+
+
+def test_a_restore_copies_the_checkpoint_and_opens_it(tmp_path: Path) -> None:
+    with _opened(tmp_path / "db", False) as e:
+        e.apply(
+            batch(
+                *[{"state": "v", "op": Op.UPDATE, "key": k, "value_size": 300} for k in range(3000)]
+            )
+        )
+        cp = e.flush_and_checkpoint(tmp_path / "chk")
+        restored = e.restore_from(tmp_path / "chk", tmp_path / "restored")
+        assert restored is not None and restored.duration_s > 0
+        assert restored.sst_files >= 1 and restored.bytes >= cp.total_sst_bytes
+        # Every SST file of the checkpoint is in the restored instance, which RocksDB opened
+        # (opening writes a new MANIFEST).
+        names = {p.name for p in (tmp_path / "restored").iterdir()}
+        assert {p.name for p in (tmp_path / "chk").glob("*.sst")} <= names
+        assert len(list((tmp_path / "restored").glob("MANIFEST-*"))) >= 1

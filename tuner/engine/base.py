@@ -50,6 +50,16 @@ class CheckpointStats:
     total_sst_bytes: int
 
 
+@dataclass(frozen=True)
+class RestoreStats:
+    """One restore from a checkpoint into a new instance: how long it took (wall clock) and what
+    it copied (bytes, SST files)."""
+
+    duration_s: float
+    bytes: int
+    sst_files: int
+
+
 class EngineClosedError(RuntimeError):
     """An engine was used before ``open`` or after ``close``."""
 
@@ -230,6 +240,12 @@ class Engine(ABC):
         timers = self.executor.heap_timer_bytes()
         self._cp_timer_bytes_max = max(self._cp_timer_bytes_max, timers)
         return CheckpointStats(time.perf_counter() - t0, new_bytes + timers, total)
+
+    def restore_from(self, checkpoint: Path, into: Path) -> RestoreStats | None:
+        """Restore a new instance from ``checkpoint`` (a directory :meth:`flush_and_checkpoint`
+        wrote) into ``into``, as a task restoring after a failure does, and close it again;
+        None where the engine cannot."""
+        return None
 
     def memory_figures(self, rss_peak: int) -> dict[str, float]:
         """The process's real memory beside the budget, where the engine can tell it apart from
