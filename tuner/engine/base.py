@@ -57,7 +57,7 @@ class RestoreStats:
 
     duration_s: float
     bytes: int
-    sst_files: int
+    sst_files: int | None  # None where the engine does not count them
 
 
 class EngineClosedError(RuntimeError):

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import psutil
 
-from tuner.engine.base import CheckpointStats, Engine, EngineClosedError
+from tuner.engine.base import CheckpointStats, Engine, EngineClosedError, RestoreStats
 from tuner.engine.rocksdict_engine import parse_statistics
 from tuner.errors import TunerError
 from tuner.flink import options as fo
@@ -401,6 +401,12 @@ class FlinkBackendEngine(Engine):
             t = self._ps.cpu_times()
             return float(t.user + t.system)
         return total
+
+    def restore_from(self, checkpoint: Path, into: Path) -> RestoreStats | None:
+        """Flink's own restore of a second backend from the last checkpoint (``checkpoint``, the
+        one :meth:`flush_and_checkpoint` just took), timed in the JVM, then disposed."""
+        res = self._command("R")
+        return RestoreStats(float(res["restore_s"]), int(res["restore_bytes"]), None)
 
     def memory_figures(self, rss_peak: int) -> dict[str, float]:
         """The TaskManager's real memory in this measurement: ``native_rss_peak_bytes``, the

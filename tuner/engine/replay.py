@@ -382,7 +382,8 @@ def replay(
     if restored is not None:
         extra["restore_s"] = restored.duration_s
         extra["restore_bytes"] = restored.bytes
-        extra["restore_sst_files"] = restored.sst_files
+        if restored.sst_files is not None:
+            extra["restore_sst_files"] = restored.sst_files
     extra.update(engine.memory_figures(rss_peak))
     # Heap timers (timer-service.factory: HEAP) at the end: JVM heap outside managed memory.
     extra["heap_timers"] = after.get("state.heap_timers", 0.0)

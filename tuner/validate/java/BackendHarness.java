@@ -18,6 +18,7 @@
  *   C <dir>\n      checkpoint (Flink's incremental or full snapshot strategy) into <dir>
  *   S\n            counters: call counts, RocksDB statistics, memory and storage properties
  *   L\n            sampled state-call latencies (ns) since the last L
+ *   R\n            restore a second backend from the last checkpoint, timed, and dispose it
  *   M\n            the JVM's own committed memory (Native Memory Tracking) and the heap in use
  *                  after a full collection (once, at the end of a measurement)
  *   Q\n            close the backend and exit
@@ -172,6 +173,13 @@ public final class BackendHarness {
     private long lastWatermark = Long.MIN_VALUE;
     private long firesEvent;
     private long checkpointId;
+    // What a restore needs: the last checkpoint's handle and the backend's own ingredients.
+    private KeyedStateHandle lastHandle;
+    private final EmbeddedRocksDBStateBackend stateBackend;
+    private final Environment env;
+    private final JobID jobId;
+    private final TypeSerializer<Object> keySerializer;
+    private final int maxParallelism;
     private final org.rocksdb.RocksDB db;
     private final org.rocksdb.Statistics statistics;
     private final List<org.rocksdb.ColumnFamilyHandle> handles = new ArrayList<>();
@@ -189,7 +197,7 @@ public final class BackendHarness {
         }
         payload = Files.readAllBytes(Paths.get(ReplayJob.req(spec, "payload.file")));
         sampleEvery = Integer.parseInt(spec.getProperty("sample.every", "16"));
-        int maxParallelism = Integer.parseInt(ReplayJob.req(spec, "max_parallelism"));
+        maxParallelism = Integer.parseInt(ReplayJob.req(spec, "max_parallelism"));
         long managedBytes = Long.parseLong(ReplayJob.req(spec, "managed.bytes"));
         File work = new File(ReplayJob.req(spec, "work.dir"));
         stringKeys = specs[0].keyType.equals("string");
@@ -200,21 +208,16 @@ public final class BackendHarness {
         // The same entry point a task uses (StreamTaskStateInitializerImpl): the backend reads
         // every state.backend.rocksdb.* key, the predefined options, the timer-service factory
         // and incremental checkpointing from the configuration itself.
-        EmbeddedRocksDBStateBackend stateBackend = new EmbeddedRocksDBStateBackend()
-                .configure(conf, cl);
+        stateBackend = new EmbeddedRocksDBStateBackend().configure(conf, cl);
         // A slot's managed memory, of which this operator is the only consumer (fraction 1.0).
         memoryManager = MemoryManager.create(managedBytes, MemoryManager.DEFAULT_PAGE_SIZE);
         ioManager = new IOManagerAsync(new File(work, "io").getAbsolutePath());
-        JobID jobId = new JobID();
-        Environment env = environment(conf, work, jobId, memoryManager, ioManager, cl);
+        jobId = new JobID();
+        env = environment(conf, work, jobId, memoryManager, ioManager, cl);
         range = new KeyGroupRange(0, maxParallelism - 1);
-        TypeSerializer<Object> keySerializer = (TypeSerializer<Object>) (TypeSerializer<?>)
+        keySerializer = (TypeSerializer<Object>) (TypeSerializer<?>)
                 (stringKeys ? StringSerializer.INSTANCE : LongSerializer.INSTANCE);
-        KeyedStateBackendParametersImpl<Object> params = new KeyedStateBackendParametersImpl<>(
-                env, jobId, "replay-state-calls", keySerializer, maxParallelism, range,
-                null, TtlTimeProvider.DEFAULT, new UnregisteredMetricsGroup(),
-                (name, value) -> { }, Collections.emptyList(), new CloseableRegistry(), 1.0);
-        backend = (AbstractKeyedStateBackend<Object>) stateBackend.createKeyedStateBackend(params);
+        backend = createBackend(Collections.emptyList());
 
         timerThread = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "processing-time");
@@ -507,6 +510,37 @@ public final class BackendHarness {
         return out;
     }
 
+    @SuppressWarnings("unchecked")
+    private AbstractKeyedStateBackend<Object> createBackend(
+            java.util.Collection<KeyedStateHandle> restoreFrom) throws Exception {
+        KeyedStateBackendParametersImpl<Object> params = new KeyedStateBackendParametersImpl<>(
+                env, jobId, "replay-state-calls", keySerializer, maxParallelism, range,
+                null, TtlTimeProvider.DEFAULT, new UnregisteredMetricsGroup(),
+                (name, value) -> { }, restoreFrom, new CloseableRegistry(), 1.0);
+        return (AbstractKeyedStateBackend<Object>) stateBackend.createKeyedStateBackend(params);
+    }
+
+    /**
+     * Recovery: a second backend restored from the last checkpoint (Flink's restore of an
+     * incremental or full snapshot without rescaling: files copied from the checkpoint storage
+     * into a new instance directory, RocksDB opened on the slot's shared memory), timed, then
+     * disposed. Heap timers are the operator's raw keyed state and are not part of it.
+     */
+    Map<String, Object> restore() throws Exception {
+        if (lastHandle == null) {
+            throw new IllegalStateException("no checkpoint to restore from");
+        }
+        long t0 = System.nanoTime();
+        AbstractKeyedStateBackend<Object> restored =
+                createBackend(Collections.singletonList(lastHandle));
+        long ns = System.nanoTime() - t0;
+        restored.dispose();
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("restore_s", ns / 1e9);
+        out.put("restore_bytes", lastHandle.getStateSize());
+        return out;
+    }
+
     void flush() throws Exception {
         try (org.rocksdb.FlushOptions fo = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {
             db.flush(fo, allHandles());
@@ -549,6 +583,7 @@ public final class BackendHarness {
         long totalNs = System.nanoTime() - t0;
         backend.notifyCheckpointComplete(id);
         KeyedStateHandle h = result.getJobManagerOwnedSnapshot();
+        lastHandle = h;
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("checkpointed_size", (h == null ? 0L : h.getCheckpointedSize()) + rawTimerBytes);
         out.put("raw_timer_bytes", rawTimerBytes);
@@ -701,6 +736,8 @@ public final class BackendHarness {
                     res = h.stats();
                 } else if (cmd.equals("L")) {
                     res = h.latencies();
+                } else if (cmd.equals("R")) {
+                    res = h.restore();
                 } else if (cmd.equals("M")) {
                     res = jvmMemory();
                 } else if (cmd.equals("Q")) {
