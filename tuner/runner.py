@@ -73,6 +73,8 @@ from tuner.search.study import (
     CHECKPOINT_BYTES,
     CURRENT_LABEL,
     DEFAULT_LABEL,
+    FLOORED,
+    RESTORE_S,
     THROUGHPUT,
     StudyConfig,
     StudyLoop,
@@ -242,9 +244,9 @@ def _run_study(
     meta = rd.read_meta()
     seed = settings.seed if settings.seed is not None else workload.seed
     objective = settings.objective
-    if objective not in ("throughput", "pareto", "checkpoint"):
+    if objective not in ("throughput", "pareto", *FLOORED):
         raise TunerError(
-            f"unknown objective {objective!r}; expected throughput, pareto or checkpoint"
+            f"unknown objective {objective!r}; expected throughput, pareto, checkpoint or recovery"
         )
     if not 0 < settings.throughput_floor <= 1:
         raise TunerError(
@@ -274,10 +276,10 @@ def _run_study(
             "scaled to the model; use the rocksdict or flink-backend engine, or scale 1",
             where="--engine",
         )
-    if settings.engine == "flink" and objective in ("pareto", "checkpoint"):
+    if settings.engine == "flink" and objective in ("pareto", *FLOORED):
         raise TunerError(
-            f"--objective {objective} needs read latencies or checkpoint sizes, which the Flink "
-            "engine does not report; use the rocksdict engine",
+            f"--objective {objective} needs read latencies, checkpoint sizes or restore times, "
+            "which the Flink engine does not report; use the rocksdict engine",
             where="--objective",
         )
     started = time.monotonic() if started is None else started
@@ -288,6 +290,8 @@ def _run_study(
         if objective == "pareto"
         else "checkpoint"
         if objective == "checkpoint"
+        else "recovery"
+        if objective == "recovery"
         else "throughput",
         repeats=settings.repeats,
         jobs=settings.jobs,
@@ -306,8 +310,8 @@ def _run_study(
             repeats=settings.minimal_repeats,
             max_measurements=settings.minimal_max_measurements,
             reference=CURRENT_LABEL if settings.baseline is not None else DEFAULT_LABEL,
-            metric=CHECKPOINT_BYTES if objective == "checkpoint" else THROUGHPUT,
-            lower_is_better=objective == "checkpoint",
+            metric=FLOORED.get(objective, THROUGHPUT),
+            lower_is_better=objective in FLOORED,
         )
         if settings.minimal
         else None
@@ -725,6 +729,7 @@ def finish(
         baseline_source=settings.baseline_source if settings is not None else None,
     )
     checkpoint_gain = measure_gain(outcome.records, CHECKPOINT_BYTES)
+    restore_gain = measure_gain(outcome.records, RESTORE_S)
     # Measured on the re-measured settings, which are the emitted ones when unconfirmed.
     replay_gain = rec.gain
     if confirmation is not None:
@@ -753,11 +758,19 @@ def finish(
         ),
     )
     headline = promise.describe() if promise is not None else rec.headline
-    if settings is not None and settings.objective == "checkpoint" and checkpoint_gain is not None:
-        # The objective's figure first: smaller checkpoints, then what throughput it kept.
+    objective = settings.objective if settings is not None else "throughput"
+    cost_gain = measure_gain(outcome.records, FLOORED[objective]) if objective in FLOORED else None
+    if cost_gain is not None:
+        # The objective's figure first (smaller checkpoints, faster restores), then what
+        # throughput it kept.
+        what = (
+            "incremental checkpoint size"
+            if objective == "checkpoint"
+            else "restore time from a checkpoint of the end state (local copy)"
+        )
         headline = (
-            f"incremental checkpoint size {checkpoint_gain.median_gain:+.1%} (pairwise "
-            f"{checkpoint_gain.low:+.1%} .. {checkpoint_gain.high:+.1%}) and {headline}"
+            f"{what} {cost_gain.median_gain:+.1%} (pairwise "
+            f"{cost_gain.low:+.1%} .. {cost_gain.high:+.1%}) and {headline}"
         )
     if confirmation is None:
         headline += f"; UNCONFIRMED: not re-measured on Flink's own state backend ({confirm_note})"
@@ -784,6 +797,7 @@ def finish(
         "importances": importances,
         "gain_vs_default": asdict(default_gain) if default_gain is not None else None,
         "checkpoint_gain": asdict(checkpoint_gain) if checkpoint_gain is not None else None,
+        "restore_gain": asdict(restore_gain) if restore_gain is not None else None,
         "objective": settings.objective if settings is not None else "throughput",
         "throughput_floor": settings.throughput_floor if settings is not None else None,
         "baseline": (

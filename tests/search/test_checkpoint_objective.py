@@ -17,11 +17,12 @@ from tuner.rundir import claim_run_dir
 from tuner.search.study import (
     CHECKPOINT_BYTES,
     CONSTRAINT_ATTR,
+    RESTORE_S,
     Candidate,
     StudyConfig,
     StudyLoop,
     create_study,
-    pick_checkpoint,
+    pick_lowest,
 )
 from tuner.units import MIB
 from tuner.workload import Memory, StateSpec, Workload
@@ -31,13 +32,13 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "cli" / "tiny.yaml"
 
 
-def test_pick_checkpoint_honours_the_floor() -> None:
+def test_pick_lowest_honours_the_floor() -> None:
     small_slow = rec(0, "a", "search", {"ops_per_s": 500.0, CHECKPOINT_BYTES: 1.0})
     mid = rec(1, "b", "search", {"ops_per_s": 950.0, CHECKPOINT_BYTES: 5.0})
     big_fast = rec(2, "c", "search", {"ops_per_s": 1200.0, CHECKPOINT_BYTES: 9.0})
-    assert pick_checkpoint([small_slow, mid, big_fast], 900.0) is mid
-    assert pick_checkpoint([small_slow, mid, big_fast], None) is small_slow
-    assert pick_checkpoint([small_slow], 900.0) is small_slow  # none feasible: the fastest
+    assert pick_lowest([small_slow, mid, big_fast], 900.0) is mid
+    assert pick_lowest([small_slow, mid, big_fast], None) is small_slow
+    assert pick_lowest([small_slow], 900.0) is small_slow  # none feasible: the fastest
 
 
 def _metrics(settings: Mapping[str, fo.FlinkValue]) -> dict[str, float]:
@@ -85,3 +86,17 @@ def test_checkpoint_objective_end_to_end(tmp_path: Path) -> None:
     assert recommendation["checkpoint_gain"]["metric"] == CHECKPOINT_BYTES
     assert recommendation["headline"].startswith("incremental checkpoint size")
     assert "**Objective checkpoint:**" in (out / "report.md").read_text()
+
+
+def test_recovery_objective_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["run", str(TINY), "--objective", "recovery", "--trials", "2", "--repeats", "1"]
+    r = CliRunner().invoke(cli, [*args, "--minimal-repeats", "0", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    recommendation = json.loads((out / "recommendation.json").read_text())
+    assert recommendation["objective"] == "recovery"
+    assert recommendation["restore_gain"]["metric"] == RESTORE_S
+    assert recommendation["headline"].startswith("restore time from a checkpoint")
+    assert "**Objective recovery:**" in (out / "report.md").read_text()
+    trials = (out / "trials.csv").read_text().splitlines()
+    assert "restore_s" in trials[0].split(",") and "restore_bytes" in trials[0].split(",")

@@ -50,19 +50,22 @@ from tuner.cli.options import (
 @click.option("--seed", type=int, default=None, help="Sampler seed (default: the workload's seed).")
 @click.option(
     "--objective",
-    type=click.Choice(["throughput", "pareto", "checkpoint"]),
+    type=click.Choice(["throughput", "pareto", "checkpoint", "recovery"]),
     default=None,
     help="throughput (default): maximise replay ops/s within the budget; pareto: throughput "
     "vs p99 read latency (a Pareto front); checkpoint: minimise the incremental checkpoint "
     "size while throughput stays at least --throughput-floor of the reference's (your "
-    "--baseline, else Flink's default). A resumed run keeps its own.",
+    "--baseline, else Flink's default); recovery: the same floor, minimising the time to restore "
+    "a new instance from a checkpoint of the state at the end of the measurement (the files "
+    "copied from a local checkpoint directory, RocksDB opened). A resumed run keeps its own.",
 )
 @click.option(
     "--throughput-floor",
     type=click.FloatRange(0, 1, min_open=True),
     default=0.9,
     show_default=True,
-    help="--objective checkpoint: the least throughput a candidate keeps, as a share of the "
+    help="--objective checkpoint or recovery: the least throughput a candidate keeps, as a share "
+    "of the "
     "reference's baseline measurement.",
 )
 @repeats_option(3, 1, "Interleaved re-measurements of the recommendation and of Flink's default.")

@@ -120,6 +120,7 @@ TABLE_METRICS: tuple[tuple[str, str, Callable[[float], str]], ...] = (
     ("stall_micros", "write stalls", format_us),
     ("checkpoint_p50_s", "checkpoint p50", format_duration_s),
     ("checkpoint_incremental_bytes_mean", "incremental checkpoint", format_bytes),
+    ("restore_s", "restore", format_duration_s),
 )
 
 

@@ -57,6 +57,17 @@ def headline_extra(rec: Mapping[str, Any] | None) -> list[str]:
             f"against the same reference, with a throughput floor of "
             f"{float(rec.get('throughput_floor') or 0):.0%} of the reference's.",
         ]
+    restore = rec.get("restore_gain")
+    if rec.get("objective") == "recovery" and isinstance(restore, Mapping):
+        out += [
+            "",
+            "**Objective recovery:** restore time from a checkpoint of the end state "
+            f"{_pct(restore.get('median_gain'))} "
+            f"(pairwise {_pct(restore.get('low'))} .. {_pct(restore.get('high'))}, negative is "
+            "faster; the checkpoint's files copied from a local directory and RocksDB opened, "
+            "wall clock) against the same reference, with a throughput floor of "
+            f"{float(rec.get('throughput_floor') or 0):.0%} of the reference's.",
+        ]
     minimal = rec.get("minimal")
     promise = rec.get("promise")
     emitted = promise.get("label") if isinstance(promise, Mapping) else "minimal"

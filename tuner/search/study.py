@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from types import MappingProxyType
+from typing import Final, Literal, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -29,7 +30,7 @@ from tuner.workload import Workload, column_family_count
 log = logging.getLogger(__name__)
 
 Kind = Literal["baseline", "search", "remeasure", "ablation"]
-Objective = Literal["throughput", "pareto", "checkpoint"]
+Objective = Literal["throughput", "pareto", "checkpoint", "recovery"]
 
 BASELINES: tuple[str, ...] = (
     "DEFAULT",
@@ -45,6 +46,13 @@ READ_P99 = "read_p99_us"
 # Bytes of new SST files each incremental checkpoint uploads (counted, not timed).
 CHECKPOINT_BYTES = "checkpoint_incremental_bytes_mean"
 CHECKPOINT_DURATION = "checkpoint_p50_s"
+# Seconds to restore a new instance from a checkpoint of the state at the end of the measured
+# phase (tuner.engine.replay): copy the files, open RocksDB.
+RESTORE_S = "restore_s"
+# Objectives that minimise a cost while throughput keeps a floor, and the cost each minimises.
+FLOORED: Final[Mapping[str, str]] = MappingProxyType(
+    {"checkpoint": CHECKPOINT_BYTES, "recovery": RESTORE_S}
+)
 
 
 @dataclass(frozen=True)
@@ -181,14 +189,15 @@ def create_study(
         n_startup_trials=n_startup,
         multivariate=True,
         constant_liar=constant_liar,
-        # The throughput floor of --objective checkpoint, as Optuna's constraint (<= 0 holds).
-        constraints_func=_constraint if config.objective == "checkpoint" else None,
+        # The throughput floor of --objective checkpoint or recovery, as Optuna's constraint (<= 0
+        # holds).
+        constraints_func=_constraint if config.objective in FLOORED else None,
     )
     directions: list[Literal["minimize", "maximize"]] = (
         ["maximize"]
         if config.objective == "throughput"
         else ["minimize"]
-        if config.objective == "checkpoint"
+        if config.objective in FLOORED
         else ["maximize", "minimize"]
     )
     return optuna.create_study(
@@ -210,8 +219,8 @@ CONSTRAINT_ATTR = "throughput_below_floor"
 def _values(config: StudyConfig, metrics: Mapping[str, float]) -> list[float]:
     if config.objective == "throughput":
         return [float(metrics[THROUGHPUT])]
-    if config.objective == "checkpoint":
-        return [float(metrics[CHECKPOINT_BYTES])]
+    if config.objective in FLOORED:
+        return [float(metrics[FLOORED[config.objective]])]
     return [float(metrics[THROUGHPUT]), float(metrics[READ_P99])]
 
 
@@ -572,9 +581,10 @@ class StudyLoop:
         return True
 
     def floor(self) -> float | None:
-        """--objective checkpoint: the least throughput a candidate must keep (ops/s), from the
-        reference's baseline measurement; None for other objectives or before it is measured."""
-        if self.config.objective != "checkpoint":
+        """--objective checkpoint or recovery: the least throughput a candidate must keep
+        (ops/s), from the reference's baseline measurement; None for other objectives or before
+        it is measured."""
+        if self.config.objective not in FLOORED:
             return None
         label = CURRENT_LABEL if self.config.current is not None else DEFAULT_LABEL
         for r in self.records:
@@ -587,8 +597,8 @@ class StudyLoop:
         search = [r for r in self.records if r.candidate.kind == "search" and r.ok]
         if not search:
             return None, None
-        if self.config.objective == "checkpoint":
-            best = pick_checkpoint(search, self.floor())
+        if self.config.objective in FLOORED:
+            best = pick_lowest(search, self.floor(), FLOORED[self.config.objective])
         elif self.config.objective == "throughput":
             best = max(search, key=lambda r: r.metrics[THROUGHPUT])
         else:
@@ -650,12 +660,14 @@ def pick_knee(records: Sequence[TrialRecord], default: Mapping[str, float] | Non
     return max(front, key=lambda r: r.metrics[THROUGHPUT])
 
 
-def pick_checkpoint(records: Sequence[TrialRecord], floor: float | None) -> TrialRecord:
-    """--objective checkpoint: the smallest incremental checkpoint among candidates whose
-    throughput keeps ``floor``; the fastest candidate when none does (or the floor is unknown
-    and nothing has a checkpoint figure)."""
-    usable = [r for r in records if not math.isnan(r.metrics.get(CHECKPOINT_BYTES, math.nan))]
+def pick_lowest(
+    records: Sequence[TrialRecord], floor: float | None, metric: str = CHECKPOINT_BYTES
+) -> TrialRecord:
+    """--objective checkpoint or recovery: the lowest ``metric`` (the incremental checkpoint,
+    the restore time) among candidates whose throughput keeps ``floor``; the fastest candidate
+    when none does (or the floor is unknown and nothing has the figure)."""
+    usable = [r for r in records if not math.isnan(r.metrics.get(metric, math.nan))]
     feasible = [r for r in usable if floor is None or r.metrics.get(THROUGHPUT, 0.0) >= floor]
     if feasible:
-        return min(feasible, key=lambda r: (r.metrics[CHECKPOINT_BYTES], -r.metrics[THROUGHPUT]))
+        return min(feasible, key=lambda r: (r.metrics[metric], -r.metrics[THROUGHPUT]))
     return max(records, key=lambda r: r.metrics.get(THROUGHPUT, 0.0))
