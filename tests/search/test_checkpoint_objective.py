@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import optuna
+import pytest
 from click.testing import CliRunner
 
 from tests.report.fakerun import rec
@@ -76,27 +77,24 @@ def test_the_study_minimises_checkpoints_within_the_floor(tmp_path: Path) -> Non
     assert all(CONSTRAINT_ATTR in t.user_attrs for t in done)
 
 
-def test_checkpoint_objective_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("objective", "field", "metric", "headline"),
+    [
+        ("checkpoint", "checkpoint_gain", CHECKPOINT_BYTES, "incremental checkpoint size"),
+        ("recovery", "restore_gain", RESTORE_S, "restore time from a checkpoint"),
+    ],
+)
+def test_a_floored_objective_end_to_end(
+    tmp_path: Path, objective: str, field: str, metric: str, headline: str
+) -> None:
     out = tmp_path / "run"
-    args = ["run", str(TINY), "--objective", "checkpoint", "--trials", "2", "--repeats", "1"]
+    args = ["run", str(TINY), "--objective", objective, "--trials", "2", "--repeats", "1"]
     r = CliRunner().invoke(cli, [*args, "--minimal-repeats", "0", "--out", str(out)])
     assert r.exit_code == 0, r.output
     recommendation = json.loads((out / "recommendation.json").read_text())
-    assert recommendation["objective"] == "checkpoint"
-    assert recommendation["checkpoint_gain"]["metric"] == CHECKPOINT_BYTES
-    assert recommendation["headline"].startswith("incremental checkpoint size")
-    assert "**Objective checkpoint:**" in (out / "report.md").read_text()
-
-
-def test_recovery_objective_end_to_end(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    args = ["run", str(TINY), "--objective", "recovery", "--trials", "2", "--repeats", "1"]
-    r = CliRunner().invoke(cli, [*args, "--minimal-repeats", "0", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    recommendation = json.loads((out / "recommendation.json").read_text())
-    assert recommendation["objective"] == "recovery"
-    assert recommendation["restore_gain"]["metric"] == RESTORE_S
-    assert recommendation["headline"].startswith("restore time from a checkpoint")
-    assert "**Objective recovery:**" in (out / "report.md").read_text()
-    trials = (out / "trials.csv").read_text().splitlines()
-    assert "restore_s" in trials[0].split(",") and "restore_bytes" in trials[0].split(",")
+    assert recommendation["objective"] == objective
+    assert recommendation[field]["metric"] == metric
+    assert recommendation["headline"].startswith(headline)
+    assert f"**Objective {objective}:**" in (out / "report.md").read_text()
+    columns = (out / "trials.csv").read_text().splitlines()[0].split(",")
+    assert {"restore_s", "restore_bytes", "restore_sst_files"} <= set(columns)

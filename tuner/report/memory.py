@@ -12,12 +12,11 @@ from typing import Any
 from tuner.config_files import records_as_emitted
 from tuner.confirm import CONFIRMATION_CSV
 from tuner.errors import TunerError
-from tuner.flink.baseline import settings_from_json
+from tuner.report.emitted import emitted
 from tuner.results import Run
 from tuner.rundir import records_from_csv
 from tuner.search.study import TrialRecord
 from tuner.units import MIB
-from tuner.workload import load_workload
 
 __all__ = ["OVER_BUDGET", "section"]
 
@@ -39,20 +38,19 @@ def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
     """The section, or nothing when the run was not confirmed on Flink's own backend (or by an
     older tuner that did not measure native memory)."""
     path = run.path / CONFIRMATION_CSV
-    wpath = run.path / "workload.yaml"
-    if rec is None or not path.is_file() or not wpath.is_file():
+    found = emitted(run, rec)
+    if found is None or not path.is_file():
         return []
+    workload, settings = found
     try:
-        workload = load_workload(wpath)
         records = records_from_csv(path.read_text(), str(path))
-        emitted = settings_from_json(rec.get("settings") or {})
-    except (TunerError, ValueError, TypeError, OSError):
+    except (TunerError, ValueError, OSError):
         return []
     scale = float(run.meta.get("scale") or 1.0)
     budget = workload.memory.budget * scale  # the model's budget: what the JVM ran under
     rows = []
-    for label, settings in (("emitted configuration", emitted), ("Flink's default", {})):
-        mine = records_as_emitted(records, settings, workload)
+    for label, chosen in (("emitted configuration", settings), ("Flink's default", {})):
+        mine = records_as_emitted(records, chosen, workload)
         if mine:
             jemalloc = any(r.metrics.get("native_allocator_jemalloc") for r in mine)
             rows.append((label, _native(mine), jemalloc))

@@ -47,25 +47,23 @@ def headline_extra(rec: Mapping[str, Any] | None) -> list[str]:
             f"{_pct(other.get('median_gain'))} "
             f"(pairwise {_pct(other.get('low'))} .. {_pct(other.get('high'))}).",
         ]
-    ckpt = rec.get("checkpoint_gain")
-    if rec.get("objective") == "checkpoint" and isinstance(ckpt, Mapping):
-        out += [
-            "",
-            "**Objective checkpoint:** incremental checkpoint size "
-            f"{_pct(ckpt.get('median_gain'))} "
-            f"(pairwise {_pct(ckpt.get('low'))} .. {_pct(ckpt.get('high'))}, negative is smaller) "
-            f"against the same reference, with a throughput floor of "
-            f"{float(rec.get('throughput_floor') or 0):.0%} of the reference's.",
-        ]
-    restore = rec.get("restore_gain")
-    if rec.get("objective") == "recovery" and isinstance(restore, Mapping):
-        out += [
-            "",
-            "**Objective recovery:** restore time from a checkpoint of the end state "
-            f"{_pct(restore.get('median_gain'))} "
-            f"(pairwise {_pct(restore.get('low'))} .. {_pct(restore.get('high'))}, negative is "
+    objective = rec.get("objective")
+    what = {
+        "checkpoint": ("checkpoint_gain", "incremental checkpoint size", "smaller"),
+        "recovery": (
+            "restore_gain",
+            "restore time from a checkpoint of the end state",
             "faster; the checkpoint's files copied from a local directory and RocksDB opened, "
-            "wall clock) against the same reference, with a throughput floor of "
+            "wall clock",
+        ),
+    }.get(str(objective))
+    cost = rec.get(what[0]) if what is not None else None
+    if what is not None and isinstance(cost, Mapping):
+        out += [
+            "",
+            f"**Objective {objective}:** {what[1]} {_pct(cost.get('median_gain'))} "
+            f"(pairwise {_pct(cost.get('low'))} .. {_pct(cost.get('high'))}, negative is "
+            f"{what[2]}) against the same reference, with a throughput floor of "
             f"{float(rec.get('throughput_floor') or 0):.0%} of the reference's.",
         ]
     minimal = rec.get("minimal")

@@ -12,13 +12,13 @@ from tuner.config_files import measured_as_emitted
 from tuner.confirm import CONFIRMATION_CSV
 from tuner.errors import TunerError
 from tuner.flink import options as fo
-from tuner.flink.baseline import settings_from_json
+from tuner.report.emitted import emitted
 from tuner.results import Run
 from tuner.rundir import records_from_csv
 from tuner.search.study import THROUGHPUT
 from tuner.trace.source import has_timers
 from tuner.units import MIB
-from tuner.workload import Workload, load_workload
+from tuner.workload import Workload
 
 __all__ = ["section"]
 
@@ -38,20 +38,19 @@ def _row(label: str, service: str, figures: Mapping[str, float], scale: float) -
 
 def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
     """The section, or nothing for a job without timers or a run that emitted nothing."""
-    path = run.path / "workload.yaml"
-    if rec is None or not path.is_file():
+    found = emitted(run, rec)
+    if found is None:
         return []
+    workload, settings = found
     try:
-        workload = load_workload(path)
         if not has_timers(workload):
             return []
-        emitted = settings_from_json(rec.get("settings") or {})
         scale = float(run.meta.get("scale") or 1.0)
-        service = str(fo.effective(emitted)[fo.TIMER_SERVICE_FACTORY])
+        service = str(fo.effective(settings)[fo.TIMER_SERVICE_FACTORY])
         other = "ROCKSDB" if service == "HEAP" else "HEAP"
         rows = [
-            ("emitted configuration", service, emitted),
-            (f"emitted, timers in {other}", other, {**emitted, fo.TIMER_SERVICE_FACTORY: other}),
+            ("emitted configuration", service, settings),
+            (f"emitted, timers in {other}", other, {**settings, fo.TIMER_SERVICE_FACTORY: other}),
             ("Flink's default", "ROCKSDB", {}),
         ]
         measured = [
@@ -76,7 +75,7 @@ def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
         "|---|---|---|---|---|",
         *(_row(label, svc, figures, scale) for label, svc, figures in measured),
     ]
-    lines += _on_flinks_backend(run, workload, emitted, service)
+    lines += _on_flinks_backend(run, workload, settings, service)
     ours, flipped = measured[0][2], measured[1][2]
     if ours and flipped and flipped.get(THROUGHPUT):
         gain = ours[THROUGHPUT] / flipped[THROUGHPUT] - 1

@@ -9,24 +9,22 @@ from typing import Any
 
 from tuner.config_files import measured_as_emitted
 from tuner.errors import TunerError
-from tuner.flink.baseline import settings_from_json
 from tuner.flink.watch import WATCHES, measured_figures
+from tuner.report.emitted import emitted
 from tuner.results import Run
-from tuner.workload import load_workload
 
 _NOT_MEASURED = "not measured"
 
 
 def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
     """The section, or nothing when the run emitted no configuration."""
-    path = run.path / "workload.yaml"
-    if rec is None or not path.is_file():
+    found = emitted(run, rec)
+    if found is None:
         return []
+    workload, settings = found
     try:
-        workload = load_workload(path)
-        emitted = settings_from_json(rec.get("settings") or {})
         scale = float(run.meta.get("scale") or 1.0)
-        ours = measured_figures(measured_as_emitted(run.records, emitted, workload), scale)
+        ours = measured_figures(measured_as_emitted(run.records, settings, workload), scale)
         default = measured_figures(measured_as_emitted(run.records, {}, workload), scale)
     except (TunerError, ValueError, TypeError):  # a run directory from an older tuner
         return []
