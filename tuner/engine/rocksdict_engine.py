@@ -13,6 +13,7 @@ statistics cannot be reset, so counters are cumulative and callers take deltas.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -29,6 +30,8 @@ from tuner.flink.state_ops import ColumnOps, Entry, WriteOp
 from tuner.trace.ops import StateInfo, StreamHeader
 
 from .base import Engine, RestoreStats
+
+log = logging.getLogger(__name__)
 
 # Counter name: uncompressed bytes of snappy-compressed data blocks read into the cache.
 SNAPPY_DATA_BYTES = "tuner.snappy.data.bytes.insert"
@@ -292,12 +295,16 @@ class RocksdictEngine(Engine):
         (RocksDBIncrementalRestoreOperation): the checkpoint's files are copied into a new
         instance directory (from local checkpoint storage: a copy) and RocksDB opens them with
         the same options, on the same caches (the slot's). Timed; closed again."""
-        t0 = time.perf_counter()
-        shutil.copytree(checkpoint, into)
         assert self._stored is not None, "restore_from before open"
-        db_opts, families = self._options(self.config, self._stored)
-        db = rd.Rdict(str(into), db_opts, column_families=families)
-        db.close()
+        t0 = time.perf_counter()
+        try:
+            shutil.copytree(checkpoint, into)
+            db_opts, families = self._options(self.config, self._stored)
+            db = rd.Rdict(str(into), db_opts, column_families=families)
+            db.close()
+        except Exception as exc:
+            log.warning("restore from %s failed: %s", checkpoint, exc)
+            return None
         seconds = time.perf_counter() - t0
         files = [e for e in os.scandir(into) if e.is_file()]
         ssts = sum(1 for e in files if e.name.endswith(".sst"))
