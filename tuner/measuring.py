@@ -15,11 +15,13 @@ from tuner.confirm import DEFAULT_TOP
 from tuner.costmodel import Disk, score
 from tuner.engine.base import Measurement
 from tuner.errors import TunerError
+from tuner.flink import options as fo
+from tuner.flink.cache_shards import oversized_blocks
 from tuner.flink.options import FlinkValue
 from tuner.rundir import RunDir
-from tuner.scale import ScaleSpec, production_bytes
+from tuner.scale import ScaleSpec, model_config, production_bytes
 from tuner.search.measure import PROCESS_ALLOWANCE, measure_isolated
-from tuner.search.study import BASELINES, Candidate
+from tuner.search.study import BASELINES, CURRENT_LABEL, DEFAULT_LABEL, Candidate
 from tuner.units import format_duration
 from tuner.workload import Workload
 
@@ -190,6 +192,14 @@ def measure_candidate(
                 f"production units > scale.disk_budget {disk_budget / (1 << 30):.2f} GiB",
                 metrics=metrics,
             )
+        if candidate.label not in (DEFAULT_LABEL, CURRENT_LABEL):
+            # The reference is measured whatever it does: it is what the gain is against.
+            model, _ = model_config(
+                fo.resolve(candidate.settings, workload.memory, workload.flink_version), factor
+            )
+            oversized = oversized_blocks(metrics, candidate.settings, model, factor)
+            if oversized is not None:
+                return replace(m, status="failed", reason=oversized, metrics=metrics)
         return replace(m, metrics=metrics)
 
     return measure

@@ -241,6 +241,14 @@ class Engine(ABC):
         self._cp_timer_bytes_max = max(self._cp_timer_bytes_max, timers)
         return CheckpointStats(time.perf_counter() - t0, new_bytes + timers, total)
 
+    def table_blocks(self) -> dict[str, float]:
+        """What the largest column family's SST files are made of, from RocksDB's table
+        properties: ``largest_cf_sst_bytes``, ``largest_cf_entries``, ``largest_cf_raw_bytes``
+        (keys and values as written), ``largest_cf_data_bytes`` (as stored, compressed),
+        ``largest_cf_data_blocks``, ``largest_cf_index_bytes``; nothing where the engine cannot
+        tell."""
+        return {}
+
     def restore_from(self, checkpoint: Path, into: Path) -> RestoreStats | None:
         """Restore a new instance from ``checkpoint`` (a directory :meth:`flush_and_checkpoint`
         wrote) into ``into``, as a task restoring after a failure does, and close it again;

@@ -379,6 +379,7 @@ def replay(
     extra["rocksdb_memory_peak_bytes"] = guard.peak
     extra["sst_bytes_peak"] = sst_peak
     extra.update(engine.checkpoint_figures())
+    extra.update(engine.table_blocks())
     if restored is not None:
         extra["restore_s"] = restored.duration_s
         extra["restore_bytes"] = restored.bytes

@@ -389,6 +389,27 @@ class RocksdictEngine(Engine):
             "rss_bytes": int(psutil.Process().memory_info().rss),
         }
 
+    def table_blocks(self) -> dict[str, float]:
+        """See :meth:`Engine.table_blocks`."""
+        largest: tuple[int, Any] | None = None
+        for cf in self._cfs.values():
+            size = int(cf.property_int_value("rocksdb.total-sst-files-size") or 0)
+            if largest is None or size > largest[0]:
+                largest = (size, cf)
+        if largest is None or largest[0] == 0:
+            return {}
+        size, cf = largest
+        props = _table_properties(cf.property_value("rocksdb.aggregated-table-properties"))
+        return {
+            "largest_cf_sst_bytes": float(size),
+            "largest_cf_entries": props.get("# entries", 0.0),
+            "largest_cf_raw_bytes": props.get("raw key size", 0.0)
+            + props.get("raw value size", 0.0),
+            "largest_cf_data_bytes": props.get("data block size", 0.0),
+            "largest_cf_data_blocks": props.get("# data blocks", 0.0),
+            "largest_cf_index_bytes": props.get("index block size", 0.0),
+        }
+
     def storage(self) -> dict[str, int]:
         """See :meth:`Engine.storage`."""
         db = self._db
@@ -436,3 +457,19 @@ class RocksdictEngine(Engine):
         self._caches = []
         self._shared_cache = None
         self._wbm = None
+
+
+def _table_properties(text: str | None) -> dict[str, float]:
+    """RocksDB's aggregated table properties (``name=value; ...``), the numeric ones; the index
+    block's name carries its encoding in parentheses, which is dropped."""
+    out: dict[str, float] = {}
+    for part in (text or "").split(";"):
+        name, sep, value = part.partition("=")
+        if not sep:
+            continue
+        name = re.sub(r" \(user-key\?.*\)$", "", name.strip())
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
