@@ -175,6 +175,10 @@ public final class BackendHarness {
     private long checkpointId;
     // What a restore needs: the last checkpoint's handle and the backend's own ingredients.
     private KeyedStateHandle lastHandle;
+    // Every SST file an incremental checkpoint uploaded, by its file name: a later checkpoint
+    // refers to it by a placeholder, which Flink's checkpoint coordinator resolves before a
+    // restore; the harness does the same.
+    private final Map<String, StreamStateHandle> uploaded = new java.util.HashMap<>();
     private final EmbeddedRocksDBStateBackend stateBackend;
     private final Environment env;
     private final JobID jobId;
@@ -530,9 +534,26 @@ public final class BackendHarness {
         if (lastHandle == null) {
             throw new IllegalStateException("no checkpoint to restore from");
         }
+        KeyedStateHandle handle = lastHandle;
+        if (handle instanceof IncrementalRemoteKeyedStateHandle) {
+            IncrementalRemoteKeyedStateHandle inc = (IncrementalRemoteKeyedStateHandle) handle;
+            List<IncrementalKeyedStateHandle.HandleAndLocalPath> shared = new ArrayList<>();
+            for (IncrementalKeyedStateHandle.HandleAndLocalPath p : inc.getSharedState()) {
+                StreamStateHandle real = p.getHandle() instanceof PlaceholderStreamStateHandle
+                        ? uploaded.get(p.getLocalPath()) : p.getHandle();
+                if (real == null) {
+                    throw new IllegalStateException("no upload of " + p.getLocalPath());
+                }
+                shared.add(IncrementalKeyedStateHandle.HandleAndLocalPath.of(
+                        real, p.getLocalPath()));
+            }
+            handle = new IncrementalRemoteKeyedStateHandle(inc.getBackendIdentifier(),
+                    inc.getKeyGroupRange(), inc.getCheckpointId(), shared,
+                    inc.getPrivateState(), inc.getMetaStateHandle());
+        }
         long t0 = System.nanoTime();
         AbstractKeyedStateBackend<Object> restored =
-                createBackend(Collections.singletonList(lastHandle));
+                createBackend(Collections.singletonList(handle));
         long ns = System.nanoTime() - t0;
         restored.dispose();
         Map<String, Object> out = new LinkedHashMap<>();
@@ -595,6 +616,9 @@ public final class BackendHarness {
         if (h instanceof IncrementalRemoteKeyedStateHandle) {
             for (IncrementalKeyedStateHandle.HandleAndLocalPath p
                     : ((IncrementalRemoteKeyedStateHandle) h).getSharedState()) {
+                if (!(p.getHandle() instanceof PlaceholderStreamStateHandle)) {
+                    uploaded.put(p.getLocalPath(), p.getHandle());
+                }
                 allSst += p.getStateSize();
                 if (!(p.getHandle() instanceof PlaceholderStreamStateHandle)) {
                     newSst += p.getStateSize();
