@@ -170,6 +170,12 @@ def test_a_generated_stream_replays_with_the_same_call_counts_on_both_engines(
     # (merge vs put + scan) and timers (Flink's cached priority queue) change keys written and
     # read, so those only have to be of the same order here.
     assert 0.5 < b["user_bytes_written"] / a["user_bytes_written"] < 2
+    # Recovery and real memory: both engines restore from a checkpoint of the end state; Flink's
+    # backend runs in a JVM whose own memory (Native Memory Tracking) is told apart from RSS.
+    assert a["restore_s"] > 0 and b["restore_s"] > 0 and b["restore_bytes"] > 0
+    assert 0 < b["jvm_committed_bytes"] < b["rss_peak_bytes"]
+    assert b["native_rss_peak_bytes"] == b["rss_peak_bytes"] - b["jvm_committed_bytes"]
+    assert "native_rss_peak_bytes" not in a
 
 
 def test_run_confirms_on_flink_backend_and_labels_every_gain(tmp_path: Path) -> None:

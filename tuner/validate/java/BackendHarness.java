@@ -549,7 +549,7 @@ public final class BackendHarness {
             }
             handle = new IncrementalRemoteKeyedStateHandle(inc.getBackendIdentifier(),
                     inc.getKeyGroupRange(), inc.getCheckpointId(), shared,
-                    inc.getPrivateState(), inc.getMetaStateHandle());
+                    inc.getPrivateState(), inc.getMetaDataStateHandle());
         }
         long t0 = System.nanoTime();
         AbstractKeyedStateBackend<Object> restored =
