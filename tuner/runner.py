@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 
@@ -76,6 +76,7 @@ from tuner.search.study import (
     FLOORED,
     RESTORE_S,
     THROUGHPUT,
+    Objective,
     StudyConfig,
     StudyLoop,
     StudyOutcome,
@@ -286,13 +287,7 @@ def _run_study(
     config = StudyConfig(
         trials=settings.trials,
         seed=seed,
-        objective="pareto"
-        if objective == "pareto"
-        else "checkpoint"
-        if objective == "checkpoint"
-        else "recovery"
-        if objective == "recovery"
-        else "throughput",
+        objective=cast(Objective, objective),  # one of them: checked above
         repeats=settings.repeats,
         jobs=settings.jobs,
         current=dict(settings.baseline) if settings.baseline is not None else None,
@@ -759,7 +754,7 @@ def finish(
     )
     headline = promise.describe() if promise is not None else rec.headline
     objective = settings.objective if settings is not None else "throughput"
-    cost_gain = measure_gain(outcome.records, FLOORED[objective]) if objective in FLOORED else None
+    cost_gain = {"checkpoint": checkpoint_gain, "recovery": restore_gain}.get(objective)
     if cost_gain is not None:
         # The objective's figure first (smaller checkpoints, faster restores), then what
         # throughput it kept.

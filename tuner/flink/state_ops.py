@@ -746,6 +746,8 @@ class StateOpExecutor:
         total: dict[str, int] = {"ops": self.ops}
         for o in Op:
             total[f"calls.{o.name.lower()}"] = int(self._calls[o])
+        # Heap timers live and their bytes, 0 with RocksDB timers: what the JVM heap holds.
+        total.update(heap_timers=0, heap_timer_bytes=0)
         for r in self._runners:
             for k, v in r.counters().items():
                 total[k] = total.get(k, 0) + v
