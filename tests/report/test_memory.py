@@ -24,7 +24,7 @@ def _run(tmp_path: Path, native: dict[str, list[float]]) -> Run:
     records = []
     for label, settings in (("DEFAULT", {}), ("recommended", BLOOM)):
         for i, n in enumerate(native[label]):
-            r = rec(len(records), label, "remeasure", ops(1000, native_rss_peak_bytes=n), repeat=i)
+            r = rec(len(records), label, "remeasure", ops(1000, native_bytes=n), repeat=i)
             records.append(replace(r, candidate=replace(r.candidate, settings=settings)))
     (tmp_path / CONFIRMATION_CSV).write_text(records_to_csv(records))
     return Run(tmp_path, {"status": "complete"}, (), trials_frame([]))

@@ -413,21 +413,27 @@ class FlinkBackendEngine(Engine):
         return RestoreStats(float(res["restore_s"]), int(res["restore_bytes"]), None)
 
     def memory_figures(self, rss_peak: int) -> dict[str, float]:
-        """The TaskManager's real memory in this measurement: ``native_rss_peak_bytes``, the
-        JVM's peak RSS less what the JVM itself committed (Native Memory Tracking; its heap
-        fixed and touched at start, so it is all resident): FRocksDB's memory with its
-        allocator's overhead, to hold against the managed budget. ``native_allocator_jemalloc``
-        is 1 when jemalloc was preloaded as in Flink's Docker image; ``jvm_heap_live_bytes`` is
-        the heap after a full collection (heap timers live there)."""
+        """The TaskManager's real memory at the end of this measurement: ``native_bytes``, the
+        JVM's anonymous resident memory (RSS less file-backed pages: the JVM's and FRocksDB's
+        library code is shared and reclaimable) less what the JVM itself committed (Native
+        Memory Tracking; its heap fixed and touched at start, so it is all resident): FRocksDB's
+        memory with its allocator's overhead, to hold against the managed budget.
+        ``native_allocator_jemalloc`` is 1 when jemalloc was preloaded as in Flink's Docker
+        image; ``jvm_heap_live_bytes`` is the heap after a full collection (heap timers live
+        there)."""
+        assert self._ps is not None
+        info = self._ps.memory_info()
+        anon = int(info.rss - info.shared)
         res = self._command("M")
         committed = int(res.get("jvm_committed_bytes", -1))
         out = {
             "native_allocator_jemalloc": float(self.jemalloc),
             "jvm_heap_live_bytes": float(res.get("heap_used_bytes", math.nan)),
+            "jvm_anon_bytes": float(anon),
         }
         if committed > 0:
             out["jvm_committed_bytes"] = float(committed)
-            out["native_rss_peak_bytes"] = float(rss_peak - committed)
+            out["native_bytes"] = float(anon - committed)
         return out
 
     def rss_bytes(self) -> int:

@@ -28,9 +28,7 @@ OVER_BUDGET = 0.20
 
 def _native(records: list[TrialRecord]) -> list[float]:
     return [
-        float(r.metrics["native_rss_peak_bytes"])
-        for r in records
-        if r.ok and "native_rss_peak_bytes" in r.metrics
+        float(r.metrics["native_bytes"]) for r in records if r.ok and "native_bytes" in r.metrics
     ]
 
 
@@ -69,13 +67,14 @@ def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
         "## Real memory",
         "",
         "What the TaskManager held beside its managed memory, in the confirmation on Flink's "
-        "own state backend: the JVM's peak RSS less what the JVM itself committed (heap, "
+        "own state backend: the JVM's anonymous resident memory at the end of a measurement "
+        "(RSS less the libraries' file-backed pages) less what the JVM itself committed (heap, "
         "metaspace, code and threads, from Native Memory Tracking), so FRocksDB's memory with "
         f"its allocator's overhead, against the budget of {budget / MIB:,.0f} MiB{units}. "
         f"Allocator: {allocator}. A container sized at the managed budget alone is killed "
         f"when this passes it; more than {OVER_BUDGET:.0%} over is flagged.",
         "",
-        "| configuration | native memory, peak (median, range) | of the budget | |",
+        "| configuration | native memory (median, range) | of the budget | |",
         "|---|---|---|---|",
     ]
     for label, values, _ in rows:
