@@ -89,12 +89,12 @@ def key_sample_to_fit(path: str | os.PathLike[str], budget_s: float | None) -> K
 def kept_keys(key: npt.NDArray[np.int64], keep: float) -> npt.NDArray[np.bool_]:
     """Which of ``key`` a sample of ``keep`` holds: a fixed mix of the key id (splitmix64's
     finaliser), so a key is kept or not in every phase and state, whatever its position."""
+    if keep >= 1:
+        return np.ones(key.shape, dtype=bool)
     z = key.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))
-    if keep >= 1:
-        return np.ones(key.shape, dtype=bool)
     mask: npt.NDArray[np.bool_] = (z >> np.uint64(11)).astype(np.float64) < keep * float(1 << 53)
     return mask
 
