@@ -30,10 +30,9 @@ def _row(label: str, service: str, figures: Mapping[str, float], scale: float) -
         return f"| {label} | {service} | {_NOT_MEASURED} | | |"
     heap = figures.get("heap_timers", 0.0) / scale
     written = figures.get("checkpoint_timer_bytes", 0.0) / scale / MIB
-    return (
-        f"| {label} | {service} | {figures.get(THROUGHPUT, float('nan')):,.0f} "
-        f"| {heap:,.0f} | {written:,.2f} MiB |"
-    )
+    ops = figures.get(THROUGHPUT)
+    shown = _NOT_MEASURED if ops is None or ops != ops else f"{ops:,.0f}"  # no NaN in a report
+    return f"| {label} | {service} | {shown} | {heap:,.0f} | {written:,.2f} MiB |"
 
 
 def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
