@@ -129,20 +129,26 @@ def test_the_share_is_the_pace_setting_subtasks_not_the_sum_of_subtasks_side_by_
     thread, 3.23 s and 2.04 s of state calls in 4.89 s; the job on hashmap vs RocksDB said
     65.6 %. Summed they outlast the job; the job runs at its most state-bound thread's pace."""
     from types import SimpleNamespace
+    from typing import cast
 
+    from tuner.recorder.format import Recording
     from tuner.trace.recording import state_time_share
 
-    def subtask(state_ns: int, calls: int) -> SimpleNamespace:
+    def subtask(state_ns: int, calls: int) -> Recording:
         timed = calls // 64
-        return SimpleNamespace(
-            footer={
-                "wall_ns": 4_890_000_000,
-                "task_cpu_ns": state_ns + 200_000_000,
-                "state_calls": calls,
-                "timer_cost_ns": 0,
-                "timed_log2_ns": {"11": [timed, state_ns / calls * timed]},
-                "timed_iter_ns": 0,
-            }
+        # Only the footer is read: a stand-in for a recording file.
+        return cast(
+            Recording,
+            SimpleNamespace(
+                footer={
+                    "wall_ns": 4_890_000_000,
+                    "task_cpu_ns": state_ns + 200_000_000,
+                    "state_calls": calls,
+                    "timer_cost_ns": 0,
+                    "timed_log2_ns": {"11": [timed, state_ns / calls * timed]},
+                    "timed_iter_ns": 0,
+                }
+            ),
         )
 
     share = state_time_share([subtask(3_230_000_000, 919_346), subtask(2_040_000_000, 681_992)])

@@ -89,7 +89,10 @@ def test_where_timers_live_is_searched_only_for_a_job_with_timers() -> None:
     assert fo.TIMER_SERVICE_FACTORY not in space.suggest(Fixed(), Memory())
     assert fo.TIMER_SERVICE_FACTORY in space.searched_keys(Memory(), timers=True)
     # The RocksDB service's cache means nothing to heap timers: never emitted beside HEAP.
-    heap = {fo.TIMER_SERVICE_FACTORY: "HEAP", fo.TIMER_SERVICE_CACHE_SIZE: 256}
+    heap: dict[str, fo.FlinkValue] = {
+        fo.TIMER_SERVICE_FACTORY: "HEAP",
+        fo.TIMER_SERVICE_CACHE_SIZE: 256,
+    }
     assert list(inert_keys(heap, Memory())) == [fo.TIMER_SERVICE_CACHE_SIZE]
 
 
@@ -126,7 +129,8 @@ def test_a_restore_copies_the_checkpoint_and_opens_it(tmp_path: Path) -> None:
         cp = e.flush_and_checkpoint(tmp_path / "chk")
         restored = e.restore_from(tmp_path / "chk", tmp_path / "restored")
         assert restored is not None and restored.duration_s > 0
-        assert restored.sst_files >= 1 and restored.bytes >= cp.total_sst_bytes
+        assert restored.sst_files is not None and restored.sst_files >= 1
+        assert restored.bytes >= cp.total_sst_bytes
         # Every SST file of the checkpoint is in the restored instance, which RocksDB opened
         # (opening writes a new MANIFEST).
         names = {p.name for p in (tmp_path / "restored").iterdir()}

@@ -13,6 +13,7 @@ from tuner.flink import options as fo
 from tuner.report import memory
 from tuner.results import Run, trials_frame
 from tuner.rundir import records_to_csv
+from tuner.search.study import TrialRecord
 from tuner.units import MIB
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ BLOOM = {fo.USE_BLOOM_FILTER: True}
 
 def _run(tmp_path: Path, native: dict[str, list[float]]) -> Run:
     shutil.copy(ROOT / "workloads" / "quickstart.yaml", tmp_path / "workload.yaml")
-    records = []
+    records: list[TrialRecord] = []
     for label, settings in (("DEFAULT", {}), ("recommended", BLOOM)):
         for i, n in enumerate(native[label]):
             r = rec(len(records), label, "remeasure", ops(1000, native_bytes=n), repeat=i)
