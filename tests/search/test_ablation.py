@@ -162,6 +162,49 @@ def test_resume_reuses_every_earlier_measurement() -> None:
     assert again.kept == first.kept
 
 
+OUT_OF_TIME = "kept: not tried, the time budget was reached"
+
+
+def test_the_minimal_recommendation_stops_where_the_time_budget_has_no_room_left() -> None:
+    records: list[TrialRecord] = []
+    batch = Batch(_speed, records)
+    changed, _ = changed_keys(WINNER, {}, WORKLOAD)
+    # Room for the one-at-a-time step (the winner twice, each key reverted once) and two more.
+    limit = len(changed) + 2 + 2
+
+    def room(measurements: int) -> bool:
+        return len(batch.measured) + measurements <= limit
+
+    out = Minimizer(WORKLOAD, None, repeats=1)(WINNER, records, batch, lambda: False, room)
+    assert out is not None
+    settings, ab = out
+    assert isinstance(ab, Ablation)
+    assert len(batch.measured) == limit
+    assert sum(c.label.startswith("minimal:greedy-") for c in batch.measured) == 2
+    untried = [e for e in ab.effects if e.decision == OUT_OF_TIME]
+    assert ab.untried_for_time == len(untried) >= 1
+    # A key kept untried stays in the recommendation: nothing unmeasured is dropped.
+    assert all(fo.effective(settings)[e.key] == e.value for e in untried)
+
+
+def test_a_one_at_a_time_step_out_of_time_keeps_the_keys_it_could_not_try() -> None:
+    records: list[TrialRecord] = []
+    batch = Batch(_speed, records)
+    out = Minimizer(WORKLOAD, None, repeats=1)(
+        WINNER, records, batch, lambda: False, lambda n: len(batch.measured) < 3
+    )
+    assert out is not None
+    settings, ab = out
+    assert isinstance(ab, Ablation)
+    assert len(batch.measured) == 3  # the winner, then two reverts
+    untried = [e for e in ab.effects if e.decision == OUT_OF_TIME]
+    # The four keys whose revert was never measured, and the two measured ones, as within the
+    # noise alone they would go to the greedy step, which has no time either.
+    assert len(untried) == ab.untried_for_time == len(changed_keys(WINNER, {}, WORKLOAD)[0])
+    assert sum(e.n == 0 for e in untried) == len(untried) - 2
+    assert all(fo.effective(settings)[e.key] == e.value for e in untried)
+
+
 def test_measurements_are_bounded_and_planned_in_advance() -> None:
     changed, _ = changed_keys(WINNER, {}, WORKLOAD)
     m = Minimizer(WORKLOAD, None, repeats=5, max_measurements=20)

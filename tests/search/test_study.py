@@ -212,7 +212,7 @@ class CountingRefine:
         self.fitted.append(measurements)
         self.bound = min(self.bound, measurements)
 
-    def __call__(self, best, records, run_batch, should_stop):  # type: ignore[no-untyped-def]
+    def __call__(self, best, records, run_batch, should_stop, room=None):  # type: ignore[no-untyped-def]
         run_batch(
             [Candidate(f"minimal-{i}", "ablation", dict(best), None, 0) for i in range(self.bound)]
         )
@@ -368,6 +368,38 @@ def test_the_time_after_the_search_is_estimated_from_what_it_measures(tmp_path: 
     assert [c.repeat for c in measure.calls if c.kind == "remeasure"] == [0, 0, 1, 1]
     assert outcome.budget_cuts[1:] == []
     assert clock() - start <= 400
+
+
+class SlowRefine(TimedMeasure):
+    """The refine step's measurements take three times a search trial's (configurations
+    between the winner and the default, slower than both: the 21M-call recording's case)."""
+
+    def __call__(self, c: Candidate) -> Measurement:
+        m = super().__call__(c)
+        if c.kind != "ablation":
+            return m
+        self.clock.now += 2 * self.seconds
+        return replace(m, wall_s=3 * self.seconds)
+
+
+def test_a_slow_minimal_recommendation_still_leaves_the_confirmation_its_time(
+    tmp_path: Path,
+) -> None:
+    from tuner.search.ablation import Minimizer
+
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(trials=50, seed=3, repeats=1, deadline=clock() + 600, reserve_after=8)
+    measure = SlowRefine(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    refine = Minimizer(WORKLOAD, None, repeats=1)
+    loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
+    outcome = loop.run()
+    # Planned at the search's 10 s, the refine step's measurements took 30 s: it stopped trying
+    # keys when the re-measurement and the 8 measurements kept for the confirmation would no
+    # longer fit, and said so.
+    assert any("the minimal recommendation kept" in cut for cut in outcome.budget_cuts)
+    assert clock() - start <= 600 - 8 * 10.0
 
 
 class SlowRemeasure(TimedMeasure):

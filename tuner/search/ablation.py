@@ -82,6 +82,7 @@ class Ablation:
     settings: Mapping[str, fo.FlinkValue]  # the minimal configuration, complete
     winner: Mapping[str, fo.FlinkValue]  # the search winner, as the search chose it
     metric: str = THROUGHPUT  # what the contributions are measured on
+    untried_for_time: int = 0  # keys kept untried because the time budget ran short
 
     @property
     def kept(self) -> tuple[str, ...]:
@@ -192,8 +193,12 @@ class Minimizer:
         records: Sequence[TrialRecord],
         run_batch: RunBatch,
         should_stop: Callable[[], bool],
+        room: Callable[[int], bool] | None = None,
     ) -> tuple[dict[str, fo.FlinkValue], object] | None:
-        """Measure and decide; None when asked to stop (resume continues from the records)."""
+        """Measure and decide; None when asked to stop (resume continues from the records).
+        ``room(n)`` says whether n more measurements fit the time budget: the greedy step asks
+        before each of its measurements and stops, keeping the keys it has not tried, when
+        they do not (the one-at-a-time step runs whole: without it nothing is decided)."""
         base = self._base()
         mem = fo.memory_settings(self.workload.memory)
         w_eff = fo.effective({**mem, **best})
@@ -216,6 +221,8 @@ class Minimizer:
             )
             return winner, ab
         made = 0
+        untried_for_time = 0
+        out_of_time: set[str] = set()  # labels left unmeasured for the time budget
 
         def measure(
             labelled: Sequence[tuple[str, Mapping[str, fo.FlinkValue]]],
@@ -233,7 +240,17 @@ class Minimizer:
                 if todo:
                     if should_stop():
                         raise _Stopped
-                    run_batch(todo)
+                    if room is None:
+                        run_batch(todo)
+                    for n, cand in enumerate(todo if room is not None else ()):
+                        # One at a time under a budget: measurements that run longer than
+                        # planned stop here, not in the confirmation's time. The first of
+                        # the first round (the winner, or a greedy candidate, which asked
+                        # already) is always measured.
+                        if (n or r) and not room(1):
+                            out_of_time.add(cand.label)
+                            continue
+                        run_batch([cand])
                 for i, (label, _) in enumerate(labelled):
                     rec = _find(records, label, r)
                     made += 1
@@ -280,6 +297,9 @@ class Minimizer:
                 why = invalid(_revert(winner, k, base))
                 if why is not None:
                     decisions[k] = (True, f"kept: reverting it alone is invalid ({why})")
+                elif f"minimal:-{short(k)}" in out_of_time:
+                    untried_for_time += 1
+                    decisions[k] = (True, "kept: not tried, the time budget was reached")
                 elif not c:
                     decisions[k] = (True, "kept: its revert failed to measure")
                 elif statistics.median(c) > noise:
@@ -295,6 +315,10 @@ class Minimizer:
             for i, k in enumerate(droppable):
                 if made + repeats > self.max_measurements:
                     decisions[k] = (True, "kept: not tried, the measurement bound was reached")
+                    continue
+                if room is not None and not room(repeats):
+                    untried_for_time += 1
+                    decisions[k] = (True, "kept: not tried, the time budget was reached")
                     continue
                 cand = _revert(current, k, base)
                 if invalid(cand) is not None:
@@ -360,6 +384,7 @@ class Minimizer:
             current,
             dict(best),
             self.metric,
+            untried_for_time,
         )
         return current, ab
 

@@ -102,6 +102,7 @@ class Refine(Protocol):
         records: Sequence[TrialRecord],
         run_batch: RunBatch,
         should_stop: Callable[[], bool],
+        room: Callable[[int], bool] | None = None,
     ) -> tuple[dict[str, fo.FlinkValue], object] | None: ...
 
     def planned(self, best: Mapping[str, fo.FlinkValue] | None) -> int:
@@ -416,6 +417,24 @@ class StudyLoop:
                 per = max(per, r.wall_s / max(1, self.config.jobs))
         return self.config.deadline - self._clock(), per
 
+    def _room(self, measurements: int) -> bool:
+        """Whether ``measurements`` more, after the search, still leave time for the
+        re-measurements and the confirmation: the refine step asks before each optional
+        measurement, as its own may run longer than the search's median."""
+        left = self._left()
+        if left is None:
+            return True
+        seconds, per = left
+        # Its own measurements at what they have taken so far (configurations between the
+        # winner and the reference can be slower than both), what follows at the usual price.
+        refined = [
+            r.wall_s / max(1, self.config.jobs)
+            for r in self.records
+            if r.candidate.kind == "ablation" and r.status != "skipped"
+        ]
+        own = max(per, statistics.median(refined)) if refined else per
+        return seconds >= own * measurements + per * self._after_refine()
+
     def _out_of_time(self) -> bool:
         """Whether one more search trial would leave too little time for what follows it.
         Never before the first search trial: a recommendation needs one."""
@@ -471,10 +490,21 @@ class StudyLoop:
                 refine.fit_to(fits)
         if best_settings is not None and refine is not None:
             self._refined = refine(
-                best_settings, self.records, self._run_batch_progress, self._should_stop
+                best_settings,
+                self.records,
+                self._run_batch_progress,
+                self._should_stop,
+                self._room,
             )
             if self._refined is None:
                 return self._outcome(interrupted=True)
+            untried = getattr(self._refined[1], "untried_for_time", 0)
+            if untried:
+                self._budget_cuts.append(
+                    f"the minimal recommendation kept {untried} key(s) without trying to drop "
+                    "them: its measurements took longer than planned, and trying would have "
+                    "left too little time for the re-measurements and the confirmation"
+                )
             best_settings = self._refined[0]
         if best_settings is not None and not self._remeasure(best_number, best_settings):
             return self._outcome(interrupted=True)
