@@ -242,15 +242,16 @@ class Minimizer:
                         raise _Stopped
                     if room is None:
                         run_batch(todo)
-                    for n, cand in enumerate(todo if room is not None else ()):
+                    else:
                         # One at a time under a budget: measurements that run longer than
                         # planned stop here, not in the confirmation's time. The first of
                         # the first round (the winner, or a greedy candidate, which asked
                         # already) is always measured.
-                        if (n or r) and not room(1):
-                            out_of_time.add(cand.label)
-                            continue
-                        run_batch([cand])
+                        for n, cand in enumerate(todo):
+                            if (n or r) and not room(1):
+                                out_of_time.add(cand.label)
+                                continue
+                            run_batch([cand])
                 for i, (label, _) in enumerate(labelled):
                     rec = _find(records, label, r)
                     made += 1
