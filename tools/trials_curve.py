@@ -1,0 +1,231 @@
+"""How many trials does the answer need? The search's sample efficiency, measured as a user runs
+it: short searches (``tuner run --trials N`` at several seeds) against the best configuration
+any search of the workload found (a long search included).
+
+    python tools/trials_curve.py run workloads/quickstart.yaml workloads/dedup-ttl.yaml ... \
+        [--short 12] [--seeds 1,2,3,4,5] [--long 100] [--out results/trials-curve]
+    python tools/trials_curve.py render results/trials-curve    # the tables again, and the plot
+
+Every run is ``tuner run WORKLOAD --trials N --seed S --repeats 1 --minimal-repeats 0
+--no-confirm --time-budget none`` in its own directory under ``--out`` (kept: a rerun skips the
+runs that completed). Only the search trials count: their ops/s is the cost model's, computed
+from counted quantities (CPU time, block-cache misses, flush and compaction bytes), so the
+figures hold on a busy machine better than wall time would.
+
+For each workload the reference is the best search trial of every run (the long one's
+``--long`` trials and the short ones'), and each run's curve is its best after n trials against
+it. A short run is a search of its own (its random start is ``max(4, N // 3)`` trials), not the
+first N trials of a long one, which would start with more random trials than a user's run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL = 0.95  # within 5 % of the reference best
+
+
+@dataclass(frozen=True)
+class Run:
+    """One tuner run: its workload, seed, trials asked for, and its search trials' ops/s in
+    trial order (NaN for a failed trial)."""
+
+    workload: str
+    seed: int
+    trials: int
+    ops: tuple[float, ...]
+
+
+def run_dir(out: Path, workload: Path, trials: int, seed: int) -> Path:
+    """Where one run lives: ``OUT/<workload stem>/t<trials>-s<seed>``."""
+    return out / workload.stem / f"t{trials}-s{seed}"
+
+
+def tune(workload: Path, trials: int, seed: int, out: Path) -> Path:
+    """One ``tuner run`` (skipped when its directory holds a complete run)."""
+    target = run_dir(out, workload, trials, seed)
+    if (target / "run.json").is_file() and '"status": "complete"' in (
+        target / "run.json"
+    ).read_text():
+        return target
+    if target.exists():  # an interrupted run: resume it (its settings are its own)
+        args = ["run", "--resume", str(target)]
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        args = [*_RUN, str(workload), "--out", str(target), *_flags(trials, seed)]
+    print(f"tuner {' '.join(args)}", flush=True)
+    subprocess.run(
+        [sys.executable, "-c", "from tuner.cli import main; main()", *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return target
+
+
+_RUN = ("run",)
+
+
+def _flags(trials: int, seed: int) -> list[str]:
+    """A search alone: no minimal recommendation, one re-measurement, no confirmation."""
+    return [
+        "--trials",
+        str(trials),
+        "--seed",
+        str(seed),
+        "--repeats",
+        "1",
+        "--minimal-repeats",
+        "0",
+        "--no-confirm",
+        "--time-budget",
+        "none",
+    ]
+
+
+def read_run(path: Path, workload: str, seed: int, trials: int) -> Run:
+    """The search trials of one run's trials.csv, in trial order."""
+    by_number: dict[int, float] = {}
+    with (path / "trials.csv").open() as f:
+        for row in csv.DictReader(f):
+            if row["kind"] != "search" or not row["trial_number"]:
+                continue
+            ok = row["status"] == "ok" and row.get("ops_per_s")
+            by_number[int(row["trial_number"])] = float(row["ops_per_s"]) if ok else math.nan
+    return Run(workload, seed, trials, tuple(by_number[n] for n in sorted(by_number)))
+
+
+def best_after(ops: Sequence[float], n: int) -> float:
+    """The best ops/s among the first ``n`` trials (NaN when none of them measured)."""
+    usable = [v for v in ops[:n] if v == v]
+    return max(usable) if usable else math.nan
+
+
+def reference(runs: Sequence[Run]) -> float:
+    """The best search trial any of the runs measured."""
+    return max(v for r in runs for v in r.ops if v == v)
+
+
+def trials_to_goal(ops: Sequence[float], best: float, goal: float = GOAL) -> int | None:
+    """The first n whose best is within ``goal`` of ``best``; None if the run never got there."""
+    for n in range(1, len(ops) + 1):
+        if best_after(ops, n) >= goal * best:
+            return n
+    return None
+
+
+def load(out: Path) -> dict[str, list[Run]]:
+    """Every complete run under ``out``, by workload."""
+    runs: dict[str, list[Run]] = {}
+    for path in sorted(out.glob("*/t*-s*")):
+        if not (path / "trials.csv").is_file():
+            continue
+        trials, seed = (int(x[1:]) for x in path.name.split("-"))
+        runs.setdefault(path.parent.name, []).append(read_run(path, path.parent.name, seed, trials))
+    return runs
+
+
+def render(out: Path, short: int) -> str:
+    """The markdown tables: per workload, each short run's best after n trials against the
+    reference, and the trials each needed to come within 5 %."""
+    lines: list[str] = []
+    points = [n for n in (1, 2, 4, 6, 8, 10, 12, 16, 20, 24, 30) if n <= short]
+    for workload, runs in sorted(load(out).items()):
+        best = reference(runs)
+        longest = max(runs, key=lambda r: r.trials)
+        lines += [
+            f"### {workload}",
+            "",
+            f"Reference: {best:,.0f} ops/s, the best of {sum(len(r.ops) for r in runs)} search "
+            f"trials in {len(runs)} runs (the longest: {longest.trials} trials, seed "
+            f"{longest.seed}, its best {best_after(longest.ops, longest.trials) / best:.1%}).",
+            "",
+            "| run | " + " | ".join(f"n={n}" for n in points) + " | trials to within 5 % |",
+            "|---|" + "---:|" * (len(points) + 1),
+        ]
+        shorts = [r for r in runs if r.trials == short]
+        for r in shorts:
+            cells = [f"{best_after(r.ops, n) / best:.1%}" for n in points]
+            need = trials_to_goal(r.ops, best) or "not reached"
+            lines.append(f"| seed {r.seed} | " + " | ".join(cells) + f" | {need} |")
+        if shorts:
+            med = [statistics.median(best_after(r.ops, n) / best for r in shorts) for n in points]
+            reached = sum(trials_to_goal(r.ops, best) is not None for r in shorts)
+            lines.append(
+                "| **median** | "
+                + " | ".join(f"**{m:.1%}**" for m in med)
+                + f" | {reached} of {len(shorts)} reached |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(out: Path, short: int, png: Path) -> None:
+    """Best-after-n curves, one panel per workload: every short run, and the long run's first
+    ``short`` x 3 trials for comparison."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = load(out)
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), squeeze=False)
+    for ax, (workload, rs) in zip(axes[0], sorted(runs.items()), strict=True):
+        best = reference(rs)
+        for r in rs:
+            n = range(1, len(r.ops) + 1)
+            style = {"color": "grey", "alpha": 0.5} if r.trials == short else {"color": "C0"}
+            label = f"--trials {r.trials}" if r.trials != short or r.seed == 1 else None
+            ax.step(n, [best_after(r.ops, k) / best for k in n], where="post", label=label, **style)
+        ax.axhline(GOAL, color="C3", linestyle="--", linewidth=1, label="within 5 %")
+        ax.axvline(short, color="black", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_title(workload)
+        ax.set_xlabel("search trials")
+        ax.set_ylim(bottom=max(0.0, ax.get_ylim()[0]))
+    axes[0][0].set_ylabel("best so far / best found")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``run`` the searches (resumable), or ``render`` the tables and plot of earlier ones."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    run_p = sub.add_parser("run")
+    run_p.add_argument("workloads", nargs="+", type=Path)
+    run_p.add_argument("--short", type=int, default=12, help="trials of each short run")
+    run_p.add_argument("--seeds", default="1,2,3,4,5", help="seeds of the short runs")
+    run_p.add_argument("--long", type=int, default=100, help="trials of the long run (seed 1)")
+    run_p.add_argument("--out", type=Path, default=ROOT / "results" / "trials-curve")
+    ren_p = sub.add_parser("render")
+    ren_p.add_argument("out", type=Path)
+    ren_p.add_argument("--short", type=int, default=12)
+    ren_p.add_argument("--png", type=Path, help="the plot (default OUT/trials-curve.png)")
+    args = p.parse_args(argv)
+    if args.cmd == "run":
+        for workload in args.workloads:
+            tune(workload, args.long, 1, args.out)
+            for seed in (int(s) for s in args.seeds.split(",")):
+                tune(workload, args.short, seed, args.out)
+        out = args.out
+    else:
+        out = args.out
+    print(render(out, args.short))
+    png = getattr(args, "png", None) or out / "trials-curve.png"
+    plot(out, args.short, png)
+    print(f"plot: {png}")
+
+
+if __name__ == "__main__":
+    main()
