@@ -208,6 +208,18 @@ def test_render_writes_the_table_from_files_alone(tmp_path: Path) -> None:
         bench.render(tmp_path / "q8")
 
 
+def test_keep_your_configuration_is_the_same_job_not_a_promise_to_test() -> None:
+    bench = _tool("bench")
+    rows = [_row(bench, "default", 1, 100.0), _row(bench, "recommended", 1, 111.0)]
+    tuning = _tuning(
+        bench, gain_engine="flink-backend: keep your configuration", promised_job_gain=0.0
+    )
+    row = bench.summarize(rows, tuning)
+    # Identical configurations 11 % apart: the noise, said as such, with the strict verdict.
+    assert row["real job gain"] == "+11.0% (+11.0 .. +11.0%, 1)"
+    assert row["promise holds"] == "same configuration (strictly: no)"
+
+
 def test_promise_tolerance_is_a_quarter_or_five_points() -> None:
     bench = _tool("bench")
     assert bench.promise_holds(0.12, 0.10)  # within 5 points

@@ -538,6 +538,11 @@ def summarize(rows: Sequence[RunRow], tuning: Tuning) -> dict[str, str]:
         if promised is not None and real is not None
         else missing
     )
+    if tuning.gain_engine.endswith("keep your configuration"):
+        # config.yaml is then Flink's default: "recommended" and "default" are the same job,
+        # so what their runs differ by is this machine's noise, not a miss of the promise.
+        # Said as such, and counted apart from the promises that were put to the test.
+        holds = "same configuration" + (f" (strictly: {holds})" if real is not None else "")
     share = (
         f"{tuning.recorded_share:.1%}"
         if tuning.recorded_share is not None
