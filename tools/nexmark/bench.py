@@ -408,9 +408,10 @@ def measure(
     table_config: bool,
     heap: str,
     timeout_s: float,
+    without: frozenset[str] = frozenset(),
 ) -> None:
-    """Step 5: the real query under every setting, interleaved; rows already in runs.csv are
-    kept (a rerun fills in the missing ones)."""
+    """Step 5: the real query under every setting but those ``without``, interleaved; rows
+    already in runs.csv are kept (a rerun fills in the missing ones)."""
     have = {(r.query, r.setting, r.repeat) for r in _read_rows(runs_csv) if r.status == "ok"}
     configs: dict[str, tuple[str, Path | None, Recording | None]] = {
         "default": ("rocksdb", None, None),
@@ -425,7 +426,7 @@ def measure(
     if baseline is not None:
         configs["baseline"] = ("rocksdb", baseline, None)
     configs["warmup"] = configs["default"]
-    for setting, repeat in schedule([s for s in SETTINGS if s in configs], repeats):
+    for setting, repeat in schedule([s for s in SETTINGS if s in configs and s not in without], repeats):
         if (query, setting, repeat) in have:
             continue
         backend, config, record = configs[setting]
@@ -635,6 +636,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_p.add_argument("--trials", type=int, help="tuner run --trials (default: tuner's)")
     run_p.add_argument("--baseline", type=Path, help="a user-style config.yaml to compare too")
     run_p.add_argument("--out", type=Path, default=ROOT / "results" / "nexmark")
+    run_p.add_argument(
+        "--without",
+        default="",
+        help="settings not to run, comma-separated (e.g. recorder-sampled,recorder-all: a "
+        "slow query's recorder overhead rows double its real runs)",
+    )
     rep_p = sub.add_parser("report", help="render table.md and table.csv from runs.csv")
     rep_p.add_argument("--out", type=Path, default=ROOT / "results" / "nexmark")
     args = parser.parse_args(argv)
@@ -675,6 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     repeats=args.repeats,
                     sample=args.sample,
                     baseline=args.baseline,
+                    without=frozenset(w.strip() for w in args.without.split(",") if w.strip()),
                     **common,
                 )
         md, csv_path = render(args.out)
