@@ -426,7 +426,8 @@ def measure(
     if baseline is not None:
         configs["baseline"] = ("rocksdb", baseline, None)
     configs["warmup"] = configs["default"]
-    for setting, repeat in schedule([s for s in SETTINGS if s in configs and s not in without], repeats):
+    settings = [s for s in SETTINGS if s in configs and s not in without]
+    for setting, repeat in schedule(settings, repeats):
         if (query, setting, repeat) in have:
             continue
         backend, config, record = configs[setting]
