@@ -15,7 +15,16 @@ from tuner.costmodel import PRESETS
 from tuner.engine.base import Measurement
 from tuner.errors import TunerError
 from tuner.flink import options as fo
-from tuner.sizing import MANAGED_SIZE, SizePoint, advise, flink_keys, scaled, size_memory
+from tuner.sizing import (
+    JVM_OVERHEAD_MIN,
+    MANAGED_SIZE,
+    ContainerAdvice,
+    SizePoint,
+    advise,
+    flink_keys,
+    scaled,
+    size_memory,
+)
 from tuner.sizing_report import write_sizing
 from tuner.units import MIB
 from tuner.workload import Workload, load_workload
@@ -50,6 +59,18 @@ def test_keep_the_budget_when_nothing_smaller_holds() -> None:
     a = advise([_pt(16, 500.0), _pt(32, 1000.0)], "rec", _w(), 0.05)
     assert a is not None and a.recommended == 32 * MIB and "keep 32 mb" in a.describe()
     assert advise([_pt(16, 500.0)], "rec", _w(), 0.05) is None
+
+
+def test_the_container_holds_what_rocksdb_measured_beyond_managed_memory() -> None:
+    # 30 % over a 256 mb slot, 4 slots: about 307 MiB per TaskManager beyond managed memory,
+    # which the JVM overhead must hold on top of Flink's 192 MiB floor.
+    advice = ContainerAdvice(1.3, 256 * MIB, 4)
+    assert advice.overshoot_per_tm == pytest.approx(4 * 0.3 * 256 * MIB, abs=4)
+    assert advice.jvm_overhead_min == 192 * MIB + 308 * MIB
+    assert f"{JVM_OVERHEAD_MIN}: 500 mb" in advice.describe()
+    within = ContainerAdvice(0.9, 256 * MIB, 4)
+    assert within.overshoot_per_tm == 0
+    assert "no JVM-overhead change" in within.describe()
 
 
 def test_flink_keys_per_memory_mode() -> None:

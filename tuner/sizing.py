@@ -34,7 +34,9 @@ from tuner.workload import Workload
 
 __all__ = [
     "FACTORS",
+    "JVM_OVERHEAD_MIN",
     "MANAGED_SIZE",
+    "ContainerAdvice",
     "SizeAdvice",
     "SizePoint",
     "SizingResult",
@@ -53,6 +55,11 @@ THROUGHPUT = "ops_per_s"
 # TaskManagerOptions.MANAGED_MEMORY_SIZE / MANAGED_MEMORY_FRACTION (flink-core).
 MANAGED_SIZE = "taskmanager.memory.managed.size"
 MANAGED_FRACTION = "taskmanager.memory.managed.fraction"
+# TaskManagerOptions.JVM_OVERHEAD_MIN and its default: the JVM overhead holds thread stacks, the
+# code cache and GC structures, and whatever native memory passes Flink's accounts (RocksDB
+# beyond its managed budget), up to jvm-overhead.max (1 gb by default).
+JVM_OVERHEAD_MIN = "taskmanager.memory.jvm-overhead.min"
+DEFAULT_JVM_OVERHEAD_MIN = 192 * MIB
 
 MeasureFn = Callable[[Workload, Mapping[str, fo.FlinkValue], Path], Measurement]
 
@@ -189,6 +196,48 @@ def advise(
 
 
 @dataclass(frozen=True)
+class ContainerAdvice:
+    """What the TaskManager's container needs beyond its managed memory: the native memory
+    measured on Flink's own backend (the run's confirmation), as a share of the budget it ran
+    under, applied to the advised memory per slot."""
+
+    native_share: float  # measured native memory / the budget (median): 1.3 is 30 % over
+    per_slot: int  # the managed memory per slot advised
+    slots: int
+
+    @property
+    def overshoot_per_tm(self) -> int:
+        """Native memory beyond managed memory, per TaskManager (bytes; 0 when it fits)."""
+        return max(0, math.ceil((self.native_share - 1) * self.per_slot)) * self.slots
+
+    @property
+    def jvm_overhead_min(self) -> int:
+        """Flink's JVM-overhead floor plus the overshoot, rounded up to a MiB."""
+        return math.ceil((DEFAULT_JVM_OVERHEAD_MIN + self.overshoot_per_tm) / MIB) * MIB
+
+    def describe(self) -> str:
+        """One paragraph for the terminal and sizing.md."""
+        measured = (
+            f"RocksDB's native memory measured {self.native_share:.0%} of its budget on Flink's "
+            "own backend (the run's confirmation)"
+        )
+        if not self.overshoot_per_tm:
+            return (
+                f"Container: {measured}, within managed memory; a container sized by Flink's "
+                "memory model holds it (no JVM-overhead change)."
+            )
+        return (
+            f"Container: {measured}. At {format_memory_size(self.per_slot)} per slot that is "
+            f"about {format_memory_size(self.overshoot_per_tm)} per TaskManager beyond managed "
+            "memory, which only the JVM overhead can hold: set "
+            f"{JVM_OVERHEAD_MIN}: {format_memory_size(self.jvm_overhead_min)} (Flink's "
+            f"{format_memory_size(DEFAULT_JVM_OVERHEAD_MIN)} plus it), or the container kills the "
+            "TaskManager for memory that managed memory never showed. The share was measured "
+            "at the budget; at another size it is an estimate."
+        )
+
+
+@dataclass(frozen=True)
 class SizingResult:
     """Every point measured, and the advice."""
 
@@ -199,6 +248,7 @@ class SizingResult:
     advice: SizeAdvice | None
     repeats: int
     disk: str
+    container: ContainerAdvice | None = None
 
     def frame(self) -> pd.DataFrame:
         """One row per configuration and size: median, min, max, CV, n, not_run."""
@@ -243,6 +293,8 @@ class SizingResult:
             )
         if self.advice is not None:
             lines += ["", self.advice.describe()]
+        if self.container is not None:
+            lines += ["", self.container.describe()]
         return "\n".join(lines)
 
 

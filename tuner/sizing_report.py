@@ -101,6 +101,8 @@ def sizing_markdown(result: SizingResult, command: str) -> str:
         if result.advice is not None
         else "**No advice**: the budget itself was not measured."
     )
+    if result.container is not None:
+        lines += ["", f"**{result.container.describe().replace(': ', ':** ', 1)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -49,3 +49,11 @@ def test_no_section_without_a_confirmation(tmp_path: Path) -> None:
     assert memory.section(run, {"settings": BLOOM}) == []
     (tmp_path / CONFIRMATION_CSV).unlink()
     assert memory.section(run, {"settings": BLOOM}) == []
+
+
+def test_the_native_share_is_the_emitted_configurations_median_over_the_budget(
+    tmp_path: Path,
+) -> None:
+    run = _run(tmp_path, {"DEFAULT": [30 * MIB], "recommended": [40 * MIB, 44 * MIB]})
+    assert memory.native_share(run, {"settings": BLOOM}) == 42 / 32
+    assert memory.native_share(run, {"settings": {fo.BLOCK_SIZE: 8192}}) is None

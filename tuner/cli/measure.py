@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -259,8 +260,11 @@ def size(
     """
     from tuner.costmodel import disk_from
     from tuner.report import render_report
+    from tuner.report.memory import native_share
+    from tuner.results import load_run
     from tuner.scale import load_scaled
     from tuner.sizing import (
+        ContainerAdvice,
         check_one_target,
         parse_factors,
         parse_total_memory,
@@ -290,6 +294,15 @@ def size(
         on_measure=tick,
         scale=scale,
     )
+    if run_dir is not None:
+        # The container beyond managed memory, from what the run's confirmation measured.
+        run = load_run(run_dir)
+        share = native_share(run, run.recommendation())
+        if share is not None:
+            per_slot = result.advice.recommended if result.advice is not None else result.budget
+            result = replace(
+                result, container=ContainerAdvice(share, per_slot, w.memory.slots_per_tm)
+            )
     if out is None:
         out = run_dir if run_dir is not None else _stamped(Path("results"), f"{w.name}-size")
     command = " ".join(

@@ -18,7 +18,7 @@ from tuner.rundir import records_from_csv
 from tuner.search.study import TrialRecord
 from tuner.units import MIB
 
-__all__ = ["OVER_BUDGET", "section"]
+__all__ = ["OVER_BUDGET", "native_share", "section"]
 
 # A configuration whose native memory passes the budget by more than this share is flagged:
 # Flink's plan keeps RocksDB's own accounting under the budget, so what exceeds it by a fifth is
@@ -30,6 +30,26 @@ def _native(records: list[TrialRecord]) -> list[float]:
     return [
         float(r.metrics["native_bytes"]) for r in records if r.ok and "native_bytes" in r.metrics
     ]
+
+
+def native_share(run: Run, rec: Mapping[str, Any] | None) -> float | None:
+    """The emitted configuration's native memory against the budget it ran under (median of
+    the confirmation's measurements on Flink's own backend; 1.3 is 30 % over), or None when
+    it was not measured."""
+    found = emitted(run, rec)
+    path = run.path / CONFIRMATION_CSV
+    if found is None or not path.is_file():
+        return None
+    workload, settings = found
+    try:
+        records = records_from_csv(path.read_text(), str(path))
+    except (TunerError, ValueError, OSError):
+        return None
+    values = _native(records_as_emitted(records, settings, workload))
+    if not values:
+        return None
+    scale = float(run.meta.get("scale") or 1.0)
+    return statistics.median(values) / (workload.memory.budget * scale)
 
 
 def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
