@@ -113,9 +113,31 @@ def open_run(
     )
 
 
+def _rescale(options: Mapping[str, Any], workload: Workload) -> int:
+    """--rescale N, checked against what the run can measure (1 without it)."""
+    n = options.get("rescale")
+    if n is None:
+        return 1
+    if options.get("engine") == "flink":
+        raise TunerError(
+            "--rescale needs restore times, which the Flink engine does not report; use the "
+            "rocksdict or flink-backend engine",
+            where="--rescale",
+        )
+    if n > workload.max_parallelism:
+        raise TunerError(
+            f"--rescale {n}: a subtask needs at least one key group, and the job has "
+            f"{workload.max_parallelism} (max_parallelism)",
+            where="--rescale",
+        )
+    return int(n)
+
+
 def _resume(
     run_path: Path, options: Mapping[str, Any], given: Collection[str], baseline: Path | None
 ) -> Launch:
+    if "rescale" in given:
+        raise TunerError("a resumed run keeps the --rescale it was started with", where="--rescale")
     overrides = settings_given(options, given)
     earlier = resume_run(run_path)  # as it was: what the options below are checked against
     storage = options.get("storage")
@@ -157,6 +179,7 @@ def _start(
         scale=scale,
         baseline=dict(user.settings) if user is not None else None,
         baseline_source=str(baseline) if baseline is not None else None,
+        rescale=_rescale(options, workload),
     )
     check_time_budget(settings)  # refused before a run directory exists
     sample = _key_sample(workload, scale, settings)

@@ -88,6 +88,8 @@ class RunSettings:
     # what follows it (None: run every trial asked for). `tuner run` gives 15 min unless told;
     # the library none, so an API caller opts in.
     time_budget_s: float | None = None
+    # --rescale N: every restore is subtask 0's after the job's parallelism grew N-fold.
+    rescale: int = 1
 
 
 def least_time_budget(settings: RunSettings) -> float:
@@ -175,6 +177,7 @@ def measure_candidate(
             rss_margin=settings.rss_margin,
             engine_name=engine,
             scale=factor,
+            rescale=settings.rescale,
         )
         if m.status != "ok":
             if capped and m.reason.startswith("timeout:"):

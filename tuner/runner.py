@@ -758,10 +758,12 @@ def finish(
     if cost_gain is not None:
         # The objective's figure first (smaller checkpoints, faster restores), then what
         # throughput it kept.
+        rescale = settings.rescale if settings is not None else 1
         what = (
             "incremental checkpoint size"
             if objective == "checkpoint"
-            else "restore time from a checkpoint of the end state (local copy)"
+            else "restore time from a checkpoint of the end state (local copy"
+            + (f"; as subtask 0 after the parallelism grew {rescale}-fold)" if rescale > 1 else ")")
         )
         headline = (
             f"{what} {cost_gain.median_gain:+.1%} (pairwise "

@@ -136,3 +136,41 @@ def test_a_restore_copies_the_checkpoint_and_opens_it(tmp_path: Path) -> None:
         names = {p.name for p in (tmp_path / "restored").iterdir()}
         assert {p.name for p in (tmp_path / "chk").glob("*.sst")} <= names
         assert len(list((tmp_path / "restored").glob("MANIFEST-*"))) >= 1
+
+
+def test_a_rescaled_restore_keeps_only_the_new_subtasks_key_groups(tmp_path: Path) -> None:
+    import rocksdict as rd
+
+    from tuner.flink.keys import operator_key_groups
+
+    with _opened(tmp_path / "db", False) as e:
+        e.apply(
+            batch(
+                *[{"state": "v", "op": Op.UPDATE, "key": k, "value_size": 100} for k in range(3000)]
+            )
+        )
+        e.flush_and_checkpoint(tmp_path / "chk")
+        restored = e.restore_from(tmp_path / "chk", tmp_path / "restored", rescale=4)
+        assert restored is not None and restored.duration_s > 0
+    # Subtask 0 of 4 (max parallelism 128) owns key groups 0..31: every entry left has one of
+    # their prefixes, and about a quarter of the entries are left.
+    assert operator_key_groups(HEADER.max_parallelism, 4, 0) == (0, 31)
+    path, opts = str(tmp_path / "restored"), rd.Options(raw_mode=True)
+    families = {n: rd.Options(raw_mode=True) for n in rd.Rdict.list_cf(path, opts)}
+    db = rd.Rdict(path, opts, column_families=families)
+    try:
+        keys = db.get_column_family("v").keys()
+        groups = [bytes(k)[0] for k in keys if isinstance(k, bytes)]
+    finally:
+        db.close()
+    assert groups and max(groups) <= 31
+    assert 0.15 < len(groups) / 3000 < 0.35
+
+
+def test_operator_key_groups_split_as_flink_does() -> None:
+    from tuner.flink.keys import operator_key_groups
+
+    # KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex for 128 groups in 3.
+    assert [operator_key_groups(128, 3, i) for i in range(3)] == [(0, 42), (43, 85), (86, 127)]
+    with pytest.raises(ValueError):
+        operator_key_groups(128, 129, 0)

@@ -153,6 +153,7 @@ def test_a_generated_stream_replays_with_the_same_call_counts_on_both_engines(
                 generate(w, "measure"),
                 w.checkpointing.interval_ms,
                 tmp_path / name,
+                rescale=2,
             )
         finally:
             e.close()
@@ -172,7 +173,9 @@ def test_a_generated_stream_replays_with_the_same_call_counts_on_both_engines(
     assert 0.5 < b["user_bytes_written"] / a["user_bytes_written"] < 2
     # Recovery and real memory: both engines restore from a checkpoint of the end state; Flink's
     # backend runs in a JVM whose own memory (Native Memory Tracking) is told apart from RSS.
+    # (--rescale 2: the restore is subtask 0 of 2's, through Flink's rescaling restore there).
     assert a["restore_s"] > 0 and b["restore_s"] > 0 and b["restore_bytes"] > 0
+    assert a["restore_rescale"] == b["restore_rescale"] == 2
     assert 0 < b["jvm_committed_bytes"] < b["jvm_anon_bytes"] <= b["rss_peak_bytes"]
     assert b["native_bytes"] == b["jvm_anon_bytes"] - b["jvm_committed_bytes"]
     assert "native_bytes" not in a

@@ -68,6 +68,17 @@ from tuner.cli.options import (
     "of the "
     "reference's baseline measurement.",
 )
+@click.option(
+    "--rescale",
+    type=click.IntRange(2, 32768),
+    default=None,
+    metavar="N",
+    help="Measure every restore as one after the job's parallelism grew N-fold: the new subtask "
+    "that owns the first 1/N of the replayed subtask's key groups, restored from its whole "
+    "checkpoint and clipped to them (Flink's rescaling restore; on the flink-backend engine "
+    "Flink's own). With --objective recovery the search minimises that. A resumed run keeps its "
+    "own.",
+)
 @repeats_option(3, 1, "Interleaved re-measurements of the recommendation and of Flink's default.")
 @disk_option(
     "Disk the job runs on, to price counted I/O (default: the workload's `disk:`, else "
@@ -197,6 +208,7 @@ def run(
     baseline: Path | None,
     minimal_repeats: int,
     throughput_floor: float,
+    rescale: int | None,
     time_budget: float | None,
 ) -> None:
     """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run

@@ -249,10 +249,11 @@ class Engine(ABC):
         tell."""
         return {}
 
-    def restore_from(self, checkpoint: Path, into: Path) -> RestoreStats | None:
+    def restore_from(self, checkpoint: Path, into: Path, rescale: int = 1) -> RestoreStats | None:
         """Restore a new instance from ``checkpoint`` (a directory :meth:`flush_and_checkpoint`
         wrote) into ``into``, as a task restoring after a failure does, and close it again;
-        None where the engine cannot."""
+        None where the engine cannot. ``rescale`` n > 1: as subtask 0 after the job's
+        parallelism grew n-fold (it owns the first 1/n of this instance's key groups)."""
         return None
 
     def memory_figures(self, rss_peak: int) -> dict[str, float]:

@@ -402,11 +402,12 @@ class FlinkBackendEngine(Engine):
             return float(t.user + t.system)
         return total
 
-    def restore_from(self, checkpoint: Path, into: Path) -> RestoreStats | None:
+    def restore_from(self, checkpoint: Path, into: Path, rescale: int = 1) -> RestoreStats | None:
         """Flink's own restore of a second backend from the last checkpoint (``checkpoint``, the
-        one :meth:`flush_and_checkpoint` just took), timed in the JVM, then disposed."""
+        one :meth:`flush_and_checkpoint` just took), timed in the JVM, then disposed; with
+        ``rescale`` n > 1 as subtask 0 of n, through Flink's rescaling restore."""
         try:
-            res = self._command("R")
+            res = self._command("R" if rescale <= 1 else f"R {rescale}")
         except HarnessError as exc:  # a figure missing, not a failed measurement
             log.warning("flink-backend restore failed: %s", exc)
             return None

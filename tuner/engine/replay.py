@@ -189,6 +189,7 @@ def replay(
     scan_live: bool = True,
     warmup_ops: int = 0,
     memory_limit_bytes: int | None = None,
+    rescale: int = 1,
 ) -> ReplayResult:
     """Replay ``preload`` then ``measure`` on the open ``engine``; checkpoints go to
     ``workdir/checkpoints`` (only the latest is kept).
@@ -332,7 +333,7 @@ def replay(
     taken += 1
     final = cp_dir / f"chk-{taken}"
     engine.flush_and_checkpoint(final)
-    restored = engine.restore_from(final, Path(workdir) / "restored")
+    restored = engine.restore_from(final, Path(workdir) / "restored", rescale)
     shutil.rmtree(Path(workdir) / "restored", ignore_errors=True)
     shutil.rmtree(final, ignore_errors=True)
     if last_cp is not None:
@@ -382,6 +383,7 @@ def replay(
     extra.update(engine.table_blocks())
     if restored is not None:
         extra["restore_s"] = restored.duration_s
+        extra["restore_rescale"] = float(rescale)
         extra["restore_bytes"] = restored.bytes
         if restored.sst_files is not None:
             extra["restore_sst_files"] = restored.sst_files

@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import rocksdict as rd
 
-from tuner.flink.keys import KeyLayout
+from tuner.flink.keys import KeyLayout, key_group_prefix_bytes, operator_key_groups
 from tuner.flink.rocksdb_config import Compression, RocksDBConfig
 from tuner.flink.state_ops import ColumnOps, Entry, WriteOp
 from tuner.trace.ops import StateInfo, StreamHeader
@@ -290,17 +290,32 @@ class RocksdictEngine(Engine):
         families = {"default": cf_options(), **{s.name: cf_options(s) for s in header.states}}
         return db_opts, families
 
-    def restore_from(self, checkpoint: Path, into: Path) -> RestoreStats | None:
-        """Flink's restore of an incremental checkpoint without rescaling
-        (RocksDBIncrementalRestoreOperation): the checkpoint's files are copied into a new
-        instance directory (from local checkpoint storage: a copy) and RocksDB opens them with
-        the same options, on the same caches (the slot's). Timed; closed again."""
+    def restore_from(self, checkpoint: Path, into: Path, rescale: int = 1) -> RestoreStats | None:
+        """Flink's restore of an incremental checkpoint (RocksDBIncrementalRestoreOperation):
+        the checkpoint's files are copied into a new instance directory (from local checkpoint
+        storage: a copy) and RocksDB opens them with the same options, on the same caches (the
+        slot's). Timed; closed again.
+
+        ``rescale`` n > 1: the rescaling restore of subtask 0 of n, whose key groups lie
+        inside this instance's: Flink copies and opens the whole checkpoint as its base and
+        clips it to the new range with a range deletion per column family
+        (clipDBWithKeyGroupRange). Its option to drop whole files first
+        (rescaling.use-delete-files-in-range) has no counterpart in rocksdict: not modelled."""
         assert self._stored is not None, "restore_from before open"
         t0 = time.perf_counter()
         try:
             shutil.copytree(checkpoint, into)
             db_opts, families = self._options(self.config, self._stored)
             db = rd.Rdict(str(into), db_opts, column_families=families)
+            if rescale > 1:
+                max_parallelism = self._stored.max_parallelism
+                _, last = operator_key_groups(max_parallelism, rescale, 0)
+                width = key_group_prefix_bytes(max_parallelism)
+                beyond = b"\xff" * (width + 1)  # above every key-group prefix
+                for name in families:
+                    db.get_column_family(name).delete_range(
+                        (last + 1).to_bytes(width, "big"), beyond
+                    )
             db.close()
         except Exception as exc:
             log.warning("restore from %s failed: %s", checkpoint, exc)

@@ -119,6 +119,19 @@ def assign_key_groups(
     return (murmur_hash(hashes) % max_parallelism).astype(np.int32)
 
 
+def operator_key_groups(max_parallelism: int, parallelism: int, index: int) -> tuple[int, int]:
+    """The key groups (first, last) subtask ``index`` of ``parallelism`` owns
+    (KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex)."""
+    if not 0 <= index < parallelism <= max_parallelism:
+        raise ValueError(
+            f"`0 <= index < parallelism <= max_parallelism` must hold, but got "
+            f"({index=}, {parallelism=}, {max_parallelism=})"
+        )
+    start = (index * max_parallelism + parallelism - 1) // parallelism
+    end = ((index + 1) * max_parallelism - 1) // parallelism
+    return start, end
+
+
 def _varint(value: int) -> bytes:
     # StringValue.writeString: 7 bits per byte, least significant group first, high bit = "more".
     out = bytearray()

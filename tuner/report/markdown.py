@@ -491,6 +491,14 @@ def render_markdown(
         f"Run `{run.name}` · started {when} · objective {run.meta.get('objective', 'throughput')}"
         f" · status **{run.status}**" + (f" · disk: {disk_text}" if disk_text else ""),
     ]
+    rescale = int((run.meta.get("settings") or {}).get("rescale") or 1)
+    if rescale > 1:
+        header += [
+            "",
+            f"Restores are measured as after a rescale (`--rescale {rescale}`): the subtask that "
+            f"owns the first 1/{rescale} of the replayed one's key groups, restored from its "
+            "whole checkpoint and clipped to them.",
+        ]
     if not run.complete:
         # Said first, so nobody pastes settings from a half-finished run unawares.
         header += ["", f"> Not a finished run (status `{run.status}`): see Run status below."]

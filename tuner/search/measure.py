@@ -87,6 +87,7 @@ def measure_settings(
     scale: float = 1.0,
     warmup_fraction: float = WARMUP_FRACTION,
     direct_reads: bool = False,
+    rescale: int = 1,
 ) -> dict[str, float]:
     """Replay the trace under ``settings`` and return the trial's metrics (``engine_name``
     ``fake``: the deterministic fake engine, for tests of the machinery around a trial).
@@ -117,6 +118,7 @@ def measure_settings(
             root,
             warmup_ops=int(trace.phase_rows.get("measure", 0) * warmup_fraction),
             memory_limit_bytes=guard_limit(workload, config),
+            rescale=rescale,
         )
     finally:
         engine.close()
@@ -138,6 +140,7 @@ def measure_isolated(
     engine_name: str = "rocksdict",
     scale: float = 1.0,
     direct_reads: bool = False,
+    rescale: int = 1,
 ) -> Measurement:
     """:func:`measure_settings` in its own process, watched for time and for the process's
     memory (the budget plus ``rss_margin``: a net for the machine, the budget itself being
@@ -154,6 +157,7 @@ def measure_isolated(
             "engine_name": engine_name,
             "scale": scale,
             "direct_reads": direct_reads,
+            "rescale": rescale,
         },
         workdir=workdir,
         timeout_s=timeout_s,

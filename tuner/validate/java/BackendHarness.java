@@ -18,7 +18,9 @@
  *   C <dir>\n      checkpoint (Flink's incremental or full snapshot strategy) into <dir>
  *   S\n            counters: call counts, RocksDB statistics, memory and storage properties
  *   L\n            sampled state-call latencies (ns) since the last L
- *   R\n            restore a second backend from the last checkpoint, timed, and dispose it
+ *   R [<n>]\n      restore a second backend from the last checkpoint, timed, and dispose it;
+ *                  with n, as subtask 0 of n after a change of parallelism (Flink's rescaling
+ *                  restore: the key groups outside the new range are clipped away)
  *   M\n            the JVM's own committed memory (Native Memory Tracking) and the heap in use
  *                  after a full collection (once, at the end of a measurement)
  *   Q\n            close the backend and exit
@@ -514,11 +516,17 @@ public final class BackendHarness {
         return out;
     }
 
-    @SuppressWarnings("unchecked")
     private AbstractKeyedStateBackend<Object> createBackend(
             java.util.Collection<KeyedStateHandle> restoreFrom) throws Exception {
+        return createBackend(restoreFrom, range);
+    }
+
+    @SuppressWarnings("unchecked")
+    private AbstractKeyedStateBackend<Object> createBackend(
+            java.util.Collection<KeyedStateHandle> restoreFrom, KeyGroupRange keyGroups)
+            throws Exception {
         KeyedStateBackendParametersImpl<Object> params = new KeyedStateBackendParametersImpl<>(
-                env, jobId, "replay-state-calls", keySerializer, maxParallelism, range,
+                env, jobId, "replay-state-calls", keySerializer, maxParallelism, keyGroups,
                 null, TtlTimeProvider.DEFAULT, new UnregisteredMetricsGroup(),
                 (name, value) -> { }, restoreFrom, new CloseableRegistry(), 1.0);
         return (AbstractKeyedStateBackend<Object>) stateBackend.createKeyedStateBackend(params);
@@ -530,7 +538,7 @@ public final class BackendHarness {
      * into a new instance directory, RocksDB opened on the slot's shared memory), timed, then
      * disposed. Heap timers are the operator's raw keyed state and are not part of it.
      */
-    Map<String, Object> restore() throws Exception {
+    Map<String, Object> restore(int rescaleTo) throws Exception {
         if (lastHandle == null) {
             throw new IllegalStateException("no checkpoint to restore from");
         }
@@ -551,9 +559,16 @@ public final class BackendHarness {
                     inc.getKeyGroupRange(), inc.getCheckpointId(), shared,
                     inc.getPrivateState(), inc.getMetaDataStateHandle());
         }
+        // After a change of parallelism to n, subtask 0 of n owns the first key groups of this
+        // one's (KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex); Flink then
+        // restores through its rescaling path, with its options (delete-files-in-range, ingest).
+        KeyGroupRange target = rescaleTo > 1
+                ? org.apache.flink.runtime.state.KeyGroupRangeAssignment
+                        .computeKeyGroupRangeForOperatorIndex(maxParallelism, rescaleTo, 0)
+                : range;
         long t0 = System.nanoTime();
         AbstractKeyedStateBackend<Object> restored =
-                createBackend(Collections.singletonList(handle));
+                createBackend(Collections.singletonList(handle), target);
         long ns = System.nanoTime() - t0;
         restored.dispose();
         Map<String, Object> out = new LinkedHashMap<>();
@@ -761,7 +776,9 @@ public final class BackendHarness {
                 } else if (cmd.equals("L")) {
                     res = h.latencies();
                 } else if (cmd.equals("R")) {
-                    res = h.restore();
+                    res = h.restore(1);
+                } else if (cmd.startsWith("R ")) {
+                    res = h.restore(Integer.parseInt(cmd.substring(2).trim()));
                 } else if (cmd.equals("M")) {
                     res = jvmMemory();
                 } else if (cmd.equals("Q")) {
