@@ -48,7 +48,7 @@ from tuner.measuring import (
     flink_measure,
     measure_candidate,
 )
-from tuner.promise import promise_of, state_share
+from tuner.promise import Promise, promise_of, state_share
 from tuner.recommend import Recommendation, measure_gain, recommend
 from tuner.report import render_report
 from tuner.rundir import (
@@ -765,10 +765,44 @@ def finish(
             else "restore time from a checkpoint of the end state (local copy"
             + (f"; as subtask 0 after the parallelism grew {rescale}-fold)" if rescale > 1 else ")")
         )
-        headline = (
+        measured = (
             f"{what} {cost_gain.median_gain:+.1%} (pairwise "
-            f"{cost_gain.low:+.1%} .. {cost_gain.high:+.1%}) and {headline}"
+            f"{cost_gain.low:+.1%} .. {cost_gain.high:+.1%})"
         )
+        headline = f"{measured} and {headline}"
+        if cost_gain.high >= 0:
+            # Not lower than the reference's in every re-measured round: a configuration
+            # searched for this figure is not emitted when it does not improve it.
+            reference = (
+                "your configuration"
+                if cost_gain.reference != DEFAULT_LABEL
+                else ("Flink's default")
+            )
+            why = f"the search's pick is not below {reference} in every round"
+            kept = recommend(
+                workload,
+                {},
+                None,
+                outcome.records,
+                importances,
+                engine,
+                baseline=settings.baseline if settings is not None else None,
+                baseline_source=settings.baseline_source if settings is not None else None,
+            )
+            headline = f"{measured}: {why}, so keep your configuration"
+            rec = replace(kept, gain=None)
+            promise = Promise(
+                "your configuration",
+                cost_gain.engine,
+                cost_gain.reference,
+                None,
+                None,
+                None,
+                cost_gain.n,
+                False,
+                state_share(workload),
+                note=why,
+            )
     if confirmation is None:
         headline += f"; UNCONFIRMED: not re-measured on Flink's own state backend ({confirm_note})"
     rec = replace(rec, headline=headline)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import pytest
 from click.testing import CliRunner
 
-from tests.report.fakerun import rec
+from tests.report.fakerun import ops, rec
 from tuner.cli import cli
 from tuner.engine.base import Measurement
 from tuner.flink import options as fo
+from tuner.measuring import RunSettings
 from tuner.rundir import claim_run_dir
+from tuner.runner import finish
 from tuner.search.study import (
     CHECKPOINT_BYTES,
     CONSTRAINT_ATTR,
@@ -22,11 +25,12 @@ from tuner.search.study import (
     Candidate,
     StudyConfig,
     StudyLoop,
+    StudyOutcome,
     create_study,
     pick_lowest,
 )
 from tuner.units import MIB
-from tuner.workload import Memory, StateSpec, Workload
+from tuner.workload import Memory, StateSpec, Workload, load_workload
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +102,29 @@ def test_a_floored_objective_end_to_end(
     assert f"**Objective {objective}:**" in (out / "report.md").read_text()
     columns = (out / "trials.csv").read_text().splitlines()[0].split(",")
     assert {"restore_s", "restore_bytes", "restore_sst_files"} <= set(columns)
+
+
+@pytest.mark.parametrize(("restored_s", "keep"), [(1.2, True), (0.8, False)])
+def test_a_recovery_pick_that_restores_no_faster_is_not_emitted(
+    tmp_path: Path, restored_s: float, keep: bool
+) -> None:
+    workload = load_workload(TINY)
+    rd = claim_run_dir(tmp_path / "run")
+    study = create_study(rd.storage_url, "t", StudyConfig(trials=1, objective="recovery"))
+    bloom = {fo.USE_BLOOM_FILTER: True}
+    records = [
+        rec(0, "DEFAULT", "baseline", ops(1000, restore_s=1.0)),
+        rec(1, "trial-0", "search", ops(990, restore_s=restored_s), trial=0),
+        rec(2, "DEFAULT", "remeasure", ops(1000, restore_s=1.0)),
+        rec(3, "recommended", "remeasure", ops(990, restore_s=restored_s)),
+    ]
+    records[1] = replace(records[1], candidate=replace(records[1].candidate, settings=bloom))
+    records[3] = replace(records[3], candidate=replace(records[3].candidate, settings=bloom))
+    outcome = StudyOutcome(records, 0, dict(bloom), recommended_settings=dict(bloom))
+    out = finish(workload, rd, study, outcome, ["v"], settings=RunSettings(objective="recovery"))
+    assert out is not None
+    recommendation = json.loads((rd.path / "recommendation.json").read_text())
+    assert recommendation["headline"].startswith("restore time from a checkpoint")
+    # A pick that restores slower than Flink's default is not what --objective recovery emits.
+    assert ("keep your configuration" in recommendation["headline"]) is keep
+    assert (fo.USE_BLOOM_FILTER in out.settings) is not keep
