@@ -55,5 +55,14 @@ def flink2() -> FlinkInstall:
 
 @pytest.fixture(scope="session")
 def flink120() -> FlinkInstall:
-    """Flink 1.20 (jars fetched into tuner's cache when missing)."""
-    return flink_install("1.20")
+    """Flink 1.20 (jars fetched into tuner's cache when missing). The fetch must leave the
+    environment's own Flink 2.x in place: pip's --prefix install once uninstalled it on a
+    fresh machine, and every later Flink 2.x test then skipped."""
+    try:
+        before: FlinkInstall | None = find_flink("2.x")
+    except TunerError:
+        before = None
+    install = flink_install("1.20")
+    if before is not None:
+        assert find_flink("2.x") == before, "fetching Flink 1.20 removed the installed Flink 2.x"
+    return install

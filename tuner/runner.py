@@ -297,6 +297,13 @@ def _run_study(
         if settings.time_budget_s is None
         else started + settings.time_budget_s - FINISH_RESERVE_S,
         reserve_after=_confirmation_cost(workload, settings),
+        # Restore options act on Flink's own restore only (the replay copies local files and
+        # has no ingest or file deletion): searched there, for the recovery objective.
+        restore_search=(
+            ("rescale" if settings.rescale > 1 else "restore")
+            if objective == "recovery" and settings.engine == "flink-backend"
+            else "none"
+        ),
     )
     refine = (
         Minimizer(

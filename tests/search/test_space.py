@@ -42,3 +42,37 @@ def test_max_ratio_is_the_largest_accepted_step() -> None:
     top = mem.max_write_buffer_ratio(0.3)
     assert mem.ratios_accepted(top, 0.3)
     assert not mem.ratios_accepted(round(top + 0.05, 2), 0.3)
+
+
+@pytest.mark.parametrize(
+    ("restore", "keys"),
+    [
+        ("none", set()),
+        ("restore", {fo.CHECKPOINT_TRANSFER_THREADS}),
+        (
+            "rescale",
+            {
+                fo.CHECKPOINT_TRANSFER_THREADS,
+                fo.RESTORE_OVERLAP_FRACTION,
+                fo.DELETE_FILES_IN_RANGE,
+                fo.INGEST_DB_RESTORE,
+            },
+        ),
+    ],
+)
+def test_restore_options_are_searched_only_where_asked(
+    restore: space.RestoreSearch, keys: set[str]
+) -> None:
+    memory = Memory(mode="managed")
+    restore_keys = {
+        fo.CHECKPOINT_TRANSFER_THREADS,
+        fo.RESTORE_OVERLAP_FRACTION,
+        fo.DELETE_FILES_IN_RANGE,
+        fo.INGEST_DB_RESTORE,
+    }
+    for high in (False, True):
+        drawn = space.suggest(BoundTrial(high, 0), memory, restore=restore)
+        assert set(drawn) & restore_keys == keys
+        assert set(drawn) <= set(space.searched_keys(memory, restore=restore))
+        # Every value is one Flink accepts for the key (its type and range).
+        assert fo.invalid_reason(drawn, memory, 3) is None

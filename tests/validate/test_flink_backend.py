@@ -142,8 +142,16 @@ def test_a_generated_stream_replays_with_the_same_call_counts_on_both_engines(
     w = replace(load_workload(TINY), flink_version=line)
     header = stream_header(w)
     results = {}
+    # Flink's rescaling options with it (what --objective recovery --rescale searches on Flink's
+    # backend): Flink must restore under them.
+    restore = {
+        fo.CHECKPOINT_TRANSFER_THREADS: 2,
+        fo.DELETE_FILES_IN_RANGE: True,
+        fo.INGEST_DB_RESTORE: True,
+        fo.RESTORE_OVERLAP_FRACTION: 0.25,
+    }
     for name in ("rocksdict", "flink-backend"):
-        e = make_engine(name, w, {})
+        e = make_engine(name, w, restore)
         e.open(fo.resolve({}, w.memory), header, tmp_path / name / "db")
         try:
             r = replay(

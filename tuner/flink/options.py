@@ -46,6 +46,14 @@ HIGH_PRIO_POOL_RATIO: Final = _P + "memory.high-prio-pool-ratio"
 PARTITIONED_INDEX_FILTERS: Final = _P + "memory.partitioned-index-filters"
 TIMER_SERVICE_FACTORY: Final = _P + "timer-service.factory"
 TIMER_SERVICE_CACHE_SIZE: Final = _P + "timer-service.cache-size"
+# How a restore runs (RocksDBOptions / RocksDBConfigurableOptions): threads that copy the
+# checkpoint's files in, and, after a change of parallelism, which handle becomes the base DB,
+# whether whole files outside the new key groups are dropped, and whether the others are
+# ingested instead of inserted.
+CHECKPOINT_TRANSFER_THREADS: Final = _P + "checkpoint.transfer.thread.num"
+RESTORE_OVERLAP_FRACTION: Final = _P + "restore-overlap-fraction-threshold"
+DELETE_FILES_IN_RANGE: Final = _P + "rescaling.use-delete-files-in-range"
+INGEST_DB_RESTORE: Final = _P + "use-ingest-db-restore-mode"
 
 
 # Defaults of the options above, as RocksDBConfigurableOptions.java / RocksDBOptions.java declare
@@ -75,6 +83,10 @@ DEFAULTS: Final[Mapping[str, FlinkValue]] = MappingProxyType(
         PARTITIONED_INDEX_FILTERS: False,
         TIMER_SERVICE_FACTORY: "ROCKSDB",
         TIMER_SERVICE_CACHE_SIZE: 128,
+        CHECKPOINT_TRANSFER_THREADS: 4,
+        RESTORE_OVERLAP_FRACTION: 0.0,
+        DELETE_FILES_IN_RANGE: False,
+        INGEST_DB_RESTORE: False,
     }
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from tuner.flink import options as fo
 from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, Memory, max_write_buffer_ratio
@@ -28,6 +28,9 @@ COMPRESSION_LAYOUTS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     }
 )
 COMPRESSION_PARAM: Final = "compression-layout"
+# Which restore options a search draws: none, the transfer threads, or those and the rescaling
+# ones (tuner.search.study.StudyConfig.restore_search).
+RestoreSearch = Literal["none", "restore", "rescale"]
 
 
 class TrialLike(Protocol):
@@ -46,10 +49,14 @@ def _pow2(trial: TrialLike, name: str, low: int, high: int) -> int:
     return 1 << trial.suggest_int(name + ".log2", lo, hi)
 
 
-def suggest(trial: TrialLike, memory: Memory, timers: bool = False) -> dict[str, fo.FlinkValue]:
+def suggest(
+    trial: TrialLike, memory: Memory, timers: bool = False, restore: RestoreSearch = "none"
+) -> dict[str, fo.FlinkValue]:
     """Draw one candidate's Flink settings from the trial; ``timers``: the job has timers, so
     where they live (timer-service.factory: RocksDB column families or the JVM heap) is
-    searched too."""
+    searched too. ``restore``: how a restore runs is searched too (--objective recovery on
+    Flink's own backend, where those options act): the transfer threads, and with
+    ``"rescale"`` Flink's rescaling options."""
     s: dict[str, fo.FlinkValue] = {}
     if memory.mode != "unmanaged":
         # Rounded: a float step gives 0.7000000000000001, which would reach the emitted config.
@@ -93,10 +100,20 @@ def suggest(trial: TrialLike, memory: Memory, timers: bool = False) -> dict[str,
         s[fo.TIMER_SERVICE_FACTORY] = trial.suggest_categorical(
             fo.TIMER_SERVICE_FACTORY, ["ROCKSDB", "HEAP"]
         )
+    if restore != "none":
+        s[fo.CHECKPOINT_TRANSFER_THREADS] = trial.suggest_int(fo.CHECKPOINT_TRANSFER_THREADS, 1, 8)
+    if restore == "rescale":
+        s[fo.RESTORE_OVERLAP_FRACTION] = trial.suggest_float(
+            fo.RESTORE_OVERLAP_FRACTION, 0.0, 1.0, step=0.25
+        )
+        for key in (fo.DELETE_FILES_IN_RANGE, fo.INGEST_DB_RESTORE):
+            s[key] = trial.suggest_categorical(key, ["false", "true"]) == "true"
     return s
 
 
-def searched_keys(memory: Memory, timers: bool = False) -> tuple[str, ...]:
+def searched_keys(
+    memory: Memory, timers: bool = False, restore: RestoreSearch = "none"
+) -> tuple[str, ...]:
     """The Flink keys a search sets (what a recommendation pins explicitly)."""
     shared = (
         (fo.WRITE_BUFFER_RATIO, fo.PARTITIONED_INDEX_FILTERS)
@@ -118,4 +135,10 @@ def searched_keys(memory: Memory, timers: bool = False) -> tuple[str, ...]:
         fo.COMPRESSION_PER_LEVEL,
         fo.THREAD_NUM,
         *((fo.TIMER_SERVICE_FACTORY,) if timers else ()),
+        *((fo.CHECKPOINT_TRANSFER_THREADS,) if restore != "none" else ()),
+        *(
+            (fo.RESTORE_OVERLAP_FRACTION, fo.DELETE_FILES_IN_RANGE, fo.INGEST_DB_RESTORE)
+            if restore == "rescale"
+            else ()
+        ),
     )

@@ -151,6 +151,9 @@ class StudyConfig:
     # measurements of a search trial's length the run makes after the loop (the confirmation).
     deadline: float | None = None
     reserve_after: int = 0
+    # How a restore runs is searched too (space.RestoreSearch): --objective recovery on Flink's
+    # own backend, where those options act.
+    restore_search: space.RestoreSearch = "none"
 
 
 @dataclass
@@ -581,7 +584,9 @@ class StudyLoop:
             batch: list[tuple[optuna.trial.Trial, Candidate]] = []
             while len(batch) < min(self.config.jobs, self.config.trials - done):
                 trial = self.study.ask()
-                settings = space.suggest(trial, self.workload.memory, self._timers)
+                settings = space.suggest(
+                    trial, self.workload.memory, self._timers, self.config.restore_search
+                )
                 cand = Candidate(f"trial-{trial.number}", "search", settings, trial.number)
                 reason = self._skip_reason(cand)
                 if reason is None:

@@ -211,6 +211,9 @@ def install_flink(version: str) -> FlinkInstall:
                 "install",
                 "--quiet",
                 "--no-deps",
+                # Without it pip uninstalls this environment's own apache-flink-libraries (the
+                # flink extra's Flink 2.x) before it installs the other line into the prefix.
+                "--ignore-installed",
                 "--prefix",
                 str(tmp),
                 f"apache-flink-libraries=={release}",
