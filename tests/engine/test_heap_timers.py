@@ -113,6 +113,9 @@ def test_a_measurement_reports_what_heap_timers_cost(tmp_path: Path, factory: st
     m = measure_settings(
         small, str(trace), {fo.TIMER_SERVICE_FACTORY: factory}, str(tmp_path / "w")
     )
+    # Levels (live timers, their bytes, the peak) as they stand at the end, never differences.
+    assert not any(k.startswith("state_heap_timer") for k in m)
+    assert m["heap_timers_peak"] >= m["heap_timers"]
     if factory == "HEAP":
         assert m["heap_timers"] > 0 and m["checkpoint_timer_bytes"] > 0
     else:

@@ -175,6 +175,11 @@ class _Split:
         yield from self._it
 
 
+# State counters that are levels, not counts: a difference of two of them means nothing, so
+# they are reported as they stand at the end (heap_timers, heap_timer_bytes, heap_timers_peak).
+_STATE_LEVELS = frozenset({"state.heap_timers", "state.heap_timer_bytes", "state.heap_timers_peak"})
+
+
 def replay(
     engine: Engine,
     header: StreamHeader,
@@ -358,7 +363,7 @@ def replay(
     extra = {
         k.replace(".", "_"): _delta(after, before, k)
         for k in sorted(after)
-        if k.startswith("state.")
+        if k.startswith("state.") and k not in _STATE_LEVELS
     }
     # Raw counts the disk cost model needs (tuner.costmodel): one miss is one block read.
     extra["block_cache_hits"] = hits
@@ -393,6 +398,7 @@ def replay(
     if "state.heap_timers" in after:
         extra["heap_timers"] = after["state.heap_timers"]
         extra["heap_timer_bytes"] = after["state.heap_timer_bytes"]
+        extra["heap_timers_peak"] = after.get("state.heap_timers_peak", 0.0)
     extra["space_amplification_estimate"] = _ratio(sto["total_sst_bytes"], sto["live_data_bytes"])
     for name in ("rocksdb.db.get.micros", "rocksdb.db.write.micros", "rocksdb.db.seek.micros"):
         count = _delta(after, before, f"{name}.count")
