@@ -211,11 +211,12 @@ def real_size(out: Path, records: int, keys: int, managed: str, rounds: int) -> 
             times[backend].append(run.net_runtime_ms / 1000)
             print(f"round {i + 1} {backend}: {run.net_runtime_ms / 1000:.1f} s", flush=True)
     shares = [1 - h / r for r, h in zip(times["rocksdb"], times["hashmap"], strict=True)]
-    print(
-        f"heap-measured share: median {statistics.median(shares):.1%} (range "
-        f"{min(shares):.1%} .. {max(shares):.1%}), {rounds} interleaved rounds",
-        flush=True,
-    )
+    if shares:  # --rounds 0: the recording and the tuning only
+        print(
+            f"heap-measured share: median {statistics.median(shares):.1%} (range "
+            f"{min(shares):.1%} .. {max(shares):.1%}), {rounds} interleaved rounds",
+            flush=True,
+        )
     trace = out / "trace.parquet"
     if not trace.exists():
         started = time.perf_counter()
