@@ -23,7 +23,9 @@ footer      JSON: events, dropped_events, stopped (null, ``max-events``, ``max-b
             ``io-error: ...``), key_switches, sampled_key_switches, state_calls,
             timed_calls, timed_ns (wall time of the timed calls), timer_cost_ns (what
             reading that clock twice costs, subtracted per timed call), timed_log2_ns (timed
-            calls by log2 of their ns: [count, sum]), task_cpu_ns (the task
+            calls by log2 of their ns: [count, sum]), long_calls, long_wall_ns and long_cpu_ns
+            (timed calls of 2^20 ns or more: their count, wall time and thread CPU time; absent
+            from recorders before them), task_cpu_ns (the task
             thread's CPU time from its first state call to close), wall_ns, key_lengths and
             user_key_lengths (histograms of serialized lengths), ended_ms
 ==========  ====================================================================================
@@ -247,6 +249,9 @@ def _check_footer(footer: dict[str, Any], path: Path) -> None:
     ):
         f.integer(key, 0, _INT64 - 1)
     f.integer("task_cpu_ns", -1, _INT64 - 1)  # -1: the JVM could not measure thread CPU time
+    for key in ("long_calls", "long_wall_ns", "long_cpu_ns"):  # recorders since issue 16
+        if key in footer:
+            f.integer(key, 0, _INT64 - 1)
     f.integer("ended_ms", -_INT64, _INT64 - 1)
     stopped = footer.get("stopped")
     if stopped is not None and not isinstance(stopped, str):

@@ -288,6 +288,15 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
         // Time spent reading the entries of timed map iterations: lazy iterators read RocksDB
         // in hasNext/next, after the call that started the iteration returned.
         long timedIterNanos;
+        // Timed calls of a millisecond or more (LONG_CALL_NANOS): their wall time mixes work with
+        // preemption, so their thread CPU time is kept too (read before the timed interval
+        // starts and after it ends, so no short call pays for it). The importer counts their
+        // CPU: a join's 1.6 ms map reads are work, a descheduled 1 ms call is not.
+        static final long LONG_CALL_NANOS = 1L << 20;
+        long cpuAtStart;
+        long longCalls;
+        long longWallNanos;
+        long longCpuNanos;
         // Which calls are timed: a linear congruential sequence (Knuth's MMIX constants), seeded
         // per file.
         long pick = System.nanoTime();
@@ -476,6 +485,12 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             return (pick >>> 58) == 0;
         }
 
+        /** The start of a timed call: the thread's CPU clock, then the wall clock (returned). */
+        long startTimed() {
+            cpuAtStart = THREADS.isCurrentThreadCpuTimeSupported() ? cpuNow() : 0;
+            return System.nanoTime();
+        }
+
         /** The mean cost of reading the clock twice, which every timed call pays. */
         static long calibrate() {
             int n = 2000;
@@ -509,6 +524,11 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
                 long[] seen = threadCpu.computeIfAbsent(
                         Thread.currentThread().getId(), k -> new long[] {cpu, cpu});
                 seen[1] = cpu;
+                if (d >= LONG_CALL_NANOS && cpuAtStart > 0) {
+                    longCalls++;
+                    longWallNanos += d;
+                    longCpuNanos += Math.max(0, cpu - cpuAtStart);
+                }
             }
         }
 
@@ -618,6 +638,9 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             b.append("\"task_cpu_ns\":").append(cpu).append(',');
             b.append("\"state_threads\":").append(threadCpu.size()).append(',');
             b.append("\"timed_iter_ns\":").append(timedIterNanos).append(',');
+            b.append("\"long_calls\":").append(longCalls).append(',');
+            b.append("\"long_wall_ns\":").append(longWallNanos).append(',');
+            b.append("\"long_cpu_ns\":").append(longCpuNanos).append(',');
             b.append("\"wall_ns\":").append(Math.max(0, lastCallNanos - firstCallNanos)).append(',');
             b.append("\"key_lengths\":").append(histogram(keyLengths)).append(',');
             b.append("\"user_key_lengths\":{");
@@ -916,7 +939,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
         }
 
         final long start() {
-            return rec.tick() ? System.nanoTime() : 0;
+            return rec.tick() ? rec.startTimed() : 0;
         }
 
         @Override
@@ -1277,7 +1300,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
         }
 
         long start() {
-            return rec.tick() ? System.nanoTime() : 0;
+            return rec.tick() ? rec.startTimed() : 0;
         }
 
         @Override
