@@ -80,6 +80,11 @@ def test_one_file_per_operator_subtask_with_timing(recorded: tuple[DemoRun, Path
         # One call in 64 at random (a fixed stride would time the same call of every record).
         assert 0.5 < r.footer["timed_calls"] / (r.footer["state_calls"] / 64) < 1.5
         assert r.footer["state_threads"] == 1
+        # Calls of a millisecond or more: counted with their wall and thread CPU time, the CPU
+        # never above the wall by more than the clock reads around it.
+        long = r.footer["long_calls"]
+        assert long >= 0 and r.footer["long_cpu_ns"] <= r.footer["long_wall_ns"] + long * 100_000
+        assert (long == 0) == (r.footer["long_wall_ns"] == 0)
         if r.operator.startswith("KeyedProcessOperator"):
             # Its timers iterate the map state: the entries read are timed with the call.
             assert r.footer["timed_iter_ns"] > 0
