@@ -50,7 +50,7 @@ def run_dir(out: Path, workload: Path, trials: int, seed: int) -> Path:
     return out / workload.stem / f"t{trials}-s{seed}"
 
 
-def tune(workload: Path, trials: int, seed: int, out: Path) -> Path:
+def tune(workload: Path, trials: int, seed: int, out: Path, jobs: int = 1) -> Path:
     """One ``tuner run`` (skipped when its directory holds a complete run)."""
     target = run_dir(out, workload, trials, seed)
     if (target / "run.json").is_file() and '"status": "complete"' in (
@@ -61,7 +61,15 @@ def tune(workload: Path, trials: int, seed: int, out: Path) -> Path:
         args = ["run", "--resume", str(target)]
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
-        args = [*_RUN, str(workload), "--out", str(target), *_flags(trials, seed)]
+        args = [
+            *_RUN,
+            str(workload),
+            "--out",
+            str(target),
+            *_flags(trials, seed),
+            "--jobs",
+            str(jobs),
+        ]
     print(f"tuner {' '.join(args)}", flush=True)
     subprocess.run(
         [sys.executable, "-c", "from tuner.cli import main; main()", *args],
@@ -208,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_p.add_argument("--seeds", default="1,2,3,4,5", help="seeds of the short runs")
     run_p.add_argument("--long", type=int, default=100, help="trials of the long run (seed 1)")
     run_p.add_argument("--out", type=Path, default=ROOT / "results" / "trials-curve")
+    run_p.add_argument(
+        "--jobs", type=int, default=1, help="tuner run --jobs: measurements side by side"
+    )
     ren_p = sub.add_parser("render")
     ren_p.add_argument("out", type=Path)
     ren_p.add_argument("--short", type=int, default=12)
@@ -215,9 +226,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.cmd == "run":
         for workload in args.workloads:
-            tune(workload, args.long, 1, args.out)
+            tune(workload, args.long, 1, args.out, args.jobs)
             for seed in (int(s) for s in args.seeds.split(",")):
-                tune(workload, args.short, seed, args.out)
+                tune(workload, args.short, seed, args.out, args.jobs)
         out = args.out
     else:
         out = args.out
