@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import IN_CI
 from tests.engine.conftest import HEADER, batch, small_config
 from tests.engine.test_contract import (  # noqa: F401 - collected here, on this engine
     test_calls_a_state_kind_does_not_have_are_rejected,
@@ -27,7 +28,7 @@ from tests.engine.test_contract import (  # noqa: F401 - collected here, on this
 )
 from tuner.cli import cli
 from tuner.engine.base import Engine
-from tuner.engine.flink_backend import FlinkBackendEngine, HarnessError, available
+from tuner.engine.flink_backend import JEMALLOC, FlinkBackendEngine, HarnessError, available
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
@@ -187,6 +188,9 @@ def test_a_generated_stream_replays_with_the_same_call_counts_on_both_engines(
     assert 0 < b["jvm_committed_bytes"] < b["jvm_anon_bytes"] <= b["rss_peak_bytes"]
     assert b["native_bytes"] == b["jvm_anon_bytes"] - b["jvm_committed_bytes"]
     assert "native_bytes" not in a
+    # With jemalloc installed it is preloaded, as Flink's Docker image does; CI installs it.
+    assert b["native_allocator_jemalloc"] == float(JEMALLOC.is_file())
+    assert JEMALLOC.is_file() or not IN_CI
 
 
 def test_run_confirms_on_flink_backend_and_labels_every_gain(tmp_path: Path) -> None:
