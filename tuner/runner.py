@@ -297,6 +297,7 @@ def _run_study(
         if settings.time_budget_s is None
         else started + settings.time_budget_s - FINISH_RESERVE_S,
         reserve_after=_confirmation_cost(workload, settings),
+        reserve_after_least=_confirmation_cost(workload, settings, least=True),
         # Restore options act on Flink's own restore only (the replay copies local files and
         # has no ingest or file deletion): searched there, for the recovery objective.
         restore_search=(
@@ -526,9 +527,10 @@ def _mostly_failed(records: Sequence[TrialRecord]) -> str:
 FLINK_BACKEND_COST = 2
 
 
-def _confirmation_cost(workload: Workload, settings: RunSettings) -> int:
+def _confirmation_cost(workload: Workload, settings: RunSettings, least: bool = False) -> int:
     """The confirmation's measurements in search-trial lengths, for the time budget: 0 when no
-    confirmation will run (the conditions of :func:`_confirm`)."""
+    confirmation will run (the conditions of :func:`_confirm`). ``least``: the smallest one
+    :func:`_fit_confirmation` would still make (one search candidate, two rounds)."""
     if (
         settings.confirm is False
         or settings.engine == "flink"
@@ -538,6 +540,9 @@ def _confirmation_cost(workload: Workload, settings: RunSettings) -> int:
         return 0
     # The reference, Flink's default or the user's configuration beside it, the minimal
     # recommendation, the top candidates and the best other predefined set.
+    if least:
+        targets = 2 + (settings.baseline is not None) + min(1, settings.confirm_top) + 1
+        return targets * min(2, settings.repeats) * FLINK_BACKEND_COST
     targets = 2 + (settings.baseline is not None) + settings.confirm_top + 1
     return targets * settings.repeats * FLINK_BACKEND_COST
 

@@ -297,6 +297,32 @@ def test_a_confirmation_the_budget_cannot_hold_leaves_its_time_to_the_search(
     assert clock() - start <= 400
 
 
+def test_when_the_whole_confirmation_cannot_fit_the_least_one_keeps_its_time(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(
+        trials=50,
+        seed=3,
+        repeats=2,
+        deadline=clock() + 400,
+        reserve_after=35,
+        reserve_after_least=8,
+    )
+    measure = TimedMeasure(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    refine = CountingRefine(planned=1)
+    loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
+    outcome = loop.run()
+    # The whole confirmation (35) cannot fit beside the search; the least one (8) can, and the
+    # search stops in time to leave it: 4 baselines, 23 trials, the refine step's 1 and 4
+    # re-measurements end 80 s before the deadline.
+    searched = sum(c.kind == "search" for c in measure.calls)
+    assert outcome.time_budget_trials == searched == 23
+    assert clock() - start <= 400 - 8 * 10.0
+
+
 def test_a_refine_step_the_budget_cannot_hold_leaves_its_time_to_the_search(
     tmp_path: Path,
 ) -> None:

@@ -151,6 +151,10 @@ class StudyConfig:
     # measurements of a search trial's length the run makes after the loop (the confirmation).
     deadline: float | None = None
     reserve_after: int = 0
+    # The least confirmation the runner would still make (fewer candidates and rounds), kept
+    # when the whole one cannot be: without it a run whose budget could not hold the whole
+    # confirmation kept no time for any (the demo job at real size: 100 s left, 208 s needed).
+    reserve_after_least: int = 0
     # How a restore runs is searched too (space.RestoreSearch): --objective recovery on Flink's
     # own backend, where those options act.
     restore_search: space.RestoreSearch = "none"
@@ -250,7 +254,8 @@ class StudyLoop:
         self._time_budget_trials: int | None = None
         self._budget_cuts: list[str] = []
         # Whether the search keeps time for the confirmation (None: not decided yet).
-        self._reserve_confirmation: bool | None = None
+        # The confirmation's reserve once decided (reserve_after, reserve_after_least or 0).
+        self._reserve_confirmation: int | None = None
         self._reserve_refine: bool | None = None  # the same for the refine step's floor
         self._refine = refine
         self._refined: tuple[dict[str, fo.FlinkValue], object] | None = None
@@ -387,7 +392,11 @@ class StudyLoop:
     def _after_refine(self) -> int:
         """Measurements the run makes after the refine step: re-measure, confirmation (unless
         the budget could not hold it from the start, see :meth:`_out_of_time`)."""
-        confirm = self.config.reserve_after if self._reserve_confirmation is not False else 0
+        confirm = (
+            self.config.reserve_after
+            if self._reserve_confirmation is None
+            else self._reserve_confirmation
+        )
         return (len(self._reference()) + 1) * self.config.repeats + confirm
 
     def _after_search(self) -> int:
@@ -446,13 +455,16 @@ class StudyLoop:
             return False
         seconds, per = left
         # Decided once, after the first successful trial (the refine step's floor depends on the
-        # winner): when the budget cannot hold the confirmation (then the minimal
-        # recommendation's floor) beside one more trial and what else follows, keeping time for
-        # it would only stop the search to leave time that is then not used (a step that does
-        # not fit is skipped); the search gets that time instead.
+        # winner): when the budget cannot hold the whole confirmation beside one more trial and
+        # what else follows, the least one is kept; when not even that, then the minimal
+        # recommendation's floor: keeping time for a step that cannot fit would only stop the
+        # search to leave time that is then not used; the search gets that time instead.
         decide = self._best_trial()[1] is not None
         if decide and self._reserve_confirmation is None and self.config.reserve_after:
-            self._reserve_confirmation = seconds >= per * (1 + self._after_search())
+            for reserve in (self.config.reserve_after, self.config.reserve_after_least, 0):
+                self._reserve_confirmation = reserve
+                if not reserve or seconds >= per * (1 + self._after_search()):
+                    break
         if decide and self._reserve_refine is None and self._refine is not None:
             self._reserve_refine = seconds >= per * (1 + self._after_search())
         return seconds < per * (1 + self._after_search())
