@@ -276,29 +276,9 @@ def test_a_budget_too_small_for_anything_still_measures_one_trial(tmp_path: Path
     assert [c.repeat for c in measure.calls if c.kind == "remeasure"] == [0, 0]
 
 
-def test_a_confirmation_the_budget_cannot_hold_leaves_its_time_to_the_search(
-    tmp_path: Path,
-) -> None:
-    clock = Clock()
-    start = clock()
-    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 400, reserve_after=35)
-    measure = TimedMeasure(clock, 10.0)
-    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
-    refine = CountingRefine(planned=1)
-    loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
-    outcome = loop.run()
-    # After 4 baselines and 1 trial, 35 measurements are left: one more trial, 4
-    # re-measurements, the refine step's 1 and the confirmation's 35 cannot all fit. Kept, that
-    # reserve would have stopped the search after its first trial; dropped, the search goes on
-    # until only the re-measurements and the refine step are left (31 trials: 60 s left).
-    searched = sum(c.kind == "search" for c in measure.calls)
-    assert outcome.time_budget_trials == searched == 31
-    assert sum(c.kind in ("ablation", "remeasure") for c in measure.calls) == 1 + 4
-    assert clock() - start <= 400
-
-
-def test_when_the_whole_confirmation_cannot_fit_the_least_one_keeps_its_time(
-    tmp_path: Path,
+@pytest.mark.parametrize(("least", "trials", "kept_s"), [(0, 31, 0.0), (8, 23, 80.0)])
+def test_a_confirmation_the_budget_cannot_hold_whole(
+    tmp_path: Path, least: int, trials: int, kept_s: float
 ) -> None:
     clock = Clock()
     start = clock()
@@ -308,19 +288,23 @@ def test_when_the_whole_confirmation_cannot_fit_the_least_one_keeps_its_time(
         repeats=2,
         deadline=clock() + 400,
         reserve_after=35,
-        reserve_after_least=8,
+        reserve_after_least=least,
     )
     measure = TimedMeasure(clock, 10.0)
     study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
     refine = CountingRefine(planned=1)
     loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
     outcome = loop.run()
-    # The whole confirmation (35) cannot fit beside the search; the least one (8) can, and the
-    # search stops in time to leave it: 4 baselines, 23 trials, the refine step's 1 and 4
-    # re-measurements end 80 s before the deadline.
+    # After 4 baselines and 1 trial, 35 measurements are left: one more trial, 4
+    # re-measurements, the refine step's 1 and the whole confirmation's 35 cannot all fit.
+    # Kept, that reserve would have stopped the search after its first trial. With no least
+    # confirmation the search goes on until only the re-measurements and the refine step are
+    # left (31 trials: 60 s left); with a least one of 8 it stops in time to leave that (23
+    # trials: the run ends 80 s before the deadline).
     searched = sum(c.kind == "search" for c in measure.calls)
-    assert outcome.time_budget_trials == searched == 23
-    assert clock() - start <= 400 - 8 * 10.0
+    assert outcome.time_budget_trials == searched == trials
+    assert sum(c.kind in ("ablation", "remeasure") for c in measure.calls) == 1 + 4
+    assert clock() - start <= 400 - kept_s
 
 
 def test_a_refine_step_the_budget_cannot_hold_leaves_its_time_to_the_search(
