@@ -100,11 +100,13 @@ def _flags(trials: int, seed: int) -> list[str]:
 
 
 def read_run(path: Path, workload: str, seed: int, trials: int) -> Run:
-    """The search trials of one run's trials.csv, in trial order."""
+    """The measured search trials of one run's trials.csv, in trial order."""
     by_number: dict[int, float] = {}
     with (path / "trials.csv").open() as f:
         for row in csv.DictReader(f):
-            if row["kind"] != "search" or not row["trial_number"]:
+            # A candidate refused before it ran (over the budget, a rule) cost nothing: not a
+            # trial of the curve; a failed one did, and counts with no figure.
+            if row["kind"] != "search" or not row["trial_number"] or row["status"] == "skipped":
                 continue
             ok = row["status"] == "ok" and row.get("ops_per_s")
             by_number[int(row["trial_number"])] = float(row["ops_per_s"]) if ok else math.nan
