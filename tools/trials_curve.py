@@ -162,6 +162,12 @@ def render(out: Path, short: int) -> str:
             "|---|" + "---:|" * (len(points) + 1),
         ]
         shorts = [r for r in runs if r.trials == short]
+        for r in runs:
+            if r.trials != short:  # the long run, on the same points
+                cells = [f"{best_after(r.ops, n) / best:.1%}" for n in points]
+                need = trials_to_goal(r.ops, best) or "not reached"
+                label = f"--trials {r.trials}, seed {r.seed}"
+                lines.append(f"| {label} | " + " | ".join(cells) + f" | {need} |")
         for r in shorts:
             cells = [f"{best_after(r.ops, n) / best:.1%}" for n in points]
             need = trials_to_goal(r.ops, best) or "not reached"
