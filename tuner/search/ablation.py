@@ -183,8 +183,9 @@ class Minimizer:
         return keys + 2 if keys else 0
 
     def fit_to(self, measurements: int) -> None:
-        """Lower the bound to ``measurements`` (tuner run --time-budget). The one-at-a-time
-        step still runs whole (see :meth:`planned`): without it nothing can be decided."""
+        """Lower the bound to ``measurements`` (tuner run --time-budget). The bound does not
+        cut the one-at-a-time step (see :meth:`planned`): without it nothing can be decided;
+        only the time left does (``room`` in :meth:`__call__`)."""
         self.max_measurements = min(self.max_measurements, measurements)
 
     def __call__(
@@ -196,9 +197,10 @@ class Minimizer:
         room: Callable[[int], bool] | None = None,
     ) -> tuple[dict[str, fo.FlinkValue], object] | None:
         """Measure and decide; None when asked to stop (resume continues from the records).
-        ``room(n)`` says whether n more measurements fit the time budget: the greedy step asks
-        before each of its measurements and stops, keeping the keys it has not tried, when
-        they do not (the one-at-a-time step runs whole: without it nothing is decided)."""
+        ``room(n)`` says whether n more measurements fit the time budget. Both steps ask
+        before each measurement (the winner's first one excepted: without it nothing is
+        decided) and stop when they do not fit; a key whose revert was not measured is kept,
+        and the step says so."""
         base = self._base()
         mem = fo.memory_settings(self.workload.memory)
         w_eff = fo.effective({**mem, **best})
