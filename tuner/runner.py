@@ -540,11 +540,12 @@ def _confirmation_cost(workload: Workload, settings: RunSettings, least: bool = 
         return 0
     # The reference, Flink's default or the user's configuration beside it, the minimal
     # recommendation, the top candidates and the best other predefined set.
-    if least:
-        targets = 2 + (settings.baseline is not None) + min(1, settings.confirm_top) + 1
-        return targets * min(2, settings.repeats) * FLINK_BACKEND_COST
-    targets = 2 + (settings.baseline is not None) + settings.confirm_top + 1
-    return targets * settings.repeats * FLINK_BACKEND_COST
+    top, rounds = (
+        (min(1, settings.confirm_top), min(2, settings.repeats))
+        if least
+        else (settings.confirm_top, settings.repeats)
+    )
+    return (2 + (settings.baseline is not None) + top + 1) * rounds * FLINK_BACKEND_COST
 
 
 def _confirm(
