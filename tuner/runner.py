@@ -787,9 +787,7 @@ def finish(
             # Not lower than the reference's in every re-measured round: a configuration
             # searched for this figure is not emitted when it does not improve it.
             reference = (
-                "your configuration"
-                if cost_gain.reference != DEFAULT_LABEL
-                else ("Flink's default")
+                "Flink's default" if cost_gain.reference == DEFAULT_LABEL else "your configuration"
             )
             why = f"the search's pick is not below {reference} in every round"
             kept = recommend(
