@@ -380,13 +380,18 @@ def test_the_time_after_the_search_is_estimated_from_what_it_measures(tmp_path: 
     assert clock() - start <= 400
 
 
-class SlowRefine(TimedMeasure):
-    """The refine step's measurements take three times a search trial's (configurations
-    between the winner and the default, slower than both: the 21M-call recording's case)."""
+class SlowKind(TimedMeasure):
+    """Measurements of one kind take three times as long as the others: the refine step's
+    (configurations between the winner and the default, slower than both: the 21M-call
+    recording's case), or the re-measurements (a machine that got busier)."""
+
+    def __init__(self, clock: Clock, seconds: float, kind: str) -> None:
+        super().__init__(clock, seconds)
+        self.kind = kind
 
     def __call__(self, c: Candidate) -> Measurement:
         m = super().__call__(c)
-        if c.kind != "ablation":
+        if c.kind != self.kind:
             return m
         self.clock.now += 2 * self.seconds
         return replace(m, wall_s=3 * self.seconds)
@@ -400,7 +405,7 @@ def test_a_slow_minimal_recommendation_still_leaves_the_confirmation_its_time(
     clock = Clock()
     start = clock()
     config = StudyConfig(trials=50, seed=3, repeats=1, deadline=clock() + 600, reserve_after=8)
-    measure = SlowRefine(clock, 10.0)
+    measure = SlowKind(clock, 10.0, "ablation")
     study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
     refine = Minimizer(WORKLOAD, None, repeats=1)
     loop = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, refine=refine, clock=clock)
@@ -412,23 +417,11 @@ def test_a_slow_minimal_recommendation_still_leaves_the_confirmation_its_time(
     assert clock() - start <= 600 - 8 * 10.0
 
 
-class SlowRemeasure(TimedMeasure):
-    """Re-measurements take three times as long as anything before them (a machine that got
-    busier)."""
-
-    def __call__(self, c: Candidate) -> Measurement:
-        m = super().__call__(c)
-        if c.kind != "remeasure":
-            return m
-        self.clock.now += 2 * self.seconds
-        return replace(m, wall_s=3 * self.seconds)
-
-
 def test_a_re_measurement_round_starts_only_when_what_is_left_holds_it(tmp_path: Path) -> None:
     clock = Clock()
     start = clock()
     config = StudyConfig(trials=50, seed=3, repeats=3, deadline=clock() + 400)
-    measure = SlowRemeasure(clock, 10.0)
+    measure = SlowKind(clock, 10.0, "remeasure")
     study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
     outcome = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, clock=clock).run()
     # The search left 60 s for 3 rounds of 2 at 10 s; the first round took all of it.
