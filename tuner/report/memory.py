@@ -12,11 +12,13 @@ from typing import Any
 from tuner.config_files import records_as_emitted
 from tuner.confirm import CONFIRMATION_CSV
 from tuner.errors import TunerError
+from tuner.flink.options import FlinkValue
 from tuner.report.emitted import emitted
 from tuner.results import Run
 from tuner.rundir import records_from_csv
 from tuner.search.study import TrialRecord
 from tuner.units import MIB
+from tuner.workload import Workload
 
 __all__ = ["OVER_BUDGET", "native_share", "section"]
 
@@ -32,12 +34,13 @@ def _native(records: list[TrialRecord]) -> list[float]:
     ]
 
 
-def native_share(run: Run, rec: Mapping[str, Any] | None) -> float | None:
-    """The emitted configuration's native memory against the budget it ran under (median of
-    the confirmation's measurements on Flink's own backend; 1.3 is 30 % over), or None when
-    it was not measured."""
-    found = emitted(run, rec)
+def _confirmed(
+    run: Run, rec: Mapping[str, Any] | None
+) -> tuple[Workload, Mapping[str, FlinkValue], list[TrialRecord], float] | None:
+    """The emitted configuration (its workload and settings), the confirmation's records and
+    the budget its JVM ran under (the model's); None when the run was not confirmed."""
     path = run.path / CONFIRMATION_CSV
+    found = emitted(run, rec)
     if found is None or not path.is_file():
         return None
     workload, settings = found
@@ -45,27 +48,30 @@ def native_share(run: Run, rec: Mapping[str, Any] | None) -> float | None:
         records = records_from_csv(path.read_text(), str(path))
     except (TunerError, ValueError, OSError):
         return None
-    values = _native(records_as_emitted(records, settings, workload))
-    if not values:
-        return None
     scale = float(run.meta.get("scale") or 1.0)
-    return statistics.median(values) / (workload.memory.budget * scale)
+    return workload, settings, records, workload.memory.budget * scale
+
+
+def native_share(run: Run, rec: Mapping[str, Any] | None) -> float | None:
+    """The emitted configuration's native memory against the budget it ran under (median of
+    the confirmation's measurements on Flink's own backend; 1.3 is 30 % over), or None when
+    it was not measured."""
+    confirmed = _confirmed(run, rec)
+    if confirmed is None:
+        return None
+    workload, settings, records, budget = confirmed
+    values = _native(records_as_emitted(records, settings, workload))
+    return statistics.median(values) / budget if values else None
 
 
 def section(run: Run, rec: Mapping[str, Any] | None) -> list[str]:
     """The section, or nothing when the run was not confirmed on Flink's own backend (or by an
     older tuner that did not measure native memory)."""
-    path = run.path / CONFIRMATION_CSV
-    found = emitted(run, rec)
-    if found is None or not path.is_file():
+    confirmed = _confirmed(run, rec)
+    if confirmed is None:
         return []
-    workload, settings = found
-    try:
-        records = records_from_csv(path.read_text(), str(path))
-    except (TunerError, ValueError, OSError):
-        return []
+    workload, settings, records, budget = confirmed
     scale = float(run.meta.get("scale") or 1.0)
-    budget = workload.memory.budget * scale  # the model's budget: what the JVM ran under
     rows = []
     for label, chosen in (("emitted configuration", settings), ("Flink's default", {})):
         mine = records_as_emitted(records, chosen, workload)
