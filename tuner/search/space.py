@@ -31,6 +31,12 @@ COMPRESSION_PARAM: Final = "compression-layout"
 # Which restore options a search draws: none, the transfer threads, or those and the rescaling
 # ones (tuner.search.study.StudyConfig.restore_search).
 RestoreSearch = Literal["none", "restore", "rescale"]
+# Flink's rescaling restore options, searched with --rescale (the transfer threads always).
+RESCALE_OPTIONS: Final = (
+    fo.RESTORE_OVERLAP_FRACTION,
+    fo.DELETE_FILES_IN_RANGE,
+    fo.INGEST_DB_RESTORE,
+)
 
 
 class TrialLike(Protocol):
@@ -136,9 +142,5 @@ def searched_keys(
         fo.THREAD_NUM,
         *((fo.TIMER_SERVICE_FACTORY,) if timers else ()),
         *((fo.CHECKPOINT_TRANSFER_THREADS,) if restore != "none" else ()),
-        *(
-            (fo.RESTORE_OVERLAP_FRACTION, fo.DELETE_FILES_IN_RANGE, fo.INGEST_DB_RESTORE)
-            if restore == "rescale"
-            else ()
-        ),
+        *(RESCALE_OPTIONS if restore == "rescale" else ()),
     )
