@@ -43,6 +43,7 @@ def _run(
     label: str,
     config_yaml: str,
     tmp_path: Path,
+    measure_restore: bool = False,
 ) -> FlinkRun:
     """One run of the job under ``config_yaml``, with the base memory keys of a one-slot run."""
     return run_config(
@@ -58,6 +59,7 @@ def _run(
         incremental=True,
         workdir=tmp_path / "run",
         timeout_s=600,
+        measure_restore=measure_restore,
     )
 
 
@@ -74,8 +76,13 @@ def test_job_executes_exactly_the_streams_state_calls(
     assert stream.ops.rows < 50_000  # a tiny stream: the test is about semantics, not speed
 
     config = f"{fo.PREDEFINED_OPTIONS}: FLASH_SSD_OPTIMIZED\n"
-    run = _run(flink, classes, stream, w, "FLASH_SSD_OPTIMIZED", config, tmp_path)
+    run = _run(flink, classes, stream, w, "FLASH_SSD_OPTIMIZED", config, tmp_path, True)
     assert count_mismatches(stream, run.counts) == []
+    # The job restored from the checkpoint of its end state: every state kind, timers included,
+    # came back (a failed restore fails the run), and Flink timed the operator's initialization.
+    assert run.restore is not None
+    assert 0 < run.restore.initializing_s <= run.restore.submit_to_running_s
+    assert run.row()["restore_s"] == run.restore.initializing_s
     assert run.measure_rows == stream.ops.measure_rows
     assert run.records_per_s > 0
     # Event-time timers fired by Flink's watermark before the end are the stream's event

@@ -73,7 +73,14 @@ def bench(ops: int) -> None:
     help="Cap on measured state calls sent to Flink (default: all; the preload is always whole).",
 )
 @repeats_option(3, 1, "Interleaved runs per configuration.")
-def validate(run_dir: Path, configs: str, records: int | None, repeats: int) -> None:
+@click.option(
+    "--restore",
+    is_flag=True,
+    help="Also restore each run's job from a checkpoint of its end state (local, incremental) "
+    "and set the real restore time (the keyed operator's INITIALIZING time, from Flink's own "
+    "timestamps) beside the run's restore figures.",
+)
+def validate(run_dir: Path, configs: str, records: int | None, repeats: int, restore: bool) -> None:
     """Replay RUN_DIR's operation stream on real Flink (RocksDB backend) under each
     configuration, and compare with the replay's prediction.
 
@@ -82,7 +89,8 @@ def validate(run_dir: Path, configs: str, records: int | None, repeats: int) -> 
     are fetched from PyPI once when missing); Java 17. Compiles the bundled job with javac on
     first use. Writes validation.csv and validation.md into RUN_DIR, prints the rank
     correlation, the pairs of configurations Flink tells apart and how many the replay orders
-    alike, and the predicted vs real gain, and adds them to report.md.
+    alike, and the predicted vs real gain, and adds them to report.md. With --restore, also
+    each configuration's real restore time against the replay's and Flink's backend's.
     """
     from tuner.report import render_report
     from tuner.validate import validate_run
@@ -91,7 +99,7 @@ def validate(run_dir: Path, configs: str, records: int | None, repeats: int) -> 
         if p.done < p.total:  # the last call only reports the finished last run
             click.echo(f"[{p.done + 1}/{p.total}] {p.label} repeat {p.repeat + 1}", err=True)
 
-    result = validate_run(run_dir, configs.split(","), records, repeats, progress)
+    result = validate_run(run_dir, configs.split(","), records, repeats, progress, restore=restore)
     render_report(run_dir)
     click.echo(result.summary())
     click.echo(str(result.csv_path))

@@ -157,6 +157,7 @@ class FlinkRun:
     rocksdb_log: dict[str, str] = field(default_factory=dict)
     task_cpu_s: float = math.nan  # the operator thread's CPU time over the measured phase
     process_cpu_s: float = math.nan  # the whole JVM's (RocksDB background threads included)
+    restore: RealRestore | None = None  # measured when the run was asked to (--restore)
 
     def row(self) -> dict[str, Any]:
         """One flat row for validation.csv."""
@@ -195,7 +196,34 @@ class FlinkRun:
         row.update({k.replace(".", "_").replace("-", "_"): v for k, v in t.items()})
         row.update({k.replace(".", "_").replace("-", "_"): v for k, v in self.properties.items()})
         row.update({f"log_{k}": v for k, v in self.rocksdb_log.items()})
+        if self.restore is not None:
+            row.update(self.restore.row())
         return row
+
+
+@dataclass(frozen=True)
+class RealRestore:
+    """A real Flink job restored from the checkpoint of the state at the end of the measured
+    phase: how long its keyed operator's subtask was INITIALIZING (Flink builds the RocksDB
+    backend from the checkpoint then), by Flink's own execution-state timestamps."""
+
+    initializing_s: float
+    submit_to_running_s: float  # submission to the operator running (scheduling included)
+
+    @classmethod
+    def from_result(cls, res: Mapping[str, Any]) -> RealRestore:
+        """From the job result's ``restore`` entry."""
+        return cls(
+            initializing_s=float(res["initializing_ms"]) / 1000.0,
+            submit_to_running_s=float(res["submit_to_running_s"]),
+        )
+
+    def row(self) -> dict[str, float]:
+        """The validation.csv columns."""
+        return {
+            "restore_s": self.initializing_s,
+            "restore_submit_to_running_s": self.submit_to_running_s,
+        }
 
 
 def count_mismatches(stream: PreparedStream, counts: npt.NDArray[np.int64]) -> list[str]:
@@ -273,8 +301,13 @@ def run_config(
     incremental: bool,
     workdir: Path,
     timeout_s: float = 1800.0,
+    measure_restore: bool = False,
 ) -> FlinkRun:
-    """Run the job once under ``config_yaml`` (None: Flink's defaults) and read its result."""
+    """Run the job once under ``config_yaml`` (None: Flink's defaults) and read its result.
+
+    ``measure_restore``: then restore the same job from a checkpoint of the state at the end of
+    the measured phase and keep Flink's figures of that restore (``FlinkRun.restore``).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     conf_dir = workdir / "conf"
     conf_dir.mkdir(exist_ok=True)
@@ -287,6 +320,7 @@ def run_config(
         "result.file": str(result_path.resolve()),
         "config.dir": str(conf_dir.resolve()) if config_yaml is not None else "",
         "checkpoint.interval_ms": checkpoint_interval_ms,
+        "restore.measure": measure_restore,
         **state_entries(stream.header),
     }
     entries.update({f"base.{k}": v for k, v in base.items()})
@@ -334,4 +368,5 @@ def run_config(
         rocksdb_log=parse_rocksdb_log(workdir / "rocksdb-log"),
         task_cpu_s=float(op.get("task_cpu_s", math.nan)),
         process_cpu_s=float(op.get("process_cpu_s", math.nan)),
+        restore=RealRestore.from_result(res["restore"]) if measure_restore else None,
     )

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.confirm import MINIMAL_LABEL
+from tuner.confirm import CONFIRMATION_CSV, MINIMAL_LABEL
 from tuner.costmodel import PRESETS
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
 from tuner.flink import options as fo
 from tuner.results import rescored
-from tuner.rundir import RunDir
+from tuner.rundir import RunDir, records_from_csv
 from tuner.scale import read_scale
 from tuner.search.study import BASELINES, DEFAULT_LABEL, RECOMMENDED_LABEL, TrialRecord
 from tuner.trace.ops import OpBatch, StreamHeader
@@ -47,6 +47,7 @@ from tuner.validate.job import (
     run_config,
     settings_entries,
 )
+from tuner.validate.restore import RestoreCheck, render_restore, restore_checks
 from tuner.workload import Workload, load_workload
 
 __all__ = [
@@ -125,6 +126,7 @@ class ValidationResult:
     md_path: Path
     mismatches: tuple[str, ...]  # state calls Flink executed differently from the stream
     flink_version: str = ""  # the Flink release the job ran on (the workload's line)
+    restores: tuple[RestoreCheck, ...] = ()  # with --restore: the real restores per config
 
     def summary(self) -> str:
         """The fidelity figures as a few lines of text (what the CLI prints)."""
@@ -153,6 +155,13 @@ class ValidationResult:
             lines.append(
                 f"one Flink run: {sorted(wall)[len(wall) // 2]:.1f} s median wall "
                 f"(JVM + cluster start {self.runs[0].startup_s:.1f} s)"
+            )
+        for rc in self.restores:
+            lines.append(
+                f"restore {rc.label}: real Flink {rc.real_s * 1000:,.0f} ms "
+                f"({rc.real_min_s * 1000:,.0f}-{rc.real_max_s * 1000:,.0f}, {rc.real_runs} runs); "
+                f"replay {_fmt(rc.off_by(rc.replay_s), '+.0%')}, "
+                f"Flink's backend {_fmt(rc.off_by(rc.backend_s), '+.0%')} of it"
             )
         if self.mismatches:
             lines.append(
@@ -269,6 +278,7 @@ def render_markdown(
     flink_version: str,
     records: Sequence[TrialRecord] = (),
     stand_in: str | None = None,
+    restores: Sequence[RestoreCheck] = (),
 ) -> str:
     """validation.md: the fidelity table, the figures, time per run and the deviations."""
     lines = [
@@ -325,6 +335,9 @@ def render_markdown(
     counters = render_counters(compare_counters(records, result_runs))
     if counters:
         lines += ["", *counters]
+    restore_lines = render_restore(restores)
+    if restore_lines:
+        lines += ["", *restore_lines]
     lines += ["", "### Where the Flink job differs from the replay", ""]
     lines += [f"- {d}" for d in DEVIATIONS]
     return "\n".join(lines) + "\n"
@@ -339,11 +352,14 @@ def validate_run(
     *,
     timeout_s: float = 1800.0,
     keep_workdir: bool = False,
+    restore: bool = False,
 ) -> ValidationResult:
     """Run the run directory's stream on real Flink under each configuration and compare.
 
     ``records`` caps the measured state calls sent to Flink (None: the whole measured phase);
-    the preload is always sent whole, so the state has the size the study saw.
+    the preload is always sent whole, so the state has the size the study saw. ``restore``:
+    each run then restores a real job from a checkpoint of its end state, set beside the run's
+    own restore figures (:mod:`tuner.validate.restore`).
     """
     if repeats < 1:
         raise TunerError(f"`repeats >= 1` must hold, but got {repeats=}", where="--repeats")
@@ -399,6 +415,7 @@ def validate_run(
                 incremental=workload.checkpointing.incremental,
                 workdir=run_dir_i,
                 timeout_s=timeout_s,
+                measure_restore=restore,
             )
             log.info(
                 "%s #%d: %.0f records/s (%.1f s)",
@@ -422,13 +439,28 @@ def validate_run(
         by_label.setdefault(r.label, {})[r.repeat] = r.records_per_s
     stand_in = recommended_stand_in(rd.path)
     fidelity = compute_fidelity(trial_records, by_label, stand_in)
+    restores = restore_checks(runs, trial_records, _confirmation_records(rd.path), stand_in)
     csv_path = rd.path / VALIDATION_CSV
     md_path = rd.path / VALIDATION_MD
     atomic_write_text(csv_path, runs_to_csv(runs))
     atomic_write_text(
         md_path,
-        render_markdown(runs, fidelity, mismatches, flink.version, trial_records, stand_in),
+        render_markdown(
+            runs, fidelity, mismatches, flink.version, trial_records, stand_in, restores
+        ),
     )
     return ValidationResult(
-        tuple(runs), fidelity, csv_path, md_path, tuple(mismatches), flink.version
+        tuple(runs),
+        fidelity,
+        csv_path,
+        md_path,
+        tuple(mismatches),
+        flink.version,
+        tuple(restores),
     )
+
+
+def _confirmation_records(run_dir: Path) -> list[TrialRecord]:
+    """The confirmation's measurements on Flink's backend (none when the run has none)."""
+    path = run_dir / CONFIRMATION_CSV
+    return records_from_csv(path.read_text(), str(path)) if path.is_file() else []

@@ -22,6 +22,13 @@
  *  - Checkpoints are triggered by event time, not wall-clock: the source asks for one when it
  *    emits the first measured row with ts >= first measured ts + k * interval (what the replay
  *    does); the main thread triggers it through the MiniCluster.
+ *  - With restore.measure=true, a real restore follows (tuner validate --restore): the source
+ *    idles after the last row instead of ending, because a job that finishes discards its
+ *    checkpoints even when they are retained; main takes one more checkpoint of the state at
+ *    the end of the measured phase, cancels the job (the checkpoint is retained on
+ *    cancellation), submits the same job graph restored from that checkpoint, and keeps how
+ *    long the keyed operator's subtask was INITIALIZING (Flink restores its keyed state backend
+ *    then), from Flink's own execution graph, as its web UI shows it; then cancels it too.
  */
 
 import java.io.IOException;
@@ -83,10 +90,15 @@ import org.apache.flink.configuration.GlobalConfiguration;
 import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.connector.datagen.source.GeneratorFunction;
 import org.apache.flink.runtime.checkpoint.AbstractCheckpointStats;
+import org.apache.flink.runtime.checkpoint.CompletedCheckpointStats;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.checkpoint.TaskStateStats;
+import org.apache.flink.runtime.execution.ExecutionState;
+import org.apache.flink.runtime.executiongraph.AccessExecution;
 import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
+import org.apache.flink.runtime.executiongraph.AccessExecutionJobVertex;
 import org.apache.flink.runtime.jobgraph.JobGraph;
+import org.apache.flink.runtime.jobgraph.SavepointRestoreSettings;
 import org.apache.flink.runtime.jobmaster.JobResult;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
@@ -127,6 +139,9 @@ public final class ReplayJob {
     // tuner.trace.ops.Op codes.
     static final int GET = 0, UPDATE = 1, ADD = 2, CLEAR = 3, PUT = 4, REMOVE = 5, CONTAINS = 6,
             ITERATE = 7, REGISTER_TIMER = 8, DELETE_TIMER = 9, FIRE_TIMER = 10, N_OPS = 11;
+    // Not a state call: what the source emits after the last row while a restore is measured
+    // (the job must keep running for its checkpoint to be retained).
+    static final long IDLE = -1;
 
     // Processing-time timers are registered this far in the future so that Flink's wall-clock
     // never fires them during the run; the stream's FIRE_TIMER rows remove them instead (the
@@ -265,7 +280,6 @@ public final class ReplayJob {
     static volatile Map<String, Object> OPERATOR_REPORT;
     /** Rows processed at each checkpoint's synchronous part (checkpoint id -> row). */
     static final Map<Long, Long> SNAPSHOT_ROWS = new java.util.concurrent.ConcurrentHashMap<>();
-
     // ---------------------------------------------------------------------------------------
     // Source
 
@@ -274,13 +288,15 @@ public final class ReplayJob {
         private static final long serialVersionUID = 1L;
         private final String path;
         private final long intervalMs;
+        private final long totalRows;
         private transient OpsFile file;
         private transient long nextCheckpoint;
         private transient boolean started;
 
-        StreamRows(String path, long intervalMs) {
+        StreamRows(String path, long intervalMs, long totalRows) {
             this.path = path;
             this.intervalMs = intervalMs;
+            this.totalRows = totalRows;
         }
 
         @Override
@@ -291,6 +307,16 @@ public final class ReplayJob {
 
         @Override
         public long[] map(Long index) throws Exception {
+            if (index >= totalRows) {
+                // Past the stream (a restore is measured): a slow trickle of rows that are no
+                // state call, so that barriers still flow and the job stays up until cancelled.
+                Thread.sleep(1);
+                long[] idle = new long[N_FIELDS];
+                idle[F_OP] = IDLE;
+                idle[F_TS] = Long.MIN_VALUE;
+                idle[F_NEXT_TS] = NO_NEXT;
+                return idle;
+            }
             long[] r = file.read(index);
             if (r[F_PHASE] == 1 && intervalMs > 0) {
                 long ts = r[F_TS];
@@ -612,6 +638,9 @@ public final class ReplayJob {
         @Override
         public void processElement(StreamRecord<long[]> element) throws Exception {
             long[] r = element.getValue();
+            if (r[F_OP] == IDLE) {
+                return;
+            }
             if (processed == 0) {
                 firstRowNs = System.nanoTime();
             }
@@ -833,6 +862,13 @@ public final class ReplayJob {
             }
         }
 
+        boolean measureRestore = Boolean.parseBoolean(spec.getProperty("restore.measure", "false"));
+        if (measureRestore) {
+            // A job that finishes discards its checkpoints, retained or not; a cancelled one
+            // keeps them.
+            conf.setString("execution.checkpointing.externalized-checkpoint-retention",
+                    "RETAIN_ON_CANCELLATION");
+        }
         MiniClusterConfiguration mcc = new MiniClusterConfiguration.Builder()
                 .setConfiguration(conf)
                 .setNumTaskManagers(1)
@@ -846,39 +882,13 @@ public final class ReplayJob {
             cluster.start();
             result.put("cluster_start_s", (System.nanoTime() - clusterStart) / 1e9);
 
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-            env.setParallelism(1);
-            env.setMaxParallelism(maxParallelism);
-            @SuppressWarnings("unchecked")
-            TypeInformation<long[]> rowType = (TypeInformation<long[]>) (TypeInformation<?>)
-                    PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO;
-            DataGeneratorSource<long[]> source = new DataGeneratorSource<>(
-                    new StreamRows(opsPath, intervalMs), totalRows, rowType);
-            WatermarkStrategy<long[]> watermarks = WatermarkStrategy
-                    .<long[]>forGenerator(ctx -> new NextRowWatermarks())
-                    .withTimestampAssigner((r, previous) -> r[F_TS]);
-            DataStream<long[]> rows = env.fromSource(source, watermarks, "operation-stream");
-            ReplayOperator op = new ReplayOperator(specs, preloadRows, totalRows,
-                    settleTimeoutMs, payload);
-            if (keyType.equals("long")) {
-                KeyedStream<long[], Long> keyed = rows.keyBy(new LongKey(), Types.LONG);
-                keyed.transform("replay-state-calls", Types.LONG, op);
-            } else {
-                KeyedStream<long[], String> keyed = rows.keyBy(new StringKey(keySize),
-                        Types.STRING);
-                keyed.transform("replay-state-calls", Types.LONG, op);
-            }
-            StreamGraph graph = env.getStreamGraph();
-            graph.setJobName("tuner-validate");
-            // A JobGraph (with its own fresh JobID) is what both Flink lines accept: 2.x's
-            // submitJob takes any ExecutionPlan, 1.20's only a JobGraph.
-            JobGraph jobGraph = graph.getJobGraph();
-
+            JobGraph jobGraph = jobGraph(conf, opsPath, intervalMs, measureRestore, totalRows,
+                    maxParallelism, keyType, keySize, specs, preloadRows, settleTimeoutMs, payload);
             long jobStart = System.nanoTime();
             JobID jobId = cluster.submitJob(jobGraph).get().getJobID();
             CompletableFuture<JobResult> done = cluster.requestJobResult(jobId);
             List<Object> requests = new ArrayList<>();
-            while (!done.isDone()) {
+            while (!done.isDone() && !(measureRestore && OPERATOR_REPORT != null)) {
                 Long ts = CHECKPOINT_REQUESTS.poll(20, TimeUnit.MILLISECONDS);
                 if (ts == null) {
                     continue;
@@ -901,9 +911,28 @@ public final class ReplayJob {
                 }
                 requests.add(req);
             }
+            long lastCheckpoint = -1;
+            String restorePath = null;
+            if (measureRestore && !done.isDone()) {
+                // The state at the end of the measured phase, as the replay checkpoints it
+                // before its restore; then the job is cancelled so that the checkpoint stays.
+                restorePath = cluster.triggerCheckpoint(jobId).get();
+                result.put("job_s", (System.nanoTime() - jobStart) / 1e9);
+                AccessExecutionGraph before = cluster.getArchivedExecutionGraph(jobId).get();
+                CompletedCheckpointStats last = before.getCheckpointStatsSnapshot() == null
+                        ? null : before.getCheckpointStatsSnapshot().getHistory()
+                                .getLatestCompletedCheckpoint();
+                if (last == null) {
+                    throw new IllegalStateException("no completed checkpoint to restore from");
+                }
+                lastCheckpoint = last.getCheckpointId();
+                cluster.cancelJob(jobId).get();
+            }
             JobResult jr = done.get();
-            result.put("job_s", (System.nanoTime() - jobStart) / 1e9);
-            if (!jr.isSuccess()) {
+            if (!result.containsKey("job_s")) {
+                result.put("job_s", (System.nanoTime() - jobStart) / 1e9);
+            }
+            if (!jr.isSuccess() && lastCheckpoint < 0) {
                 Throwable t = jr.getSerializedThrowable()
                         .map(st -> (Throwable) st.deserializeError(ReplayJob.class.getClassLoader()))
                         .orElse(new RuntimeException("job failed without a cause"));
@@ -911,7 +940,20 @@ public final class ReplayJob {
             }
             result.put("checkpoint_requests", requests);
             AccessExecutionGraph g = cluster.getArchivedExecutionGraph(jobId).get();
-            result.put("checkpoints", checkpointStats(g.getCheckpointStatsSnapshot()));
+            List<Object> stats = checkpointStats(g.getCheckpointStatsSnapshot());
+            if (lastCheckpoint >= 0) {
+                // The restore's checkpoint is not one of the measured phase's: kept apart.
+                final long id = lastCheckpoint;
+                stats.removeIf(c -> ((Long) ((Map<?, ?>) c).get("id")) == id);
+                Map<String, Object> restore = new LinkedHashMap<>();
+                restore.put("checkpoint_id", lastCheckpoint);
+                restore.putAll(restore(cluster, conf, restorePath, opsPath, intervalMs, totalRows,
+                        maxParallelism, keyType, keySize, specs, preloadRows, settleTimeoutMs,
+                        payload, Long.parseLong(spec.getProperty("restore.timeout_ms",
+                                "600000"))));
+                result.put("restore", restore);
+            }
+            result.put("checkpoints", stats);
         }
         Map<String, Object> rep = OPERATOR_REPORT;
         if (rep == null) {
@@ -929,6 +971,97 @@ public final class ReplayJob {
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         // MiniCluster leaves non-daemon threads behind on some versions; the result is written.
         System.exit(0);
+    }
+
+    /** The job: the stream's rows keyed by the state call's key, into the replay operator. */
+    static JobGraph jobGraph(Configuration conf, String opsPath, long intervalMs,
+            boolean endless, long totalRows, int maxParallelism, String keyType, int keySize,
+            StateSpec[] specs, long preloadRows, long settleTimeoutMs, byte[] payload) {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
+        env.setParallelism(1);
+        env.setMaxParallelism(maxParallelism);
+        @SuppressWarnings("unchecked")
+        TypeInformation<long[]> rowType = (TypeInformation<long[]>) (TypeInformation<?>)
+                PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO;
+        DataGeneratorSource<long[]> source = new DataGeneratorSource<>(
+                new StreamRows(opsPath, intervalMs, totalRows),
+                endless ? Long.MAX_VALUE : totalRows, rowType);
+        WatermarkStrategy<long[]> watermarks = WatermarkStrategy
+                .<long[]>forGenerator(ctx -> new NextRowWatermarks())
+                .withTimestampAssigner((r, previous) -> r[F_TS]);
+        // Fixed uids: the restored job must map the checkpoint's state to the same operators.
+        DataStream<long[]> rows = env.fromSource(source, watermarks, "operation-stream")
+                .uid("operation-stream");
+        ReplayOperator op = new ReplayOperator(specs, preloadRows, totalRows,
+                settleTimeoutMs, payload);
+        if (keyType.equals("long")) {
+            KeyedStream<long[], Long> keyed = rows.keyBy(new LongKey(), Types.LONG);
+            keyed.transform("replay-state-calls", Types.LONG, op).uid("replay-state-calls");
+        } else {
+            KeyedStream<long[], String> keyed = rows.keyBy(new StringKey(keySize),
+                    Types.STRING);
+            keyed.transform("replay-state-calls", Types.LONG, op).uid("replay-state-calls");
+        }
+        StreamGraph graph = env.getStreamGraph();
+        graph.setJobName("tuner-validate");
+        // A JobGraph (with its own fresh JobID) is what both Flink lines accept: 2.x's
+        // submitJob takes any ExecutionPlan, 1.20's only a JobGraph.
+        return graph.getJobGraph();
+    }
+
+    /**
+     * Restore the same job from the retained checkpoint at {@code path}, wait until its keyed
+     * operator runs, and return how long that subtask was initializing (restoring its state
+     * backend), by Flink's own state timestamps; then cancel the job.
+     */
+    static Map<String, Object> restore(MiniCluster cluster, Configuration conf, String path,
+            String opsPath, long intervalMs, long totalRows, int maxParallelism, String keyType,
+            int keySize, StateSpec[] specs, long preloadRows, long settleTimeoutMs,
+            byte[] payload, long timeoutMs) throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("path", path);
+        JobGraph graph = jobGraph(conf, opsPath, intervalMs, true, totalRows, maxParallelism,
+                keyType, keySize, specs, preloadRows, settleTimeoutMs, payload);
+        graph.setSavepointRestoreSettings(SavepointRestoreSettings.forPath(path, false));
+        long submitted = System.nanoTime();
+        JobID id = cluster.submitJob(graph).get().getJobID();
+        CompletableFuture<JobResult> done = cluster.requestJobResult(id);
+        AccessExecution running = null;
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        while (running == null && !done.isDone() && System.nanoTime() < deadline) {
+            AccessExecutionGraph g = cluster.getExecutionGraph(id).get();
+            for (AccessExecutionJobVertex v : g.getAllVertices().values()) {
+                if (!v.getName().equals("replay-state-calls")) {
+                    continue;
+                }
+                AccessExecution e = v.getTaskVertices()[0].getCurrentExecutionAttempt();
+                if (e.getState() == ExecutionState.RUNNING) {
+                    running = e;
+                }
+            }
+            if (running == null) {
+                Thread.sleep(10);
+            }
+        }
+        out.put("submit_to_running_s", (System.nanoTime() - submitted) / 1e9);
+        if (running == null) {
+            if (done.isDone()) {
+                String cause = done.get().getSerializedThrowable()
+                        .map(st -> st.getFullStringifiedStackTrace())
+                        .orElse("the restored job ended before its operator ran");
+                throw new RuntimeException("the restored Flink job failed: " + cause);
+            }
+            cluster.cancelJob(id).get();
+            throw new RuntimeException("the restored job's operator was not running after "
+                    + timeoutMs + " ms");
+        }
+        out.put("initializing_ms", running.getStateTimestamp(ExecutionState.RUNNING)
+                - running.getStateTimestamp(ExecutionState.INITIALIZING));
+        out.put("deploying_ms", running.getStateTimestamp(ExecutionState.INITIALIZING)
+                - running.getStateTimestamp(ExecutionState.DEPLOYING));
+        cluster.cancelJob(id).get();
+        done.get();
+        return out;
     }
 
     /**

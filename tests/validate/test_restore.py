@@ -1,0 +1,71 @@
+"""The restore check of ``tuner validate --restore``: real restores beside the run's figures."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tuner.search.study import DEFAULT_LABEL, RECOMMENDED_LABEL
+from tuner.validate.job import FlinkRun, RealRestore
+from tuner.validate.restore import render_restore, restore_checks
+
+from .test_run import _record
+
+
+def _run(label: str, repeat: int, restore_s: float | None) -> FlinkRun:
+    return FlinkRun(
+        label=label,
+        repeat=repeat,
+        records_per_s=1000.0,
+        measure_s=1.0,
+        measure_rows=1000,
+        settled=True,
+        settle_s=0.0,
+        preload_s=0.0,
+        wall_s=5.0,
+        startup_s=1.0,
+        rss_peak_bytes=1,
+        checkpoints=[],
+        tickers={},
+        properties={},
+        counts=np.zeros((1, 1), dtype=np.int64),
+        timer_fires_event=0,
+        timer_fires_after_end=0,
+        restore=None if restore_s is None else RealRestore(restore_s, restore_s + 0.2),
+    )
+
+
+def test_each_configuration_sets_its_real_restores_beside_the_runs_figures() -> None:
+    runs = [
+        _run(DEFAULT_LABEL, 0, 0.100),
+        _run(DEFAULT_LABEL, 1, 0.120),
+        _run(DEFAULT_LABEL, 2, 0.110),
+        _run(RECOMMENDED_LABEL, 0, 0.080),
+        _run("FLASH_SSD_OPTIMIZED", 0, None),  # measured without --restore: left out
+    ]
+    records = [
+        replace(_record(0, DEFAULT_LABEL, "baseline", 1.0), metrics={"restore_s": 0.090}),
+        replace(_record(1, DEFAULT_LABEL, "remeasure", 1.0), metrics={"restore_s": 0.070}),
+        replace(_record(2, "trial-3", "search", 1.0), metrics={"restore_s": 0.050}),
+    ]
+    # config.yaml holds trial-3 (the confirmation's pick): its figure predicts `recommended`.
+    checks = restore_checks(runs, records, recommended_as="trial-3")
+    assert [c.label for c in checks] == [DEFAULT_LABEL, RECOMMENDED_LABEL]
+    d, r = checks
+    assert (d.real_s, d.real_min_s, d.real_max_s, d.real_runs) == (0.110, 0.100, 0.120, 3)
+    assert d.replay_s == pytest.approx(0.080)
+    assert d.off_by(d.replay_s) == pytest.approx(0.080 / 0.110 - 1)
+    assert r.replay_s == pytest.approx(0.050)
+    assert math.isnan(d.backend_s) and math.isnan(d.off_by(d.backend_s))
+    text = "\n".join(render_restore(checks))
+    assert "| DEFAULT | 110 ms (100 ms .. 120 ms, 3) | 80 ms | -27% (outside ±25%) |" in text
+    assert "not measured" in text  # no confirmation: said, not a NaN
+    assert "nan" not in text.lower()
+
+
+def test_no_real_restore_no_section() -> None:
+    assert restore_checks([_run(DEFAULT_LABEL, 0, None)], []) == []
+    assert render_restore([]) == []

@@ -1,0 +1,128 @@
+"""``tuner validate --restore``: the run's restore figures against a real Flink job's restore.
+
+Each Flink run of the validation then ends with a real restore: the job's state at the end of
+the measured phase checkpointed (incremental, to a local directory), the job cancelled, the same
+job submitted from that checkpoint, and the time its keyed operator's subtask spent
+INITIALIZING taken from Flink's own execution-state timestamps (what Flink's web UI shows; the
+RocksDB backend is built from the checkpoint then). This module sets those figures beside what
+the run measured for the same configuration: the replay's restore (trials.csv) and, when the
+run was confirmed, Flink's state backend driven without a job (confirmation.csv).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tuner.confirm import MINIMAL_LABEL
+from tuner.search.study import RECOMMENDED_LABEL, TrialRecord
+from tuner.validate.fidelity import medians, replay_rates
+from tuner.validate.job import FlinkRun
+
+__all__ = ["AGREEMENT", "RestoreCheck", "render_restore", "restore_checks"]
+
+# The issue's bar: a restore figure within a quarter of the real job's restore.
+AGREEMENT = 0.25
+RESTORE_METRIC = "restore_s"
+
+
+@dataclass(frozen=True)
+class RestoreCheck:
+    """One configuration: the run's restore figures and the real job's."""
+
+    label: str
+    replay_s: float  # the replay's median restore (trials.csv), nan when not measured
+    backend_s: float  # Flink's backend without a job (confirmation.csv), nan when absent
+    real_s: float  # median of the real job's restores
+    real_min_s: float
+    real_max_s: float
+    real_runs: int
+
+    def off_by(self, predicted: float) -> float:
+        """``predicted / real - 1`` (nan when either is missing)."""
+        if not (math.isfinite(predicted) and self.real_s > 0):
+            return math.nan
+        return predicted / self.real_s - 1.0
+
+
+def _restore_medians(
+    records: Sequence[TrialRecord], recommended_as: str | None
+) -> dict[str, float]:
+    """Median restore time per label; ``recommended_as`` stands for `recommended` (as in
+    :func:`tuner.validate.fidelity.compute_fidelity`)."""
+    kinds = ("baseline", "remeasure", "search")
+    out = medians(replay_rates(records, RESTORE_METRIC, kinds))
+    if recommended_as is not None:
+        out[RECOMMENDED_LABEL] = out.get(recommended_as, math.nan)
+    return out
+
+
+def restore_checks(
+    runs: Sequence[FlinkRun],
+    records: Sequence[TrialRecord],
+    backend_records: Sequence[TrialRecord] = (),
+    recommended_as: str | None = None,
+) -> list[RestoreCheck]:
+    """The restore figures per configuration label of ``runs`` (runs without a real restore
+    are left out), in the order the labels first appear.
+
+    ``recommended_as`` names the label the run's config.yaml holds when it is not the
+    re-measured search result (:func:`tuner.validate.run.recommended_stand_in`); on the
+    confirmation's records the emitted minimal recommendation is `minimal` otherwise.
+    """
+    real: dict[str, list[float]] = {}
+    for r in runs:
+        if r.restore is not None and math.isfinite(r.restore.initializing_s):
+            real.setdefault(r.label, []).append(r.restore.initializing_s)
+    replay = _restore_medians(records, recommended_as)
+    backend = _restore_medians(backend_records, recommended_as or MINIMAL_LABEL)
+    return [
+        RestoreCheck(
+            label=label,
+            replay_s=replay.get(label, math.nan),
+            backend_s=backend.get(label, math.nan),
+            real_s=statistics.median(vals),
+            real_min_s=min(vals),
+            real_max_s=max(vals),
+            real_runs=len(vals),
+        )
+        for label, vals in real.items()
+    ]
+
+
+def _ms(v: float) -> str:
+    return "not measured" if not math.isfinite(v) else f"{v * 1000:,.0f} ms"
+
+
+def _off(v: float) -> str:
+    if not math.isfinite(v):
+        return "–"
+    verdict = "within" if abs(v) <= AGREEMENT else "outside"
+    return f"{v:+.0%} ({verdict} ±{AGREEMENT:.0%})"
+
+
+def render_restore(checks: Sequence[RestoreCheck]) -> list[str]:
+    """validation.md's restore section (empty when no run measured a restore)."""
+    if not checks:
+        return []
+    lines = [
+        "### Restore: the run's figures against a real Flink job's",
+        "",
+        "Each Flink run above then checkpointed the state at the end of its measured phase "
+        "(to a local directory), was cancelled, and the same job was restored from that "
+        "checkpoint: the real restore is how long the keyed operator's subtask was "
+        "INITIALIZING, from Flink's own execution-state timestamps (its web UI's figure).",
+        "",
+        "| configuration | real Flink restore (median, range, runs) | replay | replay vs real "
+        "| Flink's backend (confirmation) | backend vs real |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in checks:
+        lines.append(
+            f"| {c.label} | {_ms(c.real_s)} ({_ms(c.real_min_s)} .. {_ms(c.real_max_s)}, "
+            f"{c.real_runs}) | {_ms(c.replay_s)} | {_off(c.off_by(c.replay_s))} | "
+            f"{_ms(c.backend_s)} | {_off(c.off_by(c.backend_s))} |"
+        )
+    return [*lines, ""]
