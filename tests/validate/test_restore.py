@@ -56,9 +56,9 @@ def test_each_configuration_sets_its_real_restores_beside_the_runs_figures() -> 
     assert [c.label for c in checks] == [DEFAULT_LABEL, RECOMMENDED_LABEL]
     d, r = checks
     assert (d.real_s, d.real_min_s, d.real_max_s, d.real_runs) == (0.110, 0.100, 0.120, 3)
-    assert d.replay_s == pytest.approx(0.080)
-    assert d.off_by(d.replay_s) == pytest.approx(0.080 / 0.110 - 1)
-    assert r.replay_s == pytest.approx(0.050)
+    assert d.run_s == pytest.approx(0.080)
+    assert d.off_by(d.run_s) == pytest.approx(0.080 / 0.110 - 1)
+    assert r.run_s == pytest.approx(0.050)
     assert math.isnan(d.backend_s) and math.isnan(d.off_by(d.backend_s))
     text = "\n".join(render_restore(checks))
     assert "| DEFAULT | 110 ms (100 ms .. 120 ms, 3) | 80 ms | -27% (outside ±25%) |" in text

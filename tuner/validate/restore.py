@@ -5,8 +5,9 @@ the measured phase checkpointed (incremental, to a local directory), the job can
 job submitted from that checkpoint, and the time its keyed operator's subtask spent
 INITIALIZING taken from Flink's own execution-state timestamps (what Flink's web UI shows; the
 RocksDB backend is built from the checkpoint then). This module sets those figures beside what
-the run measured for the same configuration: the replay's restore (trials.csv) and, when the
-run was confirmed, Flink's state backend driven without a job (confirmation.csv).
+the run measured for the same configuration: the run's own restore (trials.csv, measured by the
+run's engine) and, when the run was confirmed, Flink's state backend driven without a job
+(confirmation.csv).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class RestoreCheck:
     """One configuration: the run's restore figures and the real job's."""
 
     label: str
-    replay_s: float  # the replay's median restore (trials.csv), nan when not measured
+    run_s: float  # the run's own median restore (trials.csv, its engine), nan when absent
     backend_s: float  # Flink's backend without a job (confirmation.csv), nan when absent
     real_s: float  # median of the real job's restores
     real_min_s: float
@@ -76,12 +77,12 @@ def restore_checks(
     for r in runs:
         if r.restore is not None and math.isfinite(r.restore.initializing_s):
             real.setdefault(r.label, []).append(r.restore.initializing_s)
-    replay = _restore_medians(records, recommended_as)
+    run = _restore_medians(records, recommended_as)
     backend = _restore_medians(backend_records, recommended_as or MINIMAL_LABEL)
     return [
         RestoreCheck(
             label=label,
-            replay_s=replay.get(label, math.nan),
+            run_s=run.get(label, math.nan),
             backend_s=backend.get(label, math.nan),
             real_s=statistics.median(vals),
             real_min_s=min(vals),
@@ -103,10 +104,16 @@ def _off(v: float) -> str:
     return f"{v:+.0%} ({verdict} ±{AGREEMENT:.0%})"
 
 
-def render_restore(checks: Sequence[RestoreCheck]) -> list[str]:
-    """validation.md's restore section (empty when no run measured a restore)."""
+# What measured trials.csv's restore, as a column names it.
+_ENGINE_COLUMNS = {"rocksdict": "replay", "flink-backend": "Flink's backend", "flink": "Flink job"}
+
+
+def render_restore(checks: Sequence[RestoreCheck], run_engine: str = "rocksdict") -> list[str]:
+    """validation.md's restore section (empty when no run measured a restore); ``run_engine``
+    is the engine that measured the run's trials.csv."""
     if not checks:
         return []
+    name = _ENGINE_COLUMNS.get(run_engine, run_engine)
     lines = [
         "### Restore: the run's figures against a real Flink job's",
         "",
@@ -115,14 +122,14 @@ def render_restore(checks: Sequence[RestoreCheck]) -> list[str]:
         "checkpoint: the real restore is how long the keyed operator's subtask was "
         "INITIALIZING, from Flink's own execution-state timestamps (its web UI's figure).",
         "",
-        "| configuration | real Flink restore (median, range, runs) | replay | replay vs real "
-        "| Flink's backend (confirmation) | backend vs real |",
+        f"| configuration | real Flink restore (median, range, runs) | the run ({name}) "
+        "| the run vs real | confirmation (Flink's backend) | confirmation vs real |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for c in checks:
         lines.append(
             f"| {c.label} | {_ms(c.real_s)} ({_ms(c.real_min_s)} .. {_ms(c.real_max_s)}, "
-            f"{c.real_runs}) | {_ms(c.replay_s)} | {_off(c.off_by(c.replay_s))} | "
+            f"{c.real_runs}) | {_ms(c.run_s)} | {_off(c.off_by(c.run_s))} | "
             f"{_ms(c.backend_s)} | {_off(c.off_by(c.backend_s))} |"
         )
     return [*lines, ""]

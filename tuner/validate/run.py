@@ -160,8 +160,8 @@ class ValidationResult:
             lines.append(
                 f"restore {rc.label}: real Flink {rc.real_s * 1000:,.0f} ms "
                 f"({rc.real_min_s * 1000:,.0f}-{rc.real_max_s * 1000:,.0f}, {rc.real_runs} runs); "
-                f"replay {_fmt(rc.off_by(rc.replay_s), '+.0%')}, "
-                f"Flink's backend {_fmt(rc.off_by(rc.backend_s), '+.0%')} of it"
+                f"the run {_fmt(rc.off_by(rc.run_s), '+.0%')}, "
+                f"the confirmation {_fmt(rc.off_by(rc.backend_s), '+.0%')} of it"
             )
         if self.mismatches:
             lines.append(
@@ -279,6 +279,7 @@ def render_markdown(
     records: Sequence[TrialRecord] = (),
     stand_in: str | None = None,
     restores: Sequence[RestoreCheck] = (),
+    run_engine: str = "rocksdict",
 ) -> str:
     """validation.md: the fidelity table, the figures, time per run and the deviations."""
     lines = [
@@ -335,7 +336,7 @@ def render_markdown(
     counters = render_counters(compare_counters(records, result_runs))
     if counters:
         lines += ["", *counters]
-    restore_lines = render_restore(restores)
+    restore_lines = render_restore(restores, run_engine)
     if restore_lines:
         lines += ["", *restore_lines]
     lines += ["", "### Where the Flink job differs from the replay", ""]
@@ -366,7 +367,7 @@ def validate_run(
     if records is not None and records < 1:
         raise TunerError(f"`records >= 1` must hold, but got {records=}", where="--records")
     rd = RunDir(Path(run_dir))
-    rd.read_meta()
+    meta = rd.read_meta()
     labels = config_labels(configs)
     workload = load_workload(rd.workload_yaml)
     if read_scale(rd.workload_yaml).factor != 1.0:
@@ -446,7 +447,14 @@ def validate_run(
     atomic_write_text(
         md_path,
         render_markdown(
-            runs, fidelity, mismatches, flink.version, trial_records, stand_in, restores
+            runs,
+            fidelity,
+            mismatches,
+            flink.version,
+            trial_records,
+            stand_in,
+            restores,
+            str(meta.get("engine") or "rocksdict"),
         ),
     )
     return ValidationResult(
