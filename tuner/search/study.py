@@ -12,6 +12,7 @@ import logging
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -192,15 +193,19 @@ def create_study(
     n_startup = max(4, config.trials // 3)
     # constant_liar: with many workers, running trials count as bad so that workers asking at
     # once do not all get the same point (Optuna's advice for distributed TPE).
-    sampler = optuna.samplers.TPESampler(
-        seed=config.seed,
-        n_startup_trials=n_startup,
-        multivariate=True,
-        constant_liar=constant_liar,
-        # The throughput floor of --objective checkpoint or recovery, as Optuna's constraint (<= 0
-        # holds).
-        constraints_func=_constraint if config.objective in FLOORED else None,
-    )
+    with warnings.catch_warnings():
+        # Optuna 5 deprecates constraints_func for Trial.set_constraint, which Optuna 4 (still
+        # supported here) lacks; it keeps working until Optuna 7, so users need not see this.
+        warnings.filterwarnings("ignore", message=".*constraints_func", category=FutureWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=config.seed,
+            n_startup_trials=n_startup,
+            multivariate=True,
+            constant_liar=constant_liar,
+            # The throughput floor of --objective checkpoint or recovery, as Optuna's constraint
+            # (<= 0 holds).
+            constraints_func=_constraint if config.objective in FLOORED else None,
+        )
     directions: list[Literal["minimize", "maximize"]] = (
         ["maximize"]
         if config.objective == "throughput"
