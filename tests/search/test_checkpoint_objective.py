@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Mapping
 from dataclasses import replace
@@ -13,6 +15,7 @@ from click.testing import CliRunner
 
 from tests.report.fakerun import ops, rec
 from tuner.cli import cli
+from tuner.cli.options import ProgressLine
 from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.measuring import RunSettings
@@ -26,6 +29,7 @@ from tuner.search.study import (
     StudyConfig,
     StudyLoop,
     StudyOutcome,
+    StudyProgress,
     create_study,
     pick_lowest,
 )
@@ -46,6 +50,13 @@ def test_pick_lowest_honours_the_floor() -> None:
     assert pick_lowest([small_slow], 900.0) is small_slow  # none feasible: the fastest
 
 
+def _progress_text(p: StudyProgress) -> str:
+    with io.StringIO() as err, contextlib.redirect_stderr(err):
+        line = ProgressLine()
+        line(p)
+        return err.getvalue()
+
+
 def _metrics(settings: Mapping[str, fo.FlinkValue]) -> dict[str, float]:
     """Bigger write buffers: fewer, larger flushes (smaller checkpoints here) but slower."""
     v = fo.effective(settings)
@@ -64,10 +75,18 @@ def test_the_study_minimises_checkpoints_within_the_floor(tmp_path: Path) -> Non
     def measure(c: Candidate) -> Measurement:
         return Measurement("ok", "", _metrics(c.settings), 0.01, 1)
 
-    loop = StudyLoop(workload, study, config, measure, lambda r: None)
+    seen: list[StudyProgress] = []
+    loop = StudyLoop(workload, study, config, measure, lambda r: None, on_progress=seen.append)
     outcome = loop.run()
     floor = loop.floor()
     assert floor == 0.9 * _metrics({})["ops_per_s"]
+    # The progress line's "best" is the objective's figure: the least checkpoint that keeps the
+    # floor, not the fastest candidate.
+    last = seen[-1]
+    assert last.best_metric == CHECKPOINT_BYTES
+    kept = [r for r in loop.records if r.ok and r.metrics["ops_per_s"] >= floor]
+    assert last.best_value == min(r.metrics[CHECKPOINT_BYTES] for r in kept)
+    assert f"checkpoint {last.best_value / 2**20:,.1f} MiB" in _progress_text(last)
     assert outcome.best_settings is not None
     best = _metrics(outcome.best_settings)
     feasible = [

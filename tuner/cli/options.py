@@ -56,6 +56,18 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
+def _figure(p: Any) -> str:
+    """The best figure in the objective's own unit."""
+    from tuner.search.study import CHECKPOINT_BYTES, RESTORE_S, THROUGHPUT
+
+    metric = getattr(p, "best_metric", THROUGHPUT)
+    if metric == RESTORE_S:
+        return f"restore {p.best_value * 1000:,.0f} ms"
+    if metric == CHECKPOINT_BYTES:
+        return f"checkpoint {p.best_value / 2**20:,.1f} MiB"
+    return f"{p.best_value / 1000:.1f}k ops/s"
+
+
 class ProgressLine:
     """One status line on stderr: redrawn in place on a terminal, a log line per step otherwise."""
 
@@ -67,9 +79,7 @@ class ProgressLine:
         width = 24
         filled = int(width * p.done / p.total) if p.total else 0
         bar = "#" * filled + "-" * (width - filled)
-        best = (
-            f"best {p.best_value / 1000:.1f}k ops/s ({p.best_label})" if p.best_value else "best -"
-        )
+        best = f"best {_figure(p)} ({p.best_label})" if p.best_value else "best -"
         line = f"[{bar}] {p.done}/{p.total} {p.phase} | {best} | left ~{fmt_duration(p.eta_s)}"
         if line == self.last:
             return

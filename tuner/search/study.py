@@ -129,6 +129,7 @@ class StudyProgress:
     best_label: str | None
     best_value: float | None
     eta_s: float | None
+    best_metric: str = THROUGHPUT  # what best_value is: the objective's own figure
 
 
 @dataclass
@@ -304,11 +305,26 @@ class StudyLoop:
         return sum(1 for r in self.records if r.status != "skipped")
 
     def _best(self) -> tuple[str | None, float | None]:
-        ok = [r for r in self.records if r.ok and THROUGHPUT in r.metrics]
-        if not ok:
+        metric = FLOORED.get(self.config.objective)
+        if metric is None:
+            ok = [r for r in self.records if r.ok and THROUGHPUT in r.metrics]
+            if not ok:
+                return None, None
+            best = max(ok, key=lambda r: r.metrics[THROUGHPUT])
+            return best.candidate.label, best.metrics[THROUGHPUT]
+        # A floored objective: the least figure among candidates that keep the floor.
+        floor = self.floor()
+        kept = [
+            r
+            for r in self.records
+            if r.ok
+            and metric in r.metrics
+            and (floor is None or float(r.metrics.get(THROUGHPUT, 0.0)) >= floor)
+        ]
+        if not kept:
             return None, None
-        best = max(ok, key=lambda r: r.metrics[THROUGHPUT])
-        return best.candidate.label, best.metrics[THROUGHPUT]
+        least = min(kept, key=lambda r: r.metrics[metric])
+        return least.candidate.label, least.metrics[metric]
 
     def _progress(self, phase: str) -> None:
         if self._on_progress is None:
@@ -320,7 +336,8 @@ class StudyLoop:
             if self.config.deadline is not None:  # the budget ends the run by then
                 eta = min(eta, max(0.0, self.config.deadline - self._clock()))
         label, value = self._best()
-        self._on_progress(StudyProgress(phase, done, total, label, value, eta))
+        metric = FLOORED.get(self.config.objective, THROUGHPUT)
+        self._on_progress(StudyProgress(phase, done, total, label, value, eta, metric))
 
     def _record(self, rec: TrialRecord) -> TrialRecord:
         self.records.append(rec)
