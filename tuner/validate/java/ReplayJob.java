@@ -280,6 +280,7 @@ public final class ReplayJob {
     static volatile Map<String, Object> OPERATOR_REPORT;
     /** Rows processed at each checkpoint's synchronous part (checkpoint id -> row). */
     static final Map<Long, Long> SNAPSHOT_ROWS = new java.util.concurrent.ConcurrentHashMap<>();
+
     // ---------------------------------------------------------------------------------------
     // Source
 
