@@ -132,4 +132,4 @@ def render_restore(checks: Sequence[RestoreCheck], run_engine: str = "rocksdict"
             f"{c.real_runs}) | {_ms(c.run_s)} | {_off(c.off_by(c.run_s))} | "
             f"{_ms(c.backend_s)} | {_off(c.off_by(c.backend_s))} |"
         )
-    return [*lines, ""]
+    return lines
