@@ -572,6 +572,8 @@ def _confirm(
         return None, "confirmation switched off by --no-confirm", True
     if settings.engine == "flink":
         return None, "every candidate was measured on a real Flink job", True
+    if settings.engine == "flink-backend" and settings.objective != "throughput":
+        return None, "every candidate was measured on Flink's own state backend", True
     if settings.objective != "throughput":
         return (
             None,
@@ -700,6 +702,10 @@ def _fit_confirmation(
     return None
 
 
+# Engines whose figures are Flink's own: a run measured on them needs no confirmation.
+FAITHFUL_ENGINES: tuple[str, ...] = ("flink", "flink-backend")
+
+
 def finish(
     workload: Workload,
     rd: RunDir,
@@ -814,7 +820,10 @@ def finish(
                 state_share(workload),
                 note=why,
             )
-    if confirmation is None:
+    # A search measured on Flink's own backend or a real job has nothing more faithful to be
+    # confirmed on: its figure is not marked unconfirmed.
+    faithful = engine in FAITHFUL_ENGINES
+    if confirmation is None and not faithful:
         headline += f"; UNCONFIRMED: not re-measured on Flink's own state backend ({confirm_note})"
     rec = replace(rec, headline=headline)
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in outcome.best_settings.items()}
@@ -830,7 +839,10 @@ def finish(
         "search_gain": asdict(replay_gain) if replay_gain is not None else None,
         "confirmation": confirmation.as_dict()
         if confirmation is not None
-        else {"status": "unconfirmed", "reason": confirm_note},
+        else {
+            "status": "measured on Flink" if faithful else "unconfirmed",
+            "reason": confirm_note,
+        },
         "pareto_trial_numbers": outcome.pareto_trial_numbers,
         "interrupted": outcome.interrupted,
         # The full search winner stays available beside the minimal recommendation.

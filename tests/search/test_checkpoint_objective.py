@@ -20,6 +20,7 @@ from tuner.cli.options import ProgressLine
 from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.measuring import RunSettings
+from tuner.report import render_report
 from tuner.rundir import claim_run_dir
 from tuner.runner import finish
 from tuner.search.study import (
@@ -152,3 +153,23 @@ def test_a_recovery_pick_that_restores_no_faster_is_not_emitted(
     # A pick that restores slower than Flink's default is not what --objective recovery emits.
     assert ("keep your configuration" in recommendation["headline"]) is keep
     assert (fo.USE_BLOOM_FILTER in out.settings) is not keep
+    assert "UNCONFIRMED" in recommendation["headline"]  # the replay's figure, not Flink's
+
+
+def test_a_run_measured_on_flinks_backend_is_not_called_unconfirmed(tmp_path: Path) -> None:
+    workload = load_workload(TINY)
+    rd = claim_run_dir(tmp_path / "run")
+    study = create_study(rd.storage_url, "t", StudyConfig(trials=1, objective="recovery"))
+    records = [
+        rec(0, "DEFAULT", "baseline", ops(1000, restore_s=1.0)),
+        rec(1, "DEFAULT", "remeasure", ops(1000, restore_s=1.0)),
+    ]
+    outcome = StudyOutcome(records, None, {}, recommended_settings={})
+    note = "every candidate was measured on Flink's own state backend"
+    settings = RunSettings(objective="recovery", engine="flink-backend")
+    finish(workload, rd, study, outcome, ["v"], None, note, "flink-backend", settings)
+    recommendation = json.loads((rd.path / "recommendation.json").read_text())
+    assert "UNCONFIRMED" not in recommendation["headline"]
+    assert recommendation["confirmation"] == {"status": "measured on Flink", "reason": note}
+    render_report(rd.path)
+    assert f"Not needed: {note}." in (rd.path / "report.md").read_text()

@@ -302,6 +302,11 @@ def _confirmation_section(rec: Mapping[str, Any] | None) -> list[str]:
     conf = (rec or {}).get("confirmation")
     if rec is None:
         return []
+    if isinstance(conf, Mapping) and conf.get("status") == "measured on Flink":
+        lines.append(
+            f"Not needed: {conf.get('reason') or 'every candidate was measured on Flink'}."
+        )
+        return lines
     if not isinstance(conf, Mapping) or "engine" not in conf:
         reason = conf.get("reason") if isinstance(conf, Mapping) else None
         lines.append(
