@@ -441,6 +441,33 @@ def test_a_run_in_which_most_measurements_failed_gives_no_advice() -> None:
     assert _mostly_failed(stopped).startswith("every one of 2 measurements failed")
 
 
+def test_a_run_whose_search_trials_all_failed_gives_no_advice() -> None:
+    """The field case: production-dedup-ttl at default flags measured its baselines, then its
+    one search trial failed and the run ended "complete" with no recommendation and exit 0."""
+    from dataclasses import replace
+
+    from tuner.runner import _no_search_result
+    from tuner.search.study import Candidate, TrialRecord
+
+    base = TrialRecord(
+        0, Candidate("DEFAULT", "baseline", {}), "ok", "", {"ops_per_s": 1.0}, 1, 0, 0
+    )
+    rule = "at the job's size an SST's filter block would be about 636.2 MiB\nmore"
+    failed = TrialRecord(
+        1, Candidate("trial-2", "search", {}, trial_number=2), "failed", rule, {}, 1, 0, 0
+    )
+    skipped = TrialRecord(
+        2, Candidate("trial-0", "search", {}, trial_number=0), "skipped", "a rule", {}, 0, 0, 0
+    )
+    why = _no_search_result([base, skipped, failed])
+    assert why == (
+        "no search trial succeeded (1 failed, 1 skipped as over the budget or against a rule); "
+        "the first failure: at the job's size an SST's filter block would be about 636.2 MiB"
+    )
+    ok = replace(failed, status="ok", reason="", metrics={"ops_per_s": 2.0})
+    assert _no_search_result([base, failed, ok]) == ""
+
+
 def test_a_recording_too_big_for_its_budget_is_refused_with_the_smallest_that_would_do(
     tmp_path: Path,
 ) -> None:

@@ -397,7 +397,7 @@ def _run_study(
     if too_small:
         rd.set_status("failed", finished_at=time.time(), created_at=meta.get("created_at"))
         raise TunerError(too_small, file=workload.source, where=_budget_field(workload.memory))
-    failure = _mostly_failed(outcome.records)
+    failure = _mostly_failed(outcome.records) or _no_search_result(outcome.records)
     if failure and not outcome.interrupted:
         rd.set_status("failed", finished_at=time.time(), created_at=meta.get("created_at"))
         raise TunerRuntimeError(f"{failure}; no advice given (trials.csv in {rd.path})")
@@ -520,6 +520,20 @@ def _mostly_failed(records: Sequence[TrialRecord]) -> str:
         else f"{len(failed)} of {len(measured)} measurements failed"
     )
     return f"{head} ({count} of them {common!r}); the first: {lines[0]}"
+
+
+def _no_search_result(records: Sequence[TrialRecord]) -> str:
+    """Why a run that measured its baselines has no search result to advise from, or ""."""
+    searched = [r for r in records if r.candidate.kind == "search"]
+    if any(r.ok for r in searched):
+        return ""
+    failed = [r for r in searched if r.status == "failed"]
+    skipped = len(searched) - len(failed)
+    first = failed[0].reason.splitlines()[0] if failed and failed[0].reason else ""
+    return (
+        f"no search trial succeeded ({len(failed)} failed, {skipped} skipped as over the "
+        f"budget or against a rule)" + (f"; the first failure: {first}" if first else "")
+    )
 
 
 # A measurement on the flink-backend engine against one on the replay, in wall time (README:

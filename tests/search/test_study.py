@@ -354,6 +354,19 @@ def test_what_to_keep_time_for_is_decided_once_a_trial_succeeded(tmp_path: Path)
     assert outcome.time_budget_trials == sum(c.kind == "search" for c in measure.calls) == 13
 
 
+def test_a_failed_first_trial_does_not_end_the_search_with_nothing(tmp_path: Path) -> None:
+    clock = Clock()
+    config = StudyConfig(trials=50, seed=3, repeats=2, deadline=clock() + 400, reserve_after=35)
+    measure = FirstTrialFails(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    outcome = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, clock=clock).run()
+    # The whole confirmation (35) never fit beside the search; kept for after a failed first
+    # trial, it stopped the search with no winner. The search goes on to a successful trial and
+    # beyond, and the run recommends.
+    assert outcome.best_settings is not None
+    assert sum(c.kind == "search" for c in measure.calls) > 2
+
+
 class SlowDefault(TimedMeasure):
     """Flink's default takes twice as long as anything else (as on quickstart, where search
     trials with their small buffers replay faster than the default and the winner)."""

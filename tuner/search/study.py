@@ -471,9 +471,11 @@ class StudyLoop:
 
     def _out_of_time(self) -> bool:
         """Whether one more search trial would leave too little time for what follows it.
-        Never before the first search trial: a recommendation needs one."""
+        Never before the first successful search trial: a recommendation needs one, and time
+        kept for what follows it is of no use without it (on production-dedup-ttl the first
+        trial failed after 93 s and the search stopped there, with 10 of 15 minutes unused)."""
         left = self._left()
-        if left is None or not self._finished_trials():
+        if left is None or self._best_trial()[1] is None:
             return False
         seconds, per = left
         # Decided once, after the first successful trial (the refine step's floor depends on the
