@@ -87,7 +87,17 @@ appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = %d{{HH:mm:ss,SSS}} %-5p %c{{1}} - %m%n
 logger.checkpoint.name = org.apache.flink.runtime.checkpoint.CheckpointCoordinator
 logger.checkpoint.level = INFO
+logger.restore.name = org.apache.flink.state.rocksdb.restore
+logger.restore.level = INFO
+logger.restore1.name = org.apache.flink.contrib.streaming.state.restore
+logger.restore1.level = INFO
+logger.builder.name = org.apache.flink.state.rocksdb.RocksDBKeyedStateBackendBuilder
+logger.builder.level = INFO
+logger.builder1.name = org.apache.flink.contrib.streaming.state.RocksDBKeyedStateBackendBuilder
+logger.builder1.level = INFO
 """
+# Those RocksDB restore lines time the backend's own part of a restore (tuner validate
+# --restore), a few lines per restore; Flink 2.x and 1.20 name the packages differently.
 
 
 @dataclass(frozen=True)
