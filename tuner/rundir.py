@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from tuner.confirm import CONFIRMATION_CSV
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text, create_exclusive_text, fsync_dir
 from tuner.flink.options import FlinkValue
@@ -131,6 +132,14 @@ class RunDir:
         if not self.trials_csv.exists():
             return []
         return records_from_csv(self.trials_csv.read_text(), str(self.trials_csv))
+
+    def read_confirmation_records(self) -> list[TrialRecord]:
+        """The confirmation's measurements on Flink's backend, confirmation.csv (empty when
+        the run has none)."""
+        path = self.path / CONFIRMATION_CSV
+        if not path.exists():
+            return []
+        return records_from_csv(path.read_text(), str(path))
 
 
 def new_run_dir(results: Path, name: str, now: float | None = None) -> RunDir:

@@ -56,7 +56,6 @@ from tuner.rundir import (
     RunStatus,
     claim_run_dir,
     new_run_dir,
-    records_from_csv,
     records_to_csv,
 )
 from tuner.scale import (
@@ -604,7 +603,7 @@ def _confirm(
         hint = flink_backend.INSTALL_HINT
         return None, f"the flink-backend engine is not installed: {hint}", True
     path = rd.path / CONFIRMATION_CSV
-    earlier = records_from_csv(path.read_text(), str(path)) if path.exists() else []
+    earlier = rd.read_confirmation_records()
     done: list[TrialRecord] = list(earlier)
 
     def sink(rec: TrialRecord) -> None:

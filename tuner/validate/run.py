@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.confirm import CONFIRMATION_CSV, MINIMAL_LABEL
+from tuner.confirm import MINIMAL_LABEL
 from tuner.costmodel import PRESETS
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
 from tuner.flink import options as fo
 from tuner.results import rescored
-from tuner.rundir import RunDir, records_from_csv
+from tuner.rundir import RunDir
 from tuner.scale import read_scale
 from tuner.search.study import BASELINES, DEFAULT_LABEL, RECOMMENDED_LABEL, TrialRecord
 from tuner.trace.ops import OpBatch, StreamHeader
@@ -440,7 +440,7 @@ def validate_run(
         by_label.setdefault(r.label, {})[r.repeat] = r.records_per_s
     stand_in = recommended_stand_in(rd.path)
     fidelity = compute_fidelity(trial_records, by_label, stand_in)
-    restores = restore_checks(runs, trial_records, _confirmation_records(rd.path), stand_in)
+    restores = restore_checks(runs, trial_records, rd.read_confirmation_records(), stand_in)
     csv_path = rd.path / VALIDATION_CSV
     md_path = rd.path / VALIDATION_MD
     atomic_write_text(csv_path, runs_to_csv(runs))
@@ -466,9 +466,3 @@ def validate_run(
         flink.version,
         tuple(restores),
     )
-
-
-def _confirmation_records(run_dir: Path) -> list[TrialRecord]:
-    """The confirmation's measurements on Flink's backend (none when the run has none)."""
-    path = run_dir / CONFIRMATION_CSV
-    return records_from_csv(path.read_text(), str(path)) if path.is_file() else []

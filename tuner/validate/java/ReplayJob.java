@@ -948,10 +948,11 @@ public final class ReplayJob {
                 stats.removeIf(c -> ((Long) ((Map<?, ?>) c).get("id")) == id);
                 Map<String, Object> restore = new LinkedHashMap<>();
                 restore.put("checkpoint_id", lastCheckpoint);
-                restore.putAll(restore(cluster, conf, restorePath, opsPath, intervalMs, totalRows,
+                JobGraph again = jobGraph(conf, opsPath, intervalMs, true, totalRows,
                         maxParallelism, keyType, keySize, specs, preloadRows, settleTimeoutMs,
-                        payload, Long.parseLong(spec.getProperty("restore.timeout_ms",
-                                "600000"))));
+                        payload);
+                restore.putAll(restore(cluster, again, restorePath,
+                        Long.parseLong(spec.getProperty("restore.timeout_ms", "600000"))));
                 result.put("restore", restore);
             }
             result.put("checkpoints", stats);
@@ -1011,18 +1012,14 @@ public final class ReplayJob {
     }
 
     /**
-     * Restore the same job from the retained checkpoint at {@code path}, wait until its keyed
-     * operator runs, and return how long that subtask was initializing (restoring its state
-     * backend), by Flink's own state timestamps; then cancel the job.
+     * Restore {@code graph} (the same job) from the retained checkpoint at {@code path}, wait
+     * until its keyed operator runs, and return how long that subtask was initializing
+     * (restoring its state backend), by Flink's own state timestamps; then cancel the job.
      */
-    static Map<String, Object> restore(MiniCluster cluster, Configuration conf, String path,
-            String opsPath, long intervalMs, long totalRows, int maxParallelism, String keyType,
-            int keySize, StateSpec[] specs, long preloadRows, long settleTimeoutMs,
-            byte[] payload, long timeoutMs) throws Exception {
+    static Map<String, Object> restore(MiniCluster cluster, JobGraph graph, String path,
+            long timeoutMs) throws Exception {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("path", path);
-        JobGraph graph = jobGraph(conf, opsPath, intervalMs, true, totalRows, maxParallelism,
-                keyType, keySize, specs, preloadRows, settleTimeoutMs, payload);
         graph.setSavepointRestoreSettings(SavepointRestoreSettings.forPath(path, false));
         long submitted = System.nanoTime();
         JobID id = cluster.submitJob(graph).get().getJobID();
