@@ -442,8 +442,8 @@ def test_a_run_in_which_most_measurements_failed_gives_no_advice() -> None:
 
 
 def test_a_run_whose_search_trials_all_failed_gives_no_advice() -> None:
-    """The field case: production-dedup-ttl at default flags measured its baselines, then its
-    one search trial failed and the run ended "complete" with no recommendation and exit 0."""
+    """Every search trial failed without figures (crashed, timed out, stopped by a guard):
+    the run fails and says why, instead of ending "complete" with no recommendation."""
     from dataclasses import replace
 
     from tuner.runner import _no_search_result
@@ -466,6 +466,9 @@ def test_a_run_whose_search_trials_all_failed_gives_no_advice() -> None:
     )
     ok = replace(failed, status="ok", reason="", metrics={"ops_per_s": 2.0})
     assert _no_search_result([base, failed, ok]) == ""
+    # Measured but infeasible (figures kept): a result that says nothing fits, not a failure.
+    infeasible = replace(failed, reason="over the disk budget", metrics={"ops_per_s": 2.0})
+    assert _no_search_result([base, infeasible]) == ""
 
 
 def test_a_recording_too_big_for_its_budget_is_refused_with_the_smallest_that_would_do(

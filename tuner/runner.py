@@ -522,9 +522,11 @@ def _mostly_failed(records: Sequence[TrialRecord]) -> str:
 
 
 def _no_search_result(records: Sequence[TrialRecord]) -> str:
-    """Why a run that measured its baselines has no search result to advise from, or ""."""
+    """Why a run that measured its baselines has no search result to advise from, or "". A
+    trial measured but infeasible (over a disk budget, against a size rule at the job's size)
+    is a result, as in :func:`_mostly_failed`: its run reports that nothing fits."""
     searched = [r for r in records if r.candidate.kind == "search"]
-    if any(r.ok for r in searched):
+    if any(r.ok or THROUGHPUT in r.metrics for r in searched):
         return ""
     failed = [r for r in searched if r.status == "failed"]
     skipped = len(searched) - len(failed)
