@@ -176,14 +176,14 @@ class _Split:
         yield from self._it
 
 
-# State counters that are levels, not counts: a difference of two of them means nothing, so
-# they are reported as they stand at the end (heap_timers, heap_timer_bytes, heap_timers_peak).
 # Restores per measurement, from the same checkpoint; restore_s is their median. One restore of
 # a small state is ~0.1 s of wall clock whose spread on a shared machine (+-25 % between
 # identical measurements) hid the differences between configurations; a few more restores cost
 # little beside the replay they follow.
 RESTORE_ROUNDS = 3
 
+# State counters that are levels, not counts: a difference of two of them means nothing, so
+# they are reported as they stand at the end (heap_timers, heap_timer_bytes, heap_timers_peak).
 _STATE_LEVELS = frozenset({"state.heap_timers", "state.heap_timer_bytes", "state.heap_timers_peak"})
 
 
