@@ -1,21 +1,25 @@
 """How many trials does the answer need? The search's sample efficiency, measured as a user runs
 it: short searches (``tuner run --trials N`` at several seeds) against the best configuration
-any search of the workload found (a long search included).
+any search of the workload found (a long search included), for the search started cold (TPE
+from its random start alone) and warm (told first what Flink's option sets measured).
 
     python tools/trials_curve.py run workloads/quickstart.yaml workloads/dedup-ttl.yaml ... \
-        [--short 12] [--seeds 1,2,3,4,5] [--long 100] [--out results/trials-curve]
+        [--short 12] [--seeds 1,2,3,4,5] [--long 100] [--starts cold,warm] \
+        [--out results/trials-curve]
     python tools/trials_curve.py render results/trials-curve    # the tables again, and the plot
 
 Every run is ``tuner run WORKLOAD --trials N --seed S --repeats 1 --minimal-repeats 0
---no-confirm --time-budget none`` in its own directory under ``--out`` (kept: a rerun skips the
-runs that completed). Only the search trials count: their ops/s is the cost model's, computed
-from counted quantities (CPU time, block-cache misses, flush and compaction bytes), so the
-figures hold on a busy machine better than wall time would.
+--no-confirm --time-budget none --[no-]warm-start`` in its own directory,
+``OUT/<start>/<workload>/t<N>-s<S>`` (kept: a rerun skips the runs that completed). The long
+run is a cold one. Only the search trials count: their ops/s is the cost model's, computed from
+counted quantities (CPU time, block-cache misses, flush and compaction bytes), so the figures
+hold on a busy machine better than wall time would.
 
-For each workload the reference is the best search trial of every run (the long one's
-``--long`` trials and the short ones'), and each run's curve is its best after n trials against
-it. A short run is a search of its own (its random start is ``max(4, N // 3)`` trials), not the
-first N trials of a long one, which would start with more random trials than a user's run.
+For each workload the reference is the best search trial of every run (both starts, the long
+one's ``--long`` trials and the short ones'), and each run's curve is its best after n trials
+against it. A short run is a search of its own (its random start is ``max(4, N // 3)`` trials),
+not the first N trials of a long one, which would start with more random trials than a user's
+run.
 """
 
 from __future__ import annotations
@@ -32,27 +36,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 0.95  # within 5 % of the reference best
+STARTS = ("cold", "warm")  # tuner run --no-warm-start, --warm-start
 
 
 @dataclass(frozen=True)
 class Run:
-    """One tuner run: its workload, seed, trials asked for, and its search trials' ops/s in
-    trial order (NaN for a failed trial)."""
+    """One tuner run: its start (cold or warm), workload, seed, trials asked for, and its search
+    trials' ops/s in trial order (NaN for a failed trial)."""
 
+    start: str
     workload: str
     seed: int
     trials: int
     ops: tuple[float, ...]
 
 
-def run_dir(out: Path, workload: Path, trials: int, seed: int) -> Path:
-    """Where one run lives: ``OUT/<workload stem>/t<trials>-s<seed>``."""
-    return out / workload.stem / f"t{trials}-s{seed}"
+def run_dir(out: Path, start: str, workload: Path, trials: int, seed: int) -> Path:
+    """Where one run lives: ``OUT/<start>/<workload stem>/t<trials>-s<seed>``."""
+    return out / start / workload.stem / f"t{trials}-s{seed}"
 
 
-def tune(workload: Path, trials: int, seed: int, out: Path, jobs: int = 1) -> Path:
+def tune(workload: Path, trials: int, seed: int, out: Path, start: str, jobs: int = 1) -> Path:
     """One ``tuner run`` (skipped when its directory holds a complete run)."""
-    target = run_dir(out, workload, trials, seed)
+    target = run_dir(out, start, workload, trials, seed)
     if (target / "run.json").is_file() and '"status": "complete"' in (
         target / "run.json"
     ).read_text():
@@ -67,6 +73,7 @@ def tune(workload: Path, trials: int, seed: int, out: Path, jobs: int = 1) -> Pa
             "--out",
             str(target),
             *_flags(trials, seed),
+            "--warm-start" if start == "warm" else "--no-warm-start",
             "--jobs",
             str(jobs),
         ]
@@ -99,7 +106,7 @@ def _flags(trials: int, seed: int) -> list[str]:
     ]
 
 
-def read_run(path: Path, workload: str, seed: int, trials: int) -> Run:
+def read_run(path: Path, start: str, workload: str, seed: int, trials: int) -> Run:
     """The measured search trials of one run's trials.csv, in trial order."""
     by_number: dict[int, float] = {}
     with (path / "trials.csv").open() as f:
@@ -110,7 +117,7 @@ def read_run(path: Path, workload: str, seed: int, trials: int) -> Run:
                 continue
             ok = row["status"] == "ok" and row.get("ops_per_s")
             by_number[int(row["trial_number"])] = float(row["ops_per_s"]) if ok else math.nan
-    return Run(workload, seed, trials, tuple(by_number[n] for n in sorted(by_number)))
+    return Run(start, workload, seed, trials, tuple(by_number[n] for n in sorted(by_number)))
 
 
 def best_after(ops: Sequence[float], n: int) -> float:
@@ -133,19 +140,26 @@ def trials_to_goal(ops: Sequence[float], best: float, goal: float = GOAL) -> int
 
 
 def load(out: Path) -> dict[str, list[Run]]:
-    """Every complete run under ``out``, by workload."""
+    """Every run under ``out`` with a trials.csv, by workload (both starts together)."""
     runs: dict[str, list[Run]] = {}
-    for path in sorted(out.glob("*/t*-s*")):
+    for path in sorted(out.glob("*/*/t*-s*")):
         if not (path / "trials.csv").is_file():
             continue
         trials, seed = (int(x[1:]) for x in path.name.split("-"))
-        runs.setdefault(path.parent.name, []).append(read_run(path, path.parent.name, seed, trials))
+        workload, start = path.parent.name, path.parent.parent.name
+        runs.setdefault(workload, []).append(read_run(path, start, workload, seed, trials))
     return runs
+
+
+def _row(label: str, r: Run, best: float, points: Sequence[int]) -> str:
+    cells = [f"{best_after(r.ops, n) / best:.1%}" for n in points]
+    need = trials_to_goal(r.ops, best) or "not reached"
+    return f"| {label} | " + " | ".join(cells) + f" | {need} |"
 
 
 def render(out: Path, short: int) -> str:
     """The markdown tables: per workload, each short run's best after n trials against the
-    reference, and the trials each needed to come within 5 %."""
+    reference, the trials each needed to come within 5 %, and each start's median."""
     lines: list[str] = []
     points = [n for n in (1, 2, 4, 6, 8, 10, 12, 16, 20, 24, 30) if n <= short]
     for workload, runs in sorted(load(out).items()):
@@ -155,38 +169,41 @@ def render(out: Path, short: int) -> str:
             f"### {workload}",
             "",
             f"Reference: {best:,.0f} ops/s, the best of {sum(len(r.ops) for r in runs)} search "
-            f"trials in {len(runs)} runs (the longest: {longest.trials} trials, seed "
-            f"{longest.seed}, its best {best_after(longest.ops, longest.trials) / best:.1%}).",
+            f"trials in {len(runs)} runs (the longest: {longest.trials} trials, {longest.start}, "
+            f"seed {longest.seed}, its best {best_after(longest.ops, longest.trials) / best:.1%}).",
             "",
             "| run | " + " | ".join(f"n={n}" for n in points) + " | trials to within 5 % |",
             "|---|" + "---:|" * (len(points) + 1),
         ]
-        shorts = [r for r in runs if r.trials == short]
         for r in runs:
             if r.trials != short:  # the long run, on the same points
-                cells = [f"{best_after(r.ops, n) / best:.1%}" for n in points]
-                need = trials_to_goal(r.ops, best) or "not reached"
-                label = f"--trials {r.trials}, seed {r.seed}"
-                lines.append(f"| {label} | " + " | ".join(cells) + f" | {need} |")
-        for r in shorts:
-            cells = [f"{best_after(r.ops, n) / best:.1%}" for n in points]
-            need = trials_to_goal(r.ops, best) or "not reached"
-            lines.append(f"| seed {r.seed} | " + " | ".join(cells) + f" | {need} |")
-        if shorts:
-            med = [statistics.median(best_after(r.ops, n) / best for r in shorts) for n in points]
-            reached = sum(trials_to_goal(r.ops, best) is not None for r in shorts)
-            lines.append(
-                "| **median** | "
-                + " | ".join(f"**{m:.1%}**" for m in med)
-                + f" | {reached} of {len(shorts)} reached |"
-            )
+                lines.append(
+                    _row(f"--trials {r.trials}, {r.start}, seed {r.seed}", r, best, points)
+                )
+        for start in STARTS:
+            shorts = [r for r in runs if r.trials == short and r.start == start]
+            for r in shorts:
+                lines.append(_row(f"{start}, seed {r.seed}", r, best, points))
+            if shorts:
+                med = [median_after(shorts, n, best) for n in points]
+                reached = sum(trials_to_goal(r.ops, best) is not None for r in shorts)
+                lines.append(
+                    f"| **{start}: median** | "
+                    + " | ".join(f"**{m:.1%}**" for m in med)
+                    + f" | {reached} of {len(shorts)} reached |"
+                )
         lines.append("")
     return "\n".join(lines)
 
 
+def median_after(runs: Sequence[Run], n: int, best: float) -> float:
+    """The median over runs of their best after ``n`` trials, as a share of ``best``."""
+    return statistics.median(best_after(r.ops, n) / best for r in runs)
+
+
 def plot(out: Path, short: int, png: Path) -> None:
-    """Best-after-n curves, one panel per workload: every short run, and the long run's first
-    ``short`` x 3 trials for comparison."""
+    """Best-after-n curves, one panel per workload: each start's median over its short runs
+    (every run faintly behind it), and the long run's first ``short`` x 3 trials."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,13 +211,30 @@ def plot(out: Path, short: int, png: Path) -> None:
 
     runs = load(out)
     fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), squeeze=False)
+    colours = {"cold": "C0", "warm": "C1"}
     for ax, (workload, rs) in zip(axes[0], sorted(runs.items()), strict=True):
         best = reference(rs)
+        n = range(1, short + 1)
         for r in rs:
-            n = range(1, len(r.ops) + 1)
-            style = {"color": "grey", "alpha": 0.5} if r.trials == short else {"color": "C0"}
-            label = f"--trials {r.trials}" if r.trials != short or r.seed == 1 else None
-            ax.step(n, [best_after(r.ops, k) / best for k in n], where="post", label=label, **style)
+            if r.trials == short:
+                ys = [best_after(r.ops, k) / best for k in n]
+                ax.step(n, ys, where="post", color=colours[r.start], alpha=0.2, linewidth=0.8)
+            else:
+                m = range(1, min(len(r.ops), 3 * short) + 1)
+                ys = [best_after(r.ops, k) / best for k in m]
+                ax.step(m, ys, where="post", color="grey", label=f"--trials {r.trials} (cold)")
+        for start in STARTS:
+            shorts = [r for r in rs if r.trials == short and r.start == start]
+            if shorts:
+                ys = [median_after(shorts, k, best) for k in n]
+                ax.step(
+                    n,
+                    ys,
+                    where="post",
+                    color=colours[start],
+                    linewidth=2,
+                    label=f"{start}: median of {len(shorts)}",
+                )
         ax.axhline(GOAL, color="C3", linestyle="--", linewidth=1, label="within 5 %")
         ax.axvline(short, color="black", linestyle=":", linewidth=1)
         ax.set_xscale("log")
@@ -208,7 +242,7 @@ def plot(out: Path, short: int, png: Path) -> None:
         ax.set_xlabel("search trials")
         ax.set_ylim(bottom=max(0.0, ax.get_ylim()[0]))
     axes[0][0].set_ylabel("best so far / best found")
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
@@ -222,7 +256,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_p.add_argument("workloads", nargs="+", type=Path)
     run_p.add_argument("--short", type=int, default=12, help="trials of each short run")
     run_p.add_argument("--seeds", default="1,2,3,4,5", help="seeds of the short runs")
-    run_p.add_argument("--long", type=int, default=100, help="trials of the long run (seed 1)")
+    run_p.add_argument(
+        "--long", type=int, default=100, help="trials of the long run (cold, seed 1)"
+    )
+    run_p.add_argument(
+        "--starts", default=",".join(STARTS), help="the short runs' starts: cold, warm or both"
+    )
     run_p.add_argument("--out", type=Path, default=ROOT / "results" / "trials-curve")
     run_p.add_argument(
         "--jobs", type=int, default=1, help="tuner run --jobs: measurements side by side"
@@ -234,9 +273,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.cmd == "run":
         for workload in args.workloads:
-            tune(workload, args.long, 1, args.out, args.jobs)
-            for seed in (int(s) for s in args.seeds.split(",")):
-                tune(workload, args.short, seed, args.out, args.jobs)
+            tune(workload, args.long, 1, args.out, "cold", args.jobs)
+            for start in args.starts.split(","):
+                for seed in (int(s) for s in args.seeds.split(",")):
+                    tune(workload, args.short, seed, args.out, start, args.jobs)
         out = args.out
     else:
         out = args.out

@@ -42,6 +42,7 @@ _PLAIN_OPTIONS = (
     "confirm_top",
     "throughput_floor",
     "time_budget",
+    "warm_start",
 )
 
 

@@ -90,6 +90,8 @@ class RunSettings:
     time_budget_s: float | None = None
     # --rescale N: every restore is subtask 0's after the job's parallelism grew N-fold.
     rescale: int = 1
+    # --warm-start: the search starts from what the baselines measured (StudyConfig.warm_start).
+    warm_start: bool = True
 
 
 def least_time_budget(settings: RunSettings) -> float:

@@ -82,6 +82,7 @@ from tuner.search.study import (
     StudyProgress,
     TrialRecord,
     create_study,
+    warm_start,
 )
 from tuner.trace.parquet import read_trace
 from tuner.trace.source import trace_file
@@ -304,6 +305,7 @@ def _run_study(
             if objective == "recovery" and settings.engine == "flink-backend"
             else "none"
         ),
+        warm_start=settings.warm_start,
     )
     refine = (
         Minimizer(
@@ -344,7 +346,9 @@ def _run_study(
     storage = settings.storage or meta.get("storage")
     loop_class: Callable[..., StudyLoop] = StudyLoop
     if storage is None:
-        study = create_study(rd.storage_url, STUDY_NAME, config)
+        study = create_study(
+            rd.storage_url, STUDY_NAME, config, warm=len(warm_start(workload, config)[0])
+        )
     else:  # one study on a database server, trials from any number of workers
         from tuner.remote import open_coordinator
 
@@ -417,6 +421,8 @@ def _run_study(
         "time_budget_s": settings.time_budget_s,
         "time_budget_trials": outcome.time_budget_trials,
         "time_budget_cuts": list(outcome.budget_cuts),
+        "warm_start": list(outcome.warm_start),
+        "warm_start_left_out": dict(outcome.warm_start_left_out),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     rd.set_status(status, finished_at=time.time(), created_at=meta.get("created_at"), **budget)

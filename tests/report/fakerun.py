@@ -28,6 +28,7 @@ from tuner.search.study import (
     StudyLoop,
     TrialRecord,
     create_study,
+    warm_start,
 )
 from tuner.units import MIB
 from tuner.workload import Memory, StateSpec, Workload
@@ -133,7 +134,10 @@ def make_run(
     config = StudyConfig(
         trials=trials, seed=seed, objective=objective, repeats=repeats, baselines=baselines
     )
-    study = create_study(rd.storage_url, "tuner", config)
+    # Flink's option sets are told to the study first (a warm start), so search trials are
+    # numbered after them; fail_trials counts from the first search trial.
+    warm = len(warm_start(fake_workload(), config)[0])
+    study = create_study(rd.storage_url, "tuner", config, warm=warm)
     records: list[TrialRecord] = []
 
     def sink(rec: TrialRecord) -> None:
@@ -146,7 +150,7 @@ def make_run(
         fake_workload(),
         study,
         config,
-        FakeMeasure(seed, fail_trials, fail_labels),
+        FakeMeasure(seed, {n + warm for n in fail_trials}, fail_labels),
         sink,
         should_stop=should_stop,
     )
@@ -162,6 +166,8 @@ def make_run(
             "objective": objective,
             "created_at": 1_700_000_000.0,
             "deviations": list(DEVIATIONS),
+            "warm_start": outcome.warm_start,
+            "warm_start_left_out": outcome.warm_start_left_out,
             **(meta or {}),
         }
     )

@@ -73,7 +73,13 @@ def test_complete_report_has_every_section(complete_report: Path) -> None:
     default_again = next(ln for ln in table.splitlines() if ln.startswith("| DEFAULT (re-"))
     assert "| 3/3 |" in default_again and "k–" in default_again
     assert "RocksDBError: fake crash" in _section(text, "Failed and skipped measurements")
-    assert _section(text, "Run status").strip().startswith("Complete:")
+    status = _section(text, "Run status")
+    assert status.strip().startswith("Complete:")
+    assert (
+        "The search started from what `DEFAULT`, `SPINNING_DISK_OPTIMIZED`, "
+        "`FLASH_SSD_OPTIMIZED` measured (a warm start" in status
+    )
+    assert "Not told: `SPINNING_DISK_OPTIMIZED_HIGH_MEM`, outside the searched ranges" in status
     assert "Not a finished run" not in text
     assert DEVIATIONS[0] in _section(text, "Deviations from Flink")
 

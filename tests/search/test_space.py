@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import optuna
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tuner.flink import memory as mem
@@ -76,3 +77,47 @@ def test_restore_options_are_searched_only_where_asked(
         assert set(drawn) <= set(space.searched_keys(memory, restore=restore))
         # Every value is one Flink accepts for the key (its type and range).
         assert fo.invalid_reason(drawn, memory, 3) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    mode=st.sampled_from(["managed", "unmanaged"]),
+    timers=st.booleans(),
+    restore=st.sampled_from(["none", "restore", "rescale"]),
+)
+def test_every_drawn_configuration_is_its_own_point(
+    seed: int, mode: str, timers: bool, restore: space.RestoreSearch
+) -> None:
+    # What the warm start relies on: a configuration the search can draw is told to it as
+    # exactly the parameters that drew it.
+    memory = Memory(mode=mode, managed_per_slot=256 << 20)  # type: ignore[arg-type]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed))
+    trial = study.ask()
+    drawn = space.suggest(trial, memory, timers, restore)
+    point = space.point_of(drawn, memory, "2.3", timers, restore)
+    assert point is not None
+    assert dict(point.params) == trial.params
+    for name, dist in point.distributions.items():
+        assert dist._contains(dist.to_internal_repr(trial.params[name]))
+    assert space.off_space(drawn, memory, "2.3", timers, restore) == []
+
+
+@pytest.mark.parametrize("version", ["2.3", "1.20"])
+def test_flinks_option_sets_are_points_except_the_one_with_128_kib_blocks(version: str) -> None:
+    memory = Memory(mode="managed")
+    for name in ("DEFAULT", "SPINNING_DISK_OPTIMIZED", "FLASH_SSD_OPTIMIZED"):
+        point = space.point_of({fo.PREDEFINED_OPTIONS: name}, memory, version)
+        assert point is not None, name
+    preset = {fo.PREDEFINED_OPTIONS: "SPINNING_DISK_OPTIMIZED_HIGH_MEM"}
+    assert space.point_of(preset, memory, version) is None
+    assert space.off_space(preset, memory, version) == ["block.blocksize = 128 kb"]
+
+
+def test_a_configuration_with_an_option_the_search_leaves_alone_is_no_point() -> None:
+    # Its figure was measured with 8 KiB metadata blocks, which no search point has.
+    user = {fo.METADATA_BLOCK_SIZE: 8 << 10, fo.WRITE_BUFFER_SIZE: 32 << 20}
+    memory = Memory(mode="managed")
+    assert space.point_of(user, memory) is None
+    assert space.off_space(user, memory) == []
+    assert space.point_of({fo.WRITE_BUFFER_SIZE: 32 << 20}, memory) is not None

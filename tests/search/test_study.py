@@ -22,6 +22,7 @@ from tuner.search.study import (
     TrialRecord,
     create_study,
     pareto_front,
+    warm_start,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -63,7 +64,7 @@ def _loop(
         repeats=2,
         objective="pareto" if objective == "pareto" else "throughput",
     )
-    study = create_study(rd.storage_url, "t", config)
+    study = create_study(rd.storage_url, "t", config, warm=len(warm_start(WORKLOAD, config)[0]))
     earlier = rd.read_records()
     records: list[TrialRecord] = list(earlier)
 
@@ -90,7 +91,7 @@ def test_full_study_measures_baselines_trials_and_repeats(tmp_path: Path) -> Non
     assert [c.label for c in remeasure] == ["DEFAULT", "recommended"] * 2
     assert outcome.best_settings is not None and not outcome.interrupted
     best = max(
-        (r for r in outcome.records if r.candidate.kind == "search"),
+        (r for r in outcome.records if r.candidate.kind == "search" and r.ok),
         key=lambda r: r.metrics["ops_per_s"],
     )
     assert outcome.best_trial_number == best.candidate.trial_number
@@ -127,10 +128,11 @@ def test_main_process_killed_mid_trial_is_recovered(tmp_path: Path) -> None:
 
 def test_failed_trial_does_not_stop_the_study(tmp_path: Path) -> None:
     rd = claim_run_dir(tmp_path / "run")
-    measure = FakeMeasure(fail_labels=("trial-1", "SPINNING_DISK_OPTIMIZED"))
+    # Search trials are numbered after the 3 option sets told to the study (a warm start).
+    measure = FakeMeasure(fail_labels=("trial-4", "SPINNING_DISK_OPTIMIZED"))
     out = _loop(rd, measure, trials=4).run()
     failed = [r for r in out.records if r.status == "failed"]
-    assert {r.candidate.label for r in failed} == {"trial-1", "SPINNING_DISK_OPTIMIZED"}
+    assert {r.candidate.label for r in failed} == {"trial-4", "SPINNING_DISK_OPTIMIZED"}
     assert all(r.reason == "crashed: SIGKILL" for r in failed)
     assert out.best_settings is not None
 
@@ -455,3 +457,56 @@ def test_without_a_budget_every_trial_runs(tmp_path: Path) -> None:
     outcome = StudyLoop(WORKLOAD, study, config, measure, records.append, clock=clock).run()
     assert outcome.time_budget_trials is None and outcome.budget_cuts == []
     assert sum(c.kind == "search" for c in measure.calls) == 5
+
+
+def _told(study: optuna.Study) -> dict[str, float]:
+    return {
+        t.user_attrs["warm_start"]: t.values[0]
+        for t in study.get_trials()
+        if "warm_start" in t.user_attrs
+    }
+
+
+def test_the_search_starts_from_what_flinks_option_sets_measured(tmp_path: Path) -> None:
+    rd = claim_run_dir(tmp_path / "run")
+    loop = _loop(rd, FakeMeasure(), trials=4)
+    out = loop.run()
+    measured = {
+        r.candidate.label: r.metrics["ops_per_s"]
+        for r in out.records
+        if r.candidate.kind == "baseline"
+    }
+    told = _told(loop.study)
+    # The 128 KiB blocks of SPINNING_DISK_OPTIMIZED_HIGH_MEM are no point of the space.
+    assert told == {k: v for k, v in measured.items() if k != "SPINNING_DISK_OPTIMIZED_HIGH_MEM"}
+    assert out.warm_start == ["DEFAULT", "SPINNING_DISK_OPTIMIZED", "FLASH_SSD_OPTIMIZED"]
+    assert out.warm_start_left_out == {
+        "SPINNING_DISK_OPTIMIZED_HIGH_MEM": "outside the searched ranges (block.blocksize = 128 kb)"
+    }
+    # They stand beside the random start, not in place of it: 4 random trials still come.
+    sampler = loop.study.sampler
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert sampler._n_startup_trials == 4 + 3
+    searched = [r for r in out.records if r.candidate.kind == "search"]
+    assert min(r.candidate.trial_number or 0 for r in searched) == 3
+    # Told once: a resumed run finds them in the study.
+    again = _loop(rd, FakeMeasure(), trials=4)
+    again.run()
+    assert len([t for t in again.study.get_trials() if "warm_start" in t.user_attrs]) == 3
+
+
+def test_a_failed_option_set_teaches_the_search_nothing(tmp_path: Path) -> None:
+    rd = claim_run_dir(tmp_path / "run")
+    loop = _loop(rd, FakeMeasure(fail_labels=("SPINNING_DISK_OPTIMIZED",)), trials=2)
+    out = loop.run()
+    assert set(_told(loop.study)) == {"DEFAULT", "FLASH_SSD_OPTIMIZED"}
+    assert out.warm_start_left_out["SPINNING_DISK_OPTIMIZED"] == "failed"
+
+
+def test_no_warm_start_tells_the_search_nothing(tmp_path: Path) -> None:
+    rd = claim_run_dir(tmp_path / "run")
+    config = StudyConfig(trials=2, seed=3, repeats=1, warm_start=False)
+    study = create_study(rd.storage_url, "t", config, warm=len(warm_start(WORKLOAD, config)[0]))
+    out = StudyLoop(WORKLOAD, study, config, FakeMeasure(), lambda r: None).run()
+    assert _told(study) == {} and out.warm_start == [] and out.warm_start_left_out == {}
+    assert min(t.number for t in study.get_trials()) == 0

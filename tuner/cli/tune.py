@@ -107,6 +107,15 @@ from tuner.cli.options import (
     "--confirm fails without it.",
 )
 @click.option(
+    "--warm-start/--no-warm-start",
+    default=True,
+    show_default=True,
+    help="Tell the search what Flink's option sets and your --baseline measured before its "
+    "first trial, for each that is a point of the search space (SPINNING_DISK_OPTIMIZED_HIGH_MEM "
+    "is not: its 128 KiB blocks are off the searched range). The random start keeps its "
+    "length. Not with --storage: workers would count them as trials.",
+)
+@click.option(
     "--confirm-top",
     type=click.IntRange(min=1),
     default=3,
@@ -199,6 +208,7 @@ def run(
     jobs: int,
     engine: str | None,
     confirm: bool | None,
+    warm_start: bool,
     confirm_top: int,
     trial_timeout: float,
     results_dir: Path,

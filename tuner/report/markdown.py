@@ -207,7 +207,24 @@ def _status_section(run: Run) -> list[str]:
                 else "Every trial asked for fitted in it."
             ),
         ]
-    return lines
+    return lines + _warm_start_lines(run)
+
+
+def _warm_start_lines(run: Run) -> list[str]:
+    """Which measured baselines the search started from (run.json ``warm_start``)."""
+    told = run.meta.get("warm_start")
+    left_out = run.meta.get("warm_start_left_out") or {}
+    if not isinstance(told, list) or not (told or left_out):
+        return []
+    line = (
+        f"The search started from what {', '.join(f'`{t}`' for t in told)} measured (a warm "
+        "start: told to Optuna before its first trial, beside its random start)."
+        if told
+        else "The search started from nothing measured."
+    )
+    if isinstance(left_out, dict) and left_out:
+        line += " Not told: " + "; ".join(f"`{k}`, {v}" for k, v in left_out.items()) + "."
+    return ["", line]
 
 
 def _promise_headline(promise: Mapping[str, Any], gain: Gain | None) -> list[str]:

@@ -15,7 +15,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from tuner.flink import options as fo
-from tuner.search.space import COMPRESSION_PARAM
+from tuner.search.space import COMPRESSION_PARAM, WARM_START_ATTR
 
 __all__ = ["MIN_TRIALS_FOR_IMPORTANCE", "key_importances", "param_importances", "param_key"]
 
@@ -50,9 +50,18 @@ def param_importances(study: optuna.Study | None) -> dict[str, float] | None:
     """
     if study is None:
         return None
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    # The search's own trials only: the option sets told to it (a warm start) sit together
+    # near Flink's default, a sample that would skew what the search's spread says.
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if WARM_START_ATTR not in t.user_attrs
+    ]
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
         return None
+    if len(complete) < len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
+        study = optuna.create_study(directions=study.directions)
+        study.add_trials(complete)
     # PED-ANOVA explains what makes the target *low*; throughput is maximised, so it is
     # negated (multi-objective studies, the pareto objective, list throughput first).
     sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0

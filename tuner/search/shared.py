@@ -411,6 +411,11 @@ class SharedStudyLoop(StudyLoop):
         # heartbeats tell them apart (SharedSearch.tally fails the silent ones).
         return
 
+    def _warm_start(self) -> None:
+        # Workers count every finished trial of the shared study towards --trials, and the
+        # coordinator reads each back as a search trial: baselines told to it would be both.
+        return
+
     def _sync(self) -> None:
         have = {
             r.candidate.trial_number

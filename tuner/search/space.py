@@ -8,10 +8,19 @@ two (what people actually configure), expressed in bytes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final, Literal, Protocol
 
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
 from tuner.flink import options as fo
+from tuner.flink.catalog import load_catalog
 from tuner.flink.memory import MIN_WRITE_BUFFER_SIZE, Memory, max_write_buffer_ratio
 from tuner.units import KIB, MIB
 
@@ -28,6 +37,8 @@ COMPRESSION_LAYOUTS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     }
 )
 COMPRESSION_PARAM: Final = "compression-layout"
+# The user attribute of a study trial told from a baseline's measurement (a warm start): its label.
+WARM_START_ATTR: Final = "warm_start"
 # Which restore options a search draws: none, the transfer threads, or those and the rescaling
 # ones (tuner.search.study.StudyConfig.restore_search).
 RestoreSearch = Literal["none", "restore", "rescale"]
@@ -144,3 +155,117 @@ def searched_keys(
         *((fo.CHECKPOINT_TRANSFER_THREADS,) if restore != "none" else ()),
         *(RESCALE_OPTIONS if restore == "rescale" else ()),
     )
+
+
+@dataclass(frozen=True)
+class Point:
+    """A configuration as the search's own parameters: what Optuna is told of a configuration
+    measured outside the search (a warm start)."""
+
+    params: Mapping[str, int | float | str]
+    distributions: Mapping[str, BaseDistribution]
+
+
+class _Inverse:
+    """A TrialLike that answers every suggestion with the value a configuration already has, so
+    that :func:`suggest` run on it yields that configuration's parameters. A value the space
+    cannot draw (off its range or grid) is answered with the nearest one it can; the caller's
+    round trip then finds the difference."""
+
+    def __init__(self, values: Mapping[str, fo.FlinkValue]) -> None:
+        self._values = values
+        self.params: dict[str, int | float | str] = {}
+        self.distributions: dict[str, BaseDistribution] = {}
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
+        if name.endswith(".log2"):  # _pow2: the exponent of a size
+            size = self._values[name.removesuffix(".log2")]
+            x = int(size).bit_length() - 1 if isinstance(size, int) and size > 0 else low
+        else:
+            value = self._values[name]
+            x = int(value) if isinstance(value, int | float) else low
+        x = min(max(x, low), high)
+        self.params[name] = x
+        self.distributions[name] = IntDistribution(low, high, log=log)
+        return x
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None
+    ) -> float:
+        dist = FloatDistribution(low, high, step=step)
+        value = self._values[name]
+        x = float(value) if isinstance(value, int | float) else low
+        if step is not None:
+            x = low + round((x - low) / step) * step
+        x = min(max(x, dist.low), dist.high)
+        self.params[name] = x
+        self.distributions[name] = dist
+        return x
+
+    def suggest_categorical(self, name: str, choices: list[str]) -> str:
+        if name == COMPRESSION_PARAM:
+            wanted = self._values[fo.COMPRESSION_PER_LEVEL]
+            named = [k for k, layout in COMPRESSION_LAYOUTS.items() if layout == wanted]
+            x = named[0] if named else choices[0]
+        else:
+            value = self._values[name]
+            x = str(value).lower() if isinstance(value, bool) else str(value)
+            x = x if x in choices else choices[0]
+        self.params[name] = x
+        self.distributions[name] = CategoricalDistribution(choices)
+        return x
+
+
+def _nearest(
+    settings: fo.FlinkSettings, memory: Memory, timers: bool, restore: RestoreSearch
+) -> tuple[_Inverse, dict[str, fo.FlinkValue]]:
+    """The search point nearest these settings, and that point's own settings."""
+    inverse = _Inverse(fo.effective({**fo.memory_settings(memory), **settings}))
+    return inverse, suggest(inverse, memory, timers, restore)
+
+
+def point_of(
+    settings: fo.FlinkSettings,
+    memory: Memory,
+    flink_version: str = "2.x",
+    timers: bool = False,
+    restore: RestoreSearch = "none",
+) -> Point | None:
+    """These settings (a predefined set, a user's configuration) as a point of the search space,
+    or None when no point is the same configuration: the point's settings must open RocksDB
+    exactly as these do (:func:`tuner.flink.options.resolve`) and keep timers and restores
+    alike. SPINNING_DISK_OPTIMIZED_HIGH_MEM's 128 KiB blocks, for one, are off the range."""
+    inverse, drawn = _nearest(settings, memory, timers, restore)
+    if not same_configuration(drawn, settings, memory, flink_version):
+        return None
+    return Point(dict(inverse.params), dict(inverse.distributions))
+
+
+def off_space(
+    settings: fo.FlinkSettings,
+    memory: Memory,
+    flink_version: str = "2.x",
+    timers: bool = False,
+    restore: RestoreSearch = "none",
+) -> list[str]:
+    """The searched keys whose value in these settings no search point has (``key = value``)."""
+    values = fo.effective({**fo.memory_settings(memory), **settings})
+    _, drawn = _nearest(settings, memory, timers, restore)
+    catalog = load_catalog(flink_version)
+    return [
+        f"{key.removeprefix('state.backend.rocksdb.')} = {catalog.format_value(key, values[key])}"
+        for key, value in drawn.items()
+        if values[key] != value
+    ]
+
+
+def same_configuration(
+    a: fo.FlinkSettings, b: fo.FlinkSettings, memory: Memory, flink_version: str = "2.x"
+) -> bool:
+    """Whether two settings run the same: RocksDB opened alike, timers and restores alike."""
+    ra, rb = fo.resolve(a, memory, flink_version), fo.resolve(b, memory, flink_version)
+    if memory.mode != "unmanaged":  # beside Flink's shared cache, block.cache-size is unused
+        ra, rb = replace(ra, block_cache_size=0), replace(rb, block_cache_size=0)
+    ea, eb = fo.effective(a), fo.effective(b)
+    beyond = (fo.TIMER_SERVICE_FACTORY, fo.CHECKPOINT_TRANSFER_THREADS, *RESCALE_OPTIONS)
+    return ra == rb and all(ea[k] == eb[k] for k in beyond)

@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.search import space
+from tuner.search.space import WARM_START_ATTR
 from tuner.trace.source import has_timers
 from tuner.workload import Workload, column_family_count
 
@@ -160,6 +161,10 @@ class StudyConfig:
     # How a restore runs is searched too (space.RestoreSearch): --objective recovery on Flink's
     # own backend, where those options act.
     restore_search: space.RestoreSearch = "none"
+    # Tell the search what the baselines measured before it draws its first trial (a warm
+    # start): each of Flink's option sets and the user's configuration that is a point of the
+    # search space. They stand in for random trials: the random start is not shortened by them.
+    warm_start: bool = True
 
 
 @dataclass
@@ -179,6 +184,10 @@ class StudyOutcome:
     time_budget_trials: int | None = None
     # What the time budget cut, each said as a sentence for the CLI and the report.
     budget_cuts: list[str] = field(default_factory=list)
+    # The baselines told to the search before its first trial (a warm start), and those left
+    # out with why.
+    warm_start: list[str] = field(default_factory=list)
+    warm_start_left_out: dict[str, str] = field(default_factory=dict)
 
 
 def create_study(
@@ -188,10 +197,13 @@ def create_study(
     *,
     load_if_exists: bool = True,
     constant_liar: bool = False,
+    warm: int = 0,
 ) -> optuna.Study:
     """Create (or load) the Optuna study: in the run directory's SQLite file, or in a shared
-    database (tuner.remote; ``load_if_exists=False`` there: a name is never silently shared)."""
-    n_startup = max(4, config.trials // 3)
+    database (tuner.remote; ``load_if_exists=False`` there: a name is never silently shared).
+    ``warm``: baselines the loop will tell the study before the search (:func:`warm_start`);
+    TPE counts them as finished trials, so the random start is lengthened by as many."""
+    n_startup = max(4, config.trials // 3) + warm
     # constant_liar: with many workers, running trials count as bad so that workers asking at
     # once do not all get the same point (Optuna's advice for distributed TPE).
     with warnings.catch_warnings():
@@ -221,6 +233,36 @@ def create_study(
         sampler=sampler,
         load_if_exists=load_if_exists,
     )
+
+
+def warm_start(
+    workload: Workload, config: StudyConfig
+) -> tuple[dict[str, space.Point], dict[str, str]]:
+    """The baselines that are points of the search space (by label), and those that are not,
+    with why. Only configurations that open RocksDB exactly as a search point would are told
+    to the search: a near miss would teach it a figure its point never had."""
+    if not config.warm_start:
+        return {}, {}
+    settings: dict[str, Mapping[str, fo.FlinkValue]] = {
+        name: {fo.PREDEFINED_OPTIONS: name} for name in config.baselines
+    }
+    if config.current is not None:
+        settings[CURRENT_LABEL] = config.current
+    points: dict[str, space.Point] = {}
+    left_out: dict[str, str] = {}
+    where = (workload.memory, workload.flink_version, has_timers(workload), config.restore_search)
+    for label, s in settings.items():
+        point = space.point_of(s, *where)
+        if point is not None:
+            points[label] = point
+            continue
+        off = space.off_space(s, *where)
+        left_out[label] = (
+            f"outside the searched ranges ({', '.join(off)})"
+            if off
+            else "sets options the search does not"
+        )
+    return points, left_out
 
 
 def _constraint(trial: optuna.trial.FrozenTrial) -> list[float]:
@@ -278,6 +320,8 @@ class StudyLoop:
             column_families if column_families is not None else column_family_count(workload.states)
         )
         self._durations: list[float] = [r.wall_s for r in earlier if r.status != "skipped"]
+        self._warm: list[str] = []  # baselines told to the search (see _warm_start)
+        self._warm_left_out: dict[str, str] = {}
         self._timers = has_timers(workload)  # where timers live is searched only if there are any
 
     # -- bookkeeping -----------------------------------------------------------------------
@@ -506,6 +550,7 @@ class StudyLoop:
             baselines.append(Candidate(CURRENT_LABEL, "baseline", dict(self.config.current)))
         if not self._run_in_chunks(baselines, "baseline"):
             return self._outcome(interrupted=True)
+        self._warm_start()
         if not self._search():
             return self._outcome(interrupted=True)
         best_number, best_settings = self._best_trial()
@@ -574,6 +619,40 @@ class StudyLoop:
             if not self._run_in_chunks(pending, "re-measure"):
                 return False
         return True
+
+    def _warm_start(self) -> None:
+        """Tell the study what the baselines that are points of its space measured, once (a
+        resumed run finds them in the study). A baseline that failed, or ran over the budget
+        (the search would have skipped it), teaches the search nothing and is left out."""
+        points, self._warm_left_out = warm_start(self.workload, self.config)
+        told = {t.user_attrs.get(WARM_START_ATTR) for t in self.study.get_trials(deepcopy=False)}
+        floor = self.floor()
+        for r in self.records:
+            c = r.candidate
+            point = points.get(c.label)
+            if c.kind != "baseline" or point is None:
+                continue
+            if not r.ok or "over_budget" in r.metrics:
+                self._warm_left_out[c.label] = "failed" if not r.ok else "over the budget"
+                continue
+            values = _values(self.config, r.metrics)
+            if not all(math.isfinite(v) for v in values):
+                self._warm_left_out[c.label] = "no figure for the objective"
+                continue
+            self._warm.append(c.label)
+            if c.label in told:
+                continue
+            attrs: dict[str, object] = {WARM_START_ATTR: c.label}
+            if floor is not None:
+                attrs[CONSTRAINT_ATTR] = floor - float(r.metrics.get(THROUGHPUT, 0.0))
+            self.study.add_trial(
+                optuna.trial.create_trial(
+                    params=dict(point.params),
+                    distributions=dict(point.distributions),
+                    values=values,
+                    user_attrs=attrs,
+                )
+            )
 
     def _finished_trials(self) -> list[TrialRecord]:
         """Search trials whose measurement finished (ok or failed): what --trials counts.
@@ -696,6 +775,8 @@ class StudyLoop:
             refinement=refined[1] if refined is not None else None,
             time_budget_trials=self._time_budget_trials,
             budget_cuts=list(self._budget_cuts),
+            warm_start=list(self._warm),
+            warm_start_left_out=dict(self._warm_left_out),
         )
 
 
