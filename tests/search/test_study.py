@@ -19,6 +19,7 @@ from tuner.search.study import (
     Candidate,
     StudyConfig,
     StudyLoop,
+    StudyProgress,
     TrialRecord,
     create_study,
     pareto_front,
@@ -510,3 +511,23 @@ def test_no_warm_start_tells_the_search_nothing(tmp_path: Path) -> None:
     out = StudyLoop(WORKLOAD, study, config, FakeMeasure(), lambda r: None).run()
     assert _told(study) == {} and out.warm_start == [] and out.warm_start_left_out == {}
     assert min(t.number for t in study.get_trials()) == 0
+
+
+def test_the_progress_lines_best_is_a_configuration_the_search_measured(tmp_path: Path) -> None:
+    class RemeasuredFaster(FakeMeasure):
+        # The re-measurement of the winner beats every search figure, as noise can make it.
+        def __call__(self, c: Candidate) -> Measurement:
+            m = super().__call__(c)
+            if c.kind != "remeasure":
+                return m
+            return replace(m, metrics={**m.metrics, "ops_per_s": 10 * m.metrics["ops_per_s"]})
+
+    rd = claim_run_dir(tmp_path / "run")
+    config = StudyConfig(trials=3, seed=3, repeats=2)
+    study = create_study(rd.storage_url, "t", config)
+    seen: list[StudyProgress] = []
+    StudyLoop(
+        WORKLOAD, study, config, RemeasuredFaster(), lambda r: None, on_progress=seen.append
+    ).run()
+    labels = {p.best_label for p in seen if p.best_label is not None}
+    assert labels and all(lb in BASELINES or lb.startswith("trial-") for lb in labels), labels

@@ -349,9 +349,14 @@ class StudyLoop:
         return sum(1 for r in self.records if r.status != "skipped")
 
     def _best(self) -> tuple[str | None, float | None]:
+        """The progress line's best, among the baselines and the search trials. The minimal
+        recommendation's reverts and the re-measurements are not candidates: named there, one
+        read as a configuration the search had found ("best 191.5k ops/s
+        (minimal:greedy-4-thread.num-6a981033)")."""
         metric = FLOORED.get(self.config.objective)
+        found = [r for r in self.records if r.ok and r.candidate.kind in ("baseline", "search")]
         if metric is None:
-            ok = [r for r in self.records if r.ok and THROUGHPUT in r.metrics]
+            ok = [r for r in found if THROUGHPUT in r.metrics]
             if not ok:
                 return None, None
             best = max(ok, key=lambda r: r.metrics[THROUGHPUT])
@@ -360,9 +365,8 @@ class StudyLoop:
         floor = self.floor()
         kept = [
             r
-            for r in self.records
-            if r.ok
-            and metric in r.metrics
+            for r in found
+            if metric in r.metrics
             and (floor is None or float(r.metrics.get(THROUGHPUT, 0.0)) >= floor)
         ]
         if not kept:
