@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.report.fakerun import DEVIATIONS, ops, rec
+from tests.report.fakerun import DEVIATIONS, make_run, ops, rec
 from tuner.errors import TunerError
 from tuner.report import markdown, render_report
 from tuner.results import Run, load_run, trials_frame
@@ -268,3 +268,11 @@ def test_what_the_time_budget_cut_is_listed_and_no_budget_is_said(tmp_path: Path
         "Run status",
     )
     assert "budget" not in status.lower().replace("memory budget", "")
+
+
+def test_a_run_whose_every_search_trial_failed_says_so(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", trials=3, fail_trials=set(range(100)), recommendation=False)
+    result = _section(render_report(run).read_text(), "Result")
+    said = re.search(r"No search trial produced figures \(3 failed(, \d+ skipped)?; see", result)
+    assert said is not None, result
+    assert "No search trial has finished" not in result

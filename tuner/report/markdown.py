@@ -295,7 +295,16 @@ def _headline(run: Run, gain: Gain | None) -> list[str]:
         if s.label == DEFAULT_LABEL and s.stats[THROUGHPUT].n
     ]
     if best is None:
-        lines.append("No search trial has finished: there is no recommendation and no gain.")
+        search = run.search()
+        tried = search[search["status"] != "ok"]["status"].value_counts()
+        if tried.sum():
+            said = ", ".join(f"{n} {status}" for status, n in sorted(tried.items()))
+            lines.append(
+                f"No search trial produced figures ({said}; see Failed and skipped "
+                "measurements): there is no recommendation and no gain."
+            )
+        else:
+            lines.append("No search trial has finished: there is no recommendation and no gain.")
         return lines
     text = (
         "**Not re-measured against Flink's default**, so there is no measured gain: the "
