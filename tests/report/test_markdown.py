@@ -276,3 +276,17 @@ def test_a_run_whose_every_search_trial_failed_says_so(tmp_path: Path) -> None:
     said = re.search(r"No search trial produced figures \(3 failed(, \d+ skipped)?; see", result)
     assert said is not None, result
     assert "No search trial has finished" not in result
+
+
+@pytest.mark.parametrize(("merge", "watch"), [(1, False), (2, True)])
+def test_merged_memtables_in_the_recommendation_are_flagged(
+    complete_run: Path, tmp_path: Path, merge: int, watch: bool
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(complete_run, run)
+    path = run / "recommendation.json"
+    rec = json.loads(path.read_text())
+    rec["settings"]["state.backend.rocksdb.writebuffer.number-to-merge"] = merge
+    path.write_text(json.dumps(rec))
+    settings = _section(render_report(run).read_text(), "Recommended settings")
+    assert ("**Watch:** with writebuffer.number-to-merge 2" in settings) is watch

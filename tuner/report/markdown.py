@@ -25,6 +25,7 @@ from tuner.report import minimal as minimal_report
 from tuner.report import timers as timers_report
 from tuner.report import watch as watch_report
 from tuner.results import Run, load_run
+from tuner.search.measure import known_hang
 from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT
 
 __all__ = [
@@ -414,6 +415,13 @@ def _recommendation_section(run: Run, rec: Mapping[str, Any] | None) -> list[str
             for k, v in settings.items()
         ]
         lines += _table(["key", "value", "why"], rows)
+        hang = known_hang(settings)
+        if hang:
+            lines += [
+                "",
+                f"**Watch:** {hang}; `state.backend.rocksdb.writebuffer.number-to-merge: 1` "
+                "avoids it. A checkpoint stuck in its synchronous phase would be the sign.",
+            ]
     files = [f for f in _CONFIG_FILES if (run.path / f).exists()]
     if files:
         lines.append("")
