@@ -3,6 +3,8 @@ and the workload of the studies run with a made-up measurement."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from tuner.trace.ops import Op, OpBatch, StateInfo, StreamHeader
@@ -56,3 +58,13 @@ def value_and_list_calls(
             "timer_ts": np.full(n, -1),
         },
     )
+
+
+def recorded_workload_file(tmp_path: Path, trace: Path, managed: str) -> Path:
+    """A workload file that replays the recording ``trace`` under ``managed`` per slot."""
+    path = tmp_path / "recorded.yaml"
+    path.write_text(
+        f"name: recorded\nflink_version: '2.x'\nmemory: {{managed_per_slot: {managed}}}\n"
+        f"trace: {trace}\n"
+    )
+    return path

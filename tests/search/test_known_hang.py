@@ -9,7 +9,7 @@ from tuner.search.measure import known_hang, measure_isolated
 from tuner.trace.parquet import write_trace
 from tuner.workload import load_workload
 
-from ..factories import VALUE_AND_LIST, value_and_list_calls
+from ..factories import VALUE_AND_LIST, recorded_workload_file, value_and_list_calls
 
 
 def test_only_merging_memtables_is_a_known_hang() -> None:
@@ -30,10 +30,7 @@ def test_a_timed_out_measurement_names_the_known_hang(tmp_path: Path) -> None:
         [value_and_list_calls(0, 20_000, 1_000, seed=1)],
         [value_and_list_calls(1_000_000, 20_000, 1_000, seed=2)],
     )
-    path = tmp_path / "w.yaml"
-    path.write_text(f"name: w\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\n"
-                    f"trace: {trace}\n")  # fmt: skip
-    workload = load_workload(path)
+    workload = load_workload(recorded_workload_file(tmp_path, trace, "64 mb"))
     settings = {fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 2, fo.MAX_WRITE_BUFFER_NUMBER: 4}
     # Stopped long before it could finish: the process only just started.
     m = measure_isolated(workload, trace, settings, tmp_path / "m", timeout_s=0.05)

@@ -17,7 +17,7 @@ from tuner.trace.ops import OpBatch
 from tuner.trace.parquet import STREAM_ROWS, read_trace, write_trace
 from tuner.workload import load_workload
 
-from ..factories import VALUE_AND_LIST, value_and_list_calls
+from ..factories import VALUE_AND_LIST, recorded_workload_file, value_and_list_calls
 
 HEADER = VALUE_AND_LIST
 MiB = 1 << 20
@@ -25,15 +25,6 @@ MiB = 1 << 20
 
 def _calls(start_ts: int, n: int, keys: int, seed: int) -> OpBatch:
     return value_and_list_calls(start_ts, n, keys, seed, add_share=0.9, value_size=40)
-
-
-def _recorded_workload(tmp_path: Path, trace: Path, managed: str) -> Path:
-    path = tmp_path / "recorded.yaml"
-    path.write_text(
-        f"name: recorded\nflink_version: '2.x'\nmemory: {{managed_per_slot: {managed}}}\n"
-        f"trace: {trace}\n"
-    )
-    return path
 
 
 def test_covered_bytes_counts_what_the_shared_cache_does_not_hold() -> None:
@@ -88,7 +79,7 @@ def test_a_multi_million_call_recording_replays_under_a_small_budget(tmp_path: P
         [_calls(0, 500_000, 100_000, seed=1)],
         [_calls(1_000_000, 1_500_000, 100_000, seed=2)],
     )
-    workload = load_workload(_recorded_workload(tmp_path, trace, "16 mb"))
+    workload = load_workload(recorded_workload_file(tmp_path, trace, "16 mb"))
     m = measure_isolated(
         workload, trace, {fo.PREDEFINED_OPTIONS: "DEFAULT"}, tmp_path / "w", timeout_s=600
     )
