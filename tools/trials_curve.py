@@ -354,9 +354,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         out = args.out
     else:
         out = args.out
-    print(render(out, args.short))
+    short = getattr(args, "short", 12)  # reference has no --short: the default tables
+    print(render(out, short))
     png = getattr(args, "png", None) or out / "trials-curve.png"
-    plot(out, args.short, png)
+    plot(out, short, png)
     print(f"plot: {png}")
 
 
