@@ -205,6 +205,8 @@ def load(out: Path) -> dict[str, list[Run]]:
         trials, seed = (int(x[1:]) for x in path.name.split("-"))
         workload, start = path.parent.name, path.parent.parent.name
         runs.setdefault(workload, []).append(read_run(path, start, workload, seed, trials))
+    for rs in runs.values():  # seed 10 after seed 9, not after seed 1
+        rs.sort(key=lambda r: (r.start, r.trials, r.seed))
     return runs
 
 
@@ -306,7 +308,7 @@ def plot(out: Path, short: int, png: Path) -> None:
         ax.set_title(workload)
         ax.set_xlabel("search trials")
         ax.set_ylim(bottom=max(0.0, ax.get_ylim()[0]))
-    axes[0][0].set_ylabel("best so far / best found")
+    axes[0][0].set_ylabel("best so far / reference")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
