@@ -177,8 +177,8 @@ def known_hang(settings: Mapping[str, fo.FlinkValue]) -> str | None:
     for its memtables (the replay's before each checkpoint, Flink's own inside RocksDB's
     checkpoint) can wait for ever when a flush of the write buffer manager races it: the
     memtable it waits for is left out of the flush that ran (facebook/rocksdb#12094, #13280,
-    open). Seen here: one quickstart configuration with 2 hung in 4 of 88 replays, stopped
-    in that wait (docs: measurement design)."""
+    open). Seen here: a quickstart configuration merging 2 memtables hung in 4 of 88 replays, each
+    stopped in that wait, and its twin merging 1 in none of 45 (docs: measurement design)."""
     merge = fo.effective(settings)[fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE]
     if not isinstance(merge, int) or merge <= 1:
         return None
