@@ -219,7 +219,8 @@ def _warm_start_lines(run: Run) -> list[str]:
         return []
     line = (
         f"The search started from what {', '.join(f'`{t}`' for t in told)} measured (a warm "
-        "start: told to Optuna before its first trial, beside its random start)."
+        "start: told to Optuna before its first trial, beside its random start; the search "
+        "trials are numbered after them)."
         if told
         else "The search started from nothing measured."
     )
