@@ -52,14 +52,11 @@ def param_importances(study: optuna.Study | None) -> dict[str, float] | None:
         return None
     # The search's own trials only: the option sets told to it (a warm start) sit together
     # near Flink's default, a sample that would skew what the search's spread says.
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if WARM_START_ATTR not in t.user_attrs
-    ]
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    complete = [t for t in finished if WARM_START_ATTR not in t.user_attrs]
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
         return None
-    if len(complete) < len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
+    if len(complete) < len(finished):
         study = optuna.create_study(directions=study.directions)
         study.add_trials(complete)
     # PED-ANOVA explains what makes the target *low*; throughput is maximised, so it is
