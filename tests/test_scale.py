@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tuner.cli import cli
+from tuner.costmodel import disk_from
 from tuner.engine.fake import FakeEngine
 from tuner.engine.replay import replay
 from tuner.engine.rocksdict_engine import RocksdictEngine
@@ -31,7 +32,8 @@ from tuner.scale import (
     parse_factor,
     read_scale,
 )
-from tuner.scale_transfer import Config, render
+from tuner.scale_transfer import Config, read_rows, render
+from tuner.scale_transfer import run as run_transfer
 from tuner.stats import spearman
 from tuner.trace.generator import generate, stream_header
 from tuner.workload import Memory, load_workload
@@ -369,6 +371,53 @@ def test_render_keeps_misses_and_scores_the_transfer() -> None:
     assert "| c | - |" not in partial
     assert "| 1/10 | 1 | +nan | b | 90.0% |" in partial
     assert Config("x", {}).label == "x"
+
+
+def test_render_takes_the_median_of_repeats_and_shows_their_spread() -> None:
+    rows = [
+        {"scale": s, "config": c, "repeat": r, "ops_per_s": v}
+        for s, c, r, v in [
+            ("1", "a", "0", "100"),
+            ("1", "a", "1", "120"),
+            ("1", "a", "2", "110"),
+            ("1", "b", "0", "200"),
+            ("1", "b", "1", "nan"),
+            ("0.1", "a", "0", "10"),
+            ("0.1", "b", "0", "5"),
+        ]
+    ]
+    table = render(rows)
+    assert "| a | 110 (2) 3 runs, spread 18.2% | 10 (1) |" in table
+    assert "| b | 200 (1) 1 runs, 1 failed | 5 (2) |" in table
+    assert "| 1/10 | 2 | -1.00 | a | 55.0% |" in table
+
+
+def test_a_cut_off_transfer_run_resumes_without_measuring_twice(tmp_path: Path) -> None:
+    workload = load_workload(TINY)
+    configs = [Config("DEFAULT", {fo.PREDEFINED_OPTIONS: "DEFAULT"}), Config("small", {})]
+    out = tmp_path / "transfer.csv"
+    logged: list[str] = []
+    first = run_transfer(workload, [0.5], configs, disk_from("local-nvme"), out, repeats=1)
+    assert [(r["config"], r["repeat"], r["status"]) for r in first] == [
+        ("DEFAULT", "0", "ok"),
+        ("small", "0", "ok"),
+    ]
+    rows = run_transfer(
+        workload,
+        [0.5],
+        configs,
+        disk_from("local-nvme"),
+        out,
+        repeats=2,
+        earlier=read_rows(out),
+        log=logged.append,
+    )
+    assert len(logged) == 2 and all("round 2/2" in line for line in logged)
+    assert [(r["config"], r["repeat"]) for r in read_rows(out)] == [
+        (r["config"], r["repeat"]) for r in rows
+    ]
+    assert len(rows) == 4 and rows[:2] == first
+    assert not list(tmp_path.glob("*.part"))
 
 
 # --- a scaled run end to end -------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -37,7 +38,16 @@ from tuner.workload import Workload, column_family_count
 __all__ = ["Config", "candidates", "render", "run", "spearman"]
 
 Log = Callable[[str], None]
-FIELDS = ("scale", "config", "status", "ops_per_s", "cpu_s", "block_cache_misses", "wall_s")
+FIELDS = (
+    "scale",
+    "config",
+    "repeat",
+    "status",
+    "ops_per_s",
+    "cpu_s",
+    "block_cache_misses",
+    "wall_s",
+)
 
 
 @dataclass(frozen=True)
@@ -82,63 +92,106 @@ def run(
     disk: Disk,
     out_csv: Path,
     *,
+    repeats: int = 1,
+    earlier: Sequence[dict[str, str]] = (),
     timeout_s: float = 1800.0,
     log: Log = lambda _: None,
 ) -> list[dict[str, str]]:
-    """Measure every configuration at every scale (smallest first) and write ``out_csv``."""
-    rows: list[dict[str, str]] = []
+    """Measure every configuration ``repeats`` times at every scale and write ``out_csv``.
+
+    Scales run smallest first, so the cheap rankings are complete before the full-size one
+    starts; within a scale, round by round (every configuration once, then again), so a run cut
+    off during the full size still has each configuration measured as often as the others, give
+    or take one. Rows in ``earlier`` (an interrupted run's CSV) are kept and not measured again.
+    """
+    rows: list[dict[str, str]] = list(earlier)
+    done = {(float(r["scale"]), r["config"], int(r.get("repeat") or 0)) for r in earlier}
     with tempfile.TemporaryDirectory(prefix="scale-transfer-", dir=out_csv.parent) as tmp:
         for factor in sorted(scales):
-            spec = ScaleSpec(factor)
-            model = model_workload(workload, spec)
+            todo = [
+                (r, c) for r in range(repeats) for c in configs if (factor, c.label, r) not in done
+            ]
+            if not todo:
+                continue
+            model = model_workload(workload, ScaleSpec(factor))
             trace = Path(tmp) / f"trace-{factor:g}.parquet"
             write_trace(
                 trace, stream_header(model), generate(model, "preload"), generate(model, "measure")
             )
-            for c in configs:
-                t0 = time.monotonic()
-                m = measure_isolated(
-                    model,
-                    trace,
-                    c.settings,
-                    Path(tmp) / f"db-{factor:g}-{c.label}",
-                    timeout_s=timeout_s,
-                    rss_margin=1 << 30,
-                    scale=factor,
-                )
-                metrics = score(m.metrics, disk) if m.status == "ok" else {}
-                row = {
-                    "scale": f"{factor:g}",
-                    "config": c.label,
-                    "status": m.status if m.status == "ok" else f"failed: {m.reason}",
-                    "ops_per_s": f"{metrics.get('ops_per_s', math.nan):.1f}",
-                    "cpu_s": f"{metrics.get('cpu_s', math.nan):.3f}",
-                    "block_cache_misses": f"{metrics.get('block_cache_misses', math.nan):.0f}",
-                    "wall_s": f"{time.monotonic() - t0:.1f}",
-                }
-                rows.append(row)
+            for r, c in todo:
+                rows.append(_measure(model, trace, c, factor, r, disk, Path(tmp), timeout_s))
+                row = rows[-1]
                 log(
-                    f"scale {factor:g} {c.label}: {row['ops_per_s']} ops/s "
-                    f"({row['wall_s']} s){'' if m.status == 'ok' else ' ' + row['status']}"
+                    f"scale {factor:g} {c.label} round {r + 1}/{repeats}: {row['ops_per_s']} "
+                    f"ops/s ({row['wall_s']} s)"
+                    f"{'' if row['status'] == 'ok' else ' ' + row['status']}"
                 )
-                with out_csv.open("w", newline="") as fh:  # after every row: a partial run counts
-                    w = csv.DictWriter(fh, FIELDS)
-                    w.writeheader()
-                    w.writerows(rows)
+                _write_rows(out_csv, rows)  # after every row: a cut-off run still counts
             trace.unlink(missing_ok=True)
     return rows
+
+
+def _measure(
+    model: Workload,
+    trace: Path,
+    c: Config,
+    factor: float,
+    repeat: int,
+    disk: Disk,
+    tmp: Path,
+    timeout_s: float,
+) -> dict[str, str]:
+    t0 = time.monotonic()
+    m = measure_isolated(
+        model,
+        trace,
+        c.settings,
+        tmp / f"db-{factor:g}-{c.label}-{repeat}",
+        timeout_s=timeout_s,
+        rss_margin=1 << 30,
+        scale=factor,
+    )
+    metrics = score(m.metrics, disk) if m.status == "ok" else {}
+    return {
+        "scale": f"{factor:g}",
+        "config": c.label,
+        "repeat": str(repeat),
+        "status": m.status if m.status == "ok" else f"failed: {m.reason}",
+        "ops_per_s": f"{metrics.get('ops_per_s', math.nan):.1f}",
+        "cpu_s": f"{metrics.get('cpu_s', math.nan):.3f}",
+        "block_cache_misses": f"{metrics.get('block_cache_misses', math.nan):.0f}",
+        "wall_s": f"{time.monotonic() - t0:.1f}",
+    }
+
+
+def _write_rows(path: Path, rows: Sequence[dict[str, str]]) -> None:
+    """Write the CSV beside the old one and rename it over: never a half-written file."""
+    part = path.with_name(path.name + ".part")
+    with part.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows({**r, "repeat": r.get("repeat") or "0"} for r in rows)
+    part.replace(path)
 
 
 def render(rows: Sequence[dict[str, str]]) -> str:
     """The markdown table: throughput and rank per scale, then Spearman and the transfer.
 
-    A configuration not measured at a scale shows "-", a failed measurement "failed"; Spearman
-    is over the configurations measured at both scales, and the scaled pick is the scaled
-    ranking's winner among all it measured.
+    With repeats a cell is the median of a configuration's measurements at that scale, with
+    their spread, ``(max - min) / median``, and count; rankings, Spearman and the pick use the
+    medians. A configuration not measured at a scale shows "-", one whose every measurement
+    failed "failed"; Spearman is over the configurations measured at both scales, and the scaled
+    pick is the scaled ranking's winner among all it measured.
     """
     scales = sorted({float(r["scale"]) for r in rows}, reverse=True)
     configs = list(dict.fromkeys(r["config"] for r in rows))
-    val = {(float(r["scale"]), r["config"]): float(r["ops_per_s"]) for r in rows}
+    runs: dict[tuple[float, str], list[float]] = {}
+    for r in rows:
+        runs.setdefault((float(r["scale"]), r["config"]), []).append(float(r["ops_per_s"]))
+    val = {
+        k: statistics.median(ok) if (ok := [v for v in vs if not math.isnan(v)]) else math.nan
+        for k, vs in runs.items()
+    }
     full = scales[0]
     lines = [
         "| configuration | " + " | ".join(f"{_label(s)} ops/s (rank)" for s in scales) + " |",
@@ -158,7 +211,7 @@ def render(rows: Sequence[dict[str, str]]) -> str:
             elif c not in ranks[s]:
                 cells.append("failed")
             else:
-                cells.append(f"{val[(s, c)]:,.0f} ({ranks[s][c]:g})")
+                cells.append(f"{val[(s, c)]:,.0f} ({ranks[s][c]:g}){_spread(runs[(s, c)])}")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines.append("")
     best_full = max((val[(full, c)] for c in ranks[full]), default=math.nan)
@@ -178,6 +231,21 @@ def render(rows: Sequence[dict[str, str]]) -> str:
         )
         lines.append(f"| {_label(s)} | {len(both)} | {rho:+.2f} | {pick} | {share} |")
     return "\n".join(lines)
+
+
+def _spread(values: Sequence[float]) -> str:
+    """Nothing for one measurement; else the spread of the ok ones, their count and any failures."""
+    if len(values) < 2:
+        return ""
+    ok = [v for v in values if not math.isnan(v)]
+    failed = len(values) - len(ok)
+    parts = [f"{len(ok)} runs"]
+    if len(ok) >= 2:
+        med = statistics.median(ok)
+        parts.append(f"spread {(max(ok) - min(ok)) / med:.1%}")
+    if failed:
+        parts.append(f"{failed} failed")
+    return " " + ", ".join(parts)
 
 
 def _label(factor: float) -> str:

@@ -1,9 +1,9 @@
 """Scale-transfer benchmark: rank Flink's 4 option sets and N search candidates on a workload at
 full size and as scaled models, print Spearman per scale and the transfer of the winner.
 
-    flock -s /work/heavy.lock python tools/scale_transfer/run.py \\
-        tools/scale_transfer/full-2gb.yaml --scales 1,0.1,0.01 --candidates 6 \\
-        --out results/scale-transfer.csv
+    python tools/scale_transfer/run.py tools/scale_transfer/full-2gb.yaml \\
+        --scales 1,0.1,0.01 --candidates 6 --repeats 3 --out results/scale-transfer.csv
+    # cut off? the same command with --resume measures only what the CSV lacks
     python tools/scale_transfer/run.py --render results/scale-transfer.csv   # table only
 
 Throughput is the cost model's counted figure for the workload's disk (README: How throughput
@@ -30,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--disk", default=None, help="cost-model disk preset (default: the workload's)")
     p.add_argument("--out", type=Path, default=Path("results/scale-transfer.csv"))
+    p.add_argument(
+        "--repeats", type=int, default=1, help="measurements per configuration and scale"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="keep the rows --out holds; measure only the rest"
+    )
     p.add_argument("--render", type=Path, default=None, help="only print the table of a CSV")
     a = p.parse_args(argv)
     if a.render is not None:
@@ -41,9 +47,21 @@ def main(argv: list[str] | None = None) -> int:
     scales = [parse_factor(s, where="--scales") for s in a.scales.split(",")]
     disk = disk_from(a.disk) if a.disk else workload.disk
     configs = st.candidates(workload, a.candidates, a.seed)
+    if a.repeats < 1:
+        p.error("--repeats: give 1 or more")
     a.out.parent.mkdir(parents=True, exist_ok=True)
+    earlier = st.read_rows(a.out) if a.resume and a.out.exists() else []
+    if a.out.exists() and not a.resume:
+        p.error(f"{a.out} exists: pass --resume to add to it, or another --out")
     rows = st.run(
-        workload, scales, configs, disk, a.out, log=lambda m: print(m, file=sys.stderr, flush=True)
+        workload,
+        scales,
+        configs,
+        disk,
+        a.out,
+        repeats=a.repeats,
+        earlier=earlier,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     for c in configs:
         print(f"{c.label}: {c.settings}", file=sys.stderr)
