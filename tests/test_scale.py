@@ -506,3 +506,26 @@ def test_flink_keys_of_a_model_scale_the_sizes_model_config_scales() -> None:
         assert getattr(flink, name) == getattr(replayed, name), name
     tiny = model_settings({}, 1 / 10_000)
     assert tiny[fo.WRITE_BUFFER_SIZE] == ROCKSDB_MIN_WRITE_BUFFER  # RocksDB's floor
+
+
+@given(st.integers(1, 1 << 20), st.floats(1e-6, 1.0))
+def test_a_models_timer_cache_holds_its_share_of_a_key_groups_timers(
+    cache: int, factor: float
+) -> None:
+    """A key group of the model holds ``factor`` of the job's timers; its cache as many fewer."""
+    from tuner.scale import model_settings, model_timer_cache_size
+
+    scaled = model_timer_cache_size(cache, factor)
+    assert 1 <= scaled <= cache
+    assert abs(scaled - cache * factor) <= max(0.5, 1 - cache * factor)
+    assert model_timer_cache_size(cache, 1.0) == cache
+    if factor < 1.0:
+        keys = model_settings({fo.TIMER_SERVICE_CACHE_SIZE: cache}, factor)
+        assert keys[fo.TIMER_SERVICE_CACHE_SIZE] == scaled
+
+
+def test_flinks_default_timer_cache_is_scaled_too() -> None:
+    from tuner.scale import model_settings, model_timer_cache_size
+
+    assert model_settings({}, 1 / 3)[fo.TIMER_SERVICE_CACHE_SIZE] == 43  # Nexmark q11's model
+    assert model_timer_cache_size(128, 1 / 1000) == 1

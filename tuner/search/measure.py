@@ -17,7 +17,7 @@ from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.flink import options as fo
 from tuner.flink.memory import GUARD_FACTOR
 from tuner.flink.rocksdb_config import RocksDBConfig
-from tuner.scale import model_config, model_settings
+from tuner.scale import model_config, model_settings, model_timer_cache_size
 from tuner.search.isolation import run_isolated
 from tuner.trace.parquet import read_trace
 from tuner.workload import Workload
@@ -102,6 +102,7 @@ def measure_settings(
     values = fo.effective(settings)
     cache_size = values[fo.TIMER_SERVICE_CACHE_SIZE]
     assert isinstance(cache_size, int)
+    cache_size = model_timer_cache_size(cache_size, scale)
     trace = read_trace(Path(trace_path))
     root = Path(workdir)
     engine = make_engine(engine_name, workload, settings, direct_reads=direct_reads, scale=scale)
