@@ -64,3 +64,17 @@ def test_availability_follows_the_workloads_flink_line(
 
     monkeypatch.setattr(vf, "find_flink", find_flink)
     assert fb.available(line) is expected
+
+
+def test_flinks_backend_gets_the_replays_arena_block_only_where_rocksdb_would_derive_another() -> (
+    None
+):
+    from tuner.flink import options as fo
+    from tuner.flink.memory import Memory
+    from tuner.scale import model_config
+
+    job = fo.resolve({}, Memory(managed_per_slot=64 << 20), "2.x")
+    assert fb.model_arena_block_size(job, 2) == 0  # the job's own: RocksDB derives 1 MiB itself
+    model, _ = model_config(job, 1 / 3)  # Nexmark q11's 1/3 key sample
+    assert model.arena_block_size == 340 << 10  # scaled with the write buffer, 4 KiB aligned
+    assert fb.model_arena_block_size(model, 2) == 340 << 10  # FRocksDB would take 1 MiB

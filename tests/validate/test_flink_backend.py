@@ -97,6 +97,25 @@ def test_direct_reads_reach_flinks_rocksdb_through_its_options_factory(tmp_path:
         assert "use_direct_reads=true" in options[-1].read_text()
 
 
+def test_a_models_arena_block_reaches_flinks_rocksdb_through_its_options_factory(
+    tmp_path: Path,
+) -> None:
+    # A scaled model's arena block (tuner.scale.model_config) is one FRocksDB would not derive
+    # from the model's write buffer: set through the harness's options factory.
+    e = FlinkBackendEngine({fo.WRITE_BUFFER_SIZE: 256 << 10}, managed_bytes=64 << 20)
+    e.open(small_config(arena_block_size=12 << 10), HEADER, tmp_path / "db")
+    with e:
+        e.apply(
+            batch(
+                *[{"state": "v", "op": Op.UPDATE, "key": k, "value_size": 100} for k in range(500)]
+            )
+        )
+        e.flush()
+        options = sorted((tmp_path / "db").rglob("OPTIONS-*"))
+        assert options, "Flink's RocksDB wrote no OPTIONS file"
+        assert "arena_block_size=12288" in options[-1].read_text()
+
+
 def test_list_appends_use_the_merge_operator(engine: Engine) -> None:
     w = {"ns_start": 0, "ns_end": 1000}
     engine.apply(

@@ -36,6 +36,7 @@ import psutil
 from tuner.engine.base import CheckpointStats, Engine, EngineClosedError, RestoreStats
 from tuner.engine.rocksdict_engine import parse_statistics
 from tuner.errors import TunerError
+from tuner.flink import memory as mem
 from tuner.flink import options as fo
 from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, PAYLOAD, ColumnOps, StateOpExecutor
@@ -113,6 +114,16 @@ def storage_counters(statistics: str) -> dict[str, float]:
         )
         out["sst_bytes_read_estimated"] = 1.0
     return out
+
+
+def model_arena_block_size(config: RocksDBConfig, flink_major: int) -> int:
+    """The arena block to set on Flink's backend so it runs ``config`` as the replay does: the
+    replay's own block where it is not the one FRocksDB derives from the write buffer (a scaled
+    model's, :func:`tuner.scale.model_config`), else 0: RocksDB's own, as in the job."""
+    arena = config.arena_block_size
+    if arena <= 0 or arena == mem.arena_block_size(config.write_buffer_size, flink_major):
+        return 0
+    return arena
 
 
 class FlinkBackendEngine(Engine):
@@ -202,8 +213,11 @@ class FlinkBackendEngine(Engine):
         entries.update({f"base.{k}": v for k, v in settings_entries(typed).items()})
         entries.update({f"base.{k}": v for k, v in text.items()})
         harness = harness_settings(work, self.managed_bytes, self.incremental)
-        if self.direct_reads:
-            harness["state.backend.rocksdb.options-factory"] = f"{HARNESS_CLASS}$DirectReads"
+        arena = model_arena_block_size(config, major(self.flink_line))
+        if self.direct_reads or arena:
+            harness["state.backend.rocksdb.options-factory"] = f"{HARNESS_CLASS}$HarnessOptions"
+            entries["direct.reads"] = self.direct_reads
+            entries["arena.block.size"] = arena
         entries.update({f"conf.{k}": v for k, v in harness.items()})
         spec = work / "harness.properties"
         write_job_spec(spec, entries)

@@ -129,22 +129,29 @@ import org.apache.flink.util.clock.SystemClock;
 public final class BackendHarness {
 
     /**
-     * Reads past the page cache (O_DIRECT), so a block-cache miss costs a read of the disk, as
-     * on a TaskManager whose container leaves no page cache; set through Flink's own
-     * state.backend.rocksdb.options-factory, which Flink applies after the configured options.
+     * What Flink's keys cannot set, through Flink's own state.backend.rocksdb.options-factory
+     * (applied after the configured options): reads past the page cache (O_DIRECT), so a
+     * block-cache miss costs a read of the disk, as on a TaskManager whose container leaves no
+     * page cache; and a scaled model's arena block, scaled with its write buffer as the replay
+     * scales it (left to RocksDB, a model's memtables each take a whole 1 MiB block out of a
+     * write buffer manager scaled down with the model, and flush almost empty). Set from the
+     * spec before the backend is built; Flink instantiates the factory in this JVM.
      */
-    public static final class DirectReads implements RocksDBOptionsFactory {
+    public static final class HarnessOptions implements RocksDBOptionsFactory {
+        static volatile boolean directReads;
+        static volatile long arenaBlockSize; // 0: RocksDB's own
+
         @Override
         public org.rocksdb.DBOptions createDBOptions(
                 org.rocksdb.DBOptions currentOptions, java.util.Collection<AutoCloseable> handlesToClose) {
-            return currentOptions.setUseDirectReads(true);
+            return directReads ? currentOptions.setUseDirectReads(true) : currentOptions;
         }
 
         @Override
         public org.rocksdb.ColumnFamilyOptions createColumnOptions(
                 org.rocksdb.ColumnFamilyOptions currentOptions,
                 java.util.Collection<AutoCloseable> handlesToClose) {
-            return currentOptions;
+            return arenaBlockSize > 0 ? currentOptions.setArenaBlockSize(arenaBlockSize) : currentOptions;
         }
     }
 
@@ -209,6 +216,8 @@ public final class BackendHarness {
         stringKeys = specs[0].keyType.equals("string");
         keySize = specs[0].keySize;
 
+        HarnessOptions.directReads = Boolean.parseBoolean(spec.getProperty("direct.reads", "false"));
+        HarnessOptions.arenaBlockSize = Long.parseLong(spec.getProperty("arena.block.size", "0"));
         Configuration conf = ReplayJob.configuration(spec);
         ClassLoader cl = BackendHarness.class.getClassLoader();
         // The same entry point a task uses (StreamTaskStateInitializerImpl): the backend reads
