@@ -26,7 +26,7 @@ memory budget (managed/fixed)           f          block cache and write buffer 
                                                    shrinks with the data, multiplier 10 stays
 ``block.cache-size`` (unmanaged, rpl.)  f          working set : block cache
 pending-compaction-bytes limits (rpl.)  f          when RocksDB slows down and stops writes
-arena block (replay, Flink's backend)  f          the write buffer manager counts whole arena
+arena block (replay, Flink's backend)   f          the write buffer manager counts whole arena
                                                    blocks; unscaled, a model's memtables flush
                                                    almost empty
 zipf exponent                           adjusted   a zipf over fewer keys is flatter in its
