@@ -6,6 +6,7 @@
     python tools/recorder_figures.py fit-cost [--records 40000] [--alone-records 8000]
     python tools/recorder_figures.py real-size --out results/demo-real-size [--records 1500000]
     python tools/recorder_figures.py share-estimates RECORDING_DIR...
+    python tools/recorder_figures.py real-gain --out DIR --config RUN/config.yaml [--rounds 3]
 
 Run wall-clock measurements alone on the machine (here: under ``flock -x /work/heavy.lock``).
 
@@ -27,6 +28,10 @@ real-size      the README's own-job path on the demo job at real size (paralleli
                then recorded, imported (the recorded share), and tuned with ``tuner run`` at
                default flags, each step timed. Keeps its files under ``--out``; a step already
                done there is not redone.
+real-gain      the demo job at real size (as real-size runs it) under Flink's default and under
+               a run's config.yaml, interleaved (the order alternates from round to round):
+               each round's net runtimes, and the job's throughput gain (median and range of
+               the rounds' gains); the promise of a run on real-size's recording is checked so.
 share-estimates  for each recording directory (all ``*.tunerrec`` files under it, one job): the
                recorded share of time in state as the sum over subtasks over the job's time
                (before issue 16's fix) and as the pace-setting subtask's (today's).
@@ -258,6 +263,41 @@ def real_size(out: Path, records: int, keys: int, managed: str, rounds: int) -> 
     print(f"tuner run at default flags: {time.perf_counter() - started:.0f} s", flush=True)
 
 
+def real_gain(out: Path, config: Path, records: int, keys: int, managed: str, rounds: int) -> None:
+    memory = f"taskmanager.memory.managed.size: {managed}\n"
+    # The run's config.yaml, without a memory size of its own: the job's slot is the one measured.
+    emitted = "".join(
+        line
+        for line in config.read_text().splitlines(keepends=True)
+        if not line.startswith("taskmanager.memory.managed.size")
+    )
+    settings = {"default": "state.backend.type: rocksdb\n", "recommended": emitted}
+    out.mkdir(parents=True, exist_ok=True)
+    run_demo(out / "warm", records=2000, record=False)  # compile, cache
+    times: dict[str, list[float]] = {name: [] for name in settings}
+    for i in range(rounds):
+        order = list(settings) if i % 2 == 0 else list(reversed(settings))
+        for name in order:
+            run = run_demo(
+                out / f"{name}{i}",
+                records=records,
+                keys=keys,
+                parallelism=1,
+                record=False,
+                timeout_s=3600,
+                extra_config=memory + settings[name],
+            )
+            times[name].append(run.net_runtime_ms / 1000)
+            print(f"round {i + 1} {name}: {run.net_runtime_ms / 1000:.1f} s", flush=True)
+    gains = [d / r - 1 for d, r in zip(times["default"], times["recommended"], strict=True)]
+    if gains:
+        print(
+            f"job throughput gain: median {statistics.median(gains):+.1%} (range "
+            f"{min(gains):+.1%} .. {max(gains):+.1%}), {rounds} interleaved rounds",
+            flush=True,
+        )
+
+
 def share_estimates(dirs: list[Path]) -> None:
     from tuner.recorder.format import read_recording
     from tuner.trace.recording import state_time_share
@@ -293,6 +333,13 @@ def main() -> None:
     p.add_argument("--keys", type=int, default=200_000)
     p.add_argument("--managed", default="64mb")
     p.add_argument("--rounds", type=int, default=3)
+    p = sub.add_parser("real-gain")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--config", type=Path, required=True, help="a run's config.yaml")
+    p.add_argument("--records", type=int, default=1_500_000)
+    p.add_argument("--keys", type=int, default=200_000)
+    p.add_argument("--managed", default="64mb")
+    p.add_argument("--rounds", type=int, default=3)
     p = sub.add_parser("share-estimates")
     p.add_argument("dirs", type=Path, nargs="+")
     args = parser.parse_args()
@@ -306,6 +353,8 @@ def main() -> None:
         fit_cost(args.records, args.alone_records)
     elif args.cmd == "share-estimates":
         share_estimates(args.dirs)
+    elif args.cmd == "real-gain":
+        real_gain(args.out, args.config, args.records, args.keys, args.managed, args.rounds)
     else:
         real_size(args.out, args.records, args.keys, args.managed, args.rounds)
 
