@@ -45,7 +45,7 @@ L0 triggers, level multiplier (10)      no         counts and ratios
 ``max_parallelism`` (key groups)        no         the key prefix layout; keys per key group
                                                    shrink by f, so a state needs at least one
                                                    key per key group after scaling
-``timer-service.cache-size`` (replay)  f          a count per key group, which holds f of the
+``timer-service.cache-size`` (both)     f          a count per key group, which holds f of the
                                                    job's timers: a cache left at 128 holds a
                                                    whole key group's timers in the model where
                                                    the job's overflows, and the overflow is what
@@ -402,7 +402,7 @@ def model_timer_cache_size(cache_size: int, factor: float) -> int:
     a key group of the model holds ``factor`` of the job's timers, so its cache holds as many
     fewer, and overflows into RocksDB as the job's does. Measured on Nexmark q11 (a 1/3 key
     sample of the recording): left at 128, the model wrote 3.5 MB of timers where the whole
-    recording wrote 25 MB (1/3 of it: 8.3 MB); scaled to 43, 7.6 MB."""
+    recording wrote 25.3 MB (a third of it: 8.4 MB); scaled to 43, 7.6 MB."""
     return max(1, round(cache_size * factor))
 
 
