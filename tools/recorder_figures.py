@@ -194,27 +194,38 @@ def fit_cost(records: int, alone_records: int) -> None:
             )
 
 
+def _interleaved(
+    out: Path, extras: dict[str, str], rounds: int, records: int, keys: int, *, alternate: bool
+) -> dict[str, list[float]]:
+    """The demo job at real size once per setting (config.yaml lines) per round, after a small
+    warm-up run; ``alternate`` reverses the order every other round. Net runtimes, seconds."""
+    run_demo(out / "warm", records=2000, record=False)  # compile, cache
+    times: dict[str, list[float]] = {name: [] for name in extras}
+    for i in range(rounds):
+        order = list(extras) if not alternate or i % 2 == 0 else list(reversed(extras))
+        for name in order:
+            run = run_demo(
+                out / f"{name}{i}",
+                records=records,
+                keys=keys,
+                parallelism=1,
+                record=False,
+                timeout_s=3600,
+                extra_config=extras[name],
+            )
+            times[name].append(run.net_runtime_ms / 1000)
+            print(f"round {i + 1} {name}: {run.net_runtime_ms / 1000:.1f} s", flush=True)
+    return times
+
+
 def real_size(out: Path, records: int, keys: int, managed: str, rounds: int) -> None:
     import json
     import subprocess
 
     out.mkdir(parents=True, exist_ok=True)
     memory = f"taskmanager.memory.managed.size: {managed}\n"
-    run_demo(out / "warm", records=2000, record=False)  # compile, cache
-    times: dict[str, list[float]] = {"rocksdb": [], "hashmap": []}
-    for i in range(rounds):
-        for backend in times:
-            run = run_demo(
-                out / f"{backend}{i}",
-                records=records,
-                keys=keys,
-                parallelism=1,
-                record=False,
-                timeout_s=3600,
-                extra_config=memory + f"state.backend.type: {backend}\n",
-            )
-            times[backend].append(run.net_runtime_ms / 1000)
-            print(f"round {i + 1} {backend}: {run.net_runtime_ms / 1000:.1f} s", flush=True)
+    backends = {b: memory + f"state.backend.type: {b}\n" for b in ("rocksdb", "hashmap")}
+    times = _interleaved(out, backends, rounds, records, keys, alternate=False)
     shares = [1 - h / r for r, h in zip(times["rocksdb"], times["hashmap"], strict=True)]
     if shares:  # --rounds 0: the recording and the tuning only
         print(
@@ -273,22 +284,8 @@ def real_gain(out: Path, config: Path, records: int, keys: int, managed: str, ro
     )
     settings = {"default": "state.backend.type: rocksdb\n", "recommended": emitted}
     out.mkdir(parents=True, exist_ok=True)
-    run_demo(out / "warm", records=2000, record=False)  # compile, cache
-    times: dict[str, list[float]] = {name: [] for name in settings}
-    for i in range(rounds):
-        order = list(settings) if i % 2 == 0 else list(reversed(settings))
-        for name in order:
-            run = run_demo(
-                out / f"{name}{i}",
-                records=records,
-                keys=keys,
-                parallelism=1,
-                record=False,
-                timeout_s=3600,
-                extra_config=memory + settings[name],
-            )
-            times[name].append(run.net_runtime_ms / 1000)
-            print(f"round {i + 1} {name}: {run.net_runtime_ms / 1000:.1f} s", flush=True)
+    extras = {name: memory + lines for name, lines in settings.items()}
+    times = _interleaved(out, extras, rounds, records, keys, alternate=True)
     gains = [d / r - 1 for d, r in zip(times["default"], times["recommended"], strict=True)]
     if gains:
         print(
