@@ -18,7 +18,7 @@ from tuner.engine import flink_backend
 from tuner.engine.base import Measurement
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink import options as fo
-from tuner.search.study import Candidate, TrialRecord
+from tuner.search.study import Candidate, StudyConfig, TrialRecord
 from tuner.workload import load_workload
 
 TINY = Path(__file__).resolve().parent / "data" / "cli" / "tiny.yaml"
@@ -286,3 +286,74 @@ def test_a_budget_that_runs_out_during_the_confirmation_ends_it(
     )
     assert cuts == [note]
     assert len((rd.path / "confirmation.csv").read_text().splitlines()) == 1 + 3
+
+
+def test_the_confirmation_reserve_counts_the_configurations_the_search_has() -> None:
+    records = _search_records(1.0)
+    settings = runner.RunSettings(confirm_top=3, repeats=3)
+    count = runner._confirmation_count(settings, 1)
+    # After one search trial: Flink's default, that trial, FLASH_SSD and the minimal
+    # recommendation, 3 rounds each; after three, the top 3 (the cap, runner._confirmation_cost).
+    assert count(records[:3]) == 4 * 3
+    assert count(records) == 6 * 3
+    assert runner._confirmation_count(settings, 2)(records[:3]) == 2 * 4 * 3
+
+
+def _priced(monkeypatch: pytest.MonkeyPatch, status: str, seconds: float) -> list[Candidate]:
+    """measure_candidate replaced by one taking ``seconds`` with ``status``; the calls made."""
+    calls: list[Candidate] = []
+
+    def make(*args: Any) -> Any:
+        assert args[5] == "flink-backend"
+
+        def measure(c: Candidate) -> Measurement:
+            calls.append(c)
+            time.sleep(seconds)
+            return Measurement(status, "", {"ops_per_s": 1.0} if status == "ok" else {}, seconds, 1)
+
+        return measure
+
+    monkeypatch.setattr(runner, "measure_candidate", make)
+    return calls
+
+
+@pytest.mark.usefixtures("confirmable")
+def test_the_confirmation_is_priced_once_on_its_own_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _priced(monkeypatch, "ok", 0.2)
+    w = load_workload(TINY)
+    rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
+    settings = runner.RunSettings(time_budget_s=60.0)
+    config = StudyConfig(deadline=time.monotonic() + 60)
+    nvme = PRESETS["local-nvme"]
+    price = runner._price_confirmation(w, w, rd, tmp_path / "t", settings, nvme, config, None)
+    # Flink's default, once, with the margin; kept in run.json, so a resume does not measure it
+    # again.
+    assert [c.settings for c in calls] == [DEFAULT]
+    assert price is not None and 0.2 * 1.25 <= price < 0.2 * 1.25 + 0.5
+    assert rd.read_meta()["confirm_price_s"] == price
+    again = runner._price_confirmation(w, w, rd, tmp_path / "t", settings, nvme, config, None)
+    assert again == price and len(calls) == 1
+    # Without a budget there is nothing to price.
+    bare = StudyConfig()
+    assert runner._price_confirmation(w, w, rd, tmp_path / "t", settings, nvme, bare, None) is None
+    # The confirmation fits itself to the measured price, not to 2 search-trial lengths.
+    cuts: list[str] = []
+    _, note, _ = runner._confirm(
+        w, rd, tmp_path / "t", settings, nvme, _search_records(40.0), lambda: False,
+        deadline=time.monotonic() + 0.05, cuts=cuts,
+    )  # fmt: skip
+    assert f"needs at least 6 measurements of about {price:.0f} s" in note
+
+
+@pytest.mark.usefixtures("confirmable")
+def test_a_failed_pricing_leaves_the_guess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _priced(monkeypatch, "failed", 0.0)
+    w = load_workload(TINY)
+    rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
+    config = StudyConfig(deadline=time.monotonic() + 60)
+    settings = runner.RunSettings(time_budget_s=60.0)
+    nvme = PRESETS["local-nvme"]
+    assert runner._price_confirmation(w, w, rd, tmp_path / "t", settings, nvme, config, None) is None
+    assert "confirm_price_s" not in rd.read_meta()

@@ -75,6 +75,7 @@ from tuner.search.study import (
     FLOORED,
     RESTORE_S,
     THROUGHPUT,
+    Candidate,
     Objective,
     StudyConfig,
     StudyLoop,
@@ -296,8 +297,9 @@ def _run_study(
         deadline=None
         if settings.time_budget_s is None
         else started + settings.time_budget_s - FINISH_RESERVE_S,
-        reserve_after=_confirmation_cost(workload, settings),
-        reserve_after_least=_confirmation_cost(workload, settings, least=True),
+        reserve_after=_confirmation_cost(workload, settings) * FLINK_BACKEND_COST,
+        reserve_after_least=_confirmation_cost(workload, settings, least=True) * FLINK_BACKEND_COST,
+        reserve_count=_confirmation_count(settings, FLINK_BACKEND_COST),
         # Restore options act on Flink's own restore only (the replay copies local files and
         # has no ingest or file deletion): searched there, for the recovery objective.
         restore_search=(
@@ -338,6 +340,16 @@ def _run_study(
     _refuse_a_budget_too_small(workload, model, settings, len(column_families))
     if refine is not None:
         refine.column_families = len(column_families)
+    price = _price_confirmation(workload, model, rd, trace, settings, disk, config, on_progress)
+    if price is not None:
+        # Counted in measurements at the measured price, not in search-trial lengths.
+        config = replace(
+            config,
+            reserve_after=_confirmation_cost(workload, settings),
+            reserve_after_least=_confirmation_cost(workload, settings, least=True),
+            reserve_price_s=price,
+            reserve_count=_confirmation_count(settings, 1),
+        )
     measure = (
         flink_measure(model, rd, trace, settings)
         if settings.engine == "flink"
@@ -569,6 +581,61 @@ def _confirmation_cost(workload: Workload, settings: RunSettings, least: bool = 
     return (2 + (settings.baseline is not None) + top + 1) * rounds * FLINK_BACKEND_COST
 
 
+def _confirmation_count(settings: RunSettings, unit: int) -> Callable[[Sequence[TrialRecord]], int]:
+    """The whole confirmation's measurements (times ``unit``) given the records so far: the
+    configurations :func:`select_targets` would pick from them, and the minimal recommendation
+    when there will be one. After one search trial that is one candidate, not the top N."""
+
+    def count(records: Sequence[TrialRecord]) -> int:
+        targets = select_targets(records, settings.confirm_top, current=settings.baseline)
+        return (len(targets) + settings.minimal) * settings.repeats * unit
+
+    return count
+
+
+# A measured price is taken with this much room: the confirmation measures other
+# configurations than the one priced, and one that runs past the budget confirms nothing.
+CONFIRM_PRICE_MARGIN = 1.25
+CONFIRM_PRICE_FIELD = "confirm_price_s"
+
+
+def _price_confirmation(
+    workload: Workload,
+    model: Workload,
+    rd: RunDir,
+    trace: Path,
+    settings: RunSettings,
+    disk: Disk,
+    config: StudyConfig,
+    on_progress: Callable[[StudyProgress], None] | None,
+) -> float | None:
+    """Seconds one confirmation measurement takes on this run's model, measured once before the
+    search (Flink's default on the confirmation's engine, JVM start included, with
+    :data:`CONFIRM_PRICE_MARGIN`), so that the time budget keeps what the confirmation needs
+    rather than a guess in search-trial lengths. None when there is no budget or no
+    confirmation, or the measurement failed (the guess stands). Kept in run.json for a resume."""
+    if config.deadline is None or not _confirmation_cost(workload, settings):
+        return None
+    meta = rd.read_meta()
+    if isinstance(meta.get(CONFIRM_PRICE_FIELD), int | float):
+        return float(meta[CONFIRM_PRICE_FIELD])
+    if on_progress is not None:
+        on_progress(
+            StudyProgress(f"pricing the confirmation on {CONFIRM_ENGINE}", 0, 1, None, None, None)
+        )
+    measure = measure_candidate(model, rd, trace, settings, disk, CONFIRM_ENGINE, config.deadline)
+    started = time.monotonic()
+    m = measure(Candidate(DEFAULT_LABEL, "baseline", {fo.PREDEFINED_OPTIONS: "DEFAULT"}))
+    took = time.monotonic() - started
+    if m.status != "ok":
+        log.warning("pricing the confirmation failed (%s): priced as 2 search trials", m.reason)
+        return None
+    price = round(CONFIRM_PRICE_MARGIN * took, 2)
+    meta[CONFIRM_PRICE_FIELD] = price
+    rd.write_meta(meta)
+    return price
+
+
 def _confirm(
     workload: Workload,
     rd: RunDir,
@@ -625,7 +692,14 @@ def _confirm(
     if deadline is not None:
         left = deadline - time.monotonic()
         times = [r.wall_s for r in records if r.status != "skipped"]
-        per = FLINK_BACKEND_COST * statistics.median(times) if times else 0.0
+        price = rd.read_meta().get(CONFIRM_PRICE_FIELD)
+        per = (
+            float(price)
+            if isinstance(price, int | float)
+            else FLINK_BACKEND_COST * statistics.median(times)
+            if times
+            else 0.0
+        )
         done_before = {(r.candidate.label, r.candidate.repeat) for r in earlier}
         fit = _fit_confirmation(
             targets_for, settings.confirm_top, settings.repeats, per, left, done_before

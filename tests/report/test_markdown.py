@@ -262,6 +262,11 @@ def test_what_the_time_budget_cut_is_listed_and_no_budget_is_said(tmp_path: Path
         markdown.render_markdown(run, plot_files={}, recommendation=None), "Run status"
     )
     assert "No time budget (`--time-budget none`); this run took 10.0 min." in status
+    run = _run(tmp_path, [], time_budget_s=900.0, time_budget_cuts=[], confirm_price_s=13.75)
+    status = _section(
+        markdown.render_markdown(run, plot_files={}, recommendation=None), "Run status"
+    )
+    assert "The budget kept 13.8 s for each measurement of the confirmation" in status
     # A run from before budgets were recorded says nothing about one.
     status = _section(
         markdown.render_markdown(_run(tmp_path, []), plot_files={}, recommendation=None),

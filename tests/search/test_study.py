@@ -531,3 +531,38 @@ def test_the_progress_lines_best_is_a_configuration_the_search_measured(tmp_path
     ).run()
     labels = {p.best_label for p in seen if p.best_label is not None}
     assert labels and all(lb in BASELINES or lb.startswith("trial-") for lb in labels), labels
+
+
+@pytest.mark.parametrize(
+    ("price_s", "count", "trials"),
+    [
+        (None, None, 37),  # 35 search-trial lengths (350 s) kept
+        (2.0, None, 65),  # priced at 2 s a measurement: 70 s kept
+        (2.0, 5, 71),  # and only 5 measurements to confirm what the search has: 10 s kept
+    ],
+)
+def test_the_confirmation_reserve_at_its_measured_price(
+    tmp_path: Path, price_s: float | None, count: int | None, trials: int
+) -> None:
+    clock = Clock()
+    start = clock()
+    config = StudyConfig(
+        trials=100,
+        seed=3,
+        repeats=2,
+        deadline=clock() + 800,
+        reserve_after=35,
+        reserve_after_least=35,
+        reserve_price_s=price_s,
+        reserve_count=None if count is None else (lambda _records: count),
+    )
+    measure = TimedMeasure(clock, 10.0)
+    study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
+    outcome = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, clock=clock).run()
+    # 4 baselines, the trials, 4 re-measurements at 10 s; what is kept for the confirmation
+    # after them is what is left of the 800 s.
+    searched = sum(c.kind == "search" for c in measure.calls)
+    assert outcome.time_budget_trials == searched == trials
+    kept = 35 * (10.0 if price_s is None else price_s) if count is None else count * 2.0
+    assert clock() - start <= 800 - kept
+    assert clock() - start + 10.0 > 800 - kept

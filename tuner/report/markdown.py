@@ -208,6 +208,14 @@ def _status_section(run: Run) -> list[str]:
                 else "Every trial asked for fitted in it."
             ),
         ]
+    price = run.meta.get("confirm_price_s")
+    if isinstance(price, int | float):
+        lines += [
+            "",
+            f"The budget kept {price:.1f} s for each measurement of the confirmation: Flink's "
+            "default measured once on Flink's own backend before the search, with a quarter "
+            "more for room.",
+        ]
     return lines + _warm_start_lines(run)
 
 

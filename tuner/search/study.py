@@ -158,6 +158,15 @@ class StudyConfig:
     # when the whole one cannot be: without it a run whose budget could not hold the whole
     # confirmation kept no time for any (the demo job at real size: 100 s left, 208 s needed).
     reserve_after_least: int = 0
+    # What one reserved measurement costs, in seconds, when the runner measured it (one
+    # measurement on the confirmation's engine, on the run's own model); None: a search
+    # trial's length. Counted in trial lengths, the demo job at real size kept 530 s for a
+    # confirmation that took 110 s and stopped its search after 2 of 30 trials.
+    reserve_price_s: float | None = None
+    # The whole reserve given what the search has found so far (the confirmation confirms the
+    # configurations the search really has: fewer than its top N after one or two trials);
+    # None: reserve_after. Never more than reserve_after.
+    reserve_count: Callable[[Sequence[TrialRecord]], int] | None = None
     # How a restore runs is searched too (space.RestoreSearch): --objective recovery on Flink's
     # own backend, where those options act.
     restore_search: space.RestoreSearch = "none"
@@ -301,9 +310,9 @@ class StudyLoop:
         self._clock = clock
         self._time_budget_trials: int | None = None
         self._budget_cuts: list[str] = []
-        # Whether the search keeps time for the confirmation (None: not decided yet).
-        # The confirmation's reserve once decided (reserve_after, reserve_after_least or 0).
-        self._reserve_confirmation: int | None = None
+        # How much time the search keeps for the confirmation once decided: the whole reserve,
+        # the least one, or none (None: not decided yet, counted as the whole one).
+        self._reserve_confirmation: Literal["whole", "least", "none"] | None = None
         self._reserve_refine: bool | None = None  # the same for the refine step's floor
         self._refine = refine
         self._refined: tuple[dict[str, fo.FlinkValue], object] | None = None
@@ -459,23 +468,32 @@ class StudyLoop:
             for r in self.records
         )
 
-    def _after_refine(self) -> int:
-        """Measurements the run makes after the refine step: re-measure, confirmation (unless
-        the budget could not hold it from the start, see :meth:`_out_of_time`)."""
-        confirm = (
-            self.config.reserve_after
-            if self._reserve_confirmation is None
-            else self._reserve_confirmation
-        )
-        return (len(self._reference()) + 1) * self.config.repeats + confirm
+    def _confirmation_s(self, per: float) -> float:
+        """Seconds kept for the confirmation: its measurements (the configurations it will have
+        given what the search found so far, when the runner can tell) at their measured price,
+        else at ``per``, a search trial's."""
+        c = self.config
+        level = self._reserve_confirmation or "whole"
+        if level == "none":
+            return 0.0
+        count = c.reserve_after_least if level == "least" else c.reserve_after
+        if level == "whole" and c.reserve_count is not None:
+            count = min(count, c.reserve_count(self.records))
+        return count * (per if c.reserve_price_s is None else c.reserve_price_s)
 
-    def _after_search(self) -> int:
-        """Measurements the run makes after the search at the least: refine (bounded to what
-        is left, so only its floor is reserved), then :meth:`_after_refine`."""
+    def _after_refine(self, per: float) -> float:
+        """Seconds the run spends after the refine step: re-measure, confirmation (unless the
+        budget could not hold it from the start, see :meth:`_out_of_time`)."""
+        remeasure = (len(self._reference()) + 1) * self.config.repeats
+        return remeasure * per + self._confirmation_s(per)
+
+    def _after_search(self, per: float) -> float:
+        """Seconds the run spends after the search at the least: refine (bounded to what is
+        left, so only its floor is reserved), then :meth:`_after_refine`."""
         refine = 0
         if self._refine is not None and self._reserve_refine is not False:
             refine = self._refine.least(self._best_trial()[1])
-        return refine + self._after_refine()
+        return refine * per + self._after_refine(per)
 
     def _left(self) -> tuple[float, float] | None:
         """(seconds left in the time budget, seconds per measurement), or None without a
@@ -515,7 +533,7 @@ class StudyLoop:
             if r.candidate.kind == "ablation" and r.status != "skipped"
         ]
         own = max(per, statistics.median(refined)) if refined else per
-        return seconds >= own * measurements + per * self._after_refine()
+        return seconds >= own * measurements + self._after_refine(per)
 
     def _out_of_time(self) -> bool:
         """Whether one more search trial would leave too little time for what follows it.
@@ -533,13 +551,14 @@ class StudyLoop:
         # search to leave time that is then not used; the search gets that time instead.
         decide = self._best_trial()[1] is not None
         if decide and self._reserve_confirmation is None and self.config.reserve_after:
-            for reserve in (self.config.reserve_after, self.config.reserve_after_least, 0):
-                self._reserve_confirmation = reserve
-                if not reserve or seconds >= per * (1 + self._after_search()):
+            levels: tuple[Literal["whole", "least", "none"], ...] = ("whole", "least", "none")
+            for level in levels:
+                self._reserve_confirmation = level
+                if level == "none" or seconds >= per + self._after_search(per):
                     break
         if decide and self._reserve_refine is None and self._refine is not None:
-            self._reserve_refine = seconds >= per * (1 + self._after_search())
-        return seconds < per * (1 + self._after_search())
+            self._reserve_refine = seconds >= per + self._after_search(per)
+        return seconds < per + self._after_search(per)
 
     # -- phases ----------------------------------------------------------------------------
     def run(self) -> StudyOutcome:
@@ -562,7 +581,7 @@ class StudyLoop:
         refine = self._refine
         if best_settings is not None and refine is not None and left is not None:
             seconds, per = left
-            fits = max(0, int(seconds / per) - self._after_refine())
+            fits = max(0, int((seconds - self._after_refine(per)) / per))
             least = refine.least(best_settings)
             if fits < least:
                 # Started anyway, its one-at-a-time step (which cannot be shortened) would run
@@ -693,11 +712,11 @@ class StudyLoop:
                     "confirmation"
                 )
                 log.info(  # the CLI says it with every other cut at the end
-                    "time budget: search stopped after %d of %d trials, leaving time for the "
-                    "%d measurements that follow",
+                    "time budget: search stopped after %d of %d trials, leaving %.0f s for "
+                    "the measurements that follow",
                     done,
                     self.config.trials,
-                    self._after_search(),
+                    self._after_search((self._left() or (0.0, 0.0))[1]),
                 )
                 return True
             batch: list[tuple[optuna.trial.Trial, Candidate]] = []
