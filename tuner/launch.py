@@ -9,6 +9,7 @@ resumed run only the ones given again (the others are the run's own, see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,8 +20,21 @@ from tuner.flink.baseline import read_user_config
 from tuner.measuring import RunSettings, check_time_budget
 from tuner.rundir import RunDir
 from tuner.runner import RunSummary, resume_run, shared_tm_deviation, start_run
-from tuner.scale import ScaleSpec, load_scaled, model_warnings, model_workload, parse_factor
-from tuner.trace.subsample import CALLS_PER_BUDGET_SECOND, KeySample, key_sample_to_fit
+from tuner.scale import (
+    TRANSFER_FLOOR,
+    ScaleSpec,
+    load_scaled,
+    model_warnings,
+    model_workload,
+    parse_factor,
+    transfer_warning,
+)
+from tuner.trace.subsample import (
+    CALLS_PER_BUDGET_SECOND,
+    KeySample,
+    key_sample_to_fit,
+    trace_size,
+)
 from tuner.units import format_duration
 from tuner.workload import Workload
 
@@ -234,6 +248,17 @@ def _run_notes(launch: Launch, resumed: bool, budget_given: bool) -> list[str]:
         notes.append(f"replaying a {settings.scale.label} model of the job")
         model = model_workload(workload, settings.scale)
         notes += [f"warning: {w}" for w in model_warnings(model)]
+        small = transfer_warning(settings.scale)
+        if small and workload.trace is not None and budget is not None:
+            # A key sample the budget chose: the calls a 1/10 model would replay say the budget
+            # that would hold one (if the recording has that share of the job's keys).
+            calls = trace_size(workload.trace)[0] * TRANSFER_FLOOR / settings.scale.factor
+            minutes = math.ceil(calls / CALLS_PER_BUDGET_SECOND / 60)
+            small += (
+                f"; --time-budget '{minutes} min' replays a 1/10 model, if the recording holds "
+                "1/10 of the job's keys (tuner recorder config --sample 0.1 or more)"
+            )
+        notes += [f"warning: {small}"] if small else []
     return notes
 
 

@@ -102,6 +102,7 @@ from tuner.workload import Popularity, StateSpec, Workload, column_family_count,
 
 __all__ = [
     "ROCKSDB_MIN_WRITE_BUFFER",
+    "TRANSFER_FLOOR",
     "ScaleSpec",
     "check_footprint",
     "dump_scale",
@@ -115,6 +116,7 @@ __all__ = [
     "parse_factor",
     "production_bytes",
     "read_scale",
+    "transfer_warning",
 ]
 
 # RocksDB's SanitizeOptions (db/column_family.cc) clips write_buffer_size to at least 64 KiB.
@@ -344,6 +346,25 @@ def _scaled_memory(memory: Memory, f: float) -> Memory:
 # by 47 % between two runs; its 1/10 model, 51 MB and 160k calls, ranked like full size).
 SMALL_MODEL_BUDGET = 48 << 20
 SMALL_MODEL_CALLS = 100_000
+
+
+# The smallest model measured to rank configurations as the job does (tools/scale_transfer,
+# 2026-12-03: Spearman +0.88 at 1/10, inside full size's own +0.85..+0.95 against itself;
+# +0.56 at 1/100, whose pick reached 92.3 % of the best).
+TRANSFER_FLOOR = 0.1
+TRANSFER_PAGE = "docs/measurements/2026-12-03-scale-transfer.md"
+
+
+def transfer_warning(spec: ScaleSpec) -> str:
+    """Why a model smaller than :data:`TRANSFER_FLOOR` may rank configurations unlike the job
+    ("" when it is not smaller)."""
+    if spec.factor >= TRANSFER_FLOOR * (1 - 1e-9):
+        return ""
+    return (
+        f"a {spec.label} model is smaller than 1/10, the smallest scale measured to rank "
+        "configurations as the job does (Spearman +0.88 at 1/10, +0.56 at 1/100, whose pick "
+        f"reached 92.3 % of the best: {TRANSFER_PAGE})"
+    )
 
 
 def model_warnings(model: Workload) -> list[str]:

@@ -108,3 +108,26 @@ def test_tuner_run_replays_a_key_sample_of_a_recording_too_big_for_its_budget(
     # Without a budget the recording is replayed whole.
     whole = open_run(wl, {"time_budget": None}, {"time_budget"}, out=tmp_path / "whole")
     assert whole.settings.scale.factor == 1.0 and whole.workload.trace == str(src)
+
+
+def test_a_model_below_a_tenth_of_the_job_says_so_and_the_budget_that_gives_one(
+    tmp_path: Path,
+) -> None:
+    from tuner.launch import _run_notes
+
+    # Recorded with --sample 0.25, then sampled to 1/3 by an 80 s budget: a 1/12 model.
+    src = _recording(tmp_path / "rec.parquet", 80 * CALLS_PER_BUDGET_SECOND * 2 + 1, 20_000, 0.25)
+    wl = tmp_path / "recorded.yaml"
+    wl.write_text(
+        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\ntrace: {src}\n"
+    )
+    launch = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "run")
+    assert launch.settings.scale.label == "1/12"
+    notes = _run_notes(launch, False, True)
+    small = [n for n in notes if "smaller than 1/10" in n]
+    assert len(small) == 1 and small[0].startswith("warning: a 1/12 model is smaller than 1/10")
+    # The model replays about 133k calls; a 1/10 model, 1.2x as many: 160k calls, 64 s of budget.
+    assert "--time-budget '2 min' replays a 1/10 model" in small[0]
+    # At 1/10 or larger, nothing is said.
+    big = open_run(wl, {"time_budget": None}, {"time_budget"}, out=tmp_path / "whole")
+    assert not any("smaller than 1/10" in n for n in _run_notes(big, False, True))
