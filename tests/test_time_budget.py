@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from click.testing import CliRunner
@@ -299,7 +299,9 @@ def test_the_confirmation_reserve_counts_the_configurations_the_search_has() -> 
     assert runner._confirmation_count(settings, 2)(records[:3]) == 2 * 4 * 3
 
 
-def _priced(monkeypatch: pytest.MonkeyPatch, status: str, seconds: float) -> list[Candidate]:
+def _priced(
+    monkeypatch: pytest.MonkeyPatch, status: Literal["ok", "failed"], seconds: float
+) -> list[Candidate]:
     """measure_candidate replaced by one taking ``seconds`` with ``status``; the calls made."""
     calls: list[Candidate] = []
 
@@ -355,5 +357,6 @@ def test_a_failed_pricing_leaves_the_guess(tmp_path: Path, monkeypatch: pytest.M
     config = StudyConfig(deadline=time.monotonic() + 60)
     settings = runner.RunSettings(time_budget_s=60.0)
     nvme = PRESETS["local-nvme"]
-    assert runner._price_confirmation(w, w, rd, tmp_path / "t", settings, nvme, config, None) is None
+    priced = runner._price_confirmation(w, w, rd, tmp_path / "t", settings, nvme, config, None)
+    assert priced is None
     assert "confirm_price_s" not in rd.read_meta()
