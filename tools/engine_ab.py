@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from tuner.flink import options as fo
+from tuner.flink.baseline import settings_from_json
 from tuner.scale import ScaleSpec, model_workload, parse_factor
 from tuner.search.measure import measure_isolated
 from tuner.workload import load_workload
@@ -36,8 +37,8 @@ DEFAULT_METRICS = (
 
 def _settings(arg: str) -> dict[str, fo.FlinkValue]:
     text = Path(arg).read_text() if Path(arg).is_file() else arg
-    out: dict[str, fo.FlinkValue] = json.loads(text)
-    return out
+    # As recommendation.json stores them: a per-level list back to the tuple Flink's options take.
+    return settings_from_json(json.loads(text))
 
 
 def main(argv: list[str] | None = None) -> int:
