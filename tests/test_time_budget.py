@@ -360,3 +360,14 @@ def test_a_failed_pricing_leaves_the_guess(tmp_path: Path, monkeypatch: pytest.M
     priced = runner._price_confirmation(w, w, rd, tmp_path / "t", settings, nvme, config, None)
     assert priced is None
     assert "confirm_price_s" not in rd.read_meta()
+
+
+@pytest.mark.usefixtures("confirmable")
+def test_the_confirmation_is_counted_in_measurements() -> None:
+    w = load_workload(TINY)
+    settings = runner.RunSettings(repeats=3, confirm_top=3)
+    # Flink's default, the minimal recommendation, 3 search candidates and the best other
+    # predefined set, 3 rounds each; the least: 1 search candidate in 2 rounds.
+    assert runner._confirmation_cost(w, settings) == 6 * 3
+    assert runner._confirmation_cost(w, settings, least=True) == 4 * 2
+    assert runner._confirmation_cost(w, runner.RunSettings(confirm=False)) == 0

@@ -561,9 +561,9 @@ FLINK_BACKEND_COST = 2
 
 
 def _confirmation_cost(workload: Workload, settings: RunSettings, least: bool = False) -> int:
-    """The confirmation's measurements in search-trial lengths, for the time budget: 0 when no
-    confirmation will run (the conditions of :func:`_confirm`). ``least``: the smallest one
-    :func:`_fit_confirmation` would still make (one search candidate, two rounds)."""
+    """The confirmation's measurements, for the time budget: 0 when no confirmation will run
+    (the conditions of :func:`_confirm`). ``least``: the smallest one :func:`_fit_confirmation`
+    would still make (one search candidate, two rounds)."""
     if (
         settings.confirm is False
         or settings.engine == "flink"
@@ -578,7 +578,7 @@ def _confirmation_cost(workload: Workload, settings: RunSettings, least: bool = 
         if least
         else (settings.confirm_top, settings.repeats)
     )
-    return (2 + (settings.baseline is not None) + top + 1) * rounds * FLINK_BACKEND_COST
+    return (2 + (settings.baseline is not None) + top + 1) * rounds
 
 
 def _confirmation_count(settings: RunSettings, unit: int) -> Callable[[Sequence[TrialRecord]], int]:
@@ -693,13 +693,9 @@ def _confirm(
         left = deadline - time.monotonic()
         times = [r.wall_s for r in records if r.status != "skipped"]
         price = rd.read_meta().get(CONFIRM_PRICE_FIELD)
-        per = (
-            float(price)
-            if isinstance(price, int | float)
-            else FLINK_BACKEND_COST * statistics.median(times)
-            if times
-            else 0.0
-        )
+        per = FLINK_BACKEND_COST * statistics.median(times) if times else 0.0
+        if isinstance(price, int | float):
+            per = float(price)
         done_before = {(r.candidate.label, r.candidate.repeat) for r in earlier}
         fit = _fit_confirmation(
             targets_for, settings.confirm_top, settings.repeats, per, left, done_before
