@@ -536,9 +536,9 @@ def test_the_progress_lines_best_is_a_configuration_the_search_measured(tmp_path
 @pytest.mark.parametrize(
     ("price_s", "count", "trials"),
     [
-        (None, None, 37),  # 35 search-trial lengths (350 s) kept
-        (2.0, None, 65),  # priced at 2 s a measurement: 70 s kept
-        (2.0, 5, 71),  # and only 5 measurements to confirm what the search has: 10 s kept
+        (None, None, 12),  # 10 search-trial lengths (100 s) kept
+        (2.0, None, 20),  # priced at 2 s a measurement: 20 s kept
+        (2.0, 5, 21),  # and only 5 measurements to confirm what the search has: 10 s kept
     ],
 )
 def test_the_confirmation_reserve_at_its_measured_price(
@@ -547,12 +547,12 @@ def test_the_confirmation_reserve_at_its_measured_price(
     clock = Clock()
     start = clock()
     config = StudyConfig(
-        trials=100,
+        trials=50,
         seed=3,
         repeats=2,
-        deadline=clock() + 800,
-        reserve_after=35,
-        reserve_after_least=35,
+        deadline=clock() + 300,
+        reserve_after=10,
+        reserve_after_least=10,
         reserve_price_s=price_s,
         reserve_count=None if count is None else (lambda _records: count),
     )
@@ -560,9 +560,9 @@ def test_the_confirmation_reserve_at_its_measured_price(
     study = create_study(claim_run_dir(tmp_path / "run").storage_url, "t", config)
     outcome = StudyLoop(WORKLOAD, study, config, measure, lambda _: None, clock=clock).run()
     # 4 baselines, the trials, 4 re-measurements at 10 s; what is kept for the confirmation
-    # after them is what is left of the 800 s.
+    # after them is what is left of the 300 s.
     searched = sum(c.kind == "search" for c in measure.calls)
     assert outcome.time_budget_trials == searched == trials
-    kept = 35 * (10.0 if price_s is None else price_s) if count is None else count * 2.0
-    assert clock() - start <= 800 - kept
-    assert clock() - start + 10.0 > 800 - kept
+    kept = 10 * (10.0 if price_s is None else price_s) if count is None else count * 2.0
+    assert clock() - start <= 300 - kept
+    assert clock() - start + 10.0 > 300 - kept
