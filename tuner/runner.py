@@ -297,9 +297,7 @@ def _run_study(
         deadline=None
         if settings.time_budget_s is None
         else started + settings.time_budget_s - FINISH_RESERVE_S,
-        reserve_after=_confirmation_cost(workload, settings) * FLINK_BACKEND_COST,
-        reserve_after_least=_confirmation_cost(workload, settings, least=True) * FLINK_BACKEND_COST,
-        reserve_count=_confirmation_count(settings, FLINK_BACKEND_COST),
+        **_confirmation_reserve(workload, settings, None),
         # Restore options act on Flink's own restore only (the replay copies local files and
         # has no ingest or file deletion): searched there, for the recovery objective.
         restore_search=(
@@ -342,14 +340,7 @@ def _run_study(
         refine.column_families = len(column_families)
     price = _price_confirmation(workload, model, rd, trace, settings, disk, config, on_progress)
     if price is not None:
-        # Counted in measurements at the measured price, not in search-trial lengths.
-        config = replace(
-            config,
-            reserve_after=_confirmation_cost(workload, settings),
-            reserve_after_least=_confirmation_cost(workload, settings, least=True),
-            reserve_price_s=price,
-            reserve_count=_confirmation_count(settings, 1),
-        )
+        config = replace(config, **_confirmation_reserve(workload, settings, price))
     measure = (
         flink_measure(model, rd, trace, settings)
         if settings.engine == "flink"
@@ -593,6 +584,21 @@ def _confirmation_count(settings: RunSettings, unit: int) -> Callable[[Sequence[
     return count
 
 
+def _confirmation_reserve(
+    workload: Workload, settings: RunSettings, price_s: float | None
+) -> dict[str, Any]:
+    """The :class:`StudyConfig` fields that keep the confirmation's time out of the search:
+    counted in measurements at a measured ``price_s``, or, unpriced, in search-trial lengths
+    (:data:`FLINK_BACKEND_COST` of them a measurement)."""
+    unit = 1 if price_s is not None else FLINK_BACKEND_COST
+    return {
+        "reserve_after": _confirmation_cost(workload, settings) * unit,
+        "reserve_after_least": _confirmation_cost(workload, settings, least=True) * unit,
+        "reserve_price_s": price_s,
+        "reserve_count": _confirmation_count(settings, unit),
+    }
+
+
 # A measured price is taken with this much room: the confirmation measures other
 # configurations than the one priced, and one that runs past the budget confirms nothing.
 CONFIRM_PRICE_MARGIN = 1.25
@@ -628,7 +634,11 @@ def _price_confirmation(
     m = measure(Candidate(DEFAULT_LABEL, "baseline", {fo.PREDEFINED_OPTIONS: "DEFAULT"}))
     took = time.monotonic() - started
     if m.status != "ok":
-        log.warning("pricing the confirmation failed (%s): priced as 2 search trials", m.reason)
+        log.warning(
+            "pricing the confirmation failed (%s): priced as %d search trials a measurement",
+            m.reason,
+            FLINK_BACKEND_COST,
+        )
         return None
     price = round(CONFIRM_PRICE_MARGIN * took, 2)
     meta[CONFIRM_PRICE_FIELD] = price

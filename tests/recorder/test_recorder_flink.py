@@ -144,9 +144,10 @@ def test_recording_fits_and_tunes(
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "run"
     args = ["run", str(on_trace), "--trials", "1", "--repeats", "1", "--out", str(run_dir)]
-    # The confirmation on Flink's backend is tested in tests/validate/test_flink_backend.py;
-    # here it would only replay the recording once more in a JVM.
-    result = CliRunner().invoke(cli, [*args, "--no-confirm"])
+    # The confirmation on Flink's backend is tested in tests/validate/test_flink_backend.py,
+    # the minimal recommendation in tests/search/test_ablation.py: here they would only replay
+    # the recording 30 times more (two and a half minutes).
+    result = CliRunner().invoke(cli, [*args, "--no-confirm", "--minimal-repeats", "0"])
     assert result.exit_code == 0, result.output
     assert (run_dir / "config.yaml").exists() and (run_dir / "report.md").exists()
 

@@ -30,6 +30,13 @@ def main(argv: list[str]) -> None:
         # The minimal recommendation runs on the coordinator alone, after the study: tests of
         # the coordination can leave it out (tests/search/test_ablation.py covers it).
         minimal=argv[6:7] != ["no-minimal"],
+        # One reverted key, once: what these tests check of it is that the coordinator makes it.
+        minimal_repeats=1,
+        minimal_max_measurements=4,
+        # The confirmation on Flink's own backend is no part of the coordination (it runs on
+        # the coordinator alone, after the study; tests/validate/test_flink_backend.py covers
+        # it), and a JVM per run would double these tests' time.
+        confirm=False,
     )
     summary = run_study(workload, rd, settings)
     print(summary.status)

@@ -163,7 +163,16 @@ def test_one_coordinator_and_two_workers_count_every_trial_once(
     local = tmp_path / "local"
     w = load_workload(TINY)
     run_study(
-        w, start_run(w, local, tmp_path)[0], RunSettings(trials=TRIALS, repeats=1, engine="fake")
+        w,
+        start_run(w, local, tmp_path)[0],
+        RunSettings(
+            trials=TRIALS,
+            repeats=1,
+            engine="fake",
+            confirm=False,
+            minimal_repeats=1,
+            minimal_max_measurements=4,
+        ),
     )
     assert _form(out) == _form(local)
 
