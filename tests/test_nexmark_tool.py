@@ -208,6 +208,47 @@ def test_render_writes_the_table_from_files_alone(tmp_path: Path) -> None:
         bench.render(tmp_path / "q8")
 
 
+def test_the_recorders_overhead_is_given_in_throughput_and_in_cpu_per_event(
+    tmp_path: Path,
+) -> None:
+    bench = _tool("bench")
+
+    def row(setting: str, repeat: int, eps: float, cpu_ms: int) -> Any:
+        return bench.RunRow("q5", setting, repeat, 1000, 1000, eps, 1000, 1.0, 1, "ok", "", cpu_ms)
+
+    rows = [
+        row("default", 1, 100.0, 2000),
+        row("recorder-sampled", 1, 90.0, 2020),  # 10 % slower, 1 % more CPU per event
+        row("recorder-all", 1, 80.0, 2200),
+        row("default", 2, 100.0, 2000),
+        row("recorder-sampled", 2, 100.0, 2060),
+        row("recorder-all", 2, 100.0, 0),  # a runner that did not report its CPU
+    ]
+    (table_row,) = bench.overhead_table(rows)
+    assert table_row["throughput lost (sampled)"] == "+5.0% (+0.0 .. +10.0%, 2)"
+    assert table_row["CPU per event added (sampled)"] == "+2.0% (+1.0 .. +3.0%, 2)"
+    assert table_row["throughput lost (every key)"] == "+10.0% (+0.0 .. +20.0%, 2)"
+    assert table_row["CPU per event added (every key)"] == "+10.0% (+10.0 .. +10.0%, 1)"
+    assert bench.render_overhead(tmp_path) is None  # no runs.csv: nothing to render
+    for r in rows:
+        bench._append_row(tmp_path / bench.RUNS_CSV, r)
+    md = bench.render_overhead(tmp_path)
+    assert md is not None and "| q5 | 1,000 | 100 | +5.0%" in md.read_text()
+
+
+def test_a_runs_csv_from_before_the_cpu_column_is_read_and_extended(tmp_path: Path) -> None:
+    bench = _tool("bench")
+    old = tmp_path / bench.RUNS_CSV
+    header = "query,setting,repeat,events,net_runtime_ms,events_per_s,submit_to_end_ms,wall_s,"
+    old.write_text(
+        header + "rss_peak_bytes,status,reason\nq8,default,1,1000,1000,100.0,1000,1.0,1,ok,\n"
+    )
+    bench._append_row(old, _row(bench, "hashmap", 1, 200.0))
+    rows = bench._read_rows(old)
+    assert [(r.setting, r.job_cpu_ms) for r in rows] == [("default", 0), ("hashmap", 0)]
+    assert old.read_text().splitlines()[0].endswith(",reason,job_cpu_ms")
+
+
 def test_keep_your_configuration_is_the_same_job_not_a_promise_to_test() -> None:
     bench = _tool("bench")
     rows = [_row(bench, "default", 1, 100.0), _row(bench, "recommended", 1, 111.0)]

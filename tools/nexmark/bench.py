@@ -5,6 +5,8 @@ setting, and compare what tuner promised with what the job got.
         [--events 2000000] [--managed 64mb] [--repeats 3] [--sample 0.1] [--trials N] \
         [--baseline my-config.yaml] [--out results/nexmark]
     python tools/nexmark/bench.py report [--out results/nexmark]
+    python tools/nexmark/bench.py overhead --nexmark ~/src/nexmark --queries q5,q8 \
+        [--events 1000000] [--repeats 3] [--sample 0.1] [--out results/nexmark-overhead]
 
 ``run`` does, for each query (each step skipped when its output is already there, so a rerun
 continues where a stopped one ended):
@@ -22,10 +24,16 @@ continues where a stopped one ended):
    given), ``hashmap`` (the heap backend: the speed limit of any RocksDB tuning), and the
    recorder's overhead: ``recorder-sampled`` (``--sample``) and ``recorder-all`` (every key).
 
-Every run is one row of ``runs.csv`` (the raw figures); ``report`` renders ``table.md`` and
-``table.csv`` from ``runs.csv`` and each query's ``tuning.json`` alone, so they can be rendered
-again without running anything. Gains are pairwise within a round (setting / default of the
-same round - 1): median and range over the rounds.
+``overhead`` runs step 5 for the recorder's rows alone (``default``, ``recorder-sampled``,
+``recorder-all``), without recording or tuning anything first.
+
+Every run is one row of ``runs.csv`` (the raw figures, the JVM's CPU time during the job
+among them); ``report`` renders ``table.md`` and ``table.csv`` from ``runs.csv`` and each
+query's ``tuning.json`` alone, and ``overhead.md`` from the recorder's rows, so they can be
+rendered again without running anything. Gains are pairwise within a round (setting / default
+of the same round - 1): median and range over the rounds. The recorder's overhead is given
+twice: as throughput lost (wall clock, what the job feels) and as CPU time per event added
+(counted, what a busy neighbour on this shared machine moves least).
 """
 
 from __future__ import annotations
@@ -116,6 +124,7 @@ class RunRow:
     rss_peak_bytes: int
     status: str  # ok or failed
     reason: str
+    job_cpu_ms: int = 0  # the JVM's CPU time during the job; 0: not reported
 
 
 @dataclass(frozen=True)
@@ -372,15 +381,29 @@ def _read_rows(path: Path) -> list[RunRow]:
                     rss_peak_bytes=int(r["rss_peak_bytes"]),
                     status=r["status"],
                     reason=r["reason"],
+                    # Rows from before the runner reported it have no such column.
+                    job_cpu_ms=int(r.get("job_cpu_ms") or 0),
                 )
             )
     return out
 
 
 def _append_row(path: Path, row: RunRow) -> None:
+    names = [x.name for x in fields(RunRow)]
+    if path.exists():
+        with path.open(newline="") as f:
+            header = next(csv.reader(f), [])
+        if header != names:  # an older runs.csv: written again whole, with today's columns
+            earlier = _read_rows(path)
+            tmp = path.with_suffix(".tmp")
+            with tmp.open("w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=names)
+                w.writeheader()
+                w.writerows(asdict(r) for r in earlier)
+            tmp.replace(path)
     new = not path.exists()
     with path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=[x.name for x in fields(RunRow)])
+        w = csv.DictWriter(f, fieldnames=names)
         if new:
             w.writeheader()
         w.writerow(asdict(row))
@@ -396,7 +419,7 @@ def measure(
     nexmark: NexmarkBuild,
     query: str,
     qdir: Path,
-    tuning: Tuning,
+    tuning: Tuning | None,
     runs_csv: Path,
     *,
     events: int,
@@ -411,7 +434,8 @@ def measure(
     without: frozenset[str] = frozenset(),
 ) -> None:
     """Step 5: the real query under every setting but those ``without``, interleaved; rows
-    already in runs.csv are kept (a rerun fills in the missing ones)."""
+    already in runs.csv are kept (a rerun fills in the missing ones). Without a ``tuning``,
+    the settings that need none (Flink's default, the heap, the recorder's)."""
     have = {(r.query, r.setting, r.repeat) for r in _read_rows(runs_csv) if r.status == "ok"}
     configs: dict[str, tuple[str, Path | None, Recording | None]] = {
         "default": ("rocksdb", None, None),
@@ -419,9 +443,9 @@ def measure(
         "recorder-sampled": ("rocksdb", None, Recording(sample)),
         "recorder-all": ("rocksdb", None, Recording(1.0)),
     }
-    if (qdir / "tune" / "config.yaml").is_file() and tuning.tune_ok:
+    if tuning is not None and (qdir / "tune" / "config.yaml").is_file() and tuning.tune_ok:
         configs["recommended"] = ("rocksdb", qdir / "tune" / "config.yaml", None)
-    if tuning.best_predefined is not None:
+    if tuning is not None and tuning.best_predefined is not None:
         configs["predefined"] = ("rocksdb", _predefined_config(qdir, tuning.best_predefined), None)
     if baseline is not None:
         configs["baseline"] = ("rocksdb", baseline, None)
@@ -459,6 +483,7 @@ def measure(
                 run.rss_peak_bytes,
                 "ok",
                 "",
+                run.job_cpu_ms,
             )
         except TunerRuntimeError as e:
             row = RunRow(query, setting, repeat, events, 0, 0.0, 0, 0.0, 0, "failed", str(e))
@@ -503,6 +528,16 @@ def _by_round(rows: Iterable[RunRow], query: str) -> dict[str, dict[int, float]]
     for r in rows:
         if r.query == query and r.status == "ok" and r.net_runtime_ms > 0:
             out.setdefault(r.setting, {})[r.repeat] = r.events_per_s
+    return out
+
+
+def _cpu_by_round(rows: Iterable[RunRow], query: str) -> dict[str, dict[int, float]]:
+    """Events per CPU second of the job, by setting and round, where the runner reported it
+    (the inverse of CPU per event, so that :func:`_overhead` reads it as it reads throughput)."""
+    out: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if r.query == query and r.status == "ok" and r.job_cpu_ms > 0:
+            out.setdefault(r.setting, {})[r.repeat] = r.events / (r.job_cpu_ms / 1000.0)
     return out
 
 
@@ -588,8 +623,67 @@ def _overhead(tp: Mapping[str, Mapping[int, float]], setting: str) -> str:
     s = _pairwise(tp, setting)
     if s is None:
         return "not measured"
-    # Overhead = throughput lost: -(recorded / plain - 1).
-    return Spread(-s.median, -s.high, -s.low, s.n).pct()
+    # Overhead = throughput lost: -(recorded / plain - 1); 0.0 - x, not -x: no "-0.0".
+    return Spread(0.0 - s.median, 0.0 - s.high, 0.0 - s.low, s.n).pct()
+
+
+def _cpu_overhead(cpu: Mapping[str, Mapping[int, float]], setting: str) -> str:
+    """CPU time per event added by ``setting`` against the default of the same round:
+    (recorded CPU / plain CPU - 1), from events per CPU second."""
+    base, other = cpu.get("default", {}), cpu.get(setting, {})
+    s = _spread(base[k] / other[k] - 1.0 for k in sorted(set(base) & set(other)))
+    return s.pct() if s is not None else "not reported"
+
+
+def overhead_table(rows: Sequence[RunRow]) -> list[dict[str, str]]:
+    """One row per query with recorder runs: the recorder's overhead, sampled and with every
+    key, as throughput lost and as CPU time per event added."""
+    order = {q: i for i, q in enumerate(QUERIES)}
+    queries = sorted(
+        {r.query for r in rows if r.setting.startswith("recorder-")},
+        key=lambda q: (order.get(q, len(order)), q),
+    )
+    out = []
+    for q in queries:
+        tp, cpu = _by_round(rows, q), _cpu_by_round(rows, q)
+        d = list(tp.get("default", {}).values())
+        events = {r.events for r in rows if r.query == q and r.status == "ok"}
+        out.append(
+            {
+                "query": q,
+                "events": ", ".join(f"{e:,}" for e in sorted(events)),
+                "default events/s": f"{statistics.median(d):,.0f}" if d else "not measured",
+                "throughput lost (sampled)": _overhead(tp, "recorder-sampled"),
+                "CPU per event added (sampled)": _cpu_overhead(cpu, "recorder-sampled"),
+                "throughput lost (every key)": _overhead(tp, "recorder-all"),
+                "CPU per event added (every key)": _cpu_overhead(cpu, "recorder-all"),
+            }
+        )
+    return out
+
+
+def _markdown(table: Sequence[Mapping[str, str]]) -> list[str]:
+    cols = list(table[0])
+    return [
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+        *("| " + " | ".join(r[c] for c in cols) + " |" for r in table),
+    ]
+
+
+def render_overhead(out: Path) -> Path | None:
+    """overhead.md from the recorder's rows of runs.csv under ``out`` (None: there are none)."""
+    table = overhead_table(_read_rows(out / RUNS_CSV))
+    if not table:
+        return None
+    md = out / "overhead.md"
+    md.write_text(
+        "The recorder's cost, pairwise within a round against Flink's default without it: "
+        "median (low .. high, rounds). Throughput lost is wall clock (the job's net runtime); "
+        "CPU per event added is the JVM's CPU time from the job's submission to its end, "
+        "every thread included.\n\n" + "\n".join(_markdown(table)) + "\n"
+    )
+    return md
 
 
 def render(out: Path) -> tuple[Path, Path]:
@@ -607,11 +701,7 @@ def render(out: Path) -> tuple[Path, Path]:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         w.writerows(table)
-    lines = [
-        "| " + " | ".join(cols) + " |",
-        "|" + "---|" * len(cols),
-        *("| " + " | ".join(r[c] for c in cols) + " |" for r in table),
-    ]
+    lines = _markdown(table)
     md.write_text(
         "Gains are pairwise within a round (setting / Flink's default of the same round - 1): "
         "median (low .. high, rounds). Heap-measured share = 1 - default / hashmap throughput. "
@@ -643,59 +733,95 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="settings not to run, comma-separated (e.g. recorder-sampled,recorder-all: a "
         "slow query's recorder overhead rows double its real runs)",
     )
-    rep_p = sub.add_parser("report", help="render table.md and table.csv from runs.csv")
+    rep_p = sub.add_parser(
+        "report", help="render table.md, table.csv and overhead.md from runs.csv"
+    )
     rep_p.add_argument("--out", type=Path, default=ROOT / "results" / "nexmark")
+    ov_p = sub.add_parser(
+        "overhead",
+        help="the recorder's cost alone: Flink's default, recorded with --sample and with every "
+        "key, interleaved (no recording or tuning first)",
+    )
+    add_common_arguments(ov_p)
+    ov_p.add_argument("--queries", required=True)
+    ov_p.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    ov_p.add_argument("--sample", type=float, default=0.1, help="recorder: share of keys")
+    ov_p.add_argument("--out", type=Path, default=ROOT / "results" / "nexmark-overhead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
-        if args.command == "run":
-            nexmark = build(nexmark_source(args.nexmark))
-            managed = parse_memory_size(args.managed)
-            args.out.mkdir(parents=True, exist_ok=True)
-            for query in [q.strip() for q in args.queries.split(",") if q.strip()]:
-                nexmark.query_file(query)  # an unknown name fails before hours of work
-            for query in [q.strip() for q in args.queries.split(",") if q.strip()]:
-                qdir = args.out / query
-                common: dict[str, Any] = {
-                    "events": args.events,
-                    "managed_bytes": managed,
-                    "tps": args.tps,
-                    "table_config": not args.flink_defaults,
-                    "heap": args.heap,
-                    "timeout_s": args.timeout,
-                }
-                tuning = tune(
-                    nexmark,
-                    query,
-                    qdir,
-                    sample=args.sample,
-                    max_events=args.max_events,
-                    trials=args.trials,
-                    **common,
-                )
-                log.info("%s tuned: %s", query, tuning.headline)
-                measure(
-                    nexmark,
-                    query,
-                    qdir,
-                    tuning,
-                    args.out / RUNS_CSV,
-                    repeats=args.repeats,
-                    sample=args.sample,
-                    baseline=args.baseline,
-                    without=frozenset(w.strip() for w in args.without.split(",") if w.strip()),
-                    **common,
-                )
-        md, csv_path = render(args.out)
+        if args.command in ("run", "overhead"):
+            _run(args)
+        written = [] if args.command == "overhead" else list(render(args.out))
+        overhead = render_overhead(args.out)
+        written += [overhead] if overhead is not None else []
     except TunerError as e:
         print(f"bench.py: {e}", file=sys.stderr)
         return 2
     except TunerRuntimeError as e:
         print(f"bench.py: failed: {e}", file=sys.stderr)
         return 1
-    print(md.read_text())
-    print(f"written: {md}, {csv_path}")
+    for path in written:
+        if path.suffix == ".md":
+            print(path.read_text())
+    print("written: " + ", ".join(map(str, written)))
     return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    """``run`` (record, tune, measure) or ``overhead`` (measure the recorder's rows alone)."""
+    nexmark = build(nexmark_source(args.nexmark))
+    managed = parse_memory_size(args.managed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    queries = [q.strip() for q in args.queries.split(",") if q.strip()]
+    for query in queries:
+        nexmark.query_file(query)  # an unknown name fails before hours of work
+    for query in queries:
+        qdir = args.out / query
+        common: dict[str, Any] = {
+            "events": args.events,
+            "managed_bytes": managed,
+            "tps": args.tps,
+            "table_config": not args.flink_defaults,
+            "heap": args.heap,
+            "timeout_s": args.timeout,
+        }
+        if args.command == "overhead":
+            measure(
+                nexmark,
+                query,
+                qdir,
+                None,
+                args.out / RUNS_CSV,
+                repeats=args.repeats,
+                sample=args.sample,
+                baseline=None,
+                without=frozenset({"hashmap"}),
+                **common,
+            )
+            continue
+        tuning = tune(
+            nexmark,
+            query,
+            qdir,
+            sample=args.sample,
+            max_events=args.max_events,
+            trials=args.trials,
+            **common,
+        )
+        log.info("%s tuned: %s", query, tuning.headline)
+        measure(
+            nexmark,
+            query,
+            qdir,
+            tuning,
+            args.out / RUNS_CSV,
+            repeats=args.repeats,
+            sample=args.sample,
+            baseline=args.baseline,
+            without=frozenset(w.strip() for w in args.without.split(",") if w.strip()),
+            **common,
+        )
 
 
 if __name__ == "__main__":

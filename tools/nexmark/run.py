@@ -94,6 +94,9 @@ class QueryRun:
     wall_s: float  # the whole JVM: start, cluster, job, shutdown
     rss_peak_bytes: int
     recording_dir: Path | None  # WORKDIR/rec/<job id>/ when recorded
+    # The JVM's CPU time from the INSERT's submission to the job's end (every thread: the
+    # cluster's start for the job, the tasks, JIT and GC); 0 from a runner that did not say.
+    job_cpu_ms: int = 0
 
     @property
     def events_per_s(self) -> float:
@@ -236,6 +239,7 @@ def run_query(
         wall_s=outcome.wall_s,
         rss_peak_bytes=outcome.rss_peak_bytes,
         recording_dir=recorded,
+        job_cpu_ms=int(outcome.result.get("job_cpu_ms", 0)),
     )
 
 
@@ -314,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{run.query} on {run.backend} ({format_memory_size(managed)} managed, {run.events:,} "
         f"events): net runtime {run.net_runtime_ms / 1000:.2f} s, {run.events_per_s:,.0f} "
-        f"events/s (JVM wall {run.wall_s:.1f} s, peak RSS {run.rss_peak_bytes / 2**20:.0f} MiB)"
+        f"events/s, job CPU {run.job_cpu_ms / 1000:.2f} s (JVM wall {run.wall_s:.1f} s, "
+        f"peak RSS {run.rss_peak_bytes / 2**20:.0f} MiB)"
     )
     if run.recording_dir is not None:
         print(f"recording: {run.recording_dir}")
