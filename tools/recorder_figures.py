@@ -1,6 +1,7 @@
 """The recorder's figures in README.md, measured on this machine.
 
-    python tools/recorder_figures.py overhead [--pairs 7] [--records 60000]
+    python tools/recorder_figures.py overhead [--pairs 7] [--records 60000] [--sample 0.1] \
+        [--keys 200000] [--managed 64mb] [--parallelism 1]
     python tools/recorder_figures.py import-speed [--events 5000000] [--repeats 3]
     python tools/recorder_figures.py fit-agreement [--records 40000]
     python tools/recorder_figures.py fit-cost [--records 40000] [--alone-records 8000]
@@ -40,11 +41,13 @@ share-estimates  for each recording directory (all ``*.tunerrec`` files under it
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,16 +59,29 @@ from tuner.recorder.format import EVENT_DTYPE, write_recording  # noqa: E402
 from tuner.trace.recording import import_recording  # noqa: E402
 
 
-def overhead(pairs: int, records: int, flink_version: str) -> None:
+def overhead(
+    pairs: int,
+    records: int,
+    flink_version: str,
+    *,
+    sample: float = 1.0,
+    keys: int | None = None,
+    managed: str | None = None,
+    parallelism: int = 2,
+) -> None:
     ratios = []
     cpu_ratios = []
+    job: dict[str, Any] = {"flink_version": flink_version, "parallelism": parallelism}
+    job.update({"keys": keys} if keys is not None else {})
+    if managed is not None:
+        job["extra_config"] = f"taskmanager.memory.managed.size: {managed}\n"
     with tempfile.TemporaryDirectory(prefix="tuner-overhead-") as tmp:
         run_demo(Path(tmp) / "warm", records=2000, flink_version=flink_version)  # compile, cache
         for i in range(pairs):
-            plain = run_demo(
-                Path(tmp) / f"p{i}", records=records, record=False, flink_version=flink_version
-            )
-            rec = run_demo(Path(tmp) / f"r{i}", records=records, flink_version=flink_version)
+            plain = run_demo(Path(tmp) / f"p{i}", records=records, record=False, **job)
+            rec = run_demo(Path(tmp) / f"r{i}", records=records, sample=sample, **job)
+            # Only its cost is wanted: a recording of every key at real size is gigabytes.
+            shutil.rmtree(Path(tmp) / f"r{i}", ignore_errors=True)
             tp_plain = records / plain.net_runtime_ms * 1000
             tp_rec = records / rec.net_runtime_ms * 1000
             ratios.append(tp_rec / tp_plain)
@@ -77,7 +93,8 @@ def overhead(pairs: int, records: int, flink_version: str) -> None:
                 flush=True,
             )
     print(
-        f"Flink {flink_version}, {records} records, {pairs} pairs: median recorded/plain "
+        f"Flink {flink_version}, {records} records, sample {sample:g}, {pairs} pairs: median "
+        "recorded/plain "
         f"throughput {statistics.median(ratios):.3f} (range {min(ratios):.3f} .. "
         f"{max(ratios):.3f}); median recorded/plain JVM CPU time "
         f"{statistics.median(cpu_ratios):.3f} (range {min(cpu_ratios):.3f} .. "
@@ -316,6 +333,10 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=7)
     p.add_argument("--records", type=int, default=60_000)
     p.add_argument("--flink-version", default="2.x")
+    p.add_argument("--sample", type=float, default=1.0, help="the recorder's share of keys")
+    p.add_argument("--keys", type=int, help="the demo job's keys (its default: 200)")
+    p.add_argument("--managed", help="the TaskManager's managed memory, e.g. 64mb")
+    p.add_argument("--parallelism", type=int, default=2)
     p = sub.add_parser("import-speed")
     p.add_argument("--events", type=int, default=5_000_000)
     p.add_argument("--repeats", type=int, default=3)
@@ -341,7 +362,15 @@ def main() -> None:
     p.add_argument("dirs", type=Path, nargs="+")
     args = parser.parse_args()
     if args.cmd == "overhead":
-        overhead(args.pairs, args.records, args.flink_version)
+        overhead(
+            args.pairs,
+            args.records,
+            args.flink_version,
+            sample=args.sample,
+            keys=args.keys,
+            managed=args.managed,
+            parallelism=args.parallelism,
+        )
     elif args.cmd == "import-speed":
         import_speed(args.events, args.repeats)
     elif args.cmd == "fit-agreement":
