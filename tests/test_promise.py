@@ -72,6 +72,16 @@ def test_a_disk_bound_run_promises_no_number() -> None:
     assert below is not None and below.disk_bound is None
 
 
+def test_a_figure_measured_on_a_model_says_so() -> None:
+    """A key sample or scale: the gain is the model's, and the line says which model."""
+    full = promise_of("minimal", TRUSTED, confirmation=None, replay_gain=REPLAY)
+    model = promise_of("minimal", TRUSTED, confirmation=None, replay_gain=REPLAY, model=0.1)
+    assert full is not None and model is not None
+    assert "model of the job" not in full.describe()
+    assert "(modelled ops/s) on a 1/10 model of the job, 3 interleaved rounds" in model.describe()
+    assert model.as_dict()["model"] == 0.1 and model.job == full.job
+
+
 def test_no_figure_that_is_not_a_number() -> None:
     nan = Gain("ops_per_s", 1, 100.0, math.nan, math.nan, math.nan, math.nan)
     assert promise_of("minimal", TRUSTED, confirmation=None, replay_gain=nan) is None

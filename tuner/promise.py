@@ -16,6 +16,7 @@ from typing import Any
 from tuner.confirm import Confirmation
 from tuner.costmodel import DISK_BOUND_SHARE
 from tuner.recommend import Gain, engine_name, reference_name
+from tuner.scale import ScaleSpec
 from tuner.trace.parquet import recording_meta
 from tuner.workload import Workload
 
@@ -74,6 +75,9 @@ class Promise:
     # Flink's default's share of modelled time waiting for block reads, when past
     # tuner.costmodel.DISK_BOUND_SHARE: the modelled price of a miss decides the figure then.
     disk_bound: float | None = None
+    # The share of the job the measurement replayed (1: the job at full size). A model's gain is
+    # not the job's: on two jobs a 1/10 model's gain was 0.7x and 1.4x full size's.
+    model: float = 1.0
 
     @property
     def job(self) -> tuple[float, float, float] | None:
@@ -91,8 +95,9 @@ class Promise:
         ref = reference_name(self.reference)
         if self.gain is None or self.low is None or self.high is None:
             return f"keep your configuration: {self.note} (measured on {where})"
+        on_model = f" on a {ScaleSpec(self.model).label} model of the job" if self.model < 1 else ""
         measured = (
-            f"measured on {where}, {self.n} interleaved rounds, pairwise range "
+            f"measured on {where}{on_model}, {self.n} interleaved rounds, pairwise range "
             f"{self.low:+.1%} .. {self.high:+.1%}"
         )
         noise = "" if self.significant else "; within noise: the rounds disagree on the sign"
@@ -141,11 +146,13 @@ def promise_of(
     confirmation: Confirmation | None,
     replay_gain: Gain | None,
     read_wait: float | None = None,
+    model: float = 1.0,
 ) -> Promise | None:
     """The promise for the emitted configuration ``label``: the confirmation's figure for it when
     Flink's own backend measured it, else the replay's re-measurement of it (``replay_gain``
     must be of the emitted settings); None when neither measured it against the reference.
-    ``read_wait``: Flink's default's share of modelled time waiting for block reads."""
+    ``read_wait``: Flink's default's share of modelled time waiting for block reads; ``model``:
+    the share of the job the measurements replayed (a scale or key-sample factor)."""
     disk_bound = read_wait if read_wait is not None and read_wait >= DISK_BOUND_SHARE else None
     if confirmation is not None:
         chosen = confirmation.chosen_config()
@@ -175,6 +182,7 @@ def promise_of(
             chosen.beats_noise,
             share,
             disk_bound=disk_bound,
+            model=model,
         )
     if replay_gain is None or not _finite(
         replay_gain.median_gain, replay_gain.low, replay_gain.high
@@ -191,4 +199,5 @@ def promise_of(
         replay_gain.significant,
         share,
         disk_bound=disk_bound,
+        model=model,
     )

@@ -871,6 +871,7 @@ def finish(
             ),
             None,
         ),
+        model=settings.scale.factor if settings is not None else 1.0,
     )
     headline = promise.describe() if promise is not None else rec.headline
     objective = settings.objective if settings is not None else "throughput"

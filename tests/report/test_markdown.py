@@ -295,3 +295,15 @@ def test_merged_memtables_in_the_recommendation_are_flagged(
     path.write_text(json.dumps(rec))
     settings = _section(render_report(run).read_text(), "Recommended settings")
     assert ("**Watch:** with writebuffer.number-to-merge 2" in settings) is watch
+
+
+def test_a_promise_measured_on_a_model_says_how_far_a_models_gain_went() -> None:
+    promise = {"text": "t", "gain": 0.2, "significant": True, "engine": "rocksdict"}
+    on_model = "\n".join(markdown._promise_headline({**promise, "model": 0.1}, None))
+    assert "Measured on a 1/10 model of the job" in on_model
+    assert "0.7x to 1.4x the full size's" in on_model
+    assert "model of the job" not in "\n".join(
+        markdown._promise_headline({**promise, "model": 1.0}, None)
+    )
+    keep = {**promise, "gain": None, "model": 0.1}
+    assert "model of the job" not in "\n".join(markdown._promise_headline(keep, None))

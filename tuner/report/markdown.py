@@ -25,6 +25,7 @@ from tuner.report import minimal as minimal_report
 from tuner.report import timers as timers_report
 from tuner.report import watch as watch_report
 from tuner.results import Run, load_run
+from tuner.scale import ScaleSpec
 from tuner.search.measure import known_hang
 from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT
 
@@ -260,6 +261,17 @@ def _promise_headline(promise: Mapping[str, Any], gain: Gain | None) -> list[str
             "This is the one figure of this run: the gain of exactly the configuration in "
             "config.yaml, from the most faithful engine that measured it."
         )
+    model = promise.get("model")
+    if isinstance(model, int | float) and 0 < model < 1 and promise.get("gain") is not None:
+        lines += [
+            "",
+            f"Measured on a {ScaleSpec(float(model)).label} model of the job (its share of the "
+            "keys and of the memory), not on the job. The size of a gain moves with the "
+            "scale: on the two jobs measured at both sizes, a 1/10 model's gain for a leading "
+            "configuration was 0.7x to 1.4x the full size's, and at 1/100 a third or less "
+            "(docs: scale transfer). Read the figure for its direction and its order of "
+            "size.",
+        ]
     if gain is not None and gain.engine != promise.get("engine"):
         lines += [
             "",
