@@ -392,6 +392,25 @@ def test_render_takes_the_median_of_repeats_and_shows_their_spread() -> None:
     assert "| 1/10 | 2 | -1.00 | a | 55.0% |" in table
 
 
+def test_render_sets_each_scaled_gain_beside_the_full_size_gain() -> None:
+    rows = [
+        {"scale": s, "config": c, "ops_per_s": v}
+        for s, c, v in [
+            ("1", "DEFAULT", "100"),
+            ("1", "fast", "200"),
+            ("1", "same", "105"),
+            ("0.1", "DEFAULT", "50"),
+            ("0.1", "fast", "85"),
+            ("0.1", "same", "nan"),
+        ]
+    ]
+    table = render(rows)
+    assert "| fast | +100.0% | +70.0% | 0.70x |" in table
+    # A failed measurement has no gain; a full-size gain under 10 % no ratio to speak of.
+    assert "| same | +5.0% | - | - |" in table
+    assert "gain over DEFAULT" not in render([r for r in rows if r["config"] != "DEFAULT"])
+
+
 def test_a_cut_off_transfer_run_resumes_without_measuring_twice(tmp_path: Path) -> None:
     workload = load_workload(TINY)
     configs = [Config("DEFAULT", {fo.PREDEFINED_OPTIONS: "DEFAULT"}), Config("small", {})]

@@ -230,7 +230,44 @@ def render(rows: Sequence[dict[str, str]]) -> str:
             else f"not measured at {_label(full)}"
         )
         lines.append(f"| {_label(s)} | {len(both)} | {rho:+.2f} | {pick} | {share} |")
-    return "\n".join(lines)
+    return "\n".join(lines + _gain_sizes(val, configs, scales))
+
+
+def _gain_sizes(
+    val: dict[tuple[float, str], float], configs: Sequence[str], scales: Sequence[float]
+) -> list[str]:
+    """The gain of each configuration over DEFAULT at each scale (medians), and each scaled
+    gain as a multiple of the full-size one: whether a model's figure is the job's, beside
+    whether its ranking is. Nothing when DEFAULT was not measured."""
+    full = scales[0]
+    gain = {
+        (s, c): val[(s, c)] / val[(s, "DEFAULT")] - 1.0
+        for s in scales
+        for c in configs
+        if c != "DEFAULT" and math.isfinite(val.get((s, c), math.nan))
+        if math.isfinite(val.get((s, "DEFAULT"), math.nan))
+    }
+    if not gain:
+        return []
+    lines = [
+        "",
+        "| configuration | "
+        + " | ".join(f"gain over DEFAULT at {_label(s)}" for s in scales)
+        + " | "
+        + " | ".join(f"{_label(s)} gain / {_label(full)} gain" for s in scales[1:])
+        + " |",
+        "|---|" + "---:|" * (2 * len(scales) - 1),
+    ]
+    for c in configs:
+        if c == "DEFAULT":
+            continue
+        cells = [f"{gain[(s, c)]:+.1%}" if (s, c) in gain else "-" for s in scales]
+        for s in scales[1:]:
+            g, f = gain.get((s, c)), gain.get((full, c))
+            # A ratio of gains means something only where full size found a gain to speak of.
+            cells.append(f"{g / f:.2f}x" if g is not None and f is not None and f > 0.1 else "-")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _spread(values: Sequence[float]) -> str:
