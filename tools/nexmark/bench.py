@@ -771,8 +771,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("run", "overhead"):
             _run(args)
-        written = [] if args.command == "overhead" else list(render(args.out))
         overhead = render_overhead(args.out)
+        # An overhead-only directory has no tuning.json: its report is overhead.md alone.
+        tuned = args.command == "run" or overhead is None or any(args.out.glob(f"*/{TUNING_JSON}"))
+        written = list(render(args.out)) if tuned and args.command != "overhead" else []
         written += [overhead] if overhead is not None else []
     except TunerError as e:
         print(f"bench.py: {e}", file=sys.stderr)
