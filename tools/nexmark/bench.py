@@ -807,30 +807,20 @@ def _run(args: argparse.Namespace) -> None:
             "heap": args.heap,
             "timeout_s": args.timeout,
         }
-        if args.command == "overhead":
-            measure(
+        overhead = args.command == "overhead"
+        tuning = None
+        if not overhead:
+            tuning = tune(
                 nexmark,
                 query,
                 qdir,
-                None,
-                args.out / RUNS_CSV,
-                repeats=args.repeats,
                 sample=args.sample,
-                baseline=None,
-                without=frozenset({"hashmap"}),
+                max_events=args.max_events,
+                trials=args.trials,
                 **common,
             )
-            continue
-        tuning = tune(
-            nexmark,
-            query,
-            qdir,
-            sample=args.sample,
-            max_events=args.max_events,
-            trials=args.trials,
-            **common,
-        )
-        log.info("%s tuned: %s", query, tuning.headline)
+            log.info("%s tuned: %s", query, tuning.headline)
+        without = frozenset(w.strip() for w in getattr(args, "without", "").split(",") if w.strip())
         measure(
             nexmark,
             query,
@@ -839,8 +829,9 @@ def _run(args: argparse.Namespace) -> None:
             args.out / RUNS_CSV,
             repeats=args.repeats,
             sample=args.sample,
-            baseline=args.baseline,
-            without=frozenset(w.strip() for w in args.without.split(",") if w.strip()),
+            baseline=None if overhead else args.baseline,
+            # The recorder's cost alone: no heap run (it says nothing of the recorder).
+            without=frozenset({"hashmap"}) if overhead else without,
             **common,
         )
 
