@@ -820,7 +820,12 @@ def _run(args: argparse.Namespace) -> None:
                 **common,
             )
             log.info("%s tuned: %s", query, tuning.headline)
-        without = frozenset(w.strip() for w in getattr(args, "without", "").split(",") if w.strip())
+        # The recorder's cost alone: no heap run (it says nothing of the recorder).
+        without = (
+            frozenset({"hashmap"})
+            if overhead
+            else frozenset(w.strip() for w in args.without.split(",") if w.strip())
+        )
         measure(
             nexmark,
             query,
@@ -830,8 +835,7 @@ def _run(args: argparse.Namespace) -> None:
             repeats=args.repeats,
             sample=args.sample,
             baseline=None if overhead else args.baseline,
-            # The recorder's cost alone: no heap run (it says nothing of the recorder).
-            without=frozenset({"hashmap"}) if overhead else without,
+            without=without,
             **common,
         )
 
