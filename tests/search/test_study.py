@@ -478,11 +478,12 @@ def test_the_search_starts_from_what_flinks_option_sets_measured(tmp_path: Path)
         if r.candidate.kind == "baseline"
     }
     told = _told(loop.study)
-    # The 128 KiB blocks of SPINNING_DISK_OPTIMIZED_HIGH_MEM are no point of the space.
+    # SPINNING_DISK_OPTIMIZED_HIGH_MEM's 128 KiB blocks and merge of 3 memtables are no point.
     assert told == {k: v for k, v in measured.items() if k != "SPINNING_DISK_OPTIMIZED_HIGH_MEM"}
     assert out.warm_start == ["DEFAULT", "SPINNING_DISK_OPTIMIZED", "FLASH_SSD_OPTIMIZED"]
     assert out.warm_start_left_out == {
-        "SPINNING_DISK_OPTIMIZED_HIGH_MEM": "outside the searched ranges (block.blocksize = 128 kb)"
+        "SPINNING_DISK_OPTIMIZED_HIGH_MEM": "outside the searched ranges "
+        "(writebuffer.number-to-merge = 3, block.blocksize = 128 kb)"
     }
     # They stand beside the random start, not in place of it: 4 random trials still come.
     sampler = loop.study.sampler

@@ -112,8 +112,8 @@ from tuner.cli.options import (
     show_default=True,
     help="Tell the search what Flink's option sets and your --baseline measured before its "
     "first trial, for each that is a point of the search space (SPINNING_DISK_OPTIMIZED_HIGH_MEM "
-    "is not: its 128 KiB blocks are off the searched range). The random start keeps its "
-    "length. Not with --storage: workers would count them as trials.",
+    "is not: its 128 KiB blocks are off the searched range, its merge of 3 memtables too). "
+    "The random start keeps its length. Not with --storage: workers would count them as trials.",
 )
 @click.option(
     "--confirm-top",
