@@ -843,8 +843,8 @@ def finish(
         baseline=settings.baseline if settings is not None else None,
         baseline_source=settings.baseline_source if settings is not None else None,
     )
-    checkpoint_gain = measure_gain(outcome.records, CHECKPOINT_BYTES)
-    restore_gain = measure_gain(outcome.records, RESTORE_S)
+    checkpoint_gain = measure_gain(outcome.records, CHECKPOINT_BYTES, engine)
+    restore_gain = measure_gain(outcome.records, RESTORE_S, engine)
     # Measured on the re-measured settings, which are the emitted ones when unconfirmed.
     replay_gain = rec.gain
     if confirmation is not None:
@@ -929,7 +929,7 @@ def finish(
         headline += f"; UNCONFIRMED: not re-measured on Flink's own state backend ({confirm_note})"
     rec = replace(rec, headline=headline)
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in outcome.best_settings.items()}
-    default_gain = measure_gain(outcome.records, reference=DEFAULT_LABEL)
+    default_gain = measure_gain(outcome.records, engine=engine, reference=DEFAULT_LABEL)
     payload: dict[str, Any] = {
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in rec.settings.items()},
         "comments": dict(rec.comments),

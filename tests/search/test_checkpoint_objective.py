@@ -177,3 +177,28 @@ def test_a_run_measured_on_flinks_backend_is_not_called_unconfirmed(tmp_path: Pa
     assert recommendation["confirmation"] == {"status": "measured on Flink", "reason": note}
     render_report(rd.path)
     assert f"Not needed: {note}." in (rd.path / "report.md").read_text()
+
+
+def test_a_kept_recovery_pick_names_the_engine_that_measured_it(tmp_path: Path) -> None:
+    # A run on Flink's backend that keeps the configuration once said "measured on the rocksdict
+    # replay": the restore figure's engine was the default one, not the run's.
+    workload = load_workload(TINY)
+    rd = claim_run_dir(tmp_path / "run")
+    study = create_study(rd.storage_url, "t", StudyConfig(trials=1, objective="recovery"))
+    bloom = {fo.USE_BLOOM_FILTER: True}
+    records = [
+        rec(0, "DEFAULT", "baseline", ops(1000, restore_s=1.0)),
+        rec(1, "trial-0", "search", ops(990, restore_s=1.2), trial=0),
+        rec(2, "DEFAULT", "remeasure", ops(1000, restore_s=1.0)),
+        rec(3, "recommended", "remeasure", ops(990, restore_s=1.2)),
+    ]
+    outcome = StudyOutcome(records, 0, dict(bloom), recommended_settings=dict(bloom))
+    settings = RunSettings(objective="recovery", engine="flink-backend")
+    note = "every candidate was measured on Flink's own state backend"
+    finish(workload, rd, study, outcome, ["v"], None, note, "flink-backend", settings)
+    recommendation = json.loads((rd.path / "recommendation.json").read_text())
+    assert "keep your configuration" in recommendation["headline"]
+    assert recommendation["promise"]["engine"] == "flink-backend"
+    render_report(rd.path)
+    report = (rd.path / "report.md").read_text()
+    assert "rocksdict" not in report.split("## Result")[1].split("\n## ")[0]
