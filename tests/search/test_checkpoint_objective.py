@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -20,6 +21,7 @@ from tuner.cli.options import ProgressLine
 from tuner.engine.base import Measurement
 from tuner.flink import options as fo
 from tuner.measuring import RunSettings
+from tuner.recommend import Recommendation
 from tuner.report import render_report
 from tuner.rundir import claim_run_dir
 from tuner.runner import finish
@@ -133,10 +135,12 @@ def test_a_floored_objective_end_to_end(
         assert 0 < low <= mid <= high
 
 
-@pytest.mark.parametrize(("restored_s", "keep"), [(1.2, True), (0.8, False)])
-def test_a_recovery_pick_that_restores_no_faster_is_not_emitted(
-    tmp_path: Path, restored_s: float, keep: bool
-) -> None:
+def _finish_recovery(
+    tmp_path: Path, restored_s: float, engine: str = "rocksdict"
+) -> tuple[Recommendation | None, dict[str, Any], Path]:
+    """A recovery run's end whose pick (a bloom filter) restores in ``restored_s`` against
+    Flink's default's 1 s, measured on ``engine``: (what finish returned, recommendation.json,
+    the run directory)."""
     workload = load_workload(TINY)
     rd = claim_run_dir(tmp_path / "run")
     study = create_study(rd.storage_url, "t", StudyConfig(trials=1, objective="recovery"))
@@ -150,9 +154,20 @@ def test_a_recovery_pick_that_restores_no_faster_is_not_emitted(
     records[1] = replace(records[1], candidate=replace(records[1].candidate, settings=bloom))
     records[3] = replace(records[3], candidate=replace(records[3].candidate, settings=bloom))
     outcome = StudyOutcome(records, 0, dict(bloom), recommended_settings=dict(bloom))
-    out = finish(workload, rd, study, outcome, ["v"], settings=RunSettings(objective="recovery"))
+    settings = RunSettings(objective="recovery", engine=engine)
+    note = (
+        "every candidate was measured on Flink's own state backend" if engine != "rocksdict" else ""
+    )
+    out = finish(workload, rd, study, outcome, ["v"], None, note, engine, settings)
+    return out, json.loads((rd.path / "recommendation.json").read_text()), rd.path
+
+
+@pytest.mark.parametrize(("restored_s", "keep"), [(1.2, True), (0.8, False)])
+def test_a_recovery_pick_that_restores_no_faster_is_not_emitted(
+    tmp_path: Path, restored_s: float, keep: bool
+) -> None:
+    out, recommendation, _ = _finish_recovery(tmp_path, restored_s)
     assert out is not None
-    recommendation = json.loads((rd.path / "recommendation.json").read_text())
     assert recommendation["headline"].startswith("restore time from a checkpoint")
     # A pick that restores slower than Flink's default is not what --objective recovery emits.
     assert ("keep your configuration" in recommendation["headline"]) is keep
@@ -182,23 +197,9 @@ def test_a_run_measured_on_flinks_backend_is_not_called_unconfirmed(tmp_path: Pa
 def test_a_kept_recovery_pick_names_the_engine_that_measured_it(tmp_path: Path) -> None:
     # A run on Flink's backend that keeps the configuration once said "measured on the rocksdict
     # replay": the restore figure's engine was the default one, not the run's.
-    workload = load_workload(TINY)
-    rd = claim_run_dir(tmp_path / "run")
-    study = create_study(rd.storage_url, "t", StudyConfig(trials=1, objective="recovery"))
-    bloom = {fo.USE_BLOOM_FILTER: True}
-    records = [
-        rec(0, "DEFAULT", "baseline", ops(1000, restore_s=1.0)),
-        rec(1, "trial-0", "search", ops(990, restore_s=1.2), trial=0),
-        rec(2, "DEFAULT", "remeasure", ops(1000, restore_s=1.0)),
-        rec(3, "recommended", "remeasure", ops(990, restore_s=1.2)),
-    ]
-    outcome = StudyOutcome(records, 0, dict(bloom), recommended_settings=dict(bloom))
-    settings = RunSettings(objective="recovery", engine="flink-backend")
-    note = "every candidate was measured on Flink's own state backend"
-    finish(workload, rd, study, outcome, ["v"], None, note, "flink-backend", settings)
-    recommendation = json.loads((rd.path / "recommendation.json").read_text())
+    _, recommendation, run = _finish_recovery(tmp_path, 1.2, "flink-backend")
     assert "keep your configuration" in recommendation["headline"]
     assert recommendation["promise"]["engine"] == "flink-backend"
-    render_report(rd.path)
-    report = (rd.path / "report.md").read_text()
+    render_report(run)
+    report = (run / "report.md").read_text()
     assert "rocksdict" not in report.split("## Result")[1].split("\n## ")[0]
