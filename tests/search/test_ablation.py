@@ -257,6 +257,21 @@ def test_a_revert_flink_would_refuse_is_never_measured() -> None:
     assert fo.invalid_reason(ab.settings, WORKLOAD.memory, 1) is None
 
 
+def test_a_revert_to_a_baselines_merge_of_memtables_is_never_measured() -> None:
+    # The user's configuration merges 2 memtables; the search's winner merges 1 (pinned there:
+    # a merge can hang a checkpoint's flush). Reverting to 2 is never a recommendation.
+    current: dict[str, fo.FlinkValue] = {
+        fo.MAX_WRITE_BUFFER_NUMBER: 4,
+        fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 2,
+    }
+    winner = {**current, fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 1, fo.BLOCK_SIZE: 16 * KIB}
+    ab, batch = _run(winner, _speed, baseline=current)
+    effect = {e.key: e for e in ab.effects}[fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE]
+    assert effect.kept and "facebook/rocksdb#12094" in effect.decision
+    assert not any("number-to-merge" in c.label for c in batch.measured)
+    assert ab.settings[fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE] == 1
+
+
 def test_a_kept_key_made_inert_by_a_dropped_one_is_dropped_too() -> None:
     # Measured noise can credit bloom bits while use-bloom-filter itself measures as nothing:
     # the minimal set must not then emit the bits without the filter (CI found it, issue 11).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuner.flink import options as fo
-from tuner.search.measure import known_hang, measure_isolated
+from tuner.search.measure import measure_isolated
 from tuner.trace.parquet import write_trace
 from tuner.workload import load_workload
 
@@ -13,12 +13,12 @@ from ..factories import VALUE_AND_LIST, recorded_workload_file, value_and_list_c
 
 
 def test_only_merging_memtables_is_a_known_hang() -> None:
-    assert known_hang({fo.PREDEFINED_OPTIONS: "DEFAULT"}) is None
-    assert known_hang({fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 1}) is None
-    said = known_hang({fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 2, fo.MAX_WRITE_BUFFER_NUMBER: 4})
+    assert fo.known_hang({fo.PREDEFINED_OPTIONS: "DEFAULT"}) is None
+    assert fo.known_hang({fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 1}) is None
+    said = fo.known_hang({fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE: 2, fo.MAX_WRITE_BUFFER_NUMBER: 4})
     assert said is not None and "writebuffer.number-to-merge 2" in said
     # Flink's own option set merges 3 memtables: it is exposed too.
-    high_mem = known_hang({fo.PREDEFINED_OPTIONS: "SPINNING_DISK_OPTIMIZED_HIGH_MEM"})
+    high_mem = fo.known_hang({fo.PREDEFINED_OPTIONS: "SPINNING_DISK_OPTIMIZED_HIGH_MEM"})
     assert high_mem is not None and "number-to-merge 3" in high_mem
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from tuner.costmodel import DISK_BOUND_SHARE, read_wait_share
 from tuner.fileio import atomic_write_text
-from tuner.flink.options import FlinkValue
+from tuner.flink.options import FlinkValue, known_hang
 from tuner.recommend import Gain, engine_name, reference_name, show_value
 from tuner.report import data, plots
 from tuner.report import memory as memory_report
@@ -26,7 +26,6 @@ from tuner.report import timers as timers_report
 from tuner.report import watch as watch_report
 from tuner.results import Run, load_run
 from tuner.scale import ScaleSpec
-from tuner.search.measure import known_hang
 from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT
 
 __all__ = [

@@ -210,11 +210,13 @@ class Minimizer:
 
         def invalid(settings: Mapping[str, fo.FlinkValue]) -> str | None:
             """Why Flink would refuse these settings or RocksDB misbehave with them (such a
-            configuration is never a revert: it could not be recommended); None when fine."""
+            configuration is never a revert: it could not be recommended); None when fine.
+            A merge of memtables is one: reverting to a baseline's merge would emit a
+            checkpoint that may hang (the search pins the merge to 1)."""
             cfs = self.column_families or column_family_count(self.workload.states)
             return fo.invalid_reason(
                 settings, self.workload.memory, cfs, self.workload.flink_version
-            )
+            ) or fo.known_hang(settings)
 
         repeats = self._repeats(len(changed))
         if not changed:

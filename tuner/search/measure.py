@@ -165,25 +165,7 @@ def measure_isolated(
         timeout_s=timeout_s,
         rss_limit_bytes=workload.memory.budget + rss_margin,
     )
-    hint = known_hang(settings)
+    hint = fo.known_hang(settings)
     if m.status != "ok" and m.reason.startswith("timeout") and hint:
         return replace(m, reason=f"{m.reason}; {hint}")
     return m
-
-
-def known_hang(settings: Mapping[str, fo.FlinkValue]) -> str | None:
-    """Why a measurement of these settings may hang for a reason of RocksDB's own, or None.
-
-    With writebuffer.number-to-merge above 1 and several column families, a flush that waits
-    for its memtables (the replay's before each checkpoint, Flink's own inside RocksDB's
-    checkpoint) can wait for ever when a flush of the write buffer manager races it: the
-    memtable it waits for is left out of the flush that ran (facebook/rocksdb#12094, #13280,
-    open). Seen here: a quickstart configuration merging 2 memtables hung in 4 of 88 replays, each
-    stopped in that wait, and its twin merging 1 in none of 45 (docs: measurement design)."""
-    merge = fo.effective(settings)[fo.MIN_WRITE_BUFFER_NUMBER_TO_MERGE]
-    if not isinstance(merge, int) or merge <= 1:
-        return None
-    return (
-        f"with writebuffer.number-to-merge {merge}, RocksDB's wait for a flush can hang for "
-        "ever (facebook/rocksdb#12094): a checkpoint of the job could too"
-    )
