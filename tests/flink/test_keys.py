@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tuner.flink.keys import (
+    PAYLOAD,
     CompositeKey,
     KeyLayout,
     TimerKey,
@@ -291,8 +292,20 @@ def test_user_keys_narrower_than_a_long_keep_low_bytes() -> None:
     assert _one(layout.serialize_user_keys([0x0102])) == b"\x01\x02"
     with pytest.raises(ValueError, match="fit in 2 bytes"):
         layout.serialize_user_keys([1 << 16])
-    wide = KeyLayout("long", 8, user_key_size=12)
-    assert _one(wide.serialize_user_keys([5])) == bytes(11) + b"\x05"
+
+
+def test_wide_user_keys_are_the_id_then_payload_bytes_chosen_by_it() -> None:
+    wide = KeyLayout("long", 8, user_key_size=65)
+    five, six, five_again = rows_to_bytes(wide.serialize_user_keys([5, 6, 5]))
+    assert five[:8] == (5).to_bytes(8, "big") and len(five) == 65
+    assert five == five_again  # a get finds its put
+    assert five[8:] != six[8:]  # ids differ beyond their first bytes, as rows do
+    assert five[8:] in PAYLOAD and five[8:] != bytes(57)
+    # Ids still sort in numeric order.
+    ids = [0, 1, 255, 256, 70_000, 1 << 40]
+    assert sorted(rows_to_bytes(wide.serialize_user_keys(ids))) == rows_to_bytes(
+        wide.serialize_user_keys(ids)
+    )
 
 
 def test_value_headers() -> None:

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import rocksdict as rd
 
-from tuner.flink.keys import KeyLayout, rows_to_bytes
+from tuner.flink.keys import PAYLOAD, KeyLayout, rows_to_bytes
 from tuner.flink.rocksdb_config import RocksDBConfig
-from tuner.flink.state_ops import PAYLOAD
 from tuner.trace.ops import Op, OpBatch, StateInfo, StreamHeader
 
 from .rocksdict_engine import RocksdictEngine, _apply_cf_options, _table_options

@@ -38,8 +38,9 @@ from tuner.engine.rocksdict_engine import parse_statistics
 from tuner.errors import TunerError
 from tuner.flink import memory as mem
 from tuner.flink import options as fo
+from tuner.flink.keys import PAYLOAD
 from tuner.flink.rocksdb_config import RocksDBConfig
-from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, PAYLOAD, ColumnOps, StateOpExecutor
+from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, ColumnOps, StateOpExecutor
 from tuner.flink.versions import major
 from tuner.trace.ops import Op, OpBatch, StreamHeader
 

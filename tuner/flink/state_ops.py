@@ -22,7 +22,7 @@ from typing import NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from tuner.flink.keys import KeyLayout, rows_to_bytes, value_headers
+from tuner.flink.keys import PAYLOAD, KeyLayout, rows_to_bytes, value_headers
 from tuner.trace.ops import Op, OpBatch, StateInfo, StreamHeader
 
 # (state kind, call) -> the RocksDB calls Flink issues for it.
@@ -97,18 +97,6 @@ def _no_storage(*_: object) -> NoReturn:
 
 # The column of a state with none (heap timers): every storage call is a bug.
 _NO_COLUMN = ColumnOps(_no_storage, _no_storage, _no_storage, _no_storage, _no_storage)
-
-
-def _payload_pool(size: int = 1 << 20, seed: int = 7) -> bytes:
-    # Random 8-byte tokens drawn from a small vocabulary: block compressors (LZ4, Snappy, ZSTD)
-    # find repeats, as in real serialized records, instead of incompressible noise.
-    rng = np.random.default_rng(seed)
-    vocab = rng.integers(0, 256, size=(64, 8), dtype=np.uint8)
-    picks = rng.integers(0, 64, size=size // 8)
-    return vocab[picks].tobytes()
-
-
-PAYLOAD = _payload_pool()
 
 
 class WriteBatchWrapper:

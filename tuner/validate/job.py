@@ -30,8 +30,8 @@ import numpy.typing as npt
 
 from tuner.errors import TunerRuntimeError
 from tuner.flink.catalog import load_catalog
+from tuner.flink.keys import PAYLOAD
 from tuner.flink.options import MEMORY_FIXED_PER_TM, FlinkValue
-from tuner.flink.state_ops import PAYLOAD
 from tuner.trace.ops import Op, OpBatch, StreamHeader
 from tuner.validate.flink import FlinkInstall, run_job
 from tuner.validate.stream import (

@@ -77,13 +77,14 @@ final class StateCalls {
             case "map": {
                 MapState<Object, byte[]> m = (MapState<Object, byte[]>) state;
                 if (op == GET) {
-                    m.get(userKey(s, Math.max(0, userKey)));
+                    m.get(userKey(s, Math.max(0, userKey), payload));
                 } else if (op == PUT) {
-                    m.put(userKey(s, Math.max(0, userKey)), value(payload, row, valueSize));
+                    m.put(userKey(s, Math.max(0, userKey), payload),
+                            value(payload, row, valueSize));
                 } else if (op == REMOVE) {
-                    m.remove(userKey(s, Math.max(0, userKey)));
+                    m.remove(userKey(s, Math.max(0, userKey), payload));
                 } else if (op == CONTAINS) {
-                    m.contains(userKey(s, Math.max(0, userKey)));
+                    m.contains(userKey(s, Math.max(0, userKey), payload));
                 } else if (op == ITERATE) {
                     Iterator<Map.Entry<Object, byte[]>> it = m.iterator();
                     while (it.hasNext()) {
@@ -181,17 +182,27 @@ final class StateCalls {
         return out;
     }
 
-    /** A map user key: a long when 8 bytes, else userKeySize - 4 big-endian bytes of the id (a
-     *  byte[] user key carries a 4-byte length). */
-    static Object userKey(ReplayJob.StateSpec s, long id) {
+    /** A map user key: a long when 8 bytes, else userKeySize - 4 bytes (a byte[] user key
+     *  carries a 4-byte length): up to 8 of them the id, big-endian, so ids sort in numeric
+     *  order; beyond 8, bytes of {@code payload} chosen by the id, as the replay's user keys
+     *  (tuner.flink.keys.KeyLayout.serialize_user_keys). Zero padding there would compress and
+     *  prefix-encode away, and a job's wide user keys (a join's whole rows) do not. */
+    static Object userKey(ReplayJob.StateSpec s, long id, byte[] payload) {
         if (s.userKeySize == 8) {
             return id;
         }
         int n = Math.max(1, s.userKeySize - 4);
         byte[] b = new byte[n];
-        for (int i = n - 1; i >= 0; i--) {
-            b[i] = (byte) id;
-            id >>>= 8;
+        int idBytes = Math.min(n, 8);
+        long v = id;
+        for (int i = idBytes - 1; i >= 0; i--) {
+            b[i] = (byte) v;
+            v >>>= 8;
+        }
+        if (n > 8) {
+            int fill = n - 8;
+            long off = Math.floorMod(id * 7919L + 13L, (long) (payload.length - fill));
+            System.arraycopy(payload, (int) off, b, 8, fill);
         }
         return b;
     }
