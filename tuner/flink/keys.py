@@ -290,7 +290,8 @@ class KeyLayout:
         if size > 8:
             fill = size - 8
             offsets = (uk * 7919 + 13) % (len(PAYLOAD) - fill)
-            tail = _PAYLOAD_U8[offsets[:, None] + np.arange(fill)]
+            # Rows of a window view: one copy of n x fill bytes, no n x fill index matrix.
+            tail = np.lib.stride_tricks.sliding_window_view(_PAYLOAD_U8, fill)[offsets]
             return np.ascontiguousarray(np.hstack([raw, tail]))
         if uk.size and uk.max() >= 1 << (8 * size):
             raise ValueError(
