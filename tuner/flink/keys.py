@@ -274,7 +274,7 @@ class KeyLayout:
         than 8 (the id must then fit, unsigned); when wider, the 8 bytes of the id and then
         ``user_key_size - 8`` bytes of :data:`PAYLOAD` chosen by the id, so that a wide user key
         (a join's or a distinct aggregate's whole row) compresses and prefix-encodes as a row
-        does, not as zero padding would (Nexmark q7's 65-byte user keys: 5.7 MB of SST files in
+        does, not as zero padding would (Nexmark q7's 65-byte user keys: 5.7 MB of live data in
         the replay against the job's 38 MB, with zero padding). Non-negative ids therefore sort
         in numeric order, as Flink's map iteration order over serialized user keys would.
         """
