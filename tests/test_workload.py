@@ -511,6 +511,7 @@ def _workload(draw: st.DrawFn) -> dict[str, Any]:
         "flink_version": draw(st.sampled_from(SUPPORTED_FLINK_VERSIONS)),
         "seed": draw(st.integers(0, 2**32)),
         "max_parallelism": draw(st.integers(1, 32768)),
+        "compressibility": draw(st.floats(0.5, 1000)),
         "memory": draw(_memory()),
         "checkpointing": {
             "interval": draw(st.one_of(st.integers(10, 10**7), _duration_texts.filter(_ge_10ms))),
@@ -524,7 +525,8 @@ def _workload(draw: st.DrawFn) -> dict[str, Any]:
         "states": [draw(_state(n)) for n in names],
     }
     # Optional sections may be left out entirely.
-    for optional in ("description", "seed", "max_parallelism", "checkpointing", "replay"):
+    optional_keys = ("description", "seed", "max_parallelism", "compressibility", "checkpointing")
+    for optional in (*optional_keys, "replay"):
         if draw(st.booleans()):
             del data[optional]
     return data

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 from tuner.engine.base import Engine
 from tuner.engine.bench import bench_stream, run_bench
 from tuner.engine.replay import replay
+from tuner.engine.rocksdict_engine import RocksdictEngine
 from tuner.trace.ops import Op, OpBatch
 
 from ..factories import VALUE_AND_LIST, value_and_list_calls
@@ -90,3 +92,26 @@ def test_warm_up_checkpoints_never_collide_with_the_measured_ones(
         )
     assert result.ops == 14_000
     assert result.checkpoint_count == 3  # at 104000, 106000 and 108000
+
+
+def test_a_measured_compressibility_sets_the_bytes_rocksdb_stores(tmp_path: Path) -> None:
+    # The same calls under headers that differ only in how their values compress: what the
+    # memtables flush (after block compression) follows the ratio, so the replayed state is
+    # as large in RocksDB as the job's.
+    flushed = {}
+    for ratio in (1.0, 4.0):
+        header = dataclasses.replace(HEADER, compressibility=ratio)
+        engine = RocksdictEngine()
+        engine.open(small_config(), header, tmp_path / f"db{ratio}", sample_every=4)
+        with engine:
+            result = replay(
+                engine,
+                header,
+                [],
+                [_stream(0, 20_000, 2_000, seed=1)],
+                checkpoint_interval_ms=4_000,
+                workdir=tmp_path / f"work{ratio}",
+            )
+        flushed[ratio] = result.flush_bytes_written
+        assert result.user_bytes_written > 0
+    assert flushed[1.0] > 2 * flushed[4.0] > 0

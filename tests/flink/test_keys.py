@@ -18,6 +18,8 @@ from tuner.flink.keys import (
     decode_composite_key,
     decode_timer_key,
     key_group_prefix_bytes,
+    lz4_ratio,
+    payload_pool,
     rows_to_bytes,
     value_headers,
 )
@@ -306,6 +308,33 @@ def test_wide_user_keys_are_the_id_then_payload_bytes_chosen_by_it() -> None:
     assert sorted(rows_to_bytes(wide.serialize_user_keys(ids))) == rows_to_bytes(
         wide.serialize_user_keys(ids)
     )
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.floats(1.0, 50.0))
+def test_a_payload_pool_compresses_as_the_recording_measured(ratio: float) -> None:
+    pool = payload_pool(ratio)
+    assert len(pool) == len(PAYLOAD)
+    assert lz4_ratio(pool) == pytest.approx(ratio, rel=0.01)
+
+
+def test_payload_pools_without_a_measure_or_out_of_range() -> None:
+    assert payload_pool(None) == PAYLOAD and lz4_ratio(PAYLOAD) == pytest.approx(2.21, abs=0.01)
+    # Below 1 is noise (LZ4 cannot shrink it); above 50 is clamped, not refused.
+    assert lz4_ratio(payload_pool(0.6)) == pytest.approx(1.0, abs=0.01)
+    assert lz4_ratio(payload_pool(400.0)) == pytest.approx(50.0, rel=0.01)
+    assert payload_pool(1.3) == payload_pool(1.3)  # deterministic: the Java side reads a copy
+
+
+def test_wide_user_keys_take_the_layouts_payload() -> None:
+    plain = KeyLayout("long", 8, user_key_size=65)
+    like_rows = KeyLayout("long", 8, user_key_size=65, compressibility=1.3)
+    a = rows_to_bytes(plain.serialize_user_keys([5]))[0]
+    b = rows_to_bytes(like_rows.serialize_user_keys([5]))[0]
+    assert a[:8] == b[:8] and a[8:] != b[8:]
+    assert b[8:] in payload_pool(1.3)
+    info = StateInfo("m", "map", user_key_size=65)
+    assert KeyLayout.for_state(info, 128, 1.3) == like_rows
 
 
 def test_value_headers() -> None:

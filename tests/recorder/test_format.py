@@ -71,6 +71,17 @@ def test_no_footer_is_truncated(tmp_path: Path) -> None:
         read_recording(f)
 
 
+def test_a_compressed_sample_larger_than_lz4_can_make_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "c.tunerrec"
+    bad = {**footer(10), "payload_raw_bytes": 4096, "payload_lz4_bytes": 9000}
+    write_recording(f, header(), STATES, events(10), bad)
+    with pytest.raises(TunerError, match="payload_lz4_bytes"):
+        read_recording(f)
+    ok = {**footer(10), "payload_raw_bytes": 4096, "payload_lz4_bytes": 1500}
+    write_recording(f, header(), STATES, events(10), ok)
+    assert read_recording(f).footer["payload_lz4_bytes"] == 1500
+
+
 def test_missing_or_empty_directory(tmp_path: Path) -> None:
     with pytest.raises(TunerError, match="no such recording directory"):
         recording_files(tmp_path / "nope")

@@ -60,6 +60,36 @@ def test_import_follows_the_rules(tmp_path: Path) -> None:
     assert stats.time_share is not None and stats.time_share.share is not None
 
 
+def test_the_recorded_compressibility_reaches_the_traces_header(tmp_path: Path) -> None:
+    job = tmp_path / "rec" / "job1"
+    job.mkdir(parents=True)
+    # Two subtasks' samples: 96 KiB and 32 KiB raw, 64 KiB and 32 KiB after LZ4: 128/96.
+    for i, (raw, packed) in enumerate([(96 << 10, 64 << 10), (32 << 10, 32 << 10)]):
+        f = {**footer(500), "payload_raw_bytes": raw, "payload_lz4_bytes": packed}
+        write_recording(job / f"Op_abc.{i}.0.1.tunerrec", header(i), STATES, events(500, i), f)
+    out = tmp_path / "t.parquet"
+    stats = import_recording(tmp_path / "rec", out)
+    assert stats.compressibility == pytest.approx(128 / 96)
+    assert stats.compressibility_bytes == 128 << 10
+    assert read_trace(out).header.compressibility == pytest.approx(128 / 96)
+    result = CliRunner().invoke(cli, ["trace", "import", str(tmp_path / "rec"), "-o", str(out)])
+    assert "compress 1.33x (LZ4 in 4 KB blocks, 0.1 MiB sampled)" in result.output
+
+
+def test_too_small_a_compressibility_sample_is_not_used(tmp_path: Path) -> None:
+    # Under 16 blocks, or a recorder before the measure: the replay keeps its fixed pool.
+    job = tmp_path / "rec" / "job1"
+    job.mkdir(parents=True)
+    f = {**footer(500), "payload_raw_bytes": 8 << 10, "payload_lz4_bytes": 4 << 10}
+    write_recording(job / "Op_abc.0.0.1.tunerrec", header(0), STATES, events(500), f)
+    out = tmp_path / "t.parquet"
+    stats = import_recording(tmp_path / "rec", out)
+    assert stats.compressibility is None and stats.compressibility_bytes == 8 << 10
+    assert read_trace(out).header.compressibility is None
+    result = CliRunner().invoke(cli, ["trace", "import", str(tmp_path / "rec"), "-o", str(out)])
+    assert "compressibility not measured" in result.output
+
+
 def test_subtask_filter_and_state_name_clash(tmp_path: Path) -> None:
     rec = write_dir(tmp_path, n=500, files=2)
     other = [dict(s) for s in STATES[:1]]

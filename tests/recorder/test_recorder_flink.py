@@ -89,6 +89,10 @@ def test_one_file_per_operator_subtask_with_timing(recorded: tuple[DemoRun, Path
             # Its timers iterate the map state: the entries read are timed with the call.
             assert r.footer["timed_iter_ns"] > 0
         assert r.header["hash"] == "siphash-2-4" and not r.header["random_secret"]
+        # Compressibility: whole 4 KB blocks of sampled writes, each through LZ4 (in flink-dist).
+        raw, packed = r.footer["payload_raw_bytes"], r.footer["payload_lz4_bytes"]
+        assert raw % 4096 == 0 and (raw == 0) == (packed == 0) and packed <= raw
+    assert sum(r.footer["payload_raw_bytes"] for r in recs) >= 4096
 
 
 def test_sampling_keeps_whole_keys_and_limits_stop_cleanly(

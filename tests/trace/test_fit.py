@@ -3,6 +3,7 @@ the loader accepts, and reports recording vs fitted stream."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from tuner.errors import TunerError
 from tuner.flink.memory_config import memory_from_config
 from tuner.trace.fit import fit_to_file, fit_trace
 from tuner.trace.generator import generate, stream_header
-from tuner.trace.parquet import write_trace
-from tuner.workload import load_workload, loads_workload
+from tuner.trace.parquet import read_trace, write_trace
+from tuner.trace.source import operation_stream
+from tuner.workload import load_workload, loads_workload, parse_workload
 
 SOURCE = """
 name: source
@@ -79,6 +81,25 @@ def test_fit_recovers_the_generating_workload(generated: Path) -> None:
     counts = states["counts"]
     assert counts["operations"] == {"update": 1.0}
     assert "window" in counts
+
+
+def test_a_measured_compressibility_goes_from_trace_to_workload_to_replay(
+    generated: Path, tmp_path: Path
+) -> None:
+    trace = read_trace(generated)
+    measured = tmp_path / "measured.parquet"
+    header = dataclasses.replace(trace.header, compressibility=1.4)
+    write_trace(measured, header, trace.batches("preload"), trace.batches("measure"))
+    fit = fit_trace(measured)
+    assert fit.workload["compressibility"] == 1.4
+    w = parse_workload(fit.workload, "fitted.yaml")
+    assert operation_stream(w).header.compressibility == 1.4
+    # A trace workload takes the trace's own measure, unless the workload says otherwise.
+    recorded = dataclasses.replace(w, states=(), trace=str(measured), compressibility=None)
+    assert operation_stream(recorded).header.compressibility == 1.4
+    told = dataclasses.replace(recorded, compressibility=3.0)
+    assert operation_stream(told).header.compressibility == 3.0
+    assert "compressibility" not in fit_trace(generated).workload
 
 
 def test_fitted_file_loads_and_report_compares(generated: Path, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -194,6 +195,28 @@ def test_bad_files(tmp_path: Path, table: pa.Table, meta: dict[str, str], match:
     path = tmp_path / "bad.parquet"
     write_raw(path, table, meta)
     expect_error(path, match)
+
+
+def test_a_header_keeps_its_compressibility(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    measured = dataclasses.replace(HEADER, compressibility=1.31)
+    write_trace(path, measured, [], [batch()])
+    assert read_trace(path).header == measured
+    write_trace(path, HEADER, [], [batch()])  # not measured: no field, as older traces
+    assert read_trace(path).header.compressibility is None
+
+
+@pytest.mark.parametrize("value", ["1.3", True, 0.1, 5000, None])
+def test_a_compressibility_out_of_range_is_refused(tmp_path: Path, value: object) -> None:
+    header = {"max_parallelism": 128, "states": [{"name": "a", "kind": "value"}]}
+    path = tmp_path / "bad.parquet"
+    write_raw(
+        path, good_table(), good_meta(header=json.dumps({**header, "compressibility": value}))
+    )
+    if value is None:
+        assert read_trace(path).header.compressibility is None
+    else:
+        expect_error(path, "header.compressibility: must be a number from 0.5 to 1000.0")
 
 
 def test_measured_row_groups_before_preload_ones_are_refused(tmp_path: Path) -> None:

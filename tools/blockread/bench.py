@@ -23,7 +23,7 @@ import numpy as np
 import rocksdict as rd
 
 from tuner.engine.rocksdict_engine import parse_statistics
-from tuner.flink.state_ops import PAYLOAD
+from tuner.flink.keys import PAYLOAD
 from tuner.validate.flink import find_flink
 
 HERE = Path(__file__).resolve().parent

@@ -88,6 +88,17 @@ def trace_import(recording_dir: Path, output: Path, subtask: int | None) -> None
         )
     if stats.other_namespaces:
         click.echo(f"{stats.other_namespaces} calls in other namespaces replayed as VoidNamespace")
+    if stats.compressibility is not None:
+        click.echo(
+            f"written values and map user keys compress {stats.compressibility:.2f}x (LZ4 in "
+            f"4 KB blocks, {stats.compressibility_bytes / 2**20:.1f} MiB sampled): the replay's "
+            "bytes are made to compress the same"
+        )
+    else:
+        click.echo(
+            "compressibility not measured (too few writes sampled, or a recorder before it): "
+            "the replay's bytes compress about 2.2x (LZ4 in 4 KB blocks)"
+        )
     share = stats.time_share.share if stats.time_share else None
     doubt = stats.time_share.doubt(stats.iterations) if stats.time_share else ""
     if share is not None and not doubt:

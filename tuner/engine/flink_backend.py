@@ -38,7 +38,7 @@ from tuner.engine.rocksdict_engine import parse_statistics
 from tuner.errors import TunerError
 from tuner.flink import memory as mem
 from tuner.flink import options as fo
-from tuner.flink.keys import PAYLOAD
+from tuner.flink.keys import payload_pool
 from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, ColumnOps, StateOpExecutor
 from tuner.flink.versions import major
@@ -199,7 +199,8 @@ class FlinkBackendEngine(Engine):
         work = Path(path).absolute()
         work.mkdir(parents=True, exist_ok=True)
         payload = work / "payload.bin"
-        payload.write_bytes(PAYLOAD)  # the replay's value bytes: same compressibility
+        # The replay's value bytes: the same compressibility, and the same bytes at each offset.
+        payload.write_bytes(payload_pool(header.compressibility))
         base: dict[str, fo.FlinkValue] = {fo.TIMER_SERVICE_CACHE_SIZE: timer_cache_size}
         base.update(self.settings)
         text = {k: v for k, v in base.items() if isinstance(v, str)}

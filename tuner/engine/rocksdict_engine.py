@@ -278,7 +278,7 @@ class RocksdictEngine(Engine):
                 # list with a prefix scan (tuner.flink.state_ops.ListAppendModel); a prefix
                 # extractor of exactly `key|ns` lets that scan consult the filter for the same
                 # key, instead of reading a block of every file it passes.
-                layout = KeyLayout.for_state(info, header.max_parallelism)
+                layout = KeyLayout.for_state(info, header.max_parallelism, header.compressibility)
                 opts.set_prefix_extractor(
                     rd.SliceTransform.create_fixed_prefix(layout.entry_prefix_bytes)
                 )

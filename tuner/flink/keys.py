@@ -16,9 +16,11 @@ ASCII digits and written as Flink's ``StringSerializer`` writes strings.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
+import lz4.block
 import numpy as np
 import numpy.typing as npt
 
@@ -85,19 +87,102 @@ def murmur_hash(codes: npt.ArrayLike) -> npt.NDArray[np.int32]:
     return out.astype(np.int32)
 
 
-def _payload_pool(size: int = 1 << 20, seed: int = 7) -> bytes:
+# RocksDB's data blocks are 4 KB by default (Flink's `block.blocksize` default), and each is
+# compressed on its own: compressibility is measured per block of that size, here and in the
+# recorder (TunerRecorderFactory.Recording.sampleBytes).
+COMPRESS_BLOCK_BYTES = 4096
+_POOL_BYTES = 1 << 20
+_TOKEN = 8
+# The range a payload pool can be made to: incompressible noise to long runs of one token.
+MIN_COMPRESSIBILITY = 1.0
+MAX_COMPRESSIBILITY = 50.0
+
+
+def lz4_ratio(data: bytes, block: int = COMPRESS_BLOCK_BYTES) -> float:
+    """Raw over LZ4-compressed bytes of ``data`` cut into ``block``-byte blocks, each compressed
+    on its own as RocksDB compresses its data blocks (a last partial block is left out)."""
+    raw = compressed = 0
+    for lo in range(0, len(data) - block + 1, block):
+        compressed += len(lz4.block.compress(data[lo : lo + block], store_size=False))
+        raw += block
+    if raw == 0:
+        raise ValueError(f"`len(data) >= {block}` must hold, but got {len(data)}")
+    return raw / compressed
+
+
+def _payload_pool(size: int = _POOL_BYTES, seed: int = 7) -> bytes:
     # Random 8-byte tokens drawn from a small vocabulary: block compressors (LZ4, Snappy, ZSTD)
     # find repeats, as in real serialized records, instead of incompressible noise.
     rng = np.random.default_rng(seed)
-    vocab = rng.integers(0, 256, size=(64, 8), dtype=np.uint8)
-    picks = rng.integers(0, 64, size=size // 8)
+    vocab = rng.integers(0, 256, size=(64, _TOKEN), dtype=np.uint8)
+    picks = rng.integers(0, 64, size=size // _TOKEN)
     return vocab[picks].tobytes()
 
 
-# The bytes written values (and the wide part of map user keys) are cut from: the replay's,
-# Flink's backend's and the validation job's, so that compression sees the same data.
-PAYLOAD = _payload_pool()
-_PAYLOAD_U8 = np.frombuffer(PAYLOAD, dtype=np.uint8)
+class _Tokens:
+    """The draws a matched pool is made of, fixed by a seed, so that a pool is a monotone
+    function of one mixing fraction: each 8-byte token is noise, a vocabulary token or a zero
+    token, by where one uniform draw per token falls."""
+
+    def __init__(self, size: int = _POOL_BYTES, seed: int = 11) -> None:
+        rng = np.random.default_rng(seed)
+        n = size // _TOKEN
+        self.u = rng.random(n)
+        self.noise = rng.integers(0, 256, size=(n, _TOKEN), dtype=np.uint8)
+        vocab = rng.integers(0, 256, size=(64, _TOKEN), dtype=np.uint8)
+        self.vocab = vocab[rng.integers(0, 64, size=n)]
+
+    def pool(self, x: float) -> bytes:
+        """x in [0, 1]: the share of vocabulary tokens (the rest noise); x in [1, 2]: the
+        share x - 1 of zero tokens (the rest vocabulary). Compressibility grows with x."""
+        if x <= 1.0:
+            out = np.where((self.u < x)[:, None], self.vocab, self.noise)
+        else:
+            out = np.where((self.u < x - 1.0)[:, None], np.uint8(0), self.vocab)
+        return np.ascontiguousarray(out, dtype=np.uint8).tobytes()
+
+
+@functools.lru_cache(maxsize=8)
+def payload_pool(compressibility: float | None = None) -> bytes:
+    """The bytes written values and the wide part of map user keys are cut from.
+
+    ``None``: the fixed pool every replay used before recordings measured compressibility
+    (LZ4 about 2.2x in 4 KB blocks). A ratio (raw over LZ4-compressed bytes in 4 KB blocks, as
+    the recorder measures the job's own values and user keys): a pool of the same size mixed
+    to that ratio (within 1 %), clamped to [1.0, 50]. The state then takes as many bytes in
+    RocksDB's blocks as the job's does, so it meets the cache the job's meets (Nexmark q7's
+    rows compress 1.3x; with the fixed pool its replayed state was 2.3x smaller than the job's).
+    """
+    if compressibility is None:
+        return _payload_pool()
+    target = min(MAX_COMPRESSIBILITY, max(MIN_COMPRESSIBILITY, float(compressibility)))
+    tokens = _Tokens()
+    lo, hi = 0.0, 2.0
+    best, best_miss = b"", float("inf")
+    for _ in range(30):  # bisection on the mixing fraction: the ratio grows with it
+        mid = (lo + hi) / 2
+        candidate = tokens.pool(mid)
+        ratio = lz4_ratio(candidate)
+        if abs(ratio - target) < best_miss:
+            best, best_miss = candidate, abs(ratio - target)
+        if best_miss <= 0.002 * target:
+            break
+        if ratio < target:
+            lo = mid
+        else:
+            hi = mid
+    return best
+
+
+@functools.lru_cache(maxsize=8)
+def payload_array(compressibility: float | None = None) -> U8:
+    """:func:`payload_pool` as a read-only uint8 array (for window views over it)."""
+    return np.frombuffer(payload_pool(compressibility), dtype=np.uint8)
+
+
+# The fixed pool (see payload_pool): the replay's, Flink's backend's and the validation job's
+# value bytes when nothing measured the job's, so that compression sees the same data.
+PAYLOAD = payload_pool(None)
 
 
 def render_string_keys(keys: npt.ArrayLike, key_size: int) -> U8:
@@ -179,10 +264,14 @@ class KeyLayout:
     windowed: bool = False
     user_key_size: int = 0  # map state: bytes of a user key; 0 for other kinds
     max_parallelism: int = 128
+    compressibility: float | None = None  # of wide user keys' payload bytes (payload_pool)
 
     @staticmethod
-    def for_state(info: StateInfo, max_parallelism: int) -> KeyLayout:
-        """The layout of a state as Flink's RocksDB backend writes it."""
+    def for_state(
+        info: StateInfo, max_parallelism: int, compressibility: float | None = None
+    ) -> KeyLayout:
+        """The layout of a state as Flink's RocksDB backend writes it; ``compressibility`` is
+        the stream's (:attr:`StreamHeader.compressibility`), for wide map user keys."""
         if info.key_type not in ("long", "string"):
             raise ValueError(f"key type must be 'long' or 'string', but got {info.key_type!r}")
         return KeyLayout(
@@ -191,6 +280,7 @@ class KeyLayout:
             windowed=info.windowed,
             user_key_size=info.user_key_size if info.kind == "map" else 0,
             max_parallelism=max_parallelism,
+            compressibility=compressibility,
         )
 
     @property
@@ -272,7 +362,8 @@ class KeyLayout:
 
         A user key id is written as LongSerializer writes it: only its low bytes when narrower
         than 8 (the id must then fit, unsigned); when wider, the 8 bytes of the id and then
-        ``user_key_size - 8`` bytes of :data:`PAYLOAD` chosen by the id, so that a wide user key
+        ``user_key_size - 8`` bytes of the payload pool (:func:`payload_pool` of the layout's
+        compressibility) chosen by the id, so that a wide user key
         (a join's or a distinct aggregate's whole row) compresses and prefix-encodes as a row
         does, not as zero padding would (Nexmark q7's 65-byte user keys: 5.7 MB of live data in
         the replay against the job's 38 MB, with zero padding). Non-negative ids therefore sort
@@ -289,9 +380,10 @@ class KeyLayout:
             return raw
         if size > 8:
             fill = size - 8
-            offsets = (uk * 7919 + 13) % (len(PAYLOAD) - fill)
+            pool = payload_array(self.compressibility)
+            offsets = (uk * 7919 + 13) % (len(pool) - fill)
             # Rows of a window view: one copy of n x fill bytes, no n x fill index matrix.
-            tail = np.lib.stride_tricks.sliding_window_view(_PAYLOAD_U8, fill)[offsets]
+            tail = np.lib.stride_tricks.sliding_window_view(pool, fill)[offsets]
             return np.ascontiguousarray(np.hstack([raw, tail]))
         if uk.size and uk.max() >= 1 << (8 * size):
             raise ValueError(

@@ -22,7 +22,7 @@ from typing import NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from tuner.flink.keys import PAYLOAD, KeyLayout, rows_to_bytes, value_headers
+from tuner.flink.keys import KeyLayout, payload_pool, rows_to_bytes, value_headers
 from tuner.trace.ops import Op, OpBatch, StateInfo, StreamHeader
 
 # (state kind, call) -> the RocksDB calls Flink issues for it.
@@ -590,7 +590,7 @@ class StateOpExecutor:
         for info in header.states:
             if info.name not in columns and not (heap_timers and info.kind == "timers"):
                 raise ValueError(f"no column family for state {info.name!r}")
-            layout = KeyLayout.for_state(info, header.max_parallelism)
+            layout = KeyLayout.for_state(info, header.max_parallelism, header.compressibility)
             column = None if heap_timers and info.kind == "timers" else columns[info.name]
             self._runners.append(_StateRunner(info, layout, column, timer_cache_size))
         self._row_counter = 0
@@ -634,18 +634,18 @@ class StateOpExecutor:
     def _values(self, batch: OpBatch) -> list[bytes]:
         n = len(batch)
         sizes = batch.value_size.astype(np.int64)
-        if n and (sizes.min() < 0 or sizes.max() > len(PAYLOAD) // 2):
+        pool = payload_pool(self.header.compressibility)
+        if n and (sizes.min() < 0 or sizes.max() > len(pool) // 2):
             raise ValueError(
-                f"`0 <= value_size <= {len(PAYLOAD) // 2}` must hold, but got "
+                f"`0 <= value_size <= {len(pool) // 2}` must hold, but got "
                 f"[{sizes.min()}, {sizes.max()}]"
             )
         # Offsets spread over the pool so neighbouring values differ (a prime stride); reads
         # (size 0) share one empty value.
         writes = np.flatnonzero(sizes)
         base = self._row_counter + writes
-        offsets = ((base * 7919) % (len(PAYLOAD) - sizes[writes])).tolist()
+        offsets = ((base * 7919) % (len(pool) - sizes[writes])).tolist()
         values: list[bytes] = [b""] * n
-        pool = PAYLOAD
         for i, o, s in zip(writes.tolist(), offsets, sizes[writes].tolist(), strict=True):
             values[i] = pool[o : o + s]
         return values

@@ -27,7 +27,9 @@ footer      JSON: events, dropped_events, stopped (null, ``max-events``, ``max-b
             (timed calls of 2^20 ns or more: their count, wall time and thread CPU time; absent
             from recorders before them), task_cpu_ns (the task
             thread's CPU time from its first state call to close), wall_ns, key_lengths and
-            user_key_lengths (histograms of serialized lengths), ended_ms
+            user_key_lengths (histograms of serialized lengths), payload_raw_bytes and
+            payload_lz4_bytes (a sample of written values and wide map user keys, in 4 KB
+            blocks, before and after LZ4; absent from recorders before them), ended_ms
 ==========  ====================================================================================
 
 A file without a footer was not closed (the job was killed, or still runs): it is refused as
@@ -252,6 +254,9 @@ def _check_footer(footer: dict[str, Any], path: Path) -> None:
     for key in ("long_calls", "long_wall_ns", "long_cpu_ns"):  # recorders since issue 16
         if key in footer:
             f.integer(key, 0, _INT64 - 1)
+    # Recorders since compressibility was measured; LZ4 never grows a 4 KB block past 4,128.
+    raw = f.integer("payload_raw_bytes", 0, _INT64 - 1) or 0
+    f.integer("payload_lz4_bytes", 0, raw + raw // 64)
     f.integer("ended_ms", -_INT64, _INT64 - 1)
     stopped = footer.get("stopped")
     if stopped is not None and not isinstance(stopped, str):

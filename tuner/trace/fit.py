@@ -345,6 +345,7 @@ def fit_trace(
         "flink_version": flink_version,
         "seed": 1,
         "max_parallelism": header.max_parallelism,
+        **({} if header.compressibility is None else {"compressibility": header.compressibility}),
         "memory": {"mode": "managed", "managed_per_slot": "256 mb"},
         "replay": {"records": records, "preload_fraction": 0.0, "records_per_second": rps},
         "states": out_states,

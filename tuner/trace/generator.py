@@ -146,7 +146,11 @@ def stream_header(workload: Workload) -> StreamHeader:
                 windowed=name == WINDOW_TIMERS,
             )
         )
-    return StreamHeader(states=tuple(infos), max_parallelism=workload.max_parallelism)
+    return StreamHeader(
+        states=tuple(infos),
+        max_parallelism=workload.max_parallelism,
+        compressibility=workload.compressibility,
+    )
 
 
 # --------------------------------------------------------------------------------------------

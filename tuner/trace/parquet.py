@@ -49,6 +49,7 @@ from tuner.fileio import atomic_target
 from tuner.flink.limits import MAX_PARALLELISM, MAX_SERIALIZED_BYTES
 from tuner.trace.ops import (
     COLUMNS,
+    COMPRESSIBILITY_RANGE,
     KEY_TYPES,
     MAX_STATES,
     STATE_KINDS,
@@ -78,12 +79,13 @@ _MAGIC = b"PAR1"
 
 
 def _header_json(header: StreamHeader) -> str:
-    return json.dumps(
-        {
-            "max_parallelism": header.max_parallelism,
-            "states": [dataclasses.asdict(s) for s in header.states],
-        }
-    )
+    fields: dict[str, Any] = {
+        "max_parallelism": header.max_parallelism,
+        "states": [dataclasses.asdict(s) for s in header.states],
+    }
+    if header.compressibility is not None:
+        fields["compressibility"] = header.compressibility
+    return json.dumps(fields)
 
 
 def _table(batch: OpBatch, phase: int) -> pa.Table:
@@ -311,7 +313,19 @@ def _parse_header(text: str, path: Path) -> StreamHeader:
         first[info.name] = i
     raw_parallelism = raw.get("max_parallelism")
     parallelism = _int_field(path, "max_parallelism", raw_parallelism, 1, MAX_PARALLELISM)
-    return StreamHeader(states=infos, max_parallelism=parallelism)
+    ratio = raw.get("compressibility")
+    if ratio is not None and (
+        isinstance(ratio, bool)
+        or not isinstance(ratio, int | float)
+        or not COMPRESSIBILITY_RANGE[0] <= ratio <= COMPRESSIBILITY_RANGE[1]
+    ):
+        lo, hi = COMPRESSIBILITY_RANGE
+        raise _header_error(path, "compressibility", f"a number from {lo} to {hi}", ratio)
+    return StreamHeader(
+        states=infos,
+        max_parallelism=parallelism,
+        compressibility=None if ratio is None else float(ratio),
+    )
 
 
 def recording_meta(path: str | os.PathLike[str]) -> dict[str, Any]:

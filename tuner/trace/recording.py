@@ -47,6 +47,7 @@ from tuner.recorder.format import (
 )
 from tuner.trace.ops import (
     COLUMNS,
+    COMPRESSIBILITY_RANGE,
     MAX_STATES,
     TIMER_STATE_PREFIX,
     Op,
@@ -56,7 +57,13 @@ from tuner.trace.ops import (
 )
 from tuner.trace.parquet import write_trace
 
-__all__ = ["ImportStats", "StateTimeShare", "import_recording", "state_time_share"]
+__all__ = [
+    "ImportStats",
+    "StateTimeShare",
+    "import_recording",
+    "recorded_compressibility",
+    "state_time_share",
+]
 
 BATCH_ROWS = 1 << 20
 
@@ -165,11 +172,30 @@ class ImportStats:
     time_share: StateTimeShare | None = None
     iterations: int = 0  # recorded map iterations (the share cannot see their entries)
     max_parallelisms: tuple[int, ...] = ()  # of the operators recorded; the trace has the largest
+    compressibility: float | None = None  # written values and wide user keys, LZ4 in 4 KB blocks
+    compressibility_bytes: int = 0  # how many bytes that ratio was measured on
 
     @property
     def events_per_s(self) -> float:
         """Import speed, events per second of wall time (read, convert, write)."""
         return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+# The least sample a compressibility is believed on: 16 blocks of 4 KB.
+MIN_COMPRESSIBILITY_SAMPLE = 16 * 4096
+
+
+def recorded_compressibility(recordings: Sequence[Recording]) -> tuple[float | None, int]:
+    """Raw over LZ4-compressed bytes of the values and wide map user keys the recorder
+    sampled (in 4 KB blocks, as RocksDB compresses its data blocks), summed over the files,
+    and the raw bytes it rests on; None below :data:`MIN_COMPRESSIBILITY_SAMPLE` (too few
+    writes, or a recorder or Flink that did not measure)."""
+    raw = sum(int(r.footer.get("payload_raw_bytes", 0)) for r in recordings)
+    packed = sum(int(r.footer.get("payload_lz4_bytes", 0)) for r in recordings)
+    if raw < MIN_COMPRESSIBILITY_SAMPLE or packed <= 0:
+        return None, raw
+    lo, hi = COMPRESSIBILITY_RANGE
+    return min(hi, max(lo, raw / packed)), raw
 
 
 def state_time_share(recordings: Sequence[Recording]) -> StateTimeShare:
@@ -397,7 +423,10 @@ def import_recording(
     for s in infos:
         if s.kind == "timers" and not s.name.startswith(TIMER_STATE_PREFIX):
             raise TunerError(f"timer service {s.name!r} lacks the {TIMER_STATE_PREFIX} prefix")
-    header = StreamHeader(states=tuple(infos), max_parallelism=max_parallelism)
+    compressibility, sampled_bytes = recorded_compressibility(recs)
+    header = StreamHeader(
+        states=tuple(infos), max_parallelism=max_parallelism, compressibility=compressibility
+    )
     columns = {
         "ts": ts,
         "state": state,
@@ -449,4 +478,6 @@ def import_recording(
         iterations=iterations,
         time_share=share,
         max_parallelisms=tuple(sorted(parallelisms)),
+        compressibility=compressibility,
+        compressibility_bytes=sampled_bytes,
     )

@@ -7,6 +7,7 @@ asks here, so they all replay the same stream for the same workload.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,10 @@ def operation_stream(workload: Workload, trace: Path | None = None) -> Operation
         path = Path(workload.trace)
     if path is not None:
         recorded = read_trace(path)
-        return OperationStream(
-            recorded.header, recorded.batches("preload"), recorded.batches("measure")
-        )
+        header = recorded.header
+        if workload.compressibility is not None:  # the workload's word over the recording's
+            header = dataclasses.replace(header, compressibility=workload.compressibility)
+        return OperationStream(header, recorded.batches("preload"), recorded.batches("measure"))
     return OperationStream(
         stream_header(workload), generate(workload, "preload"), generate(workload, "measure")
     )

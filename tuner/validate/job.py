@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from tuner.errors import TunerRuntimeError
 from tuner.flink.catalog import load_catalog
-from tuner.flink.keys import PAYLOAD
+from tuner.flink.keys import payload_pool
 from tuner.flink.options import MEMORY_FIXED_PER_TM, FlinkValue
 from tuner.trace.ops import Op, OpBatch, StreamHeader
 from tuner.validate.flink import FlinkInstall, run_job
@@ -99,8 +99,8 @@ def prepare_stream(
     workdir.mkdir(parents=True, exist_ok=True)
     info = write_ops_file(workdir / "ops.bin", header, counted(preload), counted(measure))
     payload = workdir / "payload.bin"
-    # The replay's own value bytes, so compression sees the same data (state_ops.PAYLOAD).
-    payload.write_bytes(PAYLOAD)
+    # The replay's own value bytes, so compression sees the same data (keys.payload_pool).
+    payload.write_bytes(payload_pool(header.compressibility))
     return PreparedStream(header=header, ops=info, payload=payload, counts=counts)
 
 

@@ -38,6 +38,8 @@ def workload_to_dict(w: Workload) -> dict[str, Any]:
             "incremental": w.checkpointing.incremental,
         },
     }
+    if w.compressibility is not None:
+        out["compressibility"] = w.compressibility
     if w.trace is not None:
         out["replay"] = {"preload_fraction": w.replay.preload_fraction}
         out["trace"] = w.trace

@@ -125,6 +125,9 @@ class Workload:
     # The disk the job's TaskManagers write to: prices the replay's counted I/O (tuner.costmodel).
     disk: Disk = field(default_factory=lambda: PRESETS[DEFAULT_DISK])
     trace: str | None = None  # absolute path of a recorded trace; replaces the generator
+    # Raw over LZ4 bytes of the job's values and wide map user keys (the recorder measures it);
+    # None: the replay's fixed payload (about 2.2x), or the recorded trace's own measure.
+    compressibility: float | None = None
     source: str | None = None  # the file this was loaded from
 
     @property

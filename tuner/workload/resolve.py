@@ -150,6 +150,9 @@ class Resolver:
             max_parallelism=data.get("max_parallelism", Workload.max_parallelism),
             disk=self.disk(data.get("disk", DEFAULT_DISK)),
             trace=trace,
+            compressibility=(
+                None if data.get("compressibility") is None else float(data["compressibility"])
+            ),
         )
 
     def disk(self, raw: str | dict[str, Any]) -> Disk:
