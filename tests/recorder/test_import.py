@@ -76,6 +76,31 @@ def test_the_recorded_compressibility_reaches_the_traces_header(tmp_path: Path) 
     assert "compress 1.33x (LZ4 in 4 KB blocks, 0.1 MiB sampled)" in result.output
 
 
+def test_keys_longer_than_64_bytes_are_sized_by_their_mean(tmp_path: Path) -> None:
+    # The recorder's histograms stop at 65 (= "65 or more") and sum the longer ones' bytes: a
+    # join's 120-byte rows as user keys are replayed as 120 bytes, not 65.
+    job = tmp_path / "rec" / "job1"
+    job.mkdir(parents=True)
+    f = {
+        **footer(500),
+        "key_lengths": {"65": 400, "8": 100},
+        "key_long_bytes": 400 * 80,
+        "user_key_lengths": {"1": {"65": 300, "64": 10}},
+        "user_key_long_bytes": {"1": 300 * 120 + 150},
+    }
+    write_recording(job / "Op_abc.0.0.1.tunerrec", header(0), STATES, events(500), f)
+    out = tmp_path / "t.parquet"
+    import_recording(tmp_path / "rec", out)
+    info = {s.name: s for s in read_trace(out).header.states}
+    assert info["recent"].user_key_size == 120
+    assert info["count"].key_type == "string" and info["count"].key_size == 79  # 80 - varint
+    # A recorder before the sums: the bucket's own 65, as before.
+    legacy = {**footer(500), "user_key_lengths": {"1": {"65": 300}}}
+    write_recording(job / "Op_abc.0.0.1.tunerrec", header(0), STATES, events(500), legacy)
+    import_recording(tmp_path / "rec", out)
+    assert {s.name: s for s in read_trace(out).header.states}["recent"].user_key_size == 65
+
+
 def test_too_small_a_compressibility_sample_is_not_used(tmp_path: Path) -> None:
     # Under 16 blocks, or a recorder before the measure: the replay keeps its fixed pool.
     job = tmp_path / "rec" / "job1"

@@ -92,6 +92,9 @@ def test_one_file_per_operator_subtask_with_timing(recorded: tuple[DemoRun, Path
         # Compressibility: whole 4 KB blocks of sampled writes, each through LZ4 (in flink-dist).
         raw, packed = r.footer["payload_raw_bytes"], r.footer["payload_lz4_bytes"]
         assert raw % 4096 == 0 and (raw == 0) == (packed == 0) and packed <= raw
+        # Lengths over 64 bytes are summed beside their histogram bucket (none in this job).
+        assert r.footer["key_long_bytes"] == 0
+        assert set(r.footer["user_key_long_bytes"]) == set(r.footer["user_key_lengths"])
     assert sum(r.footer["payload_raw_bytes"] for r in recs) >= 4096
 
 

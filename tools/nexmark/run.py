@@ -33,7 +33,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,6 +97,9 @@ class QueryRun:
     # The JVM's CPU time from the INSERT's submission to the job's end (every thread: the
     # cluster's start for the job, the tasks, JIT and GC); 0 from a runner that did not say.
     job_cpu_ms: int = 0
+    # --rocksdb-metrics: each metric's last reported value, summed over the job's RocksDB
+    # instances and column families (reported every second: the job's last second is missing).
+    rocksdb_metrics: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def events_per_s(self) -> float:
@@ -177,6 +180,7 @@ def run_query(
     nexmark_table_config: bool = True,
     heap: str = "2g",
     timeout_s: float = 3600.0,
+    rocksdb_metrics: Sequence[str] = (),
 ) -> QueryRun:
     """Run ``query`` once in a fresh JVM under ``workdir`` (created; its RocksDB files and
     checkpoints are removed afterwards, the recording and logs kept)."""
@@ -200,6 +204,9 @@ def run_query(
                 delegate=backend,
             )
         )
+    if rocksdb_metrics:
+        classpath.append(_slf4j_reporter_jar(nexmark))
+        lines.extend(f"{k}: {v}" for k, v in metric_settings(rocksdb_metrics).items())
     settings_file = workdir / "settings.yaml"
     settings_file.write_text("\n".join(lines) + "\n")
     conf_dir = "-"
@@ -240,7 +247,57 @@ def run_query(
         rss_peak_bytes=outcome.rss_peak_bytes,
         recording_dir=recorded,
         job_cpu_ms=int(outcome.result.get("job_cpu_ms", 0)),
+        rocksdb_metrics=(
+            last_reported(workdir / "flink.log", rocksdb_metrics) if rocksdb_metrics else {}
+        ),
     )
+
+
+# What Flink's slf4j reporter writes per gauge: `<scope>.rocksdb_<name>: <value>`, where a
+# property keeps its hyphens (`rocksdb_estimate-live-data-size`, per column family) and a
+# statistics ticker has underscores (`rocksdb_block_cache_miss`, per RocksDB instance).
+_REPORTED = re.compile(r"^(?:.* - )?(.+)\.rocksdb_([a-z0-9_-]+): (-?[0-9.Ee+-]+)\s*$")
+
+
+def metric_settings(metrics: Sequence[str]) -> dict[str, str]:
+    """Flink settings that switch RocksDB's native ``metrics`` on and report them through
+    slf4j into the run's flink.log every second."""
+    out = {
+        "metrics.reporter.slf4j.factory.class": "org.apache.flink.metrics.slf4j.Slf4jReporterFactory",
+        "metrics.reporter.slf4j.interval": "1 s",
+    }
+    out.update({f"state.backend.rocksdb.metrics.{m}": "true" for m in metrics})
+    return out
+
+
+def last_reported(log: Path, metrics: Sequence[str]) -> dict[str, float]:
+    """Each metric's last reported value per scope (a RocksDB instance's column family, or
+    the instance), summed over the scopes; a metric never reported is left out."""
+    last: dict[tuple[str, str], float] = {}
+    wanted = set(metrics)
+    with log.open(errors="replace") as lines:
+        for line in lines:
+            m = _REPORTED.match(line)
+            name = m.group(2).replace("_", "-") if m else ""
+            if m and name in wanted:
+                last[(name, m.group(1))] = float(m.group(3))
+    out: dict[str, float] = {}
+    for (metric, _), value in last.items():
+        out[metric] = out.get(metric, 0.0) + value
+    return out
+
+
+def _slf4j_reporter_jar(nexmark: NexmarkBuild) -> Path:
+    # pyflink ships the reporter as a plugin; on the MiniCluster's classpath it loads as well.
+    jars = sorted(
+        (nexmark.flink.home / "plugins" / "metrics-slf4j").glob("flink-metrics-slf4j-*.jar")
+    )
+    if not jars:
+        raise TunerError(
+            "no flink-metrics-slf4j jar under plugins/metrics-slf4j",
+            file=str(nexmark.flink.home),
+        )
+    return jars[-1]
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -289,6 +346,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=1.0, help="recorder: share of keys")
     parser.add_argument("--max-events", type=int, help="recorder: events per subtask")
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
+    parser.add_argument(
+        "--rocksdb-metrics",
+        default="",
+        help="RocksDB native metrics to report and print (comma-separated names of "
+        "state.backend.rocksdb.metrics.*, e.g. block-cache-miss,block-cache-hit,"
+        "estimate-live-data-size): summed over the job's RocksDB instances, last report of "
+        "each (every second); switching statistics on costs some throughput",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -308,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             nexmark_table_config=not args.flink_defaults,
             heap=args.heap,
             timeout_s=args.timeout,
+            rocksdb_metrics=[m for m in args.rocksdb_metrics.split(",") if m],
         )
     except TunerError as e:
         print(f"run.py: {e}", file=sys.stderr)
@@ -321,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"events/s, job CPU {run.job_cpu_ms / 1000:.2f} s (JVM wall {run.wall_s:.1f} s, "
         f"peak RSS {run.rss_peak_bytes / 2**20:.0f} MiB)"
     )
+    for metric, value in sorted(run.rocksdb_metrics.items()):
+        print(f"rocksdb {metric}: {value:,.0f}")
     if run.recording_dir is not None:
         print(f"recording: {run.recording_dir}")
     print(f"workdir: {workdir}")

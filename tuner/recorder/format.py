@@ -27,7 +27,9 @@ footer      JSON: events, dropped_events, stopped (null, ``max-events``, ``max-b
             (timed calls of 2^20 ns or more: their count, wall time and thread CPU time; absent
             from recorders before them), task_cpu_ns (the task
             thread's CPU time from its first state call to close), wall_ns, key_lengths and
-            user_key_lengths (histograms of serialized lengths), payload_raw_bytes and
+            user_key_lengths (histograms of serialized lengths: exact to 64, 65 for longer),
+            key_long_bytes and user_key_long_bytes (the bytes of those longer than 64, so their
+            mean length is known; absent from recorders before them), payload_raw_bytes and
             payload_lz4_bytes (a sample of written values and wide map user keys, in 4 KB
             blocks, before and after LZ4; absent from recorders before them), ended_ms
 ==========  ====================================================================================
@@ -277,6 +279,11 @@ def _check_footer(footer: dict[str, Any], path: Path) -> None:
         if not isinstance(counts, dict):
             raise f.fail(f"user_key_lengths.{state}", "a JSON object", counts)
         f.histogram(f"user_key_lengths.{state}", counts, 0, MAX_SERIALIZED_BYTES)
+    f.integer("key_long_bytes", 0, _INT64 - 1)
+    for state, total in f.mapping("user_key_long_bytes").items():
+        if not (state.isdecimal() and state.isascii()):
+            raise f.fail("user_key_long_bytes", "keyed by state ids", state)
+        f.integer(f"user_key_long_bytes.{state}", 0, _INT64 - 1, total)
 
 
 def read_recording(path: str | os.PathLike[str]) -> Recording:

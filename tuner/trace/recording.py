@@ -37,6 +37,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tuner.errors import TunerError
+from tuner.flink.limits import MAX_SERIALIZED_BYTES
 from tuner.recorder.format import (
     FLAG_NS_OTHER,
     FLAG_NS_WINDOW,
@@ -243,10 +244,21 @@ def _operator_base(operator: str) -> str:
     return _SUBTASK_SUFFIX.sub("", operator)
 
 
-def _modal(histogram: dict[str, int], default: int) -> int:
+# The recorder's length histograms are exact up to 64 bytes; 65 counts every longer one.
+_LONG = 65
+
+
+def _modal(histogram: dict[str, int], default: int, long_bytes: int = 0) -> int:
+    """The most frequent length; where that is the recorder's bucket of longer ones, their
+    mean length (from the bytes the recorder summed for them), so a 120-byte row is replayed
+    as 120 bytes, not 65."""
     if not histogram:
         return default
-    return int(max(histogram.items(), key=lambda kv: (kv[1], -int(kv[0])))[0])
+    modal = int(max(histogram.items(), key=lambda kv: (kv[1], -int(kv[0])))[0])
+    longer = int(histogram.get(str(_LONG), 0))
+    if modal == _LONG and longer > 0 and long_bytes > 0:
+        return min(MAX_SERIALIZED_BYTES, max(_LONG, round(long_bytes / longer)))
+    return modal
 
 
 @dataclass
@@ -273,7 +285,11 @@ def _state_table(
     index: dict[str, int] = {}
     maps: list[npt.NDArray[np.int16]] = []
     for r in recs:
-        key_len = _modal({k: int(v) for k, v in r.footer.get("key_lengths", {}).items()}, 8)
+        key_len = _modal(
+            {k: int(v) for k, v in r.footer.get("key_lengths", {}).items()},
+            8,
+            int(r.footer.get("key_long_bytes", 0)),
+        )
         local = np.zeros(max(1, len(r.states)), dtype=np.int16)
         for s in r.states:
             name = str(s["name"])
@@ -305,7 +321,8 @@ def _state_table(
                 )
             uk = r.footer.get("user_key_lengths", {}).get(str(s["id"]))
             if uk:
-                g.user_key_len = _modal({k: int(v) for k, v in uk.items()}, 8)
+                long_bytes = int(r.footer.get("user_key_long_bytes", {}).get(str(s["id"]), 0))
+                g.user_key_len = _modal({k: int(v) for k, v in uk.items()}, 8, long_bytes)
             local[int(s["id"])] = index[name]
         maps.append(local)
     return table, maps

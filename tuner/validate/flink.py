@@ -95,6 +95,8 @@ logger.builder.name = org.apache.flink.state.rocksdb.RocksDBKeyedStateBackendBui
 logger.builder.level = INFO
 logger.builder1.name = org.apache.flink.contrib.streaming.state.RocksDBKeyedStateBackendBuilder
 logger.builder1.level = INFO
+logger.metrics.name = org.apache.flink.metrics.slf4j
+logger.metrics.level = INFO
 """
 # Those RocksDB restore lines time the backend's own part of a restore (tuner validate
 # --restore), a few lines per restore; Flink 2.x and 1.20 name the packages differently.

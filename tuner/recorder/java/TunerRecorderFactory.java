@@ -260,10 +260,14 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
         final ByteBuffer events = ByteBuffer.allocate(256 * 1024).order(ByteOrder.LITTLE_ENDIAN);
         final CRC32 crc = new CRC32();
         final DataOutputSerializer scratch = new DataOutputSerializer(64);
-        final int[] keyLengths = new int[66];
+        // Lengths histograms: exact up to 64 bytes, one bucket (65) for longer ones, and at
+        // LONG_BYTES the bytes of those longer ones, so that the importer can size a 120-byte
+        // row as 120, not as 65.
+        static final int LONG_BYTES = 66;
+        final long[] keyLengths = new long[LONG_BYTES + 1];
         final List<String> stateNames = new ArrayList<>();
         final Map<String, Integer> stateIds = new HashMap<>();
-        final Map<Integer, int[]> userKeyLengths = new HashMap<>();
+        final Map<Integer, long[]> userKeyLengths = new HashMap<>();
         // How the job's written values and wide map user keys compress: the replay cuts those
         // bytes from a payload pool made to the same ratio. One written value in 16 and one
         // wide user key in 16 are copied into a block of RocksDB's default data block size,
@@ -453,7 +457,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             return SipHash.hash(settings.k0, settings.k1, data, len);
         }
 
-        <T> long hashOf(TypeSerializer<T> serializer, T value, int[] lengths) {
+        <T> long hashOf(TypeSerializer<T> serializer, T value, long[] lengths) {
             scratch.clear();
             try {
                 serializer.serialize(value, scratch);
@@ -462,7 +466,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             }
             int len = scratch.length();
             if (lengths != null) {
-                lengths[Math.min(len, 65)]++;
+                countLength(lengths, len);
             }
             return hash(scratch.getSharedBuffer(), len);
         }
@@ -539,7 +543,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             sampled = stopped == null && !closed && (h >>> 11) < sampleBelow;
             if (sampled) {
                 sampledSwitches++;
-                keyLengths[Math.min(scratch.length(), 65)]++; // still the key just hashed
+                countLength(keyLengths, scratch.length()); // still the key just hashed
                 nowMs = System.currentTimeMillis();
             }
         }
@@ -717,16 +721,22 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             b.append("\"payload_raw_bytes\":").append(compressRaw).append(',');
             b.append("\"payload_lz4_bytes\":").append(compressLz4).append(',');
             b.append("\"key_lengths\":").append(histogram(keyLengths)).append(',');
+            b.append("\"key_long_bytes\":").append(keyLengths[LONG_BYTES]).append(',');
+            StringBuilder longBytes = new StringBuilder("{");
             b.append("\"user_key_lengths\":{");
             boolean first = true;
-            for (Map.Entry<Integer, int[]> e : userKeyLengths.entrySet()) {
+            for (Map.Entry<Integer, long[]> e : userKeyLengths.entrySet()) {
                 if (!first) {
                     b.append(',');
+                    longBytes.append(',');
                 }
                 first = false;
                 b.append('"').append(e.getKey()).append("\":").append(histogram(e.getValue()));
+                longBytes.append('"').append(e.getKey()).append("\":")
+                        .append(e.getValue()[LONG_BYTES]);
             }
-            b.append("},\"ended_ms\":").append(System.currentTimeMillis()).append('}');
+            b.append("},\"user_key_long_bytes\":").append(longBytes).append('}');
+            b.append(",\"ended_ms\":").append(System.currentTimeMillis()).append('}');
             // The footer is written even after a stop: it says why the events end.
             String reason = stopped;
             stopped = null;
@@ -740,10 +750,17 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             }
         }
 
-        static String histogram(int[] counts) {
+        static void countLength(long[] lengths, int len) {
+            lengths[Math.min(len, 65)]++;
+            if (len >= 65) {
+                lengths[LONG_BYTES] += len;
+            }
+        }
+
+        static String histogram(long[] counts) {
             StringBuilder b = new StringBuilder("{");
             boolean first = true;
-            for (int i = 0; i < counts.length; i++) {
+            for (int i = 0; i < LONG_BYTES; i++) {
                 if (counts[i] == 0) {
                     continue;
                 }
@@ -1213,7 +1230,7 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             implements InternalMapState<K, N, UK, UV> {
         final TypeSerializer<UK> keys;
         final TypeSerializer<UV> values;
-        final int[] lengths;
+        final long[] lengths;
 
         MapW(Recording rec, int id, InternalMapState<K, N, UK, UV> d) {
             super(rec, id, d);
@@ -1221,7 +1238,8 @@ public final class TunerRecorderFactory implements StateBackendFactory<StateBack
             keys = ser.getKeySerializer();
             values = ser.getValueSerializer();
             synchronized (rec) {
-                lengths = rec.userKeyLengths.computeIfAbsent(id, x -> new int[66]);
+                lengths = rec.userKeyLengths.computeIfAbsent(
+                        id, x -> new long[Recording.LONG_BYTES + 1]);
             }
         }
 
