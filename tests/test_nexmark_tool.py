@@ -372,3 +372,25 @@ def test_rounds_rotate_after_one_warm_up_run() -> None:
         ("default", 2),
     ]
     assert bench.schedule(["default"], 0) == []
+
+
+def test_rocksdb_metrics_are_the_last_report_per_scope_summed(tmp_path: Path) -> None:
+    run = _tool("run")
+    settings = run.metric_settings(["block-cache-miss", "estimate-live-data-size"])
+    assert settings["state.backend.rocksdb.metrics.block-cache-miss"] == "true"
+    assert settings["metrics.reporter.slf4j.interval"] == "1 s"
+    scope = ".taskmanager.tm.job.Join[14].0"
+    log = tmp_path / "flink.log"
+    log.write_text(
+        "16:41:04,997 INFO  Slf4jReporter - \n"
+        f"{scope}.rocksdb_block_cache_miss: 10\n"
+        f"{scope}.left-records.rocksdb_estimate-live-data-size: 100\n"
+        f"{scope}.right-records.rocksdb_estimate-live-data-size: 5\n"
+        f"{scope}.numRecordsIn: 7\n"
+        f"{scope}.rocksdb_block_cache_hit: 99\n"
+        f"{scope}.rocksdb_block_cache_miss: 30\n"
+        f"{scope}.left-records.rocksdb_estimate-live-data-size: 300\n"
+        ".taskmanager.tm.job.Agg[11].0.rocksdb_block_cache_miss: 2\n"
+    )
+    got = run.last_reported(log, ["block-cache-miss", "estimate-live-data-size"])
+    assert got == {"block-cache-miss": 32.0, "estimate-live-data-size": 305.0}
