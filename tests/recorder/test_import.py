@@ -94,6 +94,11 @@ def test_keys_longer_than_64_bytes_are_sized_by_their_mean(tmp_path: Path) -> No
     info = {s.name: s for s in read_trace(out).header.states}
     assert info["recent"].user_key_size == 120
     assert info["count"].key_type == "string" and info["count"].key_size == 79  # 80 - varint
+    # Longer than the replay lays out: one line naming the state.
+    huge = {**f, "user_key_long_bytes": {"1": 300 * 100_000}}
+    write_recording(job / "Op_abc.0.0.1.tunerrec", header(0), STATES, events(500), huge)
+    with pytest.raises(TunerError, match=r"state 'recent' has keys or map user keys of 100,000"):
+        import_recording(tmp_path / "rec", out)
     # A recorder before the sums: the bucket's own 65, as before.
     legacy = {**footer(500), "user_key_lengths": {"1": {"65": 300}}}
     write_recording(job / "Op_abc.0.0.1.tunerrec", header(0), STATES, events(500), legacy)

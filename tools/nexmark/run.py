@@ -262,8 +262,9 @@ _REPORTED = re.compile(r"^(?:.* - )?(.+)\.rocksdb_([a-z0-9_-]+): (-?[0-9.Ee+-]+)
 def metric_settings(metrics: Sequence[str]) -> dict[str, str]:
     """Flink settings that switch RocksDB's native ``metrics`` on and report them through
     slf4j into the run's flink.log every second."""
+    reporter = "org.apache.flink.metrics.slf4j.Slf4jReporterFactory"
     out = {
-        "metrics.reporter.slf4j.factory.class": "org.apache.flink.metrics.slf4j.Slf4jReporterFactory",
+        "metrics.reporter.slf4j.factory.class": reporter,
         "metrics.reporter.slf4j.interval": "1 s",
     }
     out.update({f"state.backend.rocksdb.metrics.{m}": "true" for m in metrics})

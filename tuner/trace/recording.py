@@ -246,6 +246,9 @@ def _operator_base(operator: str) -> str:
 
 # The recorder's length histograms are exact up to 64 bytes; 65 counts every longer one.
 _LONG = 65
+# The longest key or map user key the replay lays out: a batch holds every row's key as one
+# matrix row, and a user key's bytes past its id are cut from a 1 MiB payload pool.
+MAX_REPLAYED_KEY_BYTES = 1 << 16
 
 
 def _modal(histogram: dict[str, int], default: int, long_bytes: int = 0) -> int:
@@ -371,6 +374,14 @@ def import_recording(
     parallelisms = {int(r.header.get("max_parallelism", 128)) for r in recs}
     max_parallelism = max(parallelisms)
     table, maps = _state_table(recs)
+    for g in table:
+        longest = max(g.key_len, g.user_key_len if g.kind == "map" else 0)
+        if longest > MAX_REPLAYED_KEY_BYTES:
+            raise TunerError(
+                f"state {g.name!r} has keys or map user keys of {longest:,} bytes on average; "
+                f"the replay lays out at most {MAX_REPLAYED_KEY_BYTES:,} bytes",
+                file=str(directory),
+            )
 
     def column(name: str) -> npt.NDArray[Any]:
         return np.concatenate([r.events[name] for r in recs])
