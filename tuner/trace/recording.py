@@ -37,7 +37,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tuner.errors import TunerError
-from tuner.flink.limits import MAX_SERIALIZED_BYTES
+from tuner.flink.keys import COMPRESS_BLOCK_BYTES
 from tuner.recorder.format import (
     FLAG_NS_OTHER,
     FLAG_NS_WINDOW,
@@ -183,7 +183,7 @@ class ImportStats:
 
 
 # The least sample a compressibility is believed on: 16 blocks of 4 KB.
-MIN_COMPRESSIBILITY_SAMPLE = 16 * 4096
+MIN_COMPRESSIBILITY_SAMPLE = 16 * COMPRESS_BLOCK_BYTES
 
 
 def recorded_compressibility(recordings: Sequence[Recording]) -> tuple[float | None, int]:
@@ -260,7 +260,7 @@ def _modal(histogram: dict[str, int], default: int, long_bytes: int = 0) -> int:
     modal = int(max(histogram.items(), key=lambda kv: (kv[1], -int(kv[0])))[0])
     longer = int(histogram.get(str(_LONG), 0))
     if modal == _LONG and longer > 0 and long_bytes > 0:
-        return min(MAX_SERIALIZED_BYTES, max(_LONG, round(long_bytes / longer)))
+        return max(_LONG, round(long_bytes / longer))
     return modal
 
 
