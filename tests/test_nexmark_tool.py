@@ -180,6 +180,8 @@ def test_the_table_row_computes_gains_share_and_gap_per_round() -> None:
     assert row["recorder overhead (sampled)"] == "+2.0% (+2.0 .. +2.0%, 1)"
     assert row["recorder overhead (every key)"] == "not measured"
     assert row["baseline gain"] == "no --baseline"
+    assert row["default range events/s"] == "100 .. 100"
+    assert row["recommended events/s"] == "130 .. 140"
 
 
 def test_a_table_row_without_figures_says_why_and_holds_no_nan() -> None:
@@ -192,6 +194,7 @@ def test_a_table_row_without_figures_says_why_and_holds_no_nan() -> None:
     assert row["gap closed"] == "heap not faster than default"
     assert row["recorded share"] == "not measured by the recorder"
     assert row["promised job gain"] == "no figure"
+    assert row["recommended events/s"] == "not measured"
     assert all(v and "nan" not in v.lower() and "inf" not in v.lower() for v in row.values())
 
 

@@ -608,11 +608,22 @@ def summarize(rows: Sequence[RunRow], tuning: Tuning) -> dict[str, str]:
         ),
         "baseline gain": _pct(_pairwise(tp, "baseline"), "no --baseline"),
         "default events/s": f"{d:,.0f}" if d is not None else missing,
+        # Flink's default runs fast in some rounds and several times slower in others on the
+        # same input (its reads missing the cache more, as compactions happen to fall); the
+        # real gain's median is then the mix of its modes, and the range says which mix.
+        "default range events/s": _range(tp.get("default", {}).values(), missing),
+        "recommended events/s": _range(tp.get("recommended", {}).values(), missing),
         "heap events/s": f"{h:,.0f}" if h is not None else missing,
         "gap closed": gap,
         "recorder overhead (sampled)": _overhead(tp, "recorder-sampled"),
         "recorder overhead (every key)": _overhead(tp, "recorder-all"),
     }
+
+
+def _range(values: Iterable[float], reason: str) -> str:
+    """``low .. high`` of events/s figures, or ``reason`` when there are none."""
+    v = sorted(values)
+    return f"{v[0]:,.0f} .. {v[-1]:,.0f}" if v else reason
 
 
 def _pct(spread: Spread | None, reason: str) -> str:

@@ -184,6 +184,8 @@ def run_query(
 ) -> QueryRun:
     """Run ``query`` once in a fresh JVM under ``workdir`` (created; its RocksDB files and
     checkpoints are removed afterwards, the recording and logs kept)."""
+    # Absolute: the JVM runs in another directory, and a relative --workdir would point nowhere.
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     sql = workdir / "statements.sql"
     sql.write_text("\0".join(statements(nexmark, query, events, tps)))
