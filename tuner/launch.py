@@ -21,6 +21,7 @@ from tuner.measuring import RunSettings, check_time_budget
 from tuner.rundir import RunDir
 from tuner.runner import RunSummary, resume_run, shared_tm_deviation, start_run
 from tuner.scale import (
+    SMALL_MODEL_BUDGET,
     TRANSFER_FLOOR,
     ScaleSpec,
     load_scaled,
@@ -198,27 +199,62 @@ def _start(
     )
     check_time_budget(settings)  # refused before a run directory exists
     sample = _key_sample(workload, scale, settings)
+    if sample.budget_keep is not None:
+        assert settings.time_budget_s is not None
+        fits = settings.time_budget_s * CALLS_PER_BUDGET_SECOND
+        budget_label = KeySample(sample.budget_keep, 0, 0).label
+        replayed = "it whole" if sample.keep >= 1 else f"{sample.label} of its keys"
+        notes.append(
+            f"the recording holds {sample.calls / 1e6:.1f}M calls, more than the time budget "
+            f"measures ({fits / 1e6:.2f}M calls), but a {budget_label} sample would make a "
+            f"{ScaleSpec(scale.factor * sample.budget_keep).label} model "
+            f"({_untrusted_model(workload, scale, sample.budget_keep)}): replaying {replayed}, "
+            "so the search measures fewer candidates"
+        )
     if sample.keep < 1:
         scale = replace(scale, factor=scale.factor * sample.keep)
         settings = replace(settings, scale=scale)
         assert settings.time_budget_s is not None
         fits = settings.time_budget_s * CALLS_PER_BUDGET_SECOND
-        notes.append(
-            f"the recording holds {sample.calls / 1e6:.1f}M calls, more than the time budget "
-            f"measures ({fits / 1e6:.2f}M calls): replaying {sample.label} of its keys (every "
-            "call of a kept key, in order) as a model of that share of the job; "
-            "--time-budget none replays it whole"
-        )
+        if sample.budget_keep is None:
+            notes.append(
+                f"the recording holds {sample.calls / 1e6:.1f}M calls, more than the time "
+                f"budget measures ({fits / 1e6:.2f}M calls): replaying {sample.label} of its "
+                "keys (every call of a kept key, in order) as a model of that share of the "
+                "job; --time-budget none replays it whole"
+            )
     rd, workload = start_run(workload, out, results_dir, scale, key_sample=sample.keep)
     return Launch(workload, rd, settings, (*notes, f"run directory: {rd.path}"))
 
 
+def _least_keep(workload: Workload, scale: ScaleSpec) -> float:
+    """The smallest share of a recording's keys whose model is trusted: at least
+    :data:`tuner.scale.TRANSFER_FLOOR` of the job, and a memory budget of at least
+    :data:`tuner.scale.SMALL_MODEL_BUDGET` (1 when even the whole recording is below them)."""
+    by_scale = TRANSFER_FLOOR / scale.factor
+    by_memory = SMALL_MODEL_BUDGET / max(1.0, workload.memory.budget * scale.factor)
+    return min(1.0, max(by_scale, by_memory))
+
+
+def _untrusted_model(workload: Workload, scale: ScaleSpec, keep: float) -> str:
+    """Why a model of ``keep`` of the recording's keys is not trusted, for the run's note."""
+    factor = scale.factor * keep
+    if factor < TRANSFER_FLOOR * (1 - 1e-9):
+        return "smaller than 1/10 of the job, the smallest scale measured to rank like it"
+    mib = workload.memory.budget * factor / (1 << 20)
+    return (
+        f"a {mib:.1f} MiB memory budget, below {SMALL_MODEL_BUDGET >> 20} mb, where a small "
+        "block cache's misses vary from run to run"
+    )
+
+
 def _key_sample(workload: Workload, scale: ScaleSpec, settings: RunSettings) -> KeySample:
     """The share of a recorded trace's keys the run replays: all, unless its calls would not
-    fit the time budget (:func:`tuner.trace.subsample.key_sample_to_fit`)."""
+    fit the time budget (:func:`tuner.trace.subsample.key_sample_to_fit`), and never a model
+    smaller than one trusted to rank as the job does when a larger one fits not far past it."""
     if workload.trace is None:
         return KeySample(1.0, 0, 0)
-    return key_sample_to_fit(workload.trace, settings.time_budget_s)
+    return key_sample_to_fit(workload.trace, settings.time_budget_s, _least_keep(workload, scale))
 
 
 def _run_notes(launch: Launch, resumed: bool, budget_given: bool) -> list[str]:

@@ -16,6 +16,7 @@ from tuner.scale import recorded_sample
 from tuner.trace.parquet import read_trace, recording_meta, write_trace
 from tuner.trace.subsample import (
     CALLS_PER_BUDGET_SECOND,
+    LARGER_MODEL_STRETCH,
     kept_keys,
     key_sample_to_fit,
     sample_trace,
@@ -86,6 +87,42 @@ def test_a_recording_is_sampled_only_when_it_does_not_fit_the_budget(tmp_path: P
     assert third.keep == pytest.approx(1 / 3) and third.label == "1/3"
     # Never fewer than 1,000 keys: 5,000 keys allow 1/5 at most.
     assert key_sample_to_fit(src, 1_000 / CALLS_PER_BUDGET_SECOND).keep == pytest.approx(1 / 5)
+
+
+def test_a_larger_model_is_kept_when_the_budgets_would_not_be_trusted(tmp_path: Path) -> None:
+    src = _recording(tmp_path / "rec.parquet", 40_000, 5_000)
+    fits = 15_000 / CALLS_PER_BUDGET_SECOND  # the budget alone: 1/3
+    half = key_sample_to_fit(src, fits, least_keep=0.5)
+    assert half.keep == pytest.approx(1 / 2) and half.budget_keep == pytest.approx(1 / 3)
+    # The whole recording is 2.7x the budget's calls, past LARGER_MODEL_STRETCH: the budget's.
+    assert LARGER_MODEL_STRETCH < 40_000 / 15_000
+    whole = key_sample_to_fit(src, fits, least_keep=1.0)
+    assert whole.keep == pytest.approx(1 / 3) and whole.budget_keep is None
+    # A model the budget makes large enough is left as it is.
+    assert key_sample_to_fit(src, fits, least_keep=0.2).budget_keep is None
+
+
+def test_tuner_run_replays_a_small_recording_whole_rather_than_a_model_under_48_mb(
+    tmp_path: Path,
+) -> None:
+    calls = round(80 * CALLS_PER_BUDGET_SECOND * 1.5)  # 1.5x what an 80 s budget measures
+    src = _recording(tmp_path / "rec.parquet", calls, 20_000)
+    wl = tmp_path / "recorded.yaml"
+    wl.write_text(
+        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\ntrace: {src}\n"
+    )
+    # The budget alone would replay 1/2: a 32 MiB model. Replayed whole instead, and said so.
+    launch = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "run")
+    assert launch.settings.scale.factor == 1.0 and launch.workload.trace == str(src)
+    note = next(n for n in launch.notes if n.startswith("the recording holds"))
+    assert "a 1/2 sample would make a 1/2 model (a 32.0 MiB memory budget" in note
+    assert note.endswith("replaying it whole, so the search measures fewer candidates")
+    # With 256 mb a 1/2 model holds 128 MiB: the budget's sample stands.
+    wl.write_text(
+        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 256 mb}}\ntrace: {src}\n"
+    )
+    big = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "big")
+    assert big.settings.scale.factor == pytest.approx(1 / 2)
 
 
 def test_tuner_run_replays_a_key_sample_of_a_recording_too_big_for_its_budget(

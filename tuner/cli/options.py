@@ -33,7 +33,12 @@ def time_budget_seconds(
     try:
         ms = parse_duration_ms(value, iso8601=False)
     except ValueError as exc:
-        raise TunerError(f"{exc}; expected {expected}", where="--time-budget") from None
+        # The parser's own expectation lists Flink's forms (days and more), not a budget's:
+        # keep only what it says about a unit, then the budget's one expectation.
+        unit = f"{exc}; " if "unit" in str(exc) else ""
+        raise TunerError(
+            f"{unit}expected {expected}, got {value!r}", where="--time-budget"
+        ) from None
     if not value.strip() or not any(c.isalpha() for c in value):
         raise TunerError(
             f"give a unit, e.g. `{value.strip()} min`; got {value!r}; expected {expected}",

@@ -30,6 +30,7 @@ from tuner.trace.parquet import read_trace, recording_meta, write_trace
 
 __all__ = [
     "CALLS_PER_BUDGET_SECOND",
+    "LARGER_MODEL_STRETCH",
     "MIN_SAMPLED_KEYS",
     "KeySample",
     "kept_keys",
@@ -45,6 +46,11 @@ CALLS_PER_BUDGET_SECOND = 2_500
 # A sample keeps at least this many keys (or all of them): fewer keys than Flink's key groups
 # would leave key groups empty, and a handful of keys is not a workload.
 MIN_SAMPLED_KEYS = 1_000
+# How far past the budget's calls a run may go to replay a model large enough to trust
+# (:func:`key_sample_to_fit`'s ``least_keep``): twice the calls, about 25-30 s a measurement,
+# still some 30 measurements in the default 15 minutes, each of them worth more than two of a
+# model that ranks configurations unlike the job.
+LARGER_MODEL_STRETCH = 2.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class KeySample:
     keep: float
     calls: int  # the recording's calls, both phases
     keys: int  # distinct keys of the recording
+    # The share the budget alone would have kept, when the run keeps more (a larger model).
+    budget_keep: float | None = None
 
     @property
     def label(self) -> str:
@@ -74,15 +82,27 @@ def trace_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     return meta.num_rows, top + 1
 
 
-def key_sample_to_fit(path: str | os.PathLike[str], budget_s: float | None) -> KeySample:
+def key_sample_to_fit(
+    path: str | os.PathLike[str], budget_s: float | None, least_keep: float = 0.0
+) -> KeySample:
     """The key sample of the trace at ``path`` whose calls fit ``budget_s`` seconds of run
     (:data:`CALLS_PER_BUDGET_SECOND`), as ``1/n``; all keys when it fits whole, when there is no
-    budget, or when the sample would keep fewer than :data:`MIN_SAMPLED_KEYS` keys."""
+    budget, or when the sample would keep fewer than :data:`MIN_SAMPLED_KEYS` keys.
+
+    ``least_keep`` is the smallest share whose model is trusted to rank configurations as the
+    job does: when the budget's sample is smaller, the largest ``1/m`` at or above it is kept
+    instead, as long as its calls stay within :data:`LARGER_MODEL_STRETCH` times the budget's
+    (the run then measures fewer candidates, each on a model worth measuring)."""
     calls, keys = trace_size(path)
-    if budget_s is None or calls <= budget_s * CALLS_PER_BUDGET_SECOND:
+    fits = None if budget_s is None else budget_s * CALLS_PER_BUDGET_SECOND
+    if fits is None or calls <= fits:
         return KeySample(1.0, calls, keys)
-    n = math.ceil(calls / (budget_s * CALLS_PER_BUDGET_SECOND))
+    n = math.ceil(calls / fits)
     n = min(n, max(1, keys // MIN_SAMPLED_KEYS))
+    if least_keep > 1.0 / n:
+        m = max(1, math.floor(1.0 / min(1.0, least_keep) + 1e-9))
+        if m < n and calls / m <= LARGER_MODEL_STRETCH * fits:
+            return KeySample(1.0 / m, calls, keys, budget_keep=1.0 / n)
     return KeySample(1.0 / n, calls, keys)
 
 
