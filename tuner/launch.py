@@ -30,6 +30,7 @@ from tuner.scale import (
     parse_factor,
     transfer_warning,
 )
+from tuner.trace.parquet import recording_meta
 from tuner.trace.subsample import (
     CALLS_PER_BUDGET_SECOND,
     KeySample,
@@ -295,7 +296,43 @@ def _run_notes(launch: Launch, resumed: bool, budget_given: bool) -> list[str]:
                 "1/10 of the job's keys (tuner recorder config --sample 0.1 or more)"
             )
         notes += [f"warning: {small}"] if small else []
+        if not small and workload.trace is not None and budget is not None:
+            notes += _trusted_budget_note(workload, settings.scale)
     return notes
+
+
+def _trusted_budget_note(workload: Workload, scale: ScaleSpec) -> list[str]:
+    """For a key sample the budget chose under 48 mb of memory: the budget that would replay a
+    model trusted to rank as the job does (empty when the model is one already)."""
+    if workload.trace is None:
+        return []
+    of = recording_meta(workload.trace).get("key_sample_of")
+    keep = of.get("keep") if isinstance(of, dict) else None
+    if not isinstance(of, dict) or not isinstance(keep, int | float) or not 0 < keep < 1:
+        return []  # not sampled by the budget: the recording's own --sample made the model
+    trusted = max(TRANSFER_FLOOR, SMALL_MODEL_BUDGET / max(1.0, workload.memory.budget))
+    if scale.factor >= trusted * (1 - 1e-9):
+        return []
+    recorded = scale.factor / keep
+    if trusted > recorded:
+        return [
+            f"warning: a model trusted to rank as the job does holds {trusted:.0%} of the "
+            f"job's keys, more than the recording's {recorded:.0%}: record more keys "
+            "(tuner recorder config --sample)"
+        ]
+    # The whole recording's calls where it is still there, else the sample's scaled up.
+    source = Path(str(of.get("trace", "")))
+    calls = (
+        trace_size(source)[0] * trusted / recorded
+        if source.is_file()
+        else trace_size(workload.trace)[0] * trusted / scale.factor
+    )
+    minutes = math.ceil(calls / CALLS_PER_BUDGET_SECOND / 60)
+    return [
+        f"warning: --time-budget '{minutes} min' replays a model trusted to rank as the job "
+        f"does ({trusted:.0%} of the job's keys: at least 1/10 of them and "
+        f"{SMALL_MODEL_BUDGET >> 20} mb of memory)"
+    ]
 
 
 def shown_setting(settings: RunSettings, name: str) -> object:

@@ -125,6 +125,27 @@ def test_tuner_run_replays_a_small_recording_whole_rather_than_a_model_under_48_
     assert big.settings.scale.factor == pytest.approx(1 / 2)
 
 
+def test_a_budget_sample_under_48_mb_says_the_budget_of_a_trusted_model(tmp_path: Path) -> None:
+    from tuner.launch import _run_notes
+
+    # Every key at 64 mb, 3x what an 80 s budget measures: a 1/3 model (21 MiB); the whole
+    # recording is past twice the budget, so the sample stands and the run says what would do.
+    src = _recording(tmp_path / "rec.parquet", 80 * CALLS_PER_BUDGET_SECOND * 3, 20_000)
+    wl = tmp_path / "recorded.yaml"
+    wl.write_text(
+        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\ntrace: {src}\n"
+    )
+    launch = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "run")
+    assert launch.settings.scale.label == "1/3"
+    notes = _run_notes(launch, False, True)
+    trusted = [n for n in notes if "trusted to rank" in n]
+    # 75 % of 600k calls is 450k: 180 s of budget.
+    assert trusted == [
+        "warning: --time-budget '3 min' replays a model trusted to rank as the job does "
+        "(75% of the job's keys: at least 1/10 of them and 48 mb of memory)"
+    ]
+
+
 def test_tuner_run_replays_a_key_sample_of_a_recording_too_big_for_its_budget(
     tmp_path: Path,
 ) -> None:
