@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.factories import VALUE_AND_LIST, value_and_list_calls
+from tests.factories import VALUE_AND_LIST, recorded_workload_file, value_and_list_calls
 from tuner.launch import open_run
 from tuner.scale import recorded_sample
 from tuner.trace.parquet import read_trace, recording_meta, write_trace
@@ -107,10 +107,7 @@ def test_tuner_run_replays_a_small_recording_whole_rather_than_a_model_under_48_
 ) -> None:
     calls = round(80 * CALLS_PER_BUDGET_SECOND * 1.5)  # 1.5x what an 80 s budget measures
     src = _recording(tmp_path / "rec.parquet", calls, 20_000)
-    wl = tmp_path / "recorded.yaml"
-    wl.write_text(
-        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\ntrace: {src}\n"
-    )
+    wl = recorded_workload_file(tmp_path, src, "64 mb")
     # The budget alone would replay 1/2: a 32 MiB model. Replayed whole instead, and said so.
     launch = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "run")
     assert launch.settings.scale.factor == 1.0 and launch.workload.trace == str(src)
@@ -118,9 +115,7 @@ def test_tuner_run_replays_a_small_recording_whole_rather_than_a_model_under_48_
     assert "a 1/2 sample would make a 1/2 model (a 32.0 MiB memory budget" in note
     assert note.endswith("replaying it whole, so the search measures fewer candidates")
     # With 256 mb a 1/2 model holds 128 MiB: the budget's sample stands.
-    wl.write_text(
-        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 256 mb}}\ntrace: {src}\n"
-    )
+    wl = recorded_workload_file(tmp_path, src, "256 mb")
     big = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "big")
     assert big.settings.scale.factor == pytest.approx(1 / 2)
 
@@ -131,10 +126,7 @@ def test_a_budget_sample_under_48_mb_says_the_budget_of_a_trusted_model(tmp_path
     # Every key at 64 mb, 3x what an 80 s budget measures: a 1/3 model (21 MiB); the whole
     # recording is past twice the budget, so the sample stands and the run says what would do.
     src = _recording(tmp_path / "rec.parquet", 80 * CALLS_PER_BUDGET_SECOND * 3, 20_000)
-    wl = tmp_path / "recorded.yaml"
-    wl.write_text(
-        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\ntrace: {src}\n"
-    )
+    wl = recorded_workload_file(tmp_path, src, "64 mb")
     launch = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "run")
     assert launch.settings.scale.label == "1/3"
     notes = _run_notes(launch, False, True)
@@ -151,10 +143,7 @@ def test_tuner_run_replays_a_key_sample_of_a_recording_too_big_for_its_budget(
 ) -> None:
     calls = 80 * CALLS_PER_BUDGET_SECOND * 2 + 1  # twice what an 80 s budget measures
     src = _recording(tmp_path / "rec.parquet", calls, 20_000)
-    wl = tmp_path / "recorded.yaml"
-    wl.write_text(
-        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\ntrace: {src}\n"
-    )
+    wl = recorded_workload_file(tmp_path, src, "64 mb")
     launch = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "run")
     assert launch.settings.scale.factor == pytest.approx(1 / 3)
     assert any("replaying 1/3 of its keys" in n for n in launch.notes)
@@ -175,10 +164,7 @@ def test_a_model_below_a_tenth_of_the_job_says_so_and_the_budget_that_gives_one(
 
     # Recorded with --sample 0.25, then sampled to 1/3 by an 80 s budget: a 1/12 model.
     src = _recording(tmp_path / "rec.parquet", 80 * CALLS_PER_BUDGET_SECOND * 2 + 1, 20_000, 0.25)
-    wl = tmp_path / "recorded.yaml"
-    wl.write_text(
-        f"name: rec\nflink_version: '2.x'\nmemory: {{managed_per_slot: 64 mb}}\ntrace: {src}\n"
-    )
+    wl = recorded_workload_file(tmp_path, src, "64 mb")
     launch = open_run(wl, {"time_budget": 80.0}, {"time_budget"}, out=tmp_path / "run")
     assert launch.settings.scale.label == "1/12"
     notes = _run_notes(launch, False, True)
