@@ -105,7 +105,9 @@ def trace_import(recording_dir: Path, output: Path, subtask: int | None) -> None
         click.echo(
             f"state calls took {share:.1%} of the job's recorded time in its most "
             "state-bound subtask (sampled): a state backend gain of g speeds the job up by "
-            "1/(1 - share + share/(1+g)) - 1"
+            "1/(1 - share + share/(1+g)) - 1. It is this run's share: where Flink's default "
+            "runs fast in some runs and slow in others, each records its own (Nexmark q18: "
+            "31-84 %); record twice to see whether yours does"
         )
     elif doubt:
         click.echo(f"no share of task time in state calls: {doubt}")
