@@ -204,9 +204,16 @@ def test_render_writes_the_table_from_files_alone(tmp_path: Path) -> None:
     (tmp_path / "q8" / bench.TUNING_JSON).write_text(json.dumps(asdict(_tuning(bench))))
     for r in [_row(bench, "default", 1, 100.0), _row(bench, "recommended", 1, 150.0)]:
         bench._append_row(tmp_path / bench.RUNS_CSV, r)
-    md, csv_path = bench.render(tmp_path)
+    md, csv_path, png = bench.render(tmp_path)
     assert "| q8 | 50.0% |" in md.read_text()
     assert "+50.0% (+50.0 .. +50.0%, 1)" in csv_path.read_text()
+    # The plot: the query promised +33.3 % and gained +50.0 % (a miss, drawn in red).
+    assert png.name == "promise.png" and png.read_bytes()[:4] == b"\x89PNG"
+    ((query, promised, real),) = bench.promise_points(
+        bench._read_rows(tmp_path / bench.RUNS_CSV), [_tuning(bench)]
+    )
+    assert query == "q8" and promised == pytest.approx(1 / 3) and real.median == 0.5
+    assert not bench.promise_holds(promised, real.median)
     with pytest.raises(TunerError, match=r"run `bench\.py run` first"):
         bench.render(tmp_path / "q8")
 

@@ -716,8 +716,82 @@ def render_overhead(out: Path) -> Path | None:
     return md
 
 
-def render(out: Path) -> tuple[Path, Path]:
-    """table.md and table.csv from runs.csv and every query's tuning.json under ``out``."""
+def promise_points(
+    rows: Sequence[RunRow], tunings: Sequence[Tuning]
+) -> list[tuple[str, float, Spread]]:
+    """(query, promised job gain, real job gain) for each query that has both."""
+    points = []
+    for t in tunings:
+        real = _pairwise(_by_round(rows, t.query), "recommended")
+        if t.promised_job_gain is not None and real is not None:
+            points.append((t.query, t.promised_job_gain, real))
+    return points
+
+
+def plot_promises(points: Sequence[tuple[str, float, Spread]], png: Path) -> Path:
+    """promise.png: each query's real job gain (median, and its rounds' range) against its
+    promise, beside the line where they are equal and the goal's band around it. Both axes are
+    speed-ups (1 + gain) on a log scale, so that +20 % and +200 % are both readable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = plt.subplots(figsize=(5.4, 4.6))
+    ups = [1 + g for _, p, r in points for g in (p, r.low, r.high)]
+    lo, hi = min([0.9, *ups]) * 0.9, max([2.0, *ups]) * 1.1
+    line = [lo, hi]
+    # The goal's band: the promise within 25 % of the real gain (gains, not speed-ups).
+    ax.fill_between(
+        line,
+        [1 + (x - 1) / (1 + PROMISE_REL) for x in line],
+        [1 + (x - 1) / (1 - PROMISE_REL) for x in line],
+        color="C2",
+        alpha=0.15,
+        label="promise within 25 % of the real gain",
+    )
+    ax.plot(line, line, color="C2", linewidth=1)
+    for i, (query, promised, real) in enumerate(sorted(points, key=lambda x: x[1])):
+        ax.errorbar(
+            [1 + promised],
+            [1 + real.median],
+            yerr=[[real.median - real.low], [real.high - real.median]],
+            fmt="o",
+            color="C0" if promise_holds(promised, real.median) else "C3",
+            capsize=3,
+        )
+        # Neighbours in promise take turns in where their label goes, so that each can be read.
+        ax.annotate(
+            query,
+            (1 + promised, 1 + real.median),
+            xytext=((6, 3), (-24, 3), (6, -12))[i % 3],
+            textcoords="offset points",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    as_gain = FuncFormatter(lambda v, _pos: f"{v - 1:+.0%}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(as_gain)
+        axis.set_minor_formatter(FuncFormatter(lambda _v, _pos: ""))
+    ticks = [t for t in (0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0) if lo <= t <= hi]
+    ax.set_xticks([t for t in ticks if t != 1.2])  # +0 % and +20 % would overlap on x
+    ax.set_yticks(ticks)
+    ax.set_xlabel("promised job gain (tuner run)")
+    ax.set_ylabel("real job gain (median, range of rounds)")
+    ax.set_title("Nexmark: the promise against the real job (red: a miss)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
+
+
+def render(out: Path) -> tuple[Path, ...]:
+    """table.md and table.csv from runs.csv and every query's tuning.json under ``out``, and
+    promise.png where a query has both a promise and real runs."""
     rows = _read_rows(out / RUNS_CSV)
     tunings = [Tuning(**json.loads(p.read_text())) for p in sorted(out.glob(f"*/{TUNING_JSON}"))]
     order = {q: i for i, q in enumerate(QUERIES)}
@@ -741,7 +815,8 @@ def render(out: Path) -> tuple[Path, Path]:
         + "\n".join(lines)
         + "\n"
     )
-    return md, csv_path
+    points = promise_points(rows, tunings)
+    return (md, csv_path, plot_promises(points, out / "promise.png")) if points else (md, csv_path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
