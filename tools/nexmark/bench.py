@@ -752,7 +752,7 @@ def plot_promises(points: Sequence[tuple[str, float, Spread]], png: Path) -> Pat
         label="promise within 25 % of the real gain",
     )
     ax.plot(line, line, color="C2", linewidth=1)
-    for i, (query, promised, real) in enumerate(sorted(points, key=lambda x: x[1])):
+    for _query, promised, real in points:
         ax.errorbar(
             [1 + promised],
             [1 + real.median],
@@ -760,13 +760,6 @@ def plot_promises(points: Sequence[tuple[str, float, Spread]], png: Path) -> Pat
             fmt="o",
             color="C0" if promise_holds(promised, real.median) else "C3",
             capsize=3,
-        )
-        # Neighbours in promise take turns in where their label goes, so that each can be read.
-        ax.annotate(
-            query,
-            (1 + promised, 1 + real.median),
-            xytext=((6, 3), (-24, 3), (6, -12))[i % 3],
-            textcoords="offset points",
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -779,6 +772,7 @@ def plot_promises(points: Sequence[tuple[str, float, Spread]], png: Path) -> Pat
     ticks = [t for t in (0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0) if lo <= t <= hi]
     ax.set_xticks([t for t in ticks if t != 1.2])  # +0 % and +20 % would overlap on x
     ax.set_yticks(ticks)
+    _label(ax, [(q, 1 + p, 1 + r.median) for q, p, r in points])
     ax.set_xlabel("promised job gain (tuner run)")
     ax.set_ylabel("real job gain (median, range of rounds)")
     ax.set_title("Nexmark: the promise against the real job (red: a miss)", fontsize=10)
@@ -787,6 +781,27 @@ def plot_promises(points: Sequence[tuple[str, float, Spread]], png: Path) -> Pat
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return png
+
+
+def _label(ax: Any, marks: Sequence[tuple[str, float, float]]) -> None:
+    """Name each mark beside it, on the side (of four) farthest from the other marks and from
+    the names already placed: neighbours on the plot would otherwise cover each other's."""
+    to_screen = ax.transData.transform
+    dots = [tuple(to_screen((x, y))) for _, x, y in marks]
+    taken: list[tuple[float, float]] = []
+    sides = ((6.0, 3.0), (-26.0, 3.0), (6.0, -13.0), (-26.0, -13.0))  # offsets in points
+    scale = ax.figure.dpi / 72.0
+    for (name, x, y), (sx, sy) in zip(marks, dots, strict=True):
+        others = [d for d in dots if d != (sx, sy)] + taken
+        # Each side's name centre on the screen, and its distance to the nearest other thing.
+        centres = [(sx + (dx + 8) * scale, sy + (dy + 4) * scale) for dx, dy in sides]
+        room = [
+            min((math.hypot(cx - ox, cy - oy) for ox, oy in others), default=math.inf)
+            for cx, cy in centres
+        ]
+        best = room.index(max(room))
+        taken.append(centres[best])
+        ax.annotate(name, (x, y), xytext=sides[best], textcoords="offset points")
 
 
 def render(out: Path) -> tuple[Path, ...]:
