@@ -213,8 +213,8 @@ def _status_section(run: Run) -> list[str]:
         lines += [
             "",
             f"The budget kept {price:.1f} s for each measurement of the confirmation: Flink's "
-            "default measured once on Flink's own backend before the search, with a quarter "
-            "more for room.",
+            "default measured twice on Flink's own backend before the search, the faster run "
+            "with a quarter more for room.",
         ]
     return lines + _warm_start_lines(run)
 
