@@ -214,7 +214,8 @@ def _status_section(run: Run) -> list[str]:
             "",
             f"The budget kept {price:.1f} s for each measurement of the confirmation: Flink's "
             "default measured twice on Flink's own backend before the search, the faster run "
-            "with a quarter more for room.",
+            "(the candidates it confirms are mostly faster than the default; a confirmation "
+            "that runs long is cut to what is left).",
         ]
     return lines + _warm_start_lines(run)
 
