@@ -200,41 +200,45 @@ def _start(
     )
     check_time_budget(settings)  # refused before a run directory exists
     sample = _key_sample(workload, scale, settings)
-    if sample.budget_keep is not None:
+    if sample.keep < 1 or sample.budget_keep is not None:
         assert settings.time_budget_s is not None
         fits = settings.time_budget_s * CALLS_PER_BUDGET_SECOND
-        budget_label = KeySample(sample.budget_keep, 0, 0).label
-        replayed = "it whole" if sample.keep >= 1 else f"{sample.label} of its keys"
-        notes.append(
+        head = (
             f"the recording holds {sample.calls / 1e6:.1f}M calls, more than the time budget "
-            f"measures ({fits / 1e6:.2f}M calls), but a {budget_label} sample would make a "
-            f"{ScaleSpec(scale.factor * sample.budget_keep).label} model "
-            f"({_untrusted_model(workload, scale, sample.budget_keep)}): replaying {replayed}, "
-            "so the search measures fewer candidates"
+            f"measures ({fits / 1e6:.2f}M calls)"
         )
+        if sample.budget_keep is not None:
+            budget_label = KeySample(sample.budget_keep, 0, 0).label
+            replayed = "it whole" if sample.keep >= 1 else f"{sample.label} of its keys"
+            notes.append(
+                f"{head}, but a {budget_label} sample would make a "
+                f"{ScaleSpec(scale.factor * sample.budget_keep).label} model "
+                f"({_untrusted_model(workload, scale, sample.budget_keep)}): replaying "
+                f"{replayed}, so the search measures fewer candidates"
+            )
+        else:
+            notes.append(
+                f"{head}: replaying {sample.label} of its keys (every call of a kept key, in "
+                "order) as a model of that share of the job; --time-budget none replays it whole"
+            )
     if sample.keep < 1:
         scale = replace(scale, factor=scale.factor * sample.keep)
         settings = replace(settings, scale=scale)
-        assert settings.time_budget_s is not None
-        fits = settings.time_budget_s * CALLS_PER_BUDGET_SECOND
-        if sample.budget_keep is None:
-            notes.append(
-                f"the recording holds {sample.calls / 1e6:.1f}M calls, more than the time "
-                f"budget measures ({fits / 1e6:.2f}M calls): replaying {sample.label} of its "
-                "keys (every call of a kept key, in order) as a model of that share of the "
-                "job; --time-budget none replays it whole"
-            )
     rd, workload = start_run(workload, out, results_dir, scale, key_sample=sample.keep)
     return Launch(workload, rd, settings, (*notes, f"run directory: {rd.path}"))
 
 
+def _trusted_factor(workload: Workload) -> float:
+    """The smallest model of the job trusted to rank configurations as it does: at least
+    :data:`tuner.scale.TRANSFER_FLOOR` of it, with a memory budget of at least
+    :data:`tuner.scale.SMALL_MODEL_BUDGET`."""
+    return max(TRANSFER_FLOOR, SMALL_MODEL_BUDGET / max(1.0, workload.memory.budget))
+
+
 def _least_keep(workload: Workload, scale: ScaleSpec) -> float:
-    """The smallest share of a recording's keys whose model is trusted: at least
-    :data:`tuner.scale.TRANSFER_FLOOR` of the job, and a memory budget of at least
-    :data:`tuner.scale.SMALL_MODEL_BUDGET` (1 when even the whole recording is below them)."""
-    by_scale = TRANSFER_FLOOR / scale.factor
-    by_memory = SMALL_MODEL_BUDGET / max(1.0, workload.memory.budget * scale.factor)
-    return min(1.0, max(by_scale, by_memory))
+    """The smallest share of a recording's keys (a model of ``scale``) whose model is trusted
+    (:func:`_trusted_factor`; 1 when even the whole recording is smaller)."""
+    return min(1.0, _trusted_factor(workload) / scale.factor)
 
 
 def _untrusted_model(workload: Workload, scale: ScaleSpec, keep: float) -> str:
@@ -310,7 +314,7 @@ def _trusted_budget_note(workload: Workload, scale: ScaleSpec) -> list[str]:
     keep = of.get("keep") if isinstance(of, dict) else None
     if not isinstance(of, dict) or not isinstance(keep, int | float) or not 0 < keep < 1:
         return []  # not sampled by the budget: the recording's own --sample made the model
-    trusted = max(TRANSFER_FLOOR, SMALL_MODEL_BUDGET / max(1.0, workload.memory.budget))
+    trusted = _trusted_factor(workload)
     if scale.factor >= trusted * (1 - 1e-9):
         return []
     recorded = scale.factor / keep
