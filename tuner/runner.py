@@ -49,7 +49,7 @@ from tuner.measuring import (
     measure_candidate,
 )
 from tuner.promise import Promise, promise_of, state_share
-from tuner.recommend import Recommendation, measure_gain, recommend
+from tuner.recommend import Gain, Recommendation, measure_gain, recommend
 from tuner.report import render_report
 from tuner.rundir import (
     RunDir,
@@ -825,6 +825,42 @@ def _fit_confirmation(
 FAITHFUL_ENGINES: tuple[str, ...] = ("flink", "flink-backend")
 
 
+def _kept(
+    workload: Workload,
+    outcome: StudyOutcome,
+    importances: Mapping[str, float],
+    engine: str,
+    settings: RunSettings | None,
+    gain: Gain,
+    why: str,
+) -> tuple[Recommendation, Promise]:
+    """ "Keep your configuration": the user's baseline (or Flink's default) as the
+    recommendation, and a promise of no gain saying ``why``."""
+    kept = recommend(
+        workload,
+        {},
+        None,
+        outcome.records,
+        importances,
+        engine,
+        baseline=settings.baseline if settings is not None else None,
+        baseline_source=settings.baseline_source if settings is not None else None,
+    )
+    promise = Promise(
+        "your configuration",
+        gain.engine,
+        gain.reference,
+        None,
+        None,
+        None,
+        gain.n,
+        False,
+        state_share(workload),
+        note=why,
+    )
+    return replace(kept, gain=None), promise
+
+
 def finish(
     workload: Workload,
     rd: RunDir,
@@ -916,30 +952,21 @@ def finish(
                 "Flink's default" if cost_gain.reference == DEFAULT_LABEL else "your configuration"
             )
             why = f"the search's pick is not below {reference} in every round"
-            kept = recommend(
-                workload,
-                {},
-                None,
-                outcome.records,
-                importances,
-                engine,
-                baseline=settings.baseline if settings is not None else None,
-                baseline_source=settings.baseline_source if settings is not None else None,
-            )
             headline = f"{measured}: {why}, so keep your configuration"
-            rec = replace(kept, gain=None)
-            promise = Promise(
-                "your configuration",
-                cost_gain.engine,
-                cost_gain.reference,
-                None,
-                None,
-                None,
-                cost_gain.n,
-                False,
-                state_share(workload),
-                note=why,
-            )
+            rec, promise = _kept(workload, outcome, importances, engine, settings, cost_gain, why)
+    elif confirmation is None and replay_gain is not None and replay_gain.median_gain <= 0:
+        # Unconfirmed and no faster than the reference in median on the replay (Nexmark q4: a
+        # 9-key minimal recommendation at -6.5 %, its confirmation cut by the time budget):
+        # nothing measured says it helps, so nothing is emitted.
+        reference = (
+            "Flink's default" if replay_gain.reference == DEFAULT_LABEL else "your configuration"
+        )
+        why = (
+            f"the search's pick measured {replay_gain.median_gain:+.1%} against {reference} "
+            f"(pairwise {replay_gain.low:+.1%} .. {replay_gain.high:+.1%}), no gain"
+        )
+        rec, promise = _kept(workload, outcome, importances, engine, settings, replay_gain, why)
+        headline = promise.describe()
     # A search measured on Flink's own backend or a real job has nothing more faithful to be
     # confirmed on: its figure is not marked unconfirmed.
     faithful = engine in FAITHFUL_ENGINES
