@@ -208,10 +208,9 @@ def _start(
             f"measures ({fits / 1e6:.2f}M calls)"
         )
         if sample.budget_keep is not None:
-            budget_label = KeySample(sample.budget_keep, 0, 0).label
             replayed = "it whole" if sample.keep >= 1 else f"{sample.label} of its keys"
             notes.append(
-                f"{head}, but a {budget_label} sample would make a "
+                f"{head}, but a {ScaleSpec(sample.budget_keep).label} sample would make a "
                 f"{ScaleSpec(scale.factor * sample.budget_keep).label} model "
                 f"({_untrusted_model(workload, scale, sample.budget_keep)}): replaying "
                 f"{replayed}, so the search measures fewer candidates"

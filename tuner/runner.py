@@ -834,8 +834,8 @@ def _kept(
     gain: Gain,
     why: str,
 ) -> tuple[Recommendation, Promise]:
-    """ "Keep your configuration": the user's baseline (or Flink's default) as the
-    recommendation, and a promise of no gain saying ``why``."""
+    """The recommendation to keep your configuration (the user's baseline, or Flink's default),
+    and a promise of no gain saying ``why``."""
     kept = recommend(
         workload,
         {},
