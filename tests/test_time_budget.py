@@ -4,6 +4,7 @@ the confirmation fitted to what is left."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 
 from tuner import measuring, runner
 from tuner.cli import cli
-from tuner.confirm import ConfirmTarget, select_targets
+from tuner.confirm import ConfirmTarget, complete_rounds, decide, select_targets
 from tuner.costmodel import PRESETS
 from tuner.engine import flink_backend
 from tuner.engine.base import Measurement
@@ -288,6 +289,63 @@ def test_a_budget_that_runs_out_during_the_confirmation_ends_it(
     assert len((rd.path / "confirmation.csv").read_text().splitlines()) == 1 + 3
 
 
+@pytest.mark.usefixtures("confirmable")
+def test_a_confirmation_cut_in_its_last_round_is_decided_on_its_whole_rounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Candidate] = []
+
+    def fast_candidates(*args: Any) -> Any:
+        def measure(c: Candidate) -> Measurement:
+            calls.append(c)
+            if len(calls) == 12:  # the second measurement of round 3 ends past the budget
+                time.sleep(max(0.0, deadline - time.monotonic()) + 0.05)
+                return Measurement("failed", "timeout: stopped", {}, 0.01, 1)
+            ops = {"DEFAULT": 100.0 + c.repeat}.get(c.label, 200.0)
+            return Measurement("ok", "", {"ops_per_s": ops}, 0.01, 1)
+
+        return measure
+
+    monkeypatch.setattr(runner, "measure_candidate", fast_candidates)
+    w = load_workload(TINY)
+    rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
+    cuts: list[str] = []
+    deadline = time.monotonic() + 2.0
+    confirmation, note, complete = runner._confirm(
+        w, rd, tmp_path / "t", runner.RunSettings(time_budget_s=60.0), PRESETS["local-nvme"],
+        _search_records(0.01), lambda: False, deadline=deadline, cuts=cuts,
+    )  # fmt: skip
+    assert complete and note == ""
+    assert confirmation is not None and confirmation.rounds == 2 and not confirmation.keep
+    assert all(len(c.values) == 2 for c in confirmation.configs)
+    assert cuts == [
+        "the time budget ran out during the confirmation on Flink's own backend, after 12 of 15 "
+        "measurements: decided on its 2 whole rounds of 3"
+    ]
+    # A report re-rendered from confirmation.csv decides the same way.
+    again = decide(rd.read_confirmation_records())
+    assert (again.chosen, again.rounds, again.baseline) == (
+        confirmation.chosen,
+        2,
+        confirmation.baseline,
+    )
+
+
+def test_only_whole_rounds_decide() -> None:
+    def rec(label: str, repeat: int, ops: float) -> TrialRecord:
+        cand = Candidate(label, "remeasure", {}, None, repeat)
+        return TrialRecord(0, cand, "ok", "", {"ops_per_s": ops}, 1.0, 0, 0.0)
+
+    # Round 2 holds a lucky figure for "b" and none for "a": it must not count for either.
+    records = [rec("DEFAULT", i, 100.0) for i in range(3)]
+    records += [rec("a", 0, 150.0), rec("a", 1, 150.0), rec("b", 0, 90.0), rec("b", 1, 90.0)]
+    records += [rec("b", 2, 1000.0)]
+    assert [r.candidate.repeat for r in complete_rounds(records)] == [0, 1, 0, 1, 0, 1]
+    decision = decide(records)
+    assert decision.rounds == 2 and decision.chosen == "a"
+    assert {c.label: c.values for c in decision.configs} == {"a": (150.0, 150.0), "b": (90.0, 90.0)}
+
+
 def test_the_confirmation_reserve_counts_the_configurations_the_search_has() -> None:
     records = _search_records(1.0)
     settings = runner.RunSettings(confirm_top=3, repeats=3)
@@ -297,6 +355,34 @@ def test_the_confirmation_reserve_counts_the_configurations_the_search_has() -> 
     assert count(records[:3]) == 4 * 3
     assert count(records) == 6 * 3
     assert runner._confirmation_count(settings, 2)(records[:3]) == 2 * 4 * 3
+
+
+def test_a_priced_reserve_weighs_each_configuration_by_its_replay_time() -> None:
+    # Flink's default took 4 s on the replay; the trials and FLASH_SSD 2 s (half of it): priced
+    # per measurement of the default, each of them costs half of one.
+    records = _search_records(2.0)
+    records[0] = replace(records[0], wall_s=4.0)
+    settings = runner.RunSettings(confirm_top=3, repeats=3)
+    weighted = runner._confirmation_count(settings, 1, priced=True)(records)
+    assert weighted == (1 + 4 * 0.5 + 1) * 3  # the default, 3 trials + FLASH_SSD, minimal
+    assert runner._confirmation_count(settings, 1)(records) == 6 * 3  # unpriced: a count
+    # Bounded: a candidate 10x faster than the default still costs half a measurement of it,
+    # one 10x slower twice.
+    cost = runner._relative_cost([replace(records[0], wall_s=40.0), *records[1:]])
+    assert cost("trial-0") == 0.5 and cost("minimal") == 1.0 and cost("DEFAULT") == 1.0
+    assert runner._relative_cost([replace(records[0], wall_s=0.2), *records[1:]])("trial-1") == 2.0
+
+
+def test_a_weighted_fit_keeps_more_of_the_confirmation() -> None:
+    # 5 configurations x 3 rounds at 2 s is 30 s; with the candidates at half the default's
+    # cost, (1 + 4 x 0.5) x 3 x 2 s = 18 s fits the whole confirmation.
+    targets_for = _targets_for(_search_records(1.0))
+    flat = runner._fit_confirmation(targets_for, 3, 3, 2.0, 18.0, set())
+    assert flat is not None and (len(flat[0]), flat[1]) == (3, 3)
+    fit = runner._fit_confirmation(
+        targets_for, 3, 3, 2.0, 18.0, set(), lambda label: 1.0 if label == "DEFAULT" else 0.5
+    )
+    assert fit is not None and (len(fit[0]), fit[1]) == (5, 3)
 
 
 def _priced(

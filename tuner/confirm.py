@@ -264,6 +264,22 @@ def _source(c: Candidate) -> str:
     return "one of Flink's predefined option sets"
 
 
+def complete_rounds(
+    records: Sequence[TrialRecord], targets: Sequence[ConfirmTarget] | None = None
+) -> list[TrialRecord]:
+    """The records of the rounds in which every configuration was measured (``targets``, else
+    every label the records hold), failed measurements included: a confirmation the time budget
+    ended part-way through is decided on its whole rounds, so that every configuration is
+    compared with the reference over the same rounds, and a report re-rendered from
+    confirmation.csv decides the same way."""
+    labels = {t.label for t in targets} if targets else {r.candidate.label for r in records}
+    seen: dict[int, set[str]] = {}
+    for r in records:
+        seen.setdefault(r.candidate.repeat, set()).add(r.candidate.label)
+    whole = {i for i, got in seen.items() if labels <= got}
+    return [r for r in records if r.candidate.repeat in whole]
+
+
 def decide(
     records: Sequence[TrialRecord],
     targets: Sequence[ConfirmTarget] | None = None,
@@ -275,11 +291,13 @@ def decide(
 
     The reference is the first target; without ``targets`` (a report re-rendered from
     confirmation.csv) it is the user's configuration when one was measured, else the default.
+    Only whole rounds count (:func:`complete_rounds`).
     """
     by: dict[str, dict[int, float]] = {}
     settings: dict[str, Mapping[str, fo.FlinkValue]] = {}
     sources = {t.label: t.source for t in targets or ()}
     sources.update({r.candidate.label: _source(r.candidate) for r in records if targets is None})
+    records = complete_rounds(records, targets)
     for r in records:
         if r.ok and metric in r.metrics and math.isfinite(r.metrics[metric]):
             by.setdefault(r.candidate.label, {})[r.candidate.repeat] = r.metrics[metric]

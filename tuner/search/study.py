@@ -166,7 +166,7 @@ class StudyConfig:
     # The whole reserve given what the search has found so far (the confirmation confirms the
     # configurations the search really has: fewer than its top N after one or two trials);
     # None: reserve_after. Never more than reserve_after.
-    reserve_count: Callable[[Sequence[TrialRecord]], int] | None = None
+    reserve_count: Callable[[Sequence[TrialRecord]], float] | None = None
     # How a restore runs is searched too (space.RestoreSearch): --objective recovery on Flink's
     # own backend, where those options act.
     restore_search: space.RestoreSearch = "none"
@@ -476,7 +476,7 @@ class StudyLoop:
         level = self._reserve_confirmation or "whole"
         if level == "none":
             return 0.0
-        count = c.reserve_after_least if level == "least" else c.reserve_after
+        count: float = c.reserve_after_least if level == "least" else c.reserve_after
         if level == "whole" and c.reserve_count is not None:
             count = min(count, c.reserve_count(self.records))
         return count * (per if c.reserve_price_s is None else c.reserve_price_s)
