@@ -3,6 +3,7 @@ dump, and when the engine counts as available."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,30 @@ def test_flinks_backend_gets_the_replays_arena_block_only_where_rocksdb_would_de
     model, _ = model_config(job, 1 / 3)  # Nexmark q11's 1/3 key sample
     assert model.arena_block_size == 340 << 10  # scaled with the write buffer, 4 KiB aligned
     assert fb.model_arena_block_size(model, 2) == 340 << 10  # FRocksDB would take 1 MiB
+
+
+def test_a_threads_cpu_time_is_read_in_nanoseconds_where_the_kernel_has_them(
+    tmp_path: Path,
+) -> None:
+    task = tmp_path / "123"
+    task.mkdir()
+    # utime 14 and stime 1 ticks; the scheduler's run time says 0.1437 s.
+    (task / "stat").write_text("123 (rocksdb:low) S " + " ".join(["0"] * 10) + " 14 1 0 0\n")
+    (task / "schedstat").write_text("143700000 2000 3\n")
+    assert fb.thread_cpu_s(task) == pytest.approx(0.1437)
+    (task / "schedstat").unlink()
+    assert fb.thread_cpu_s(task) == pytest.approx(15 / os.sysconf("SC_CLK_TCK"))
+    (task / "stat").unlink()
+    with pytest.raises(OSError):  # the thread ended: the caller skips it
+        fb.thread_cpu_s(task)
+
+
+def test_the_running_process_reads_the_same_cpu_time_both_ways() -> None:
+    me = Path(f"/proc/self/task/{os.getpid()}")
+    burn = sum(i * i for i in range(200_000))  # a little CPU, so neither reads zero
+    assert burn > 0
+    ns = fb.thread_cpu_s(me)
+    stat = (me / "stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    ticks = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    assert ns > 0 and abs(ns - ticks) < 0.1 + 0.1 * ticks
