@@ -4,6 +4,7 @@ the confirmation fitted to what is left."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from tuner.engine import flink_backend
 from tuner.engine.base import Measurement
 from tuner.errors import TunerError, TunerRuntimeError
 from tuner.flink import options as fo
+from tuner.rundir import RunDir
 from tuner.search.study import Candidate, StudyConfig, TrialRecord
 from tuner.workload import load_workload
 
@@ -252,25 +254,31 @@ def test_with_no_time_left_the_confirmation_is_skipped_and_said_so(tmp_path: Pat
     assert not (rd.path / "confirmation.csv").exists()
 
 
-@pytest.mark.usefixtures("confirmable")
-def test_a_budget_that_runs_out_during_the_confirmation_ends_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _cut_confirmation(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cut_at: int,
+    ops: Callable[[Candidate], float] = lambda _c: 100.0,
+) -> tuple[RunDir, Any, str, bool, list[str], list[float | None]]:
+    """_confirm with a 2 s budget that ends during measurement ``cut_at`` (counted from 1; it
+    fails as the budget's kill would); every other measurement reads ``ops``. Returns the run
+    directory, _confirm's answer, the cuts and the deadline each measure_candidate got."""
     deadlines: list[float | None] = []
     calls: list[Candidate] = []
 
-    def slow(*args: Any) -> Any:
+    def measure_candidate(*args: Any) -> Any:
         deadlines.append(args[-1])
 
         def measure(c: Candidate) -> Measurement:
             calls.append(c)
-            if len(calls) == 3:  # the third measurement ends past the budget
+            if len(calls) == cut_at:
                 time.sleep(max(0.0, deadline - time.monotonic()) + 0.05)
-            return Measurement("ok", "", {"ops_per_s": 100.0}, 0.01, 1)
+                return Measurement("failed", "timeout: stopped", {}, 0.01, 1)
+            return Measurement("ok", "", {"ops_per_s": ops(c)}, 0.01, 1)
 
         return measure
 
-    monkeypatch.setattr(runner, "measure_candidate", slow)
+    monkeypatch.setattr(runner, "measure_candidate", measure_candidate)
     w = load_workload(TINY)
     rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
     cuts: list[str] = []
@@ -280,6 +288,14 @@ def test_a_budget_that_runs_out_during_the_confirmation_ends_it(
         _search_records(0.01), lambda: False, deadline=deadline, cuts=cuts,
     )  # fmt: skip
     assert deadlines == [deadline]  # each measurement is bounded by the budget too
+    return rd, confirmation, note, complete, cuts, deadlines
+
+
+@pytest.mark.usefixtures("confirmable")
+def test_a_budget_that_runs_out_during_the_confirmation_ends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rd, confirmation, note, complete, cuts, _ = _cut_confirmation(tmp_path, monkeypatch, 3)
     assert confirmation is None and complete  # the budget's end is not an interruption
     assert note == (
         "the time budget ran out during the confirmation on Flink's own backend, after 3 of 15 "
@@ -293,28 +309,10 @@ def test_a_budget_that_runs_out_during_the_confirmation_ends_it(
 def test_a_confirmation_cut_in_its_last_round_is_decided_on_its_whole_rounds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[Candidate] = []
-
-    def fast_candidates(*args: Any) -> Any:
-        def measure(c: Candidate) -> Measurement:
-            calls.append(c)
-            if len(calls) == 12:  # the second measurement of round 3 ends past the budget
-                time.sleep(max(0.0, deadline - time.monotonic()) + 0.05)
-                return Measurement("failed", "timeout: stopped", {}, 0.01, 1)
-            ops = {"DEFAULT": 100.0 + c.repeat}.get(c.label, 200.0)
-            return Measurement("ok", "", {"ops_per_s": ops}, 0.01, 1)
-
-        return measure
-
-    monkeypatch.setattr(runner, "measure_candidate", fast_candidates)
-    w = load_workload(TINY)
-    rd, _ = runner.start_run(w, tmp_path / "run", tmp_path)
-    cuts: list[str] = []
-    deadline = time.monotonic() + 2.0
-    confirmation, note, complete = runner._confirm(
-        w, rd, tmp_path / "t", runner.RunSettings(time_budget_s=60.0), PRESETS["local-nvme"],
-        _search_records(0.01), lambda: False, deadline=deadline, cuts=cuts,
-    )  # fmt: skip
+    # The second measurement of round 3 ends past the budget; candidates run twice as fast.
+    rd, confirmation, note, complete, cuts, _ = _cut_confirmation(
+        tmp_path, monkeypatch, 12, lambda c: 100.0 + c.repeat if c.label == "DEFAULT" else 200.0
+    )
     assert complete and note == ""
     assert confirmation is not None and confirmation.rounds == 2 and not confirmation.keep
     assert all(len(c.values) == 2 for c in confirmation.configs)
