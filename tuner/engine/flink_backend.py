@@ -121,8 +121,8 @@ def thread_cpu_s(task: Path) -> float:
     """CPU seconds of one thread, ``/proc/<pid>/task/<tid>``: its scheduler's run time in
     nanoseconds (``schedstat``), else its user and system time in clock ticks (``stat``). Ticks
     are 10 ms: a small model's measured phase of 0.14 s came out in steps of 7 % (Nexmark q15's
-    confirmation: 14, 15 or 18 ticks for every configuration). Raises OSError when the thread
-    has ended."""
+    confirmation: 0.14 to 0.19 s for every configuration, in 10 ms steps). Raises OSError when
+    the thread has ended."""
     try:
         return int((task / "schedstat").read_text().split()[0]) / 1e9
     except (OSError, ValueError, IndexError):
