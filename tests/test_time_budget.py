@@ -364,11 +364,11 @@ def test_a_priced_reserve_weighs_each_configuration_by_its_replay_time() -> None
     weighted = runner._confirmation_count(settings, 1, priced=True)(records)
     assert weighted == (1 + 4 * 0.5 + 1) * 3  # the default, 3 trials + FLASH_SSD, minimal
     assert runner._confirmation_count(settings, 1)(records) == 6 * 3  # unpriced: a count
-    # Bounded: a candidate 10x faster than the default still costs half a measurement of it,
-    # one 10x slower twice.
+    # Bounded: a candidate 20x faster than the default still costs half a measurement of it,
+    # one 10x slower four.
     cost = runner._relative_cost([replace(records[0], wall_s=40.0), *records[1:]])
     assert cost("trial-0") == 0.5 and cost("minimal") == 1.0 and cost("DEFAULT") == 1.0
-    assert runner._relative_cost([replace(records[0], wall_s=0.2), *records[1:]])("trial-1") == 2.0
+    assert runner._relative_cost([replace(records[0], wall_s=0.2), *records[1:]])("trial-1") == 4.0
 
 
 def test_a_weighted_fit_keeps_more_of_the_confirmation() -> None:

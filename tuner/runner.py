@@ -593,8 +593,10 @@ def _confirmation_count(
 
 # Bounds on a configuration's measurement against Flink's default's: the replay's wall time
 # follows the confirmation's only roughly (Nexmark q16: trial-3 0.61x on the replay, 0.41x on
-# Flink's backend; q4: trial-29 0.84x and 0.95-2.5x).
-RELATIVE_COST_BOUNDS = (0.5, 2.0)
+# Flink's backend; q4: trial-29 0.84x and 0.95-2.5x; production-dedup-ttl: trial-6 2.6x and
+# 4.3x, where a bound of 2 kept 421 s for a confirmation that took 505 s). Over 16 runs a bound
+# of 4 changed that run alone.
+RELATIVE_COST_BOUNDS = (0.5, 4.0)
 
 
 def _relative_cost(records: Sequence[TrialRecord]) -> Callable[[str], float]:
