@@ -584,7 +584,7 @@ def _confirmation_count(
 
     def count(records: Sequence[TrialRecord]) -> float:
         targets = select_targets(records, settings.confirm_top, current=settings.baseline)
-        cost = _relative_cost(records) if priced else (lambda _label: 1.0)
+        cost = _relative_cost(records) if priced else _same_cost
         weight = sum(cost(t.label) for t in targets) + settings.minimal
         return weight * settings.repeats * unit
 
@@ -599,6 +599,11 @@ def _confirmation_count(
 RELATIVE_COST_BOUNDS = (0.5, 4.0)
 
 
+def _same_cost(_label: str) -> float:
+    """Every configuration's measurement costs one unit (no price measured to weigh by)."""
+    return 1.0
+
+
 def _relative_cost(records: Sequence[TrialRecord]) -> Callable[[str], float]:
     """How long a configuration's confirmation measurement takes against one of Flink's
     default, which prices them (:func:`_price_confirmation`): the ratio of their median wall
@@ -606,8 +611,8 @@ def _relative_cost(records: Sequence[TrialRecord]) -> Callable[[str], float]:
     configuration the search did not measure (the minimal recommendation). Flink's default is
     the slow one on a state that outgrows the cache, so pricing every measurement at its cost
     kept twice the time the confirmation took (Nexmark q16: 452 s kept, 233 s taken; the
-    search stopped after 3 trials and 8 of 15 minutes went unused). Weighted, over 13 Nexmark
-    and production runs the time kept fell closer to the time taken on 11."""
+    search stopped after 3 trials and 8 of 15 minutes went unused). Weighted, over 16 Nexmark
+    and production runs the time kept fell closer to the time taken on 13."""
     walls: dict[str, list[float]] = {}
     for r in records:
         if r.ok:
@@ -766,7 +771,7 @@ def _confirm(
             per = float(price)
         done_before = {(r.candidate.label, r.candidate.repeat) for r in earlier}
         # Priced, a measurement of Flink's default; each other configuration at its share.
-        cost = _relative_cost(records) if isinstance(price, int | float) else (lambda _: 1.0)
+        cost = _relative_cost(records) if isinstance(price, int | float) else _same_cost
         fit = _fit_confirmation(
             targets_for, settings.confirm_top, settings.repeats, per, left, done_before, cost
         )
@@ -859,7 +864,7 @@ def _fit_confirmation(
     per_s: float,
     left_s: float,
     done: set[tuple[str, int]],
-    cost: Callable[[str], float] = lambda _label: 1.0,
+    cost: Callable[[str], float] = _same_cost,
 ) -> tuple[list[ConfirmTarget], int] | None:
     """The largest confirmation that fits ``left_s`` at ``per_s`` a measurement of Flink's
     default (``cost(label)`` times that for another configuration): fewer search candidates
