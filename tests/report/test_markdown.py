@@ -267,6 +267,7 @@ def test_what_the_time_budget_cut_is_listed_and_no_budget_is_said(tmp_path: Path
         markdown.render_markdown(run, plot_files={}, recommendation=None), "Run status"
     )
     assert "The budget kept 13.8 s for each measurement of the confirmation" in status
+    assert "each other configuration at its share of that" in status
     # A run from before budgets were recorded says nothing about one.
     status = _section(
         markdown.render_markdown(_run(tmp_path, []), plot_files={}, recommendation=None),

@@ -213,9 +213,10 @@ def _status_section(run: Run) -> list[str]:
         lines += [
             "",
             f"The budget kept {price:.1f} s for each measurement of the confirmation: Flink's "
-            "default measured twice on Flink's own backend before the search, the faster run "
-            "(the candidates it confirms are mostly faster than the default; a confirmation "
-            "that runs long is cut to what is left).",
+            "default measured twice on Flink's own backend before the search, the faster run; "
+            "each other configuration at its share of that, from its replay time against the "
+            "default's, bounded. A confirmation the budget still cuts is decided on its "
+            "whole rounds, two at least.",
         ]
     return lines + _warm_start_lines(run)
 
