@@ -18,6 +18,8 @@ from typing import Any
 from tuner.errors import TunerError
 from tuner.flink.baseline import read_user_config
 from tuner.measuring import RunSettings, check_time_budget
+from tuner.rescale import NONE as NO_RESCALE
+from tuner.rescale import grown_by, rescale_label, shrunk_by
 from tuner.rundir import RunDir
 from tuner.runner import RunSummary, resume_run, shared_tm_deviation, start_run
 from tuner.scale import (
@@ -130,11 +132,14 @@ def open_run(
     )
 
 
-def _rescale(options: Mapping[str, Any], workload: Workload) -> int:
-    """--rescale N, checked against what the run can measure (1 without it)."""
-    n = options.get("rescale")
-    if n is None:
-        return 1
+def _rescale(options: Mapping[str, Any], workload: Workload) -> float:
+    """--rescale N or 1/N (tuner.rescale), checked against what the run can measure (1 without
+    it)."""
+    factor = options.get("rescale")
+    if factor is None:
+        return NO_RESCALE
+    n = max(grown_by(factor), shrunk_by(factor))
+    label = rescale_label(factor)
     if options.get("engine") == "flink":
         raise TunerError(
             "--rescale needs restore times, which the Flink engine does not report; use the "
@@ -143,11 +148,11 @@ def _rescale(options: Mapping[str, Any], workload: Workload) -> int:
         )
     if n > workload.max_parallelism:
         raise TunerError(
-            f"--rescale {n}: a subtask needs at least one key group, and the job has "
+            f"--rescale {label}: a subtask needs at least one key group, and the job has "
             f"{workload.max_parallelism} (max_parallelism)",
             where="--rescale",
         )
-    return int(n)
+    return float(factor)
 
 
 def _resume(

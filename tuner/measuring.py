@@ -88,8 +88,9 @@ class RunSettings:
     # what follows it (None: run every trial asked for). `tuner run` gives 15 min unless told;
     # the library none, so an API caller opts in.
     time_budget_s: float | None = None
-    # --rescale N: every restore is subtask 0's after the job's parallelism grew N-fold.
-    rescale: int = 1
+    # --rescale: the factor the job's parallelism changed by before every restore (tuner.rescale:
+    # 4.0 grew four-fold, 0.25 shrank four-fold; 1.0 none).
+    rescale: float = 1.0
     # --warm-start: the search starts from what the baselines measured (StudyConfig.warm_start).
     warm_start: bool = True
 

@@ -52,6 +52,8 @@ from tuner.measuring import (
 from tuner.promise import Promise, promise_of, state_share
 from tuner.recommend import Gain, Recommendation, measure_gain, recommend
 from tuner.report import render_report
+from tuner.rescale import NONE as NO_RESCALE
+from tuner.rescale import describe_rescale
 from tuner.rundir import (
     RunDir,
     RunStatus,
@@ -302,7 +304,7 @@ def _run_study(
         # Restore options act on Flink's own restore only (the replay copies local files and
         # has no ingest or file deletion): searched there, for the recovery objective.
         restore_search=(
-            ("rescale" if settings.rescale > 1 else "restore")
+            ("rescale" if settings.rescale != NO_RESCALE else "restore")
             if objective == "recovery" and settings.engine == "flink-backend"
             else "none"
         ),
@@ -993,12 +995,12 @@ def finish(
     if cost_gain is not None:
         # The objective's figure first (smaller checkpoints, faster restores), then what
         # throughput it kept.
-        rescale = settings.rescale if settings is not None else 1
+        rescaled = describe_rescale(settings.rescale if settings is not None else NO_RESCALE)
         what = (
             "incremental checkpoint size"
             if objective == "checkpoint"
             else "restore time from a checkpoint of the end state (local copy"
-            + (f"; as subtask 0 after the parallelism grew {rescale}-fold)" if rescale > 1 else ")")
+            + (f"; {rescaled})" if rescaled else ")")
         )
         measured = (
             f"{what} {cost_gain.median_gain:+.1%} (pairwise "

@@ -170,6 +170,47 @@ def test_a_rescaled_restore_keeps_only_the_new_subtasks_key_groups(tmp_path: Pat
     assert 0.15 < len(groups) / 3000 < 0.35
 
 
+def test_a_scaled_in_restore_merges_every_old_subtasks_key_groups(tmp_path: Path) -> None:
+    import rocksdict as rd
+
+    with _opened(tmp_path / "db", False) as e:
+        e.apply(
+            batch(
+                *[{"state": "v", "op": Op.UPDATE, "key": k, "value_size": 100} for k in range(3000)]
+            )
+        )
+        cp = e.flush_and_checkpoint(tmp_path / "chk")
+        restored = e.restore_from(tmp_path / "chk", tmp_path / "restored", rescale=1 / 3)
+        again = e.restore_from(tmp_path / "chk", tmp_path / "again", rescale=1 / 3)
+        assert restored is not None and again is not None and restored.duration_s > 0
+        # Three old subtasks' checkpoints, each compacted to its own key groups: together about
+        # the one checkpoint's bytes (file overheads aside), split once for both restores.
+        parts = sorted((tmp_path / "scale-in-chk-3").iterdir())
+        assert [p.name for p in parts] == ["subtask-0", "subtask-1", "subtask-2"]
+        assert restored.bytes == again.bytes
+        assert 0.5 * cp.total_sst_bytes < restored.bytes < 2 * cp.total_sst_bytes + (1 << 20)
+    # The merged instance holds every key of every key group, each once.
+    path, opts = str(tmp_path / "restored"), rd.Options(raw_mode=True)
+    families = {n: rd.Options(raw_mode=True) for n in rd.Rdict.list_cf(path, opts)}
+    db = rd.Rdict(path, opts, column_families=families)
+    try:
+        stored = db.get_column_family("v").keys()
+        keys = [k for k in stored if isinstance(k, bytes)]
+    finally:
+        db.close()
+    assert len(keys) == len(set(keys)) == 3000
+    # And each old subtask's checkpoint held only its own key groups (0..42, 43..85, 86..127).
+    path = str(parts[1])
+    families = {n: rd.Options(raw_mode=True) for n in rd.Rdict.list_cf(path, opts)}
+    db = rd.Rdict(path, opts, column_families=families)
+    try:
+        stored = db.get_column_family("v").keys()
+        groups = {k[0] for k in stored if isinstance(k, bytes)}
+    finally:
+        db.close()
+    assert groups and min(groups) >= 43 and max(groups) <= 85
+
+
 def test_operator_key_groups_split_as_flink_does() -> None:
     from tuner.flink.keys import operator_key_groups
 

@@ -212,6 +212,32 @@ def test_a_generated_stream_replays_with_the_same_call_counts_on_both_engines(
     assert JEMALLOC.is_file() or not IN_CI
 
 
+@pytest.mark.parametrize("ingest", [False, True])
+def test_a_scaled_in_restore_merges_the_old_subtasks_handles(tmp_path: Path, ingest: bool) -> None:
+    # --rescale 1/3 on Flink's backend: the checkpoint split into three old subtasks' handles,
+    # merged by Flink's rescaling restore, through temporary instances or (ingest) by importing
+    # their files; either way the one subtask left holds every entry again.
+    e = FlinkBackendEngine(
+        {fo.WRITE_BUFFER_SIZE: 256 << 10, fo.INGEST_DB_RESTORE: ingest}, managed_bytes=64 << 20
+    )
+    e.open(small_config(), HEADER, tmp_path / "db")
+    with e:
+        e.apply(
+            batch(
+                *[{"state": "v", "op": Op.UPDATE, "key": k, "value_size": 100} for k in range(3000)]
+            )
+        )
+        cp = e.flush_and_checkpoint(tmp_path / "chk")
+        whole = e.restore_from(tmp_path / "chk", tmp_path / "r1")
+        merged = e.restore_from(tmp_path / "chk", tmp_path / "r2", rescale=1 / 3)
+        again = e.restore_from(tmp_path / "chk", tmp_path / "r3", rescale=1 / 3)
+    assert whole is not None and merged is not None and again is not None
+    assert merged.duration_s > 0 and merged.bytes == again.bytes  # split once, restored twice
+    assert 0.5 * cp.total_sst_bytes < merged.bytes < 2 * cp.total_sst_bytes + (1 << 20)
+    assert whole.entries is not None and merged.entries is not None
+    assert 2900 <= whole.entries <= 3100 and 2900 <= merged.entries <= 3100
+
+
 def test_run_confirms_on_flink_backend_and_labels_every_gain(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["run", str(TINY), "--trials", "1", "--repeats", "2", "--confirm-top", "1"]

@@ -49,6 +49,15 @@ def time_budget_seconds(
     return ms / 1000
 
 
+def rescale_factor(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    """--rescale as the factor the parallelism changes by (tuner.rescale): `4` or `1/4`."""
+    if value is None:
+        return None
+    from tuner.rescale import parse_rescale
+
+    return parse_rescale(value)
+
+
 def fmt_duration(seconds: float | None) -> str:
     """Seconds as `42s`, `3m05s` or `1h02m` (`?` when unknown)."""
     if seconds is None:

@@ -20,6 +20,7 @@ from tuner.cli.options import (
     jobs_option,
     output_option,
     repeats_option,
+    rescale_factor,
     storage_option,
     time_budget_seconds,
 )
@@ -70,14 +71,16 @@ from tuner.cli.options import (
 )
 @click.option(
     "--rescale",
-    type=click.IntRange(2, 32768),
+    callback=rescale_factor,
     default=None,
-    metavar="N",
-    help="Measure every restore as one after the job's parallelism grew N-fold: the new subtask "
-    "that owns the first 1/N of the replayed subtask's key groups, restored from its whole "
-    "checkpoint and clipped to them (Flink's rescaling restore; on the flink-backend engine "
-    "Flink's own). With --objective recovery the search minimises that. A resumed run keeps its "
-    "own.",
+    metavar="N|1/N",
+    help="Measure every restore as one after a change of the job's parallelism. N: it grew "
+    "N-fold; the new subtask that owns the first 1/N of the replayed subtask's key groups, "
+    "restored from its whole checkpoint and clipped to them. 1/N: it shrank N-fold; the one "
+    "subtask left restores the replayed subtask's key groups from N old subtasks' checkpoints, "
+    "merged (on the flink-backend engine by Flink's own rescaling restore, which "
+    "use-ingest-db-restore-mode speeds up). With --objective recovery the search minimises that "
+    "restore. A resumed run keeps its own.",
 )
 @repeats_option(3, 1, "Interleaved re-measurements of the recommendation and of Flink's default.")
 @disk_option(
@@ -218,7 +221,7 @@ def run(
     baseline: Path | None,
     minimal_repeats: int,
     throughput_floor: float,
-    rescale: int | None,
+    rescale: float | None,
     time_budget: float | None,
 ) -> None:
     """Tune the RocksDB options of the job in WORKLOAD (a workload YAML file; with --resume, a run

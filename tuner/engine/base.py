@@ -58,6 +58,9 @@ class RestoreStats:
     duration_s: float
     bytes: int
     sst_files: int | None  # None where the engine does not count them
+    # RocksDB's estimate of the entries the restored instance holds (None: not told); a check
+    # that a restore brought the state back, not a figure to optimise.
+    entries: int | None = None
 
 
 class EngineClosedError(RuntimeError):
@@ -249,11 +252,15 @@ class Engine(ABC):
         tell."""
         return {}
 
-    def restore_from(self, checkpoint: Path, into: Path, rescale: int = 1) -> RestoreStats | None:
+    def restore_from(
+        self, checkpoint: Path, into: Path, rescale: float = 1.0
+    ) -> RestoreStats | None:
         """Restore a new instance from ``checkpoint`` (a directory :meth:`flush_and_checkpoint`
         wrote) into ``into``, as a task restoring after a failure does, and close it again;
-        None where the engine cannot. ``rescale`` n > 1: as subtask 0 after the job's
-        parallelism grew n-fold (it owns the first 1/n of this instance's key groups)."""
+        None where the engine cannot. ``rescale`` (tuner.rescale) n > 1: as subtask 0 after
+        the job's parallelism grew n-fold (it owns the first 1/n of this instance's key
+        groups); 1/n: as the one subtask left after it shrank n-fold, from n old subtasks'
+        checkpoints holding this instance's key groups between them."""
         return None
 
     def memory_figures(self, rss_peak: int) -> dict[str, float]:

@@ -42,6 +42,8 @@ from tuner.flink.keys import payload_pool
 from tuner.flink.rocksdb_config import RocksDBConfig
 from tuner.flink.state_ops import DEFAULT_TIMER_CACHE_SIZE, ColumnOps, StateOpExecutor
 from tuner.flink.versions import major
+from tuner.rescale import NONE as NO_RESCALE
+from tuner.rescale import rescale_label
 from tuner.trace.ops import Op, OpBatch, StreamHeader
 
 log = logging.getLogger(__name__)
@@ -429,16 +431,26 @@ class FlinkBackendEngine(Engine):
             return float(t.user + t.system)
         return total
 
-    def restore_from(self, checkpoint: Path, into: Path, rescale: int = 1) -> RestoreStats | None:
+    def restore_from(
+        self, checkpoint: Path, into: Path, rescale: float = 1.0
+    ) -> RestoreStats | None:
         """Flink's own restore of a second backend from the last checkpoint (``checkpoint``, the
-        one :meth:`flush_and_checkpoint` just took), timed in the JVM, then disposed; with
-        ``rescale`` n > 1 as subtask 0 of n, through Flink's rescaling restore."""
+        one :meth:`flush_and_checkpoint` just took), timed in the JVM, then disposed; after a
+        change of parallelism (``rescale``, tuner.rescale) through Flink's rescaling restore:
+        as subtask 0 of n after it grew n-fold, or from n handles after it shrank n-fold (the
+        checkpoint split by key group as n old subtasks would have written it, untimed)."""
         try:
-            res = self._command("R" if rescale <= 1 else f"R {rescale}")
+            res = self._command("R" if rescale == NO_RESCALE else f"R {rescale_label(rescale)}")
         except HarnessError as exc:  # a figure missing, not a failed measurement
             log.warning("flink-backend restore failed: %s", exc)
             return None
-        return RestoreStats(float(res["restore_s"]), int(res["restore_bytes"]), None)
+        entries = res.get("restore_entries_estimate")
+        return RestoreStats(
+            float(res["restore_s"]),
+            int(res["restore_bytes"]),
+            None,
+            int(entries) if entries is not None else None,
+        )
 
     def memory_figures(self, rss_peak: int) -> dict[str, float]:
         """The TaskManager's real memory at the end of this measurement: ``native_bytes``, the

@@ -201,7 +201,7 @@ def replay(
     scan_live: bool = True,
     warmup_ops: int = 0,
     memory_limit_bytes: int | None = None,
-    rescale: int = 1,
+    rescale: float = 1.0,
 ) -> ReplayResult:
     """Replay ``preload`` then ``measure`` on the open ``engine``; checkpoints go to
     ``workdir/checkpoints`` (only the latest is kept).

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import rocksdict as rd
 from tuner.flink.keys import KeyLayout, key_group_prefix_bytes, operator_key_groups
 from tuner.flink.rocksdb_config import Compression, RocksDBConfig
 from tuner.flink.state_ops import ColumnOps, Entry, WriteOp
+from tuner.rescale import grown_by, shrunk_by
 from tuner.trace.ops import StateInfo, StreamHeader
 
 from .base import Engine, RestoreStats
@@ -209,6 +211,8 @@ class RocksdictEngine(Engine):
         self._stored: StreamHeader | None = None  # the states with a column family
         self._last_checkpoint_ssts: set[str] = set()
         self._snappy_share = 0.0
+        # A scale-in's old subtasks' checkpoints: ((checkpoint, ways), their directories).
+        self._split_parts: tuple[tuple[Path, int], list[Path]] | None = None
 
     def _open_columns(
         self, config: RocksDBConfig, header: StreamHeader, path: Path
@@ -233,9 +237,7 @@ class RocksdictEngine(Engine):
         names = [s.name for s in header.states]
         self._db = rd.Rdict(str(path), db_opts, column_families=families)
         self._db_opts = db_opts
-        wo = rd.WriteOptions()
-        # RocksDBResourceContainer.getWriteOptions: WAL disabled.
-        wo.disable_wal = True  # type: ignore[method-assign,assignment]  # a property at runtime
+        wo = _no_wal()
         self._db.set_write_options(wo)
         columns: dict[str, ColumnOps] = {}
         for n in names:
@@ -290,40 +292,90 @@ class RocksdictEngine(Engine):
         families = {"default": cf_options(), **{s.name: cf_options(s) for s in header.states}}
         return db_opts, families
 
-    def restore_from(self, checkpoint: Path, into: Path, rescale: int = 1) -> RestoreStats | None:
+    def restore_from(
+        self, checkpoint: Path, into: Path, rescale: float = 1.0
+    ) -> RestoreStats | None:
         """Flink's restore of an incremental checkpoint (RocksDBIncrementalRestoreOperation):
         the checkpoint's files are copied into a new instance directory (from local checkpoint
         storage: a copy) and RocksDB opens them with the same options, on the same caches (the
         slot's). Timed; closed again.
 
-        ``rescale`` n > 1: the rescaling restore of subtask 0 of n, whose key groups lie
-        inside this instance's: Flink copies and opens the whole checkpoint as its base and
-        clips it to the new range with a range deletion per column family
+        ``rescale`` (tuner.rescale) n > 1: the rescaling restore of subtask 0 of n, whose key
+        groups lie inside this instance's: Flink copies and opens the whole checkpoint as its
+        base and clips it to the new range with a range deletion per column family
         (clipDBWithKeyGroupRange). Its option to drop whole files first
-        (rescaling.use-delete-files-in-range) has no counterpart in rocksdict: not modelled."""
+        (rescaling.use-delete-files-in-range) has no counterpart in rocksdict: not modelled.
+
+        ``rescale`` 1/n: the restore of the one subtask left after a scale-in, from n old
+        subtasks' checkpoints (:meth:`_split`, untimed): Flink's default merge
+        (mergeStateHandlesWithCopyFromTemporaryInstance): the first opened as the base, each
+        other copied and opened as a temporary instance whose every entry is written into the
+        base in write batches. use-ingest-db-restore-mode (export and import of whole files)
+        has no counterpart in rocksdict: not modelled."""
         assert self._stored is not None, "restore_from before open"
+        parts = self._split(checkpoint, into.parent, shrunk_by(rescale))
         t0 = time.perf_counter()
         try:
-            shutil.copytree(checkpoint, into)
+            shutil.copytree(parts[0], into)
             db_opts, families = self._options(self.config, self._stored)
             db = rd.Rdict(str(into), db_opts, column_families=families)
-            if rescale > 1:
-                max_parallelism = self._stored.max_parallelism
-                _, last = operator_key_groups(max_parallelism, rescale, 0)
-                width = key_group_prefix_bytes(max_parallelism)
-                beyond = b"\xff" * (width + 1)  # above every key-group prefix
+            db.set_write_options(_no_wal())
+            if grown_by(rescale) > 1:
+                _, last = operator_key_groups(self._stored.max_parallelism, grown_by(rescale), 0)
                 for name in families:
-                    db.get_column_family(name).delete_range(
-                        (last + 1).to_bytes(width, "big"), beyond
-                    )
+                    self._clip(db.get_column_family(name), None, last + 1)
+            for i, part in enumerate(parts[1:], 1):
+                temporary = into.parent / f"{into.name}-tmp{i}"
+                shutil.copytree(part, temporary)
+                try:
+                    _copy_entries(temporary, db, families, self._options(self.config, self._stored))
+                finally:
+                    shutil.rmtree(temporary, ignore_errors=True)
             db.close()
         except Exception as exc:
             log.warning("restore from %s failed: %s", checkpoint, exc)
             return None
         seconds = time.perf_counter() - t0
-        files = [e for e in os.scandir(into) if e.is_file()]
+        files = [e for part in parts for e in os.scandir(part) if e.is_file()]
         ssts = sum(1 for e in files if e.name.endswith(".sst"))
         return RestoreStats(seconds, sum(e.stat().st_size for e in files), ssts)
+
+    def _clip(self, cf: Any, first: int | None, last_excl: int | None) -> None:
+        """Delete the key groups below ``first`` and from ``last_excl`` on (None: no bound)."""
+        assert self._stored is not None
+        width = key_group_prefix_bytes(self._stored.max_parallelism)
+        if first is not None and first > 0:
+            cf.delete_range(b"", first.to_bytes(width, "big"))
+        if last_excl is not None:
+            cf.delete_range(last_excl.to_bytes(width, "big"), b"\xff" * (width + 1))
+
+    def _split(self, checkpoint: Path, beside: Path, ways: int) -> list[Path]:
+        """``checkpoint`` as ``ways`` old subtasks would have checkpointed it before a scale-in:
+        each copy clipped to one's key groups and compacted, so that its files hold only those
+        (as a subtask's do once it has run a while). Made once per checkpoint; [checkpoint]
+        itself for 1."""
+        assert self._stored is not None
+        if ways <= 1:
+            return [checkpoint]
+        if self._split_parts is not None and self._split_parts[0] == (checkpoint, ways):
+            return self._split_parts[1]
+        max_parallelism = self._stored.max_parallelism
+        parts = []
+        for i in range(ways):
+            first, last = operator_key_groups(max_parallelism, ways, i)
+            part = beside / f"scale-in-{checkpoint.name}-{ways}" / f"subtask-{i}"
+            shutil.rmtree(part, ignore_errors=True)
+            shutil.copytree(checkpoint, part)
+            db_opts, families = self._options(self.config, self._stored)
+            db = rd.Rdict(str(part), db_opts, column_families=families)
+            for name in families:
+                cf = db.get_column_family(name)
+                self._clip(cf, first, last + 1)
+                cf.compact_range(None, None)
+            db.close()
+            parts.append(part)
+        self._split_parts = ((checkpoint, ways), parts)
+        return parts
 
     def _cache_for_default(self, config: RocksDBConfig) -> Any:
         if self._shared_cache is not None:
@@ -488,3 +540,41 @@ def _table_properties(text: str | None) -> dict[str, float]:
         except ValueError:
             continue
     return out
+
+
+def _no_wal() -> Any:
+    """Write options as RocksDBResourceContainer.getWriteOptions makes them: WAL disabled."""
+    wo = rd.WriteOptions()
+    wo.disable_wal = True  # type: ignore[method-assign,assignment]  # a property at runtime
+    return wo
+
+
+# Entries per write batch in a scale-in's copy: RocksDBWriteBatchWrapper's default capacity.
+_COPY_BATCH = 500
+
+
+def _copy_entries(
+    source: Path, base: Any, families: Mapping[str, Any], options: tuple[Any, Any]
+) -> None:
+    """Every entry of the instance at ``source`` written into ``base`` (open, the same column
+    families), in write batches of :data:`_COPY_BATCH`, as Flink copies a temporary instance
+    into the base one (copyTempDbIntoBaseDb)."""
+    db_opts, source_families = options
+    tmp = rd.Rdict(str(source), db_opts, column_families=source_families)
+    try:
+        for name in families:
+            target = base.get_column_family_handle(name)
+            wb = rd.WriteBatch(raw_mode=True)
+            it = tmp.get_column_family(name).iter()
+            it.seek_to_first()
+            while it.valid():
+                wb.put(it.key(), it.value(), target)
+                if len(wb) >= _COPY_BATCH:
+                    base.write(wb)
+                    wb = rd.WriteBatch(raw_mode=True)
+                it.next()
+            if len(wb):
+                base.write(wb)
+            del it
+    finally:
+        tmp.close()

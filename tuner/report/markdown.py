@@ -24,6 +24,7 @@ from tuner.report import memory as memory_report
 from tuner.report import minimal as minimal_report
 from tuner.report import timers as timers_report
 from tuner.report import watch as watch_report
+from tuner.rescale import describe_rescale, rescale_label
 from tuner.results import Run, load_run
 from tuner.scale import ScaleSpec
 from tuner.search.study import BASELINES, DEFAULT_LABEL, THROUGHPUT
@@ -552,13 +553,12 @@ def render_markdown(
         f"Run `{run.name}` · started {when} · objective {run.meta.get('objective', 'throughput')}"
         f" · status **{run.status}**" + (f" · disk: {disk_text}" if disk_text else ""),
     ]
-    rescale = int((run.meta.get("settings") or {}).get("rescale") or 1)
-    if rescale > 1:
+    rescale = float((run.meta.get("settings") or {}).get("rescale") or 1.0)
+    if rescale != 1.0:
         header += [
             "",
-            f"Restores are measured as after a rescale (`--rescale {rescale}`): the subtask that "
-            f"owns the first 1/{rescale} of the replayed one's key groups, restored from its "
-            "whole checkpoint and clipped to them.",
+            f"Restores are measured as after a rescale (`--rescale {rescale_label(rescale)}`): "
+            f"{describe_rescale(rescale)}.",
         ]
     if not run.complete:
         # Said first, so nobody pastes settings from a half-finished run unawares.

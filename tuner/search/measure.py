@@ -88,7 +88,7 @@ def measure_settings(
     scale: float = 1.0,
     warmup_fraction: float = WARMUP_FRACTION,
     direct_reads: bool = False,
-    rescale: int = 1,
+    rescale: float = 1.0,
 ) -> dict[str, float]:
     """Replay the trace under ``settings`` and return the trial's metrics (``engine_name``
     ``fake``: the deterministic fake engine, for tests of the machinery around a trial).
@@ -142,7 +142,7 @@ def measure_isolated(
     engine_name: str = "rocksdict",
     scale: float = 1.0,
     direct_reads: bool = False,
-    rescale: int = 1,
+    rescale: float = 1.0,
 ) -> Measurement:
     """:func:`measure_settings` in its own process, watched for time and for the process's
     memory (the budget plus ``rss_margin``: a net for the machine, the budget itself being

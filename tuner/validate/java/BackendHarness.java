@@ -21,6 +21,10 @@
  *   R [<n>]\n      restore a second backend from the last checkpoint, timed, and dispose it;
  *                  with n, as subtask 0 of n after a change of parallelism (Flink's rescaling
  *                  restore: the key groups outside the new range are clipped away)
+ *   R 1/<n>\n      restore as the one subtask left after the parallelism shrank n-fold: from n
+ *                  handles, the last checkpoint split by key group as n subtasks would have
+ *                  written it (the split untimed, once per checkpoint), merged by Flink's
+ *                  rescaling restore (copied through temporary instances, or ingested)
  *   M\n            the JVM's own committed memory (Native Memory Tracking) and the heap in use
  *                  after a full collection (once, at the end of a measurement)
  *   Q\n            close the backend and exit
@@ -193,6 +197,12 @@ public final class BackendHarness {
     private final JobID jobId;
     private final TypeSerializer<Object> keySerializer;
     private final int maxParallelism;
+    private final File workDir;
+    // R 1/<n>: the last checkpoint split into n subtasks' handles, kept for the repeated restores
+    // of one measurement (the checkpoint id and n they were split for).
+    private List<KeyedStateHandle> splitHandles;
+    private long splitCheckpoint = -1;
+    private int splitWays;
     private final org.rocksdb.RocksDB db;
     private final org.rocksdb.Statistics statistics;
     private final List<org.rocksdb.ColumnFamilyHandle> handles = new ArrayList<>();
@@ -213,6 +223,7 @@ public final class BackendHarness {
         maxParallelism = Integer.parseInt(ReplayJob.req(spec, "max_parallelism"));
         long managedBytes = Long.parseLong(ReplayJob.req(spec, "managed.bytes"));
         File work = new File(ReplayJob.req(spec, "work.dir"));
+        workDir = work;
         stringKeys = specs[0].keyType.equals("string");
         keySize = specs[0].keySize;
 
@@ -304,6 +315,15 @@ public final class BackendHarness {
             states[i] = state;
         }
 
+        Class<?> c = rocksBackendClass(backend);
+        db = (org.rocksdb.RocksDB) field(c, "db").get(backend);
+        Object monitor = field(c, "nativeMetricMonitor").get(backend);
+        statistics = monitor == null ? null
+                : (org.rocksdb.Statistics) field(monitor.getClass(), "statistics").get(monitor);
+        handles.add(db.getDefaultColumnFamily());
+    }
+
+    private static Class<?> rocksBackendClass(Object backend) {
         Class<?> c = backend.getClass();
         while (c != null && !c.getName().endsWith(".RocksDBKeyedStateBackend")) {
             c = c.getSuperclass();
@@ -312,11 +332,7 @@ public final class BackendHarness {
             throw new IllegalStateException("the keyed state backend is "
                     + backend.getClass().getName() + ", not RocksDB");
         }
-        db = (org.rocksdb.RocksDB) field(c, "db").get(backend);
-        Object monitor = field(c, "nativeMetricMonitor").get(backend);
-        statistics = monitor == null ? null
-                : (org.rocksdb.Statistics) field(monitor.getClass(), "statistics").get(monitor);
-        handles.add(db.getDefaultColumnFamily());
+        return c;
     }
 
     private static Field field(Class<?> c, String name) throws NoSuchFieldException {
@@ -511,17 +527,20 @@ public final class BackendHarness {
     // Flush, checkpoint, counters
 
     private List<org.rocksdb.ColumnFamilyHandle> allHandles() throws Exception {
+        return columnFamilies(backend);
+    }
+
+    /** Every column family of a RocksDB keyed backend: its states' and the default one. */
+    private static List<org.rocksdb.ColumnFamilyHandle> columnFamilies(Object keyed)
+            throws Exception {
         List<org.rocksdb.ColumnFamilyHandle> out = new ArrayList<>();
-        Class<?> c = backend.getClass();
-        while (!c.getName().endsWith(".RocksDBKeyedStateBackend")) {
-            c = c.getSuperclass();
-        }
-        Map<?, ?> infos = (Map<?, ?>) field(c, "kvStateInformation").get(backend);
+        Class<?> c = rocksBackendClass(keyed);
+        Map<?, ?> infos = (Map<?, ?>) field(c, "kvStateInformation").get(keyed);
         for (Object info : infos.values()) {
             out.add((org.rocksdb.ColumnFamilyHandle) field(info.getClass(),
                     "columnFamilyHandle").get(info));
         }
-        out.add(db.getDefaultColumnFamily());
+        out.add(((org.rocksdb.RocksDB) field(c, "db").get(keyed)).getDefaultColumnFamily());
         return out;
     }
 
@@ -548,6 +567,92 @@ public final class BackendHarness {
      * disposed. Heap timers are the operator's raw keyed state and are not part of it.
      */
     Map<String, Object> restore(int rescaleTo) throws Exception {
+        KeyedStateHandle handle = restorableLastHandle();
+        // After a change of parallelism to n, subtask 0 of n owns the first key groups of this
+        // one's (KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex); Flink then
+        // restores through its rescaling path, with its options (delete-files-in-range, ingest).
+        KeyGroupRange target = rescaleTo > 1
+                ? org.apache.flink.runtime.state.KeyGroupRangeAssignment
+                        .computeKeyGroupRangeForOperatorIndex(maxParallelism, rescaleTo, 0)
+                : range;
+        return timedRestore(Collections.singletonList(handle), target);
+    }
+
+    /**
+     * Recovery after a scale-in by n: the one subtask left owns the key groups of n old ones and
+     * restores from their n handles. The old subtasks' handles are the last checkpoint split by
+     * key group (each part restored clipped to an old subtask's range, compacted so that its
+     * files hold its own key groups only, as a subtask's do once it has run for a while, and
+     * checkpointed); that split is preparation and untimed. Timed: Flink's rescaling restore of
+     * the n handles into the whole range (the best handle opened as the base, the others copied
+     * into it through temporary instances, or with use-ingest-db-restore-mode exported and
+     * imported).
+     */
+    Map<String, Object> restoreScaledIn(int from) throws Exception {
+        KeyedStateHandle whole = restorableLastHandle();
+        if (splitHandles == null || splitCheckpoint != checkpointId || splitWays != from) {
+            File dir = new File(workDir, "scale-in-" + checkpointId + "-" + from);
+            List<KeyedStateHandle> parts = new ArrayList<>();
+            for (int i = 0; i < from; i++) {
+                KeyGroupRange part = org.apache.flink.runtime.state.KeyGroupRangeAssignment
+                        .computeKeyGroupRangeForOperatorIndex(maxParallelism, from, i);
+                AbstractKeyedStateBackend<Object> old =
+                        createBackend(Collections.singletonList(whole), part);
+                try {
+                    org.rocksdb.RocksDB oldDb = (org.rocksdb.RocksDB)
+                            field(rocksBackendClass(old), "db").get(old);
+                    for (org.rocksdb.ColumnFamilyHandle cf : columnFamilies(old)) {
+                        oldDb.compactRange(cf);
+                    }
+                    KeyedStateHandle h = snapshotOf(old, checkpointId,
+                            new File(dir, "subtask-" + i)).getJobManagerOwnedSnapshot();
+                    if (h != null) {
+                        parts.add(h);
+                    }
+                } finally {
+                    old.dispose();
+                }
+            }
+            splitHandles = parts;
+            splitCheckpoint = checkpointId;
+            splitWays = from;
+        }
+        Map<String, Object> out = timedRestore(new ArrayList<>(splitHandles), range);
+        out.put("restore_handles", splitHandles.size());
+        return out;
+    }
+
+    private Map<String, Object> timedRestore(List<KeyedStateHandle> handles, KeyGroupRange target)
+            throws Exception {
+        long t0 = System.nanoTime();
+        AbstractKeyedStateBackend<Object> restored = createBackend(handles, target);
+        long ns = System.nanoTime() - t0;
+        long entries = 0;
+        try {
+            org.rocksdb.RocksDB restoredDb = (org.rocksdb.RocksDB)
+                    field(rocksBackendClass(restored), "db").get(restored);
+            for (org.rocksdb.ColumnFamilyHandle cf : columnFamilies(restored)) {
+                entries += restoredDb.getLongProperty(cf, "rocksdb.estimate-num-keys");
+            }
+        } finally {
+            restored.dispose();
+        }
+        long bytes = 0;
+        for (KeyedStateHandle h : handles) {
+            bytes += h.getStateSize();
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("restore_s", ns / 1e9);
+        out.put("restore_bytes", bytes);
+        out.put("restore_entries_estimate", entries);
+        return out;
+    }
+
+    /**
+     * The last checkpoint's handle as Flink's checkpoint coordinator hands it to a restore: the
+     * placeholders for SST files an earlier checkpoint uploaded resolved to those uploads.
+     */
+    private KeyedStateHandle restorableLastHandle() {
         if (lastHandle == null) {
             throw new IllegalStateException("no checkpoint to restore from");
         }
@@ -568,22 +673,7 @@ public final class BackendHarness {
                     inc.getKeyGroupRange(), inc.getCheckpointId(), shared,
                     inc.getPrivateState(), inc.getMetaDataStateHandle());
         }
-        // After a change of parallelism to n, subtask 0 of n owns the first key groups of this
-        // one's (KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex); Flink then
-        // restores through its rescaling path, with its options (delete-files-in-range, ingest).
-        KeyGroupRange target = rescaleTo > 1
-                ? org.apache.flink.runtime.state.KeyGroupRangeAssignment
-                        .computeKeyGroupRangeForOperatorIndex(maxParallelism, rescaleTo, 0)
-                : range;
-        long t0 = System.nanoTime();
-        AbstractKeyedStateBackend<Object> restored =
-                createBackend(Collections.singletonList(handle), target);
-        long ns = System.nanoTime() - t0;
-        restored.dispose();
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("restore_s", ns / 1e9);
-        out.put("restore_bytes", lastHandle.getStateSize());
-        return out;
+        return handle;
     }
 
     void flush() throws Exception {
@@ -592,20 +682,40 @@ public final class BackendHarness {
         }
     }
 
-    Map<String, Object> checkpoint(String dir) throws Exception {
-        long id = ++checkpointId;
-        File exclusive = new File(dir);
+    private static final CheckpointOptions CHECKPOINT = CheckpointOptions.alignedNoTimeout(
+            CheckpointType.CHECKPOINT, CheckpointStorageLocationReference.getDefault());
+
+    /** Checkpoint streams into ``exclusive``, with the shared (SST) files beside it. */
+    private static FsCheckpointStreamFactory checkpointStreams(File exclusive)
+            throws java.io.IOException {
         File shared = new File(exclusive.getParentFile(), "shared");
         if (!exclusive.mkdirs() && !exclusive.isDirectory()) {
             throw new java.io.IOException("cannot create " + exclusive);
         }
         shared.mkdirs();
-        FsCheckpointStreamFactory streams = new FsCheckpointStreamFactory(
-                FileSystem.getLocalFileSystem(),
+        return new FsCheckpointStreamFactory(FileSystem.getLocalFileSystem(),
                 new org.apache.flink.core.fs.Path(exclusive.toURI()),
                 new org.apache.flink.core.fs.Path(shared.toURI()), 20 * 1024, 4096);
-        CheckpointOptions options = CheckpointOptions.alignedNoTimeout(CheckpointType.CHECKPOINT,
-                CheckpointStorageLocationReference.getDefault());
+    }
+
+    private static SnapshotResult<KeyedStateHandle> completed(
+            RunnableFuture<SnapshotResult<KeyedStateHandle>> f) throws Exception {
+        if (!f.isDone()) {
+            f.run();
+        }
+        return f.get();
+    }
+
+    /** A snapshot of another backend (a scale-in's old subtask) into ``exclusive``. */
+    private static SnapshotResult<KeyedStateHandle> snapshotOf(
+            AbstractKeyedStateBackend<Object> keyed, long id, File exclusive) throws Exception {
+        return completed(keyed.snapshot(id, System.currentTimeMillis(),
+                checkpointStreams(exclusive), CHECKPOINT));
+    }
+
+    Map<String, Object> checkpoint(String dir) throws Exception {
+        long id = ++checkpointId;
+        FsCheckpointStreamFactory streams = checkpointStreams(new File(dir));
         long t0 = System.nanoTime();
         // Heap timers beside RocksDB state: the operator writes them synchronously into raw
         // keyed state (StreamOperatorStateHandler.snapshotState), as Flink does.
@@ -618,13 +728,10 @@ public final class BackendHarness {
             StreamStateHandle written = raw.closeAndGetHandle();
             rawTimerBytes = written == null ? 0 : written.getStateSize();
         }
-        RunnableFuture<SnapshotResult<KeyedStateHandle>> f =
-                backend.snapshot(id, System.currentTimeMillis(), streams, options);
+        RunnableFuture<SnapshotResult<KeyedStateHandle>> f = backend.snapshot(id,
+                System.currentTimeMillis(), streams, CHECKPOINT);
         long syncNs = System.nanoTime() - t0;
-        if (!f.isDone()) {
-            f.run();
-        }
-        SnapshotResult<KeyedStateHandle> result = f.get();
+        SnapshotResult<KeyedStateHandle> result = completed(f);
         long totalNs = System.nanoTime() - t0;
         backend.notifyCheckpointComplete(id);
         KeyedStateHandle h = result.getJobManagerOwnedSnapshot();
@@ -786,6 +893,8 @@ public final class BackendHarness {
                     res = h.latencies();
                 } else if (cmd.equals("R")) {
                     res = h.restore(1);
+                } else if (cmd.startsWith("R 1/")) {
+                    res = h.restoreScaledIn(Integer.parseInt(cmd.substring(4).trim()));
                 } else if (cmd.startsWith("R ")) {
                     res = h.restore(Integer.parseInt(cmd.substring(2).trim()));
                 } else if (cmd.equals("M")) {
