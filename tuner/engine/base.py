@@ -61,6 +61,10 @@ class RestoreStats:
     # RocksDB's estimate of the entries the restored instance holds (None: not told); a check
     # that a restore brought the state back, not a figure to optimise.
     entries: int | None = None
+    # After a scale-in (Flink's backend): of the old subtasks' handles, how many Flink's own
+    # range check finds wholly inside their key groups, so that ingest mode imports them.
+    handles: int | None = None
+    handles_in_range: int | None = None
 
 
 class EngineClosedError(RuntimeError):

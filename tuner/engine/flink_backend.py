@@ -444,12 +444,17 @@ class FlinkBackendEngine(Engine):
         except HarnessError as exc:  # a figure missing, not a failed measurement
             log.warning("flink-backend restore failed: %s", exc)
             return None
-        entries = res.get("restore_entries_estimate")
+
+        def count(key: str) -> int | None:
+            return int(res[key]) if key in res else None
+
         return RestoreStats(
             float(res["restore_s"]),
             int(res["restore_bytes"]),
             None,
-            int(entries) if entries is not None else None,
+            count("restore_entries_estimate"),
+            count("restore_handles"),
+            count("restore_handles_in_range"),
         )
 
     def memory_figures(self, rss_peak: int) -> dict[str, float]:

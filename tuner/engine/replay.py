@@ -409,6 +409,9 @@ def replay(
         extra["restore_bytes"] = restored.bytes
         if restored.sst_files is not None:
             extra["restore_sst_files"] = restored.sst_files
+        if restored.handles is not None and restored.handles_in_range is not None:
+            extra["restore_handles"] = restored.handles
+            extra["restore_handles_in_range"] = restored.handles_in_range
     extra.update(engine.memory_figures(rss_peak))
     # Heap timers (timer-service.factory: HEAP) at the end: JVM heap outside managed memory;
     # 0 with RocksDB timers, left out where the engine does not count them (Flink's backend).

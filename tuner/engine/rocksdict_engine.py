@@ -368,10 +368,14 @@ class RocksdictEngine(Engine):
             shutil.copytree(checkpoint, part)
             db_opts, families = self._options(self.config, self._stored)
             db = rd.Rdict(str(part), db_opts, column_families=families)
+            # Forced down to the bottom level: by default RocksDB leaves the bottom level's files
+            # (and the other key groups in them) alone unless a compaction filter is set.
+            whole = rd.CompactOptions()
+            whole.set_bottommost_level_compaction(rd.BottommostLevelCompaction.force())
             for name in families:
                 cf = db.get_column_family(name)
                 self._clip(cf, first, last + 1)
-                cf.compact_range(None, None)
+                cf.compact_range(None, None, whole)
             db.close()
             parts.append(part)
         self._split_parts = ((checkpoint, ways), parts)

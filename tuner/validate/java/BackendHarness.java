@@ -203,6 +203,7 @@ public final class BackendHarness {
     private List<KeyedStateHandle> splitHandles;
     private long splitCheckpoint = -1;
     private int splitWays;
+    private int splitInRange;
     private final org.rocksdb.RocksDB db;
     private final org.rocksdb.Statistics statistics;
     private final List<org.rocksdb.ColumnFamilyHandle> handles = new ArrayList<>();
@@ -593,6 +594,7 @@ public final class BackendHarness {
         if (splitHandles == null || splitCheckpoint != checkpointId || splitWays != from) {
             File dir = new File(workDir, "scale-in-" + checkpointId + "-" + from);
             List<KeyedStateHandle> parts = new ArrayList<>();
+            int inRange = 0;
             for (int i = 0; i < from; i++) {
                 KeyGroupRange part = org.apache.flink.runtime.state.KeyGroupRangeAssignment
                         .computeKeyGroupRangeForOperatorIndex(maxParallelism, from, i);
@@ -601,8 +603,19 @@ public final class BackendHarness {
                 try {
                     org.rocksdb.RocksDB oldDb = (org.rocksdb.RocksDB)
                             field(rocksBackendClass(old), "db").get(old);
-                    for (org.rocksdb.ColumnFamilyHandle cf : columnFamilies(old)) {
-                        oldDb.compactRange(cf);
+                    // Forced down to the bottom level: by default RocksDB leaves the bottom
+                    // level's files (and the other key groups in them) alone unless a
+                    // compaction filter is set, and Flink would then copy, not ingest, them.
+                    try (org.rocksdb.CompactRangeOptions bottom =
+                            new org.rocksdb.CompactRangeOptions().setBottommostLevelCompaction(
+                                    org.rocksdb.CompactRangeOptions.BottommostLevelCompaction
+                                            .kForce)) {
+                        for (org.rocksdb.ColumnFamilyHandle cf : columnFamilies(old)) {
+                            oldDb.compactRange(cf, null, null, bottom);
+                        }
+                    }
+                    if (allInRange(oldDb, part)) {
+                        inRange++;
                     }
                     KeyedStateHandle h = snapshotOf(old, checkpointId,
                             new File(dir, "subtask-" + i)).getJobManagerOwnedSnapshot();
@@ -616,10 +629,37 @@ public final class BackendHarness {
             splitHandles = parts;
             splitCheckpoint = checkpointId;
             splitWays = from;
+            splitInRange = inRange;
         }
         Map<String, Object> out = timedRestore(new ArrayList<>(splitHandles), range);
         out.put("restore_handles", splitHandles.size());
+        out.put("restore_handles_in_range", splitInRange);
         return out;
+    }
+
+    /**
+     * Whether every SST file of {@code oldDb} lies inside {@code part}'s key groups: Flink's own
+     * check (RocksDBIncrementalCheckpointUtils.checkSstDataAgainstKeyGroupRange) of whether
+     * use-ingest-db-restore-mode can import the handle rather than copy it.
+     */
+    private boolean allInRange(org.rocksdb.RocksDB oldDb, KeyGroupRange part) throws Exception {
+        int prefix = maxParallelism > 128 ? 2 : 1;
+        Class<?> utils;
+        try {
+            utils = Class.forName(
+                    "org.apache.flink.state.rocksdb.RocksDBIncrementalCheckpointUtils");
+        } catch (ClassNotFoundException e) {
+            // Flink 1.20: the same check under its older name, answering a boolean.
+            utils = Class.forName(
+                    "org.apache.flink.contrib.streaming.state.RocksDBIncrementalCheckpointUtils");
+            return (Boolean) utils.getMethod("isSstDataInKeyGroupRange",
+                    org.rocksdb.RocksDB.class, int.class, KeyGroupRange.class)
+                    .invoke(null, oldDb, prefix, part);
+        }
+        Object result = utils.getMethod("checkSstDataAgainstKeyGroupRange",
+                org.rocksdb.RocksDB.class, int.class, KeyGroupRange.class)
+                .invoke(null, oldDb, prefix, part);
+        return (Boolean) result.getClass().getMethod("allInRange").invoke(result);
     }
 
     private Map<String, Object> timedRestore(List<KeyedStateHandle> handles, KeyGroupRange target)
