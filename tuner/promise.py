@@ -78,13 +78,17 @@ class Promise:
     # The share of the job the measurement replayed (1: the job at full size). A model's gain is
     # not the job's: on two jobs a 1/10 model's gain was 0.7x and 1.4x full size's.
     model: float = 1.0
+    # Set when the emitted keys act on restores only (tuner.flink.options.RESTORE_ONLY): why
+    # the state calls are the same work as the reference's, whatever ``gain`` this machine's
+    # clock measured.
+    unchanged: str = ""
 
     @property
     def job(self) -> tuple[float, float, float] | None:
         """(median, low, high) of the job's gain, or None without a trusted share."""
         if self.gain is None or self.low is None or self.high is None:
             return None
-        if not self.share.trusted or self.share.value is None:
+        if not self.share.trusted or self.share.value is None or self.unchanged:
             return None
         s = self.share.value
         return job_gain(self.gain, s), job_gain(self.low, s), job_gain(self.high, s)
@@ -100,6 +104,12 @@ class Promise:
             f"measured on {where}{on_model}, {self.n} interleaved rounds, pairwise range "
             f"{self.low:+.1%} .. {self.high:+.1%}"
         )
+        if self.unchanged:
+            return (
+                f"state calls unchanged for {self.label}: {self.unchanged}; this machine's "
+                f"clock measured {self.gain:+.1%} ({measured}), the spread between processes, "
+                "not an effect of the configuration"
+            )
         noise = "" if self.significant else "; within noise: the rounds disagree on the sign"
         if self.disk_bound is not None:
             return (

@@ -136,20 +136,24 @@ def test_a_floored_objective_end_to_end(
 
 
 def _finish_recovery(
-    tmp_path: Path, restored_s: float, engine: str = "rocksdict"
+    tmp_path: Path,
+    restored_s: float,
+    engine: str = "rocksdict",
+    pick: Mapping[str, fo.FlinkValue] | None = None,
+    pick_ops: float = 990.0,
 ) -> tuple[Recommendation | None, dict[str, Any], Path]:
-    """A recovery run's end whose pick (a bloom filter) restores in ``restored_s`` against
-    Flink's default's 1 s, measured on ``engine``: (what finish returned, recommendation.json,
-    the run directory)."""
+    """A recovery run's end whose pick (a bloom filter unless told) restores in ``restored_s``
+    at ``pick_ops`` against Flink's default's 1 s at 1000 ops/s, measured on ``engine``: (what
+    finish returned, recommendation.json, the run directory)."""
     workload = load_workload(TINY)
     rd = claim_run_dir(tmp_path / "run")
     study = create_study(rd.storage_url, "t", StudyConfig(trials=1, objective="recovery"))
-    bloom = {fo.USE_BLOOM_FILTER: True}
+    bloom = dict(pick) if pick is not None else {fo.USE_BLOOM_FILTER: True}
     records = [
         rec(0, "DEFAULT", "baseline", ops(1000, restore_s=1.0)),
-        rec(1, "trial-0", "search", ops(990, restore_s=restored_s), trial=0),
+        rec(1, "trial-0", "search", ops(pick_ops, restore_s=restored_s), trial=0),
         rec(2, "DEFAULT", "remeasure", ops(1000, restore_s=1.0)),
-        rec(3, "recommended", "remeasure", ops(990, restore_s=restored_s)),
+        rec(3, "recommended", "remeasure", ops(pick_ops, restore_s=restored_s)),
     ]
     records[1] = replace(records[1], candidate=replace(records[1].candidate, settings=bloom))
     records[3] = replace(records[3], candidate=replace(records[3].candidate, settings=bloom))
@@ -173,6 +177,36 @@ def test_a_recovery_pick_that_restores_no_faster_is_not_emitted(
     assert ("keep your configuration" in recommendation["headline"]) is keep
     assert (fo.USE_BLOOM_FILTER in out.settings) is not keep
     assert "UNCONFIRMED" in recommendation["headline"]  # the replay's figure, not Flink's
+
+
+def test_a_recovery_pick_below_the_throughput_floor_is_not_emitted(tmp_path: Path) -> None:
+    # Restores faster in every round, but re-measured 20 % slower on state calls: past the
+    # default floor of 90 % of the reference's throughput.
+    out, recommendation, _ = _finish_recovery(tmp_path, 0.5, pick_ops=800.0)
+    assert out is not None and fo.USE_BLOOM_FILTER not in out.settings
+    assert "keep your configuration" in recommendation["headline"]
+    assert "below the floor of -10% (--throughput-floor 0.9)" in recommendation["headline"]
+    assert recommendation["promise"]["gain"] is None
+
+
+def test_a_restore_only_pick_is_emitted_whatever_the_clock_says_of_its_state_calls(
+    tmp_path: Path,
+) -> None:
+    # session-map-state after a scale-in, on Flink's backend: a one-key ingest-mode pick
+    # restored 75.7 % faster, and the same state calls measured -19.1 % on the clock.
+    ingest = {fo.INGEST_DB_RESTORE: True}
+    out, recommendation, run = _finish_recovery(
+        tmp_path, 0.25, "flink-backend", pick=ingest, pick_ops=800.0
+    )
+    assert out is not None and out.settings[fo.INGEST_DB_RESTORE] is True
+    promise = recommendation["promise"]
+    assert "use-ingest-db-restore-mode" in promise["unchanged"]
+    assert promise["text"].startswith("state calls unchanged for ")
+    assert promise["job_gain"] is None  # no job-level throughput figure for it
+    assert recommendation["headline"].startswith("restore time from a checkpoint")
+    render_report(run)
+    result = (run / "report.md").read_text().split("## Result")[1].split("\n## ")[0]
+    assert "changes only how a restore runs" in result and "slower" not in result
 
 
 def test_a_run_measured_on_flinks_backend_is_not_called_unconfirmed(tmp_path: Path) -> None:

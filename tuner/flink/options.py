@@ -54,6 +54,17 @@ CHECKPOINT_TRANSFER_THREADS: Final = _P + "checkpoint.transfer.thread.num"
 RESTORE_OVERLAP_FRACTION: Final = _P + "restore-overlap-fraction-threshold"
 DELETE_FILES_IN_RANGE: Final = _P + "rescaling.use-delete-files-in-range"
 INGEST_DB_RESTORE: Final = _P + "use-ingest-db-restore-mode"
+# Of these, what no state call reads: Flink passes them to the restore operation and to the
+# checkpoint's file transfer only (RocksDBKeyedStateBackendBuilder), so a configuration that
+# changes nothing else does the same state-call work as the reference.
+RESTORE_ONLY: Final = frozenset(
+    {
+        CHECKPOINT_TRANSFER_THREADS,
+        RESTORE_OVERLAP_FRACTION,
+        DELETE_FILES_IN_RANGE,
+        INGEST_DB_RESTORE,
+    }
+)
 
 
 # Defaults of the options above, as RocksDBConfigurableOptions.java / RocksDBOptions.java declare

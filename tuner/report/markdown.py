@@ -250,6 +250,11 @@ def _promise_headline(promise: Mapping[str, Any], gain: Gain | None) -> list[str
         lines.append(
             f"No gain is promised: keep {ref} ({promise.get('note') or 'no reason given'})."
         )
+    elif promise.get("unchanged"):
+        lines.append(
+            f"config.yaml changes only how a restore runs: its state calls are {ref}'s, so "
+            "there is no throughput to gain or lose; its figure is the objective's below."
+        )
     elif not promise.get("significant"):
         lines.append(
             f"The rounds do not agree on whether config.yaml is faster than {ref}: on this "
