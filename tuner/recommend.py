@@ -98,21 +98,22 @@ def measure_gain(
     metric: str = THROUGHPUT,
     engine: str = "rocksdict",
     reference: str | None = None,
+    label: str = RECOMMENDED_LABEL,
 ) -> Gain | None:
-    """The gain of the re-measured recommendation over the re-measured reference, measured on
-    ``engine``: ``current`` when the run has one, else Flink's default (``reference`` picks
-    one explicitly)."""
+    """The gain of the re-measured recommendation (or the re-measured configuration ``label``)
+    over the re-measured reference, measured on ``engine``: ``current`` when the run has one,
+    else Flink's default (``reference`` picks one explicitly)."""
     ref = reference or reference_label(records)
-    runs: dict[str, dict[int, float]] = {ref: {}, RECOMMENDED_LABEL: {}}
+    runs: dict[str, dict[int, float]] = {ref: {}, label: {}}
     for r in records:
         c = r.candidate
         if c.kind == "remeasure" and r.ok and metric in r.metrics and c.label in runs:
             runs[c.label][c.repeat] = r.metrics[metric]
-    pairs = sorted(set(runs[ref]) & set(runs[RECOMMENDED_LABEL]))
+    pairs = sorted(set(runs[ref]) & set(runs[label]))
     if not pairs:
         return None
     d = [runs[ref][i] for i in pairs]
-    rec = [runs[RECOMMENDED_LABEL][i] for i in pairs]
+    rec = [runs[label][i] for i in pairs]
     ratios = [b / a - 1 for a, b in zip(d, rec, strict=True) if a > 0]
     if not ratios:
         return None

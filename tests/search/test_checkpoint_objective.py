@@ -209,6 +209,79 @@ def test_a_restore_only_pick_is_emitted_whatever_the_clock_says_of_its_state_cal
     assert "changes only how a restore runs" in result and "slower" not in result
 
 
+def test_a_recovery_study_re_measures_the_picks_restore_keys_alone(tmp_path: Path) -> None:
+    rd = claim_run_dir(tmp_path / "run")
+    config = StudyConfig(
+        trials=4, seed=3, repeats=2, objective="recovery", restore_search="rescale"
+    )
+    study = create_study(rd.storage_url, "t", config)
+    workload = Workload(
+        "w", "", "2.3", 1, Memory(managed_per_slot=512 * MIB), (StateSpec("s", "value", 100),)
+    )
+
+    def measure(c: Candidate) -> Measurement:
+        v = fo.effective(c.settings)
+        restore = 1.0 - 0.5 * bool(v[fo.INGEST_DB_RESTORE])
+        return Measurement("ok", "", ops(1000.0, restore_s=restore), 0.01, 1)
+
+    outcome = StudyLoop(workload, study, config, measure, lambda r: None).run()
+    assert outcome.best_settings is not None
+    alone = [r for r in outcome.records if r.candidate.label == "restore-keys"]
+    # One per round, interleaved with the reference and the recommendation: the pick's restore
+    # keys on Flink's default, nothing else of it.
+    assert [r.candidate.repeat for r in alone] == [0, 1]
+    restore_keys = {k: v for k, v in outcome.best_settings.items() if k in fo.RESTORE_ONLY}
+    assert restore_keys and alone[0].candidate.settings == {
+        fo.PREDEFINED_OPTIONS: "DEFAULT",
+        **restore_keys,
+    }
+
+
+def test_a_pick_below_the_floor_falls_back_to_its_restore_keys_alone(tmp_path: Path) -> None:
+    workload = load_workload(TINY)
+    rd = claim_run_dir(tmp_path / "run")
+    study = create_study(rd.storage_url, "t", StudyConfig(trials=1, objective="recovery"))
+    pick: dict[str, fo.FlinkValue] = {fo.INGEST_DB_RESTORE: True, fo.BLOCK_SIZE: 32 * 1024}
+    alone: dict[str, fo.FlinkValue] = {fo.PREDEFINED_OPTIONS: "DEFAULT", fo.INGEST_DB_RESTORE: True}
+    records = [
+        rec(0, "DEFAULT", "baseline", ops(1000, restore_s=1.0)),
+        rec(1, "trial-0", "search", ops(950, restore_s=0.5), trial=0),
+    ]
+    for i in range(3):
+        records += [
+            rec(2 + 3 * i, "DEFAULT", "remeasure", ops(1000, restore_s=1.0), repeat=i),
+            rec(3 + 3 * i, "recommended", "remeasure", ops(800, restore_s=0.5), repeat=i),
+            rec(4 + 3 * i, "restore-keys", "remeasure", ops(990, restore_s=0.6), repeat=i),
+        ]
+    records = [
+        replace(r, candidate=replace(r.candidate, settings=pick))
+        if r.candidate.label in ("trial-0", "recommended")
+        else replace(r, candidate=replace(r.candidate, settings=alone))
+        if r.candidate.label == "restore-keys"
+        else r
+        for r in records
+    ]
+    outcome = StudyOutcome(records, 0, dict(pick), recommended_settings=dict(pick))
+    settings = RunSettings(objective="recovery", engine="flink-backend")
+    note = "every candidate was measured on Flink's own state backend"
+    out = finish(workload, rd, study, outcome, ["v"], None, note, "flink-backend", settings)
+    recommendation = json.loads((rd.path / "recommendation.json").read_text())
+    assert out is not None and out.settings[fo.INGEST_DB_RESTORE] is True
+    assert fo.BLOCK_SIZE not in out.settings
+    assert "below the floor of -10%" in recommendation["headline"]
+    assert "restore keys alone" in recommendation["headline"]
+    # Every figure the report gives is of what config.yaml holds: -40 % restore, not -50 %.
+    assert recommendation["restore_gain"]["median_gain"] == pytest.approx(-0.4)
+    assert recommendation["promise"]["gain"] == pytest.approx(-0.01)
+    assert "block.blocksize" not in (rd.path / "config.yaml").read_text()
+    render_report(rd.path)
+    result = (rd.path / "report.md").read_text().split("## Result")[1].split("\n## ")[0]
+    assert "-40.0%" in result and "restore keys alone" in result and "slower" not in result
+    assert (
+        "The search's whole pick is not emitted: it restored -50.0%, but its throughput" in result
+    )
+
+
 def test_a_run_measured_on_flinks_backend_is_not_called_unconfirmed(tmp_path: Path) -> None:
     workload = load_workload(TINY)
     rd = claim_run_dir(tmp_path / "run")

@@ -254,6 +254,11 @@ def _promise_headline(promise: Mapping[str, Any], gain: Gain | None) -> list[str
         lines.append(
             f"config.yaml changes only how a restore runs: its state calls are {ref}'s, so "
             "there is no throughput to gain or lose; its figure is the objective's below."
+            + (
+                f" The search's whole pick is not emitted: {promise['note']}."
+                if promise.get("note")
+                else ""
+            )
         )
     elif not promise.get("significant"):
         lines.append(

@@ -80,6 +80,13 @@ def headline_extra(rec: Mapping[str, Any] | None) -> list[str]:
             f"{len(minimal.get('inert') or {})} more that do nothing under the chosen settings "
             "were dropped by rule).",
         ]
+    elif isinstance(minimal, Mapping) and isinstance(promise, Mapping) and promise.get("unchanged"):
+        out += [
+            "",
+            f"config.yaml holds {emitted}: the whole recommendation restored faster too but "
+            "cost more throughput than the floor allows (see the headline); the minimal "
+            "recommendation is kept in recommendation.json.",
+        ]
     elif (
         isinstance(minimal, Mapping)
         and isinstance(promise, Mapping)

@@ -43,6 +43,8 @@ BASELINES: tuple[str, ...] = (
 DEFAULT_LABEL = "DEFAULT"
 CURRENT_LABEL = "current"  # the user's own configuration (tuner run --baseline)
 RECOMMENDED_LABEL = "recommended"
+# Re-measured beside the recommendation under --objective recovery: its restore keys alone.
+RESTORE_KEYS_LABEL = "restore-keys"
 THROUGHPUT = "ops_per_s"
 READ_P99 = "read_p99_us"
 # Bytes of new SST files each incremental checkpoint uploads (counted, not timed).
@@ -310,6 +312,8 @@ class StudyLoop:
         self._clock = clock
         self._time_budget_trials: int | None = None
         self._budget_cuts: list[str] = []
+        # Configurations a re-measurement round holds, once it is known (progress's total).
+        self._remeasured: int | None = None
         # How much time the search keeps for the confirmation once decided: the whole reserve,
         # the least one, or none (None: not decided yet, counted as the whole one).
         self._reserve_confirmation: Literal["whole", "least", "none"] | None = None
@@ -351,7 +355,7 @@ class StudyLoop:
             + extra
             + self.config.trials
             + refine
-            + (len(self._reference()) + 1) * self.config.repeats
+            + (self._remeasured or len(self._reference()) + 1) * self.config.repeats
         )
 
     def _done(self) -> int:
@@ -624,6 +628,10 @@ class StudyLoop:
         always runs: the headline's gain rests on it), and rounds not run are said. They come
         before the confirmation, which the runner fits to what they leave."""
         labelled = (*self._reference(), (RECOMMENDED_LABEL, settings))
+        restore_keys = self._restore_keys_alone(settings)
+        if restore_keys is not None:
+            labelled = (*labelled, (RESTORE_KEYS_LABEL, restore_keys))
+        self._remeasured = len(labelled)
         rounds = self.config.repeats
         for i in range(rounds):
             pending = [
@@ -642,6 +650,22 @@ class StudyLoop:
             if not self._run_in_chunks(pending, "re-measure"):
                 return False
         return True
+
+    def _restore_keys_alone(
+        self, settings: Mapping[str, fo.FlinkValue]
+    ) -> dict[str, fo.FlinkValue] | None:
+        """Under --objective recovery, the recommendation's restore keys on the reference, when
+        it changes other keys too: re-measured beside it, so that a pick whose other keys cost
+        more throughput than the floor allows can fall back to what changes restores only."""
+        if self.config.objective != "recovery":
+            return None
+        restore = {k: v for k, v in settings.items() if k in fo.RESTORE_ONLY}
+        reference = dict(self._reference()[-1][1])
+        base = fo.effective(reference)
+        others = [k for k, v in settings.items() if k not in fo.RESTORE_ONLY and base.get(k) != v]
+        if not restore or not others:
+            return None
+        return {**reference, **restore}
 
     def _warm_start(self) -> None:
         """Tell the study what the baselines that are points of its space measured, once (a
