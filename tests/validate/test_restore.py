@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from tuner.validate.job import FlinkRun, RealRestore, rocksdb_restore_seconds
 from tuner.validate.restore import render_restore, restore_checks
 
 from .test_run import _record
+
+TINY = Path(__file__).resolve().parents[1] / "data" / "cli" / "tiny.yaml"
 
 
 def _run(label: str, repeat: int, restore_s: float | None) -> FlinkRun:
@@ -92,3 +95,23 @@ def test_the_rocksdb_part_is_read_from_the_last_restore_in_flinks_log() -> None:
         "10:00:05,0", "23:59:59,9"
     )
     assert rocksdb_restore_seconds(across_midnight) == pytest.approx(0.110)
+
+
+def test_a_run_measured_after_a_rescale_is_not_set_beside_an_unrescaled_real_restore(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from tuner.cli import cli
+    from tuner.rundir import claim_run_dir
+
+    rd = claim_run_dir(tmp_path / "run")
+    shutil.copy(TINY, rd.workload_yaml)
+    rd.write_meta({"status": "complete", "settings": {"rescale": 0.5}})
+    r = CliRunner().invoke(cli, ["validate", str(rd.path), "--restore"])
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert "settings.rescale" in lines[0] and "--rescale 1/2" in lines[0]
+    assert "needs a run without --rescale" in lines[0]

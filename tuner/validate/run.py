@@ -30,6 +30,7 @@ from tuner.costmodel import PRESETS
 from tuner.errors import TunerError
 from tuner.fileio import atomic_write_text
 from tuner.flink import options as fo
+from tuner.rescale import rescale_label
 from tuner.results import rescored
 from tuner.rundir import RunDir
 from tuner.scale import read_scale
@@ -377,6 +378,17 @@ def validate_run(
             "units, its stream is the model's); validate a full-size run",
             file=str(rd.workload_yaml),
             where="scale",
+        )
+    rescale = float((meta.get("settings") or {}).get("rescale") or 1.0)
+    if restore and rescale != 1.0:
+        # The real job restores at its own parallelism: set beside a restore after a change of
+        # parallelism it would compare two different restores.
+        raise TunerError(
+            f"the run measured restores after --rescale {rescale_label(rescale)}, and the real "
+            "job restores without a change of parallelism: validate --restore needs a run "
+            "without --rescale",
+            file=str(rd.path / "run.json"),
+            where="settings.rescale",
         )
     yamls = {label: _config_yaml(label, rd) for label in labels}
     # The job runs on the Flink line the workload targets: its options were searched (arena
