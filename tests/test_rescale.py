@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,23 @@ def test_a_rescale_the_run_cannot_measure_exits_2_in_one_line(
     assert r.exit_code == 2 and len(lines) == 1, r.output
     assert lines[0].startswith("tuner: error: --rescale: ") and fragment in lines[0]
     assert not out.exists()
+
+
+def test_a_run_after_a_scale_in_restores_every_measurement_from_merged_handles(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    args = ["run", str(TINY), "--rescale", "1/2", "--trials", "1", "--repeats", "1"]
+    r = CliRunner().invoke(cli, [*args, "--minimal-repeats", "0", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    # On the replay the note says where ingestion is measured.
+    assert "searched on --engine flink-backend only" in r.output
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["settings"]["rescale"] == 0.5
+    rows = [row for row in csv.DictReader((out / "trials.csv").open()) if row["status"] == "ok"]
+    assert rows and all(float(row["restore_rescale"]) == 0.5 for row in rows)
+    assert all(float(row["restore_s"]) > 0 for row in rows)
+    report = (out / "report.md").read_text()
+    assert (
+        "(`--rescale 1/2`): as the one subtask left after the parallelism shrank 2-fold" in report
+    )
