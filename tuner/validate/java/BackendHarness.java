@@ -317,7 +317,7 @@ public final class BackendHarness {
         }
 
         Class<?> c = rocksBackendClass(backend);
-        db = (org.rocksdb.RocksDB) field(c, "db").get(backend);
+        db = rocksDb(backend);
         Object monitor = field(c, "nativeMetricMonitor").get(backend);
         statistics = monitor == null ? null
                 : (org.rocksdb.Statistics) field(monitor.getClass(), "statistics").get(monitor);
@@ -334,6 +334,11 @@ public final class BackendHarness {
                     + backend.getClass().getName() + ", not RocksDB");
         }
         return c;
+    }
+
+    /** The RocksDB instance of a RocksDB keyed backend. */
+    private static org.rocksdb.RocksDB rocksDb(Object keyed) throws Exception {
+        return (org.rocksdb.RocksDB) field(rocksBackendClass(keyed), "db").get(keyed);
     }
 
     private static Field field(Class<?> c, String name) throws NoSuchFieldException {
@@ -541,7 +546,7 @@ public final class BackendHarness {
             out.add((org.rocksdb.ColumnFamilyHandle) field(info.getClass(),
                     "columnFamilyHandle").get(info));
         }
-        out.add(((org.rocksdb.RocksDB) field(c, "db").get(keyed)).getDefaultColumnFamily());
+        out.add(rocksDb(keyed).getDefaultColumnFamily());
         return out;
     }
 
@@ -601,8 +606,7 @@ public final class BackendHarness {
                 AbstractKeyedStateBackend<Object> old =
                         createBackend(Collections.singletonList(whole), part);
                 try {
-                    org.rocksdb.RocksDB oldDb = (org.rocksdb.RocksDB)
-                            field(rocksBackendClass(old), "db").get(old);
+                    org.rocksdb.RocksDB oldDb = rocksDb(old);
                     // Forced down to the bottom level: by default RocksDB leaves the bottom
                     // level's files (and the other key groups in them) alone unless a
                     // compaction filter is set, and Flink would then copy, not ingest, them.
@@ -643,7 +647,8 @@ public final class BackendHarness {
      * use-ingest-db-restore-mode can import the handle rather than copy it.
      */
     private boolean allInRange(org.rocksdb.RocksDB oldDb, KeyGroupRange part) throws Exception {
-        int prefix = maxParallelism > 128 ? 2 : 1;
+        int prefix = org.apache.flink.runtime.state.CompositeKeySerializationUtils
+                .computeRequiredBytesInKeyGroupPrefix(maxParallelism);
         Class<?> utils;
         try {
             utils = Class.forName(
@@ -669,8 +674,7 @@ public final class BackendHarness {
         long ns = System.nanoTime() - t0;
         long entries = 0;
         try {
-            org.rocksdb.RocksDB restoredDb = (org.rocksdb.RocksDB)
-                    field(rocksBackendClass(restored), "db").get(restored);
+            org.rocksdb.RocksDB restoredDb = rocksDb(restored);
             for (org.rocksdb.ColumnFamilyHandle cf : columnFamilies(restored)) {
                 entries += restoredDb.getLongProperty(cf, "rocksdb.estimate-num-keys");
             }
@@ -725,7 +729,7 @@ public final class BackendHarness {
     private static final CheckpointOptions CHECKPOINT = CheckpointOptions.alignedNoTimeout(
             CheckpointType.CHECKPOINT, CheckpointStorageLocationReference.getDefault());
 
-    /** Checkpoint streams into ``exclusive``, with the shared (SST) files beside it. */
+    /** Checkpoint streams into {@code exclusive}, with the shared (SST) files beside it. */
     private static FsCheckpointStreamFactory checkpointStreams(File exclusive)
             throws java.io.IOException {
         File shared = new File(exclusive.getParentFile(), "shared");
@@ -746,7 +750,7 @@ public final class BackendHarness {
         return f.get();
     }
 
-    /** A snapshot of another backend (a scale-in's old subtask) into ``exclusive``. */
+    /** A snapshot of another backend (a scale-in's old subtask) into {@code exclusive}. */
     private static SnapshotResult<KeyedStateHandle> snapshotOf(
             AbstractKeyedStateBackend<Object> keyed, long id, File exclusive) throws Exception {
         return completed(keyed.snapshot(id, System.currentTimeMillis(),
