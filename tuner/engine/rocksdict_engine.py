@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -317,7 +316,8 @@ class RocksdictEngine(Engine):
         t0 = time.perf_counter()
         try:
             shutil.copytree(parts[0], into)
-            db_opts, families = self._options(self.config, self._stored)
+            options = self._options(self.config, self._stored)
+            db_opts, families = options
             db = rd.Rdict(str(into), db_opts, column_families=families)
             db.set_write_options(_no_wal())
             if grown_by(rescale) > 1:
@@ -328,7 +328,7 @@ class RocksdictEngine(Engine):
                 temporary = into.parent / f"{into.name}-tmp{i}"
                 shutil.copytree(part, temporary)
                 try:
-                    _copy_entries(temporary, db, families, self._options(self.config, self._stored))
+                    _copy_entries(temporary, db, options)
                 finally:
                     shutil.rmtree(temporary, ignore_errors=True)
             db.close()
@@ -557,14 +557,12 @@ def _no_wal() -> Any:
 _COPY_BATCH = 500
 
 
-def _copy_entries(
-    source: Path, base: Any, families: Mapping[str, Any], options: tuple[Any, Any]
-) -> None:
-    """Every entry of the instance at ``source`` written into ``base`` (open, the same column
-    families), in write batches of :data:`_COPY_BATCH`, as Flink copies a temporary instance
-    into the base one (copyTempDbIntoBaseDb)."""
-    db_opts, source_families = options
-    tmp = rd.Rdict(str(source), db_opts, column_families=source_families)
+def _copy_entries(source: Path, base: Any, options: tuple[Any, dict[str, Any]]) -> None:
+    """Every entry of the instance at ``source`` written into ``base`` (open, with the same
+    options and column families), in write batches of :data:`_COPY_BATCH`, as Flink copies a
+    temporary instance into the base one (copyTempDbIntoBaseDb)."""
+    db_opts, families = options
+    tmp = rd.Rdict(str(source), db_opts, column_families=families)
     try:
         for name in families:
             target = base.get_column_family_handle(name)
