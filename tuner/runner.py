@@ -941,7 +941,7 @@ def _plain(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _restore_figure(what: str, gain: Gain) -> str:
+def _cost_figure(what: str, gain: Gain) -> str:
     return f"{what} {gain.median_gain:+.1%} (pairwise {gain.low:+.1%} .. {gain.high:+.1%})"
 
 
@@ -977,6 +977,92 @@ def _same_work(
     if counted:
         line += f" (counted in the re-measured rounds: {', '.join(counted)})"
     return line
+
+
+def _within_the_floor(
+    workload: Workload,
+    outcome: StudyOutcome,
+    importances: Mapping[str, float],
+    engine: str,
+    settings: RunSettings,
+    rec: Recommendation,
+    promise: Promise,
+    cost_gain: Gain,
+    what: str,
+) -> tuple[Recommendation, Promise, str, Gain]:
+    """A checkpoint or recovery pick that improved its figure in every round, held against the
+    throughput floor: (what to emit, its promise, the headline, the emitted configuration's
+    figure for the objective). A pick that changes only restore keys keeps the floor by
+    construction; one re-measured below it is replaced by its restore keys alone where they
+    restored faster in every round (--objective recovery), else by your configuration."""
+    assert promise.gain is not None
+    measured = _cost_figure(what, cost_gain)
+    headline = f"{measured} and {promise.describe()}"
+    emitted_gain = cost_gain
+    throughput = promise.gain
+    changed = _changed_keys(rec.settings, workload, settings)
+    if changed and changed <= fo.RESTORE_ONLY:
+        # Nothing a state call reads changed: the throughput figure can only be the
+        # spread between processes (a one-key ingest-mode pick measured -19.1 % on
+        # Flink's backend with the same bytes written and read).
+        promise = replace(
+            promise,
+            unchanged=_same_work(changed, outcome.records, cost_gain.reference, RECOMMENDED_LABEL),
+        )
+        headline = f"{measured} and {promise.describe()}"
+    elif throughput < settings.throughput_floor - 1:
+        why = (
+            f"its throughput re-measured {throughput:+.1%} against "
+            f"{reference_name(promise.reference)}, below the floor of "
+            f"{settings.throughput_floor - 1:+.0%} (--throughput-floor "
+            f"{settings.throughput_floor:g})"
+        )
+        alone = measure_gain(
+            outcome.records, RESTORE_S, engine, cost_gain.reference, RESTORE_KEYS_LABEL
+        )
+        alone_calls = measure_gain(
+            outcome.records, THROUGHPUT, engine, cost_gain.reference, RESTORE_KEYS_LABEL
+        )
+        if alone is not None and alone.high < 0 and alone_calls is not None:
+            # Its restore keys alone restored faster in every round too: they change no
+            # state call, so they keep the floor by construction. Emitted instead.
+            keys = {k: v for k, v in rec.settings.items() if k in fo.RESTORE_ONLY}
+            rec = replace(
+                recommend(
+                    workload,
+                    keys,
+                    rec.trial_number,
+                    outcome.records,
+                    importances,
+                    engine,
+                    baseline=settings.baseline,
+                    baseline_source=settings.baseline_source,
+                ),
+                gain=alone_calls,
+            )
+            promise = replace(
+                promise,
+                label="its restore keys alone",
+                gain=alone_calls.median_gain,
+                low=alone_calls.low,
+                high=alone_calls.high,
+                n=alone_calls.n,
+                significant=alone_calls.significant,
+                unchanged=_same_work(
+                    set(keys), outcome.records, cost_gain.reference, RESTORE_KEYS_LABEL
+                ),
+                note=f"it restored {cost_gain.median_gain:+.1%}, but {why}",
+            )
+            headline = (
+                f"{_cost_figure(what, alone)} for the search's pick's restore keys "
+                f"alone and {promise.describe()}. The whole pick is not emitted: "
+                f"{promise.note}"
+            )
+            emitted_gain = alone
+        else:
+            headline = f"{measured}, but {why}, so keep your configuration"
+            rec, promise = _kept(workload, outcome, importances, engine, settings, cost_gain, why)
+    return rec, promise, headline, emitted_gain
 
 
 def finish(
@@ -1058,7 +1144,7 @@ def finish(
             else "restore time from a checkpoint of the end state (local copy"
             + (f"; {rescaled})" if rescaled else ")")
         )
-        measured = _restore_figure(what, cost_gain)
+        measured = _cost_figure(what, cost_gain)
         headline = f"{measured} and {headline}"
         if cost_gain.high >= 0:
             # Not lower than the reference's in every re-measured round: a configuration
@@ -1070,73 +1156,19 @@ def finish(
             headline = f"{measured}: {why}, so keep your configuration"
             rec, promise = _kept(workload, outcome, importances, engine, settings, cost_gain, why)
         elif promise is not None and promise.gain is not None and settings is not None:
-            throughput = promise.gain
-            changed = _changed_keys(rec.settings, workload, settings)
-            if changed and changed <= fo.RESTORE_ONLY:
-                # Nothing a state call reads changed: the throughput figure can only be the
-                # spread between processes (a one-key ingest-mode pick measured -19.1 % on
-                # Flink's backend with the same bytes written and read).
-                promise = replace(
-                    promise,
-                    unchanged=_same_work(
-                        changed, outcome.records, cost_gain.reference, RECOMMENDED_LABEL
-                    ),
-                )
-                headline = f"{measured} and {promise.describe()}"
-            elif throughput < settings.throughput_floor - 1:
-                why = (
-                    f"its throughput re-measured {throughput:+.1%} against "
-                    f"{reference_name(promise.reference)}, below the floor of "
-                    f"{settings.throughput_floor - 1:+.0%} (--throughput-floor "
-                    f"{settings.throughput_floor:g})"
-                )
-                alone = measure_gain(
-                    outcome.records, RESTORE_S, engine, cost_gain.reference, RESTORE_KEYS_LABEL
-                )
-                alone_calls = measure_gain(
-                    outcome.records, THROUGHPUT, engine, cost_gain.reference, RESTORE_KEYS_LABEL
-                )
-                if alone is not None and alone.high < 0 and alone_calls is not None:
-                    # Its restore keys alone restored faster in every round too: they change no
-                    # state call, so they keep the floor by construction. Emitted instead.
-                    keys = {k: v for k, v in rec.settings.items() if k in fo.RESTORE_ONLY}
-                    rec = replace(
-                        recommend(
-                            workload,
-                            keys,
-                            rec.trial_number,
-                            outcome.records,
-                            importances,
-                            engine,
-                            baseline=settings.baseline,
-                            baseline_source=settings.baseline_source,
-                        ),
-                        gain=alone_calls,
-                    )
-                    promise = replace(
-                        promise,
-                        label="its restore keys alone",
-                        gain=alone_calls.median_gain,
-                        low=alone_calls.low,
-                        high=alone_calls.high,
-                        n=alone_calls.n,
-                        significant=alone_calls.significant,
-                        unchanged=_same_work(
-                            set(keys), outcome.records, cost_gain.reference, RESTORE_KEYS_LABEL
-                        ),
-                        note=f"it restored {cost_gain.median_gain:+.1%}, but {why}",
-                    )
-                    headline = (
-                        f"{_restore_figure(what, alone)} for the search's pick's restore keys "
-                        f"alone and {promise.describe()}. The whole pick is not emitted: "
-                        f"{promise.note}"
-                    )
-                    restore_gain = alone
-                else:
-                    headline = f"{measured}, but {why}, so keep your configuration"
-                    rec, promise = _kept(
-                        workload, outcome, importances, engine, settings, cost_gain, why
-                    )
+            rec, promise, headline, emitted_gain = _within_the_floor(
+                workload,
+                outcome,
+                importances,
+                engine,
+                settings,
+                rec,
+                promise,
+                cost_gain,
+                what,
+            )
+            if objective == "recovery":
+                restore_gain = emitted_gain
     elif (
         confirmation is None
         and replay_gain is not None
