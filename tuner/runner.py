@@ -930,15 +930,9 @@ def _changed_keys(
 ) -> set[str]:
     """The keys whose value the emitted settings change against the reference the run
     measured (the workload's memory, then the user's --baseline, over Flink's defaults)."""
-    reference = fo.effective(
-        {**fo.memory_settings(workload.memory), **_reference_settings(settings)}
+    return fo.changed_keys(
+        emitted, {**fo.memory_settings(workload.memory), **_reference_settings(settings)}
     )
-    mine = fo.effective(emitted)
-    return {k for k, v in mine.items() if _plain(v) != _plain(reference.get(k))}
-
-
-def _plain(value: object) -> object:
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _cost_figure(what: str, gain: Gain) -> str:

@@ -159,6 +159,18 @@ def effective(settings: FlinkSettings) -> dict[str, FlinkValue]:
     return values
 
 
+def changed_keys(settings: FlinkSettings, reference: FlinkSettings) -> set[str]:
+    """The keys whose value ``settings`` changes against ``reference``, both resolved over
+    Flink's defaults and predefined sets (:func:`effective`); a list and a tuple of the same
+    names are the same value."""
+
+    def plain(value: object) -> object:
+        return list(value) if isinstance(value, tuple) else value
+
+    base = effective(reference)
+    return {k for k, v in effective(settings).items() if plain(v) != plain(base.get(k))}
+
+
 def memory_settings(memory: Memory) -> dict[str, FlinkValue]:
     """The options a workload's memory section stands for (the budget's own keys)."""
     out: dict[str, FlinkValue] = {

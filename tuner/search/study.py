@@ -661,8 +661,11 @@ class StudyLoop:
             return None
         restore = {k: v for k, v in settings.items() if k in fo.RESTORE_ONLY}
         reference = dict(self._reference()[-1][1])
-        base = fo.effective(reference)
-        others = [k for k, v in settings.items() if k not in fo.RESTORE_ONLY and base.get(k) != v]
+        # Against what the reference is measured with: the workload's memory, then its own keys.
+        others = (
+            fo.changed_keys(settings, {**fo.memory_settings(self.workload.memory), **reference})
+            - fo.RESTORE_ONLY
+        )
         if not restore or not others:
             return None
         return {**reference, **restore}
